@@ -1,0 +1,3 @@
+"""lastseen's persistent side: settings, data model, storage, WARC, Wayback, status and alerts."""
+
+__version__ = "0.1.0"

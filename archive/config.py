@@ -1,0 +1,228 @@
+"""lastseen's settings: one place, read from defaults, an optional TOML file, then LASTSEEN_* variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "LASTSEEN_"
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message is one line for the user."""
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3,
+               "t": 1024**4, "tb": 1024**4}
+
+
+def parse_duration(text: str | int | float) -> int:
+    """Seconds in '90', '90s', '30m', '12h', '1d', '2w' or '1h30m'."""
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ConfigError(f"duration must not be negative: {text}")
+        return int(text)
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+", value):
+        return int(value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
+    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([smhdw])", "", value).strip():
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 90s, 30m, 12h, 1d)")
+    return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in '1048576', '50MB', '1GB', '512k' (binary units)."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
+    if not match or match.group(2) not in _SIZE_UNITS:
+        raise ConfigError(f"not a size: {text!r} (use e.g. 50MB, 1GB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+def _parse_bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"not a yes/no value: {text!r}")
+
+
+def _parse_list(text: str | list[str]) -> tuple[str, ...]:
+    if isinstance(text, list | tuple):
+        return tuple(str(item) for item in text)
+    return tuple(item.strip() for item in re.split(r"[,\s]+", text) if item.strip())
+
+
+# Each setting's kind says how a text value is read: str, path, int, float, bool, duration, size, list.
+def _setting(default: Any, kind: str, doc: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"kind": kind, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting with a default that works on a laptop; see `lastseen config`."""
+
+    data_dir: Path = _setting(Path("./lastseen-data"), "path", "folder for the database, storage and spool")
+    database_url: str = _setting("", "str", "SQLAlchemy URL; default: SQLite under data_dir", secret=True)
+    storage_url: str = _setting("", "str", "file:///path or s3://bucket/prefix; default: data_dir/storage")
+    s3_endpoint_url: str = _setting("", "str", "S3-compatible endpoint; empty means AWS")
+    s3_region: str = _setting("us-east-1", "str", "S3 region name")
+    multipart_threshold: int = _setting(64 * 1024**2, "size", "objects larger than this upload in parts")
+    warc_max_size: int = _setting(1024**3, "size", "a WARC file rolls over past this size")
+    operator: str = _setting("", "str", "who runs this archive, written into every WARC file")
+    contact_url: str = _setting("https://github.com/lastseen", "str", "named in the User-Agent")
+    proxy: str = _setting("", "str", "HTTP or SOCKS proxy for all outbound traffic", secret=True)
+    page_size_cap: int = _setting(50 * 1024**2, "size", "largest page body a crawl keeps")
+    media_size_cap: int = _setting(2 * 1024**3, "size", "largest media file --media stores")
+    download_timeout: int = _setting(60, "duration", "a fetch that takes longer fails as a timeout")
+    concurrency_per_host: int = _setting(2, "int", "parallel fetches to one host while crawling")
+    crawl_retries: int = _setting(2, "int", "retries for timeouts and 5xx while crawling")
+    # Wayback Machine
+    wayback_url: str = _setting("https://web.archive.org", "str", "Wayback-compatible archive base URL")
+    wayback_collection: str = _setting("", "str", "pywb collection name when the target is pywb")
+    wayback_access_key: str = _setting("", "str", "Save Page Now 2 access key", secret=True)
+    wayback_secret_key: str = _setting("", "str", "Save Page Now 2 secret key", secret=True)
+    wayback_rate: float = _setting(0.1, "float", "submissions per second, all workers together")
+    wayback_concurrency: int = _setting(1, "int", "submissions under way at once")
+    wayback_skip_window: int = _setting(86400, "duration", "skip a URL the archive captured this recently")
+    wayback_max_attempts: int = _setting(6, "int", "transient failures before a submission gives up")
+    # Watching
+    recheck_interval: int = _setting(86400, "duration", "default time between checks of a source")
+    confirm_checks: int = _setting(2, "int", "definitive outcomes in a row before 'vanished'")
+    confirm_delay: int = _setting(3600, "duration", "a confirming check is brought forward to this")
+    transient_checks: int = _setting(3, "int", "transient failures in a row before 'vanished'")
+    transient_span: int = _setting(86400, "duration", "...and the time they must span")
+    host_rate: float = _setting(1.0, "float", "checks per second to one host")
+    check_timeout: int = _setting(30, "duration", "a check that takes longer is a timeout")
+    check_max_bytes: int = _setting(2 * 1024**2, "size", "bytes of a body a check reads")
+    check_concurrency: int = _setting(64, "int", "checks under way at once, all hosts together")
+    # Alerts
+    webhook_url: str = _setting("", "str", "POST alerts here as signed JSON", secret=True)
+    webhook_secret: str = _setting("", "str", "HMAC-SHA256 key for the webhook signature", secret=True)
+    apprise_urls: tuple[str, ...] = _setting((), "list", "Apprise URLs to notify", secret=True)
+    alert_max_attempts: int = _setting(10, "int", "delivery tries before an alert is marked failed")
+    # API
+    api_host: str = _setting("127.0.0.1", "str", "address `lastseen serve` listens on")
+    api_port: int = _setting(8000, "int", "port `lastseen serve` listens on")
+    allow_networks: tuple[str, ...] = _setting((), "list", "private networks API-submitted URLs may reach")
+
+    def __post_init__(self) -> None:
+        data_dir = self.data_dir.expanduser().absolute()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'lastseen.db'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", (data_dir / "storage").as_uri())
+        scheme = urlsplit(self.storage_url).scheme
+        if scheme not in {"file", "s3"}:
+            raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {scheme!r} (use file:///path or s3://bucket)")
+
+    @property
+    def user_agent(self) -> str:
+        """Names lastseen and a contact, as polite crawlers do."""
+        from archive import __version__
+
+        return f"lastseen/{__version__} (+{self.contact_url})"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Local folder where WARC files are written before upload."""
+        return self.data_dir / "spool"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (derived defaults are not recomputed for those given)."""
+        return dataclasses.replace(self, **changes)
+
+    def shown(self) -> dict[str, Any]:
+        """Effective settings with secrets masked, for `lastseen config`."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            if isinstance(value, tuple):
+                value = list(value)
+            if f.metadata["secret"] and value:
+                value = _mask(f.name, value)
+            out[f.name] = value
+        return out
+
+
+def _mask(name: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_mask(name, item) for item in value]
+    text = str(value)
+    if name == "database_url" or name == "proxy":
+        parts = urlsplit(text)
+        if parts.password:
+            return text.replace(f":{parts.password}@", ":***@", 1)
+        return text
+    if "://" in text:
+        return text.split("://", 1)[0] + "://***"
+    return "***"
+
+
+def _convert(kind: str, raw: Any, name: str) -> Any:
+    try:
+        if kind == "path":
+            return Path(str(raw))
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return _parse_bool(raw)
+        if kind == "duration":
+            return parse_duration(raw)
+        if kind == "size":
+            return parse_size(raw)
+        if kind == "list":
+            return _parse_list(raw)
+        return str(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: {exc}") from None
+
+
+def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file (argument or LASTSEEN_CONFIG), then LASTSEEN_* variables."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    known = {f.name: f for f in fields(Settings)}
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        data = data.get("lastseen", data)
+        for key, raw in data.items():
+            if key not in known:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _convert(known[key].metadata["kind"], raw, key)
+    for name, f in known.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _convert(f.metadata["kind"], raw, name)
+    return Settings(**values)
+
+
+def setting_docs() -> list[tuple[str, str, str]]:
+    """(variable, kind, what it does) for every setting, for the README and --help."""
+    return [(ENV_PREFIX + f.name.upper(), f.metadata["kind"], f.metadata["doc"]) for f in fields(Settings)]

@@ -1,0 +1,343 @@
+"""The data model: collections, sources, captures, checks, videos, Wayback copies, transitions and alerts.
+
+Designed for years of history and millions of URLs: every list the CLI, scheduler and API ask for has an
+index, long URLs are looked up through a SHA-256 of their normalized form, and timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids for years of checks.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+SOURCE_KINDS = ("page", "video")
+SOURCE_STATUSES = ("new", "alive", "unreachable", "vanished", "returned")
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: every stored time is UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always gives back aware UTC datetimes, also on SQLite which keeps no zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; lastseen stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Collection(Base):
+    """A named set of sources an archivist crawls and watches together."""
+
+    __tablename__ = "collection"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    recheck_interval: Mapped[int | None] = mapped_column(Integer, default=None)
+    obey_robots: Mapped[bool] = mapped_column(Boolean, default=True)
+    alert_on_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    sources: Mapped[list[Source]] = relationship(back_populates="collection")
+
+
+class Source(Base):
+    """A tracked URL in a collection, with what is known of it now."""
+
+    __tablename__ = "source"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "url_hash", name="uq_source_collection_url"),
+        Index("ix_source_collection_status", "collection_id", "status"),
+        Index("ix_source_status_vanished", "status", "vanished_at"),
+        Index("ix_source_next_check", "next_check_at"),
+        Index("ix_source_url_hash", "url_hash"),
+        Index("ix_source_domain", "domain"),
+        Index("ix_source_added", "added_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    normalized_url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16), default="page")
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recheck_interval: Mapped[int | None] = mapped_column(Integer, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    status_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    status_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_seen_alive_at: Mapped[datetime | None] = mapped_column(default=None)
+    vanished_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    streak_outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    streak_count: Mapped[int] = mapped_column(Integer, default=0)
+    streak_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    recovery_archive_url: Mapped[str | None] = mapped_column(Text, default=None)
+    recovery_timestamp: Mapped[str | None] = mapped_column(String(14), default=None)
+
+    collection: Mapped[Collection] = relationship(back_populates="sources")
+    tags: Mapped[list[SourceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    captures: Mapped[list[Capture]] = relationship(back_populates="source", order_by="Capture.captured_at")
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Tags as plain strings, sorted."""
+        return sorted(tag.tag for tag in self.tags)
+
+
+class SourceTag(Base):
+    """One tag on a source; a table (not a JSON list) so 'all sources tagged X' is an index scan."""
+
+    __tablename__ = "source_tag"
+    __table_args__ = (Index("ix_source_tag_tag", "tag"),)
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Capture(Base):
+    """One archived copy of a source: a record inside a WARC file in storage."""
+
+    __tablename__ = "capture"
+    __table_args__ = (
+        Index("ix_capture_source_time", "source_id", "captured_at"),
+        Index("ix_capture_sha256", "payload_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow)
+    url: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    payload_digest: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    record_type: Mapped[str] = mapped_column(String(16), default="response")
+    warc_uri: Mapped[str] = mapped_column(Text)
+    warc_offset: Mapped[int] = mapped_column(BigInteger)
+    warc_length: Mapped[int] = mapped_column(BigInteger)
+    record_id: Mapped[str | None] = mapped_column(String(64))
+    page_meta: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    source: Mapped[Source] = relationship(back_populates="captures")
+
+
+class Check(Base):
+    """One availability check of a source and what it found."""
+
+    __tablename__ = "check_result"
+    __table_args__ = (
+        Index("ix_check_source_time", "source_id", "checked_at"),
+        Index("ix_check_outcome_time", "outcome", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(32))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    final_url: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class StatusTransition(Base):
+    """A change of a source's status, with the checks that were its evidence."""
+
+    __tablename__ = "status_transition"
+    __table_args__ = (
+        Index("ix_transition_source_time", "source_id", "at"),
+        Index("ix_transition_kind_time", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    evidence: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Video(Base):
+    """A video found on pages: the provider's id, tracked as a source of kind 'video'."""
+
+    __tablename__ = "video"
+    __table_args__ = (Index("ix_video_provider_id", "provider", "video_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    video_id: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str] = mapped_column(Text)
+    metadata_uri: Mapped[str | None] = mapped_column(Text, default=None)
+    metadata_source: Mapped[str | None] = mapped_column(String(16), default=None)
+    metadata_fetched_at: Mapped[datetime | None] = mapped_column(default=None)
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    uploader: Mapped[str | None] = mapped_column(Text, default=None)
+    channel: Mapped[str | None] = mapped_column(Text, default=None)
+    upload_date: Mapped[str | None] = mapped_column(String(10), default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    view_count: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    availability: Mapped[str | None] = mapped_column(String(32), default=None)
+    media_uri: Mapped[str | None] = mapped_column(Text, default=None)
+    media_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    media_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+    source: Mapped[Source] = relationship()
+
+
+class PageVideo(Base):
+    """Which page referenced which video, and how (many-to-many)."""
+
+    __tablename__ = "page_video"
+    __table_args__ = (Index("ix_page_video_video", "video_id"),)
+
+    page_source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"), primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
+    found_as: Mapped[str] = mapped_column(String(16), default="link")
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WaybackSubmission(Base):
+    """One request to put a source into a Wayback archive, and how it ended."""
+
+    __tablename__ = "wayback_submission"
+    __table_args__ = (
+        Index("ix_wayback_state_next", "state", "next_attempt_at"),
+        Index("ix_wayback_source_time", "source_id", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    capture_id: Mapped[int | None] = mapped_column(ForeignKey("capture.id", ondelete="SET NULL"))
+    target: Mapped[str] = mapped_column(Text, default="")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    job_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    archive_url: Mapped[str | None] = mapped_column(Text, default=None)
+    archive_timestamp: Mapped[str | None] = mapped_column(String(14), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WaybackLookup(Base):
+    """What a Wayback archive already held for a source when we asked."""
+
+    __tablename__ = "wayback_lookup"
+    __table_args__ = (Index("ix_wayback_lookup_source", "source_id", "looked_up_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    looked_up_at: Mapped[datetime] = mapped_column(default=utcnow)
+    target: Mapped[str] = mapped_column(Text, default="")
+    first_timestamp: Mapped[str | None] = mapped_column(String(14))
+    last_timestamp: Mapped[str | None] = mapped_column(String(14))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_ok_timestamp: Mapped[str | None] = mapped_column(String(14))
+    last_ok_url: Mapped[str | None] = mapped_column(Text)
+
+
+class Alert(Base):
+    """One alert for one status transition; unique per transition so it is never raised twice."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_state", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    transition_id: Mapped[int] = mapped_column(ForeignKey("status_transition.id", ondelete="CASCADE"),
+                                               unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AlertDelivery(Base):
+    """An alert's delivery on one channel; unique per (alert, channel) so a retry never doubles it."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", name="uq_alert_delivery_channel"),
+        Index("ix_alert_delivery_state", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Webhook(Base):
+    """A webhook registered for one collection, or for all when collection_id is empty."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    collection_id: Mapped[int | None] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """An API token, stored only as its SHA-256, with a role: reader, archivist or admin."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

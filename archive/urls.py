@@ -1,0 +1,78 @@
+"""URL checks and normalization: one tracked URL however it was written."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+# Query parameters that only say where a click came from; dropping them merges duplicates.
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "ysclid", "igshid", "mc_cid", "mc_eid",
+    "_ga", "_gl", "ref_src", "ref_url", "cmpid", "smid", "utm_referrer",
+})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class InvalidURL(ValueError):
+    """A URL lastseen cannot track; the message says why in one line."""
+
+
+def check_url(url: str) -> str:
+    """The URL stripped, or InvalidURL when it is not an absolute http(s) URL with a host."""
+    text = url.strip()
+    if not text:
+        raise InvalidURL("empty URL")
+    if any(ch.isspace() for ch in text):
+        raise InvalidURL(f"URL contains white space: {text!r}")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"not a valid URL: {text!r} ({exc})") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS:
+        raise InvalidURL(f"only http and https URLs can be tracked, not {parts.scheme or 'no scheme'!r}: {text}")
+    host = parts.hostname
+    if not host or host.startswith(".") or ".." in host:
+        raise InvalidURL(f"URL has no valid host: {text}")
+    if port == 0:
+        raise InvalidURL(f"URL has an invalid port: {text}")
+    return text
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
+
+
+def normalize_url(url: str) -> str:
+    """Lower-case scheme and host, default port, fragment and tracking parameters dropped, the rest kept."""
+    parts = urlsplit(check_url(url))
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    except UnicodeError:
+        host = host.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{parts.port}"
+    if parts.username or parts.password:
+        userinfo = parts.username or ""
+        if parts.password:
+            userinfo += f":{parts.password}"
+        netloc = f"{userinfo}@{netloc}"
+    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=~-._") or "/"
+    kept = [piece for piece in parts.query.split("&") if piece and not _is_tracking(unquote(piece.split("=", 1)[0]))]
+    query = "&".join(kept)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def url_hash(normalized: str) -> str:
+    """SHA-256 of a normalized URL: a fixed-size key that indexes well for URLs of any length."""
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def domain_of(url: str) -> str:
+    """The lower-case host of a URL, without a leading 'www.'."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host

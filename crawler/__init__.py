@@ -1,0 +1,1 @@
+"""The Scrapy project that fetches pages and videos and captures them as WARC."""
