@@ -1,0 +1,326 @@
+"""The `lastseen` command line: human output by default, --json for scripts, one-line errors.
+
+Exit codes: 0 done; 1 done, but some input was refused or some items failed; 2 bad usage, setting,
+database or storage (nothing done); 3 not found; 70 internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from archive import __version__
+from archive.config import ConfigError, load_settings, parse_duration, setting_docs
+from archive.db import DatabaseError, session_scope
+from archive.importers import ImportFormatError, read_entries
+from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
+from archive.report import SUMMARY_FIELDS, collection_counts, source_detail, source_summary
+from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_sources, ensure_collection, find_sources
+from archive.storage import StorageError
+from archive.urls import InvalidURL
+from archive.workspace import Workspace
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 70
+
+# Commands living in other modules: each module has register(subparsers) adding its parsers.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class UsageError(Exception):
+    """Wrong arguments; one line for the user, exit 2."""
+
+
+class Output:
+    """Writes results: JSON for scripts, rich text for people."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+    def line(self, text: str = "") -> None:
+        self.console.print(text, markup=False)
+
+    def table(self, table: Table) -> None:
+        self.console.print(table)
+
+    def warn(self, text: str) -> None:
+        self.errors.print(text, markup=False)
+
+
+def _add_batch_report(out: Output, result: AddResult, collection: str, fmt: str | None = None) -> int:
+    if out.as_json:
+        data: dict[str, Any] = {
+            "collection": collection,
+            "added": [s.normalized_url for s in result.added],
+            "known": [{"url": e.url, "line": e.line, "normalized_url": s.normalized_url} for e, s in result.known],
+            "refused": [{"url": e.url, "line": e.line, "reason": reason} for e, reason in result.refused],
+        }
+        if fmt:
+            data["format"] = fmt
+        out.json(data)
+    else:
+        for source in result.added:
+            out.line(f"added    {source.normalized_url}")
+        for _entry, source in result.known:
+            out.line(f"known    {source.normalized_url} (already tracked in {collection})")
+        for entry, reason in result.refused:
+            where = f"line {entry.line}: " if entry.line else ""
+            out.warn(f"refused  {where}{reason}")
+        source_kind = f" from {fmt}" if fmt else ""
+        out.line(f"{len(result.added)} added, {len(result.known)} already known, {len(result.refused)} refused"
+                 f"{source_kind} in collection {collection!r}")
+    return EXIT_PARTIAL if result.refused else EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Add URLs to a collection."""
+    every = parse_duration(args.every) if args.every else None
+    with session_scope(ws.sessions) as session:
+        collection = ensure_collection(session, args.collection)
+        entries = [SourceEntry(url) for url in args.urls]
+        result = add_sources(session, collection, entries, kind=args.kind, tags=args.tag, recheck_interval=every)
+    return _add_batch_report(out, result, args.collection)
+
+
+def cmd_import(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Add every URL of a text, CSV, RSS/Atom or sitemap file."""
+    fmt, entries = read_entries(Path(args.file))
+    with session_scope(ws.sessions) as session:
+        collection = ensure_collection(session, args.collection)
+        result = add_sources(session, collection, entries, kind=args.kind, tags=args.tag)
+    return _add_batch_report(out, result, args.collection, fmt)
+
+
+def _list_query(args: argparse.Namespace) -> Any:
+    query = select(Source).join(Collection).options(selectinload(Source.collection)).order_by(Source.id)
+    if args.collection:
+        query = query.where(Collection.name == args.collection)
+    if args.status:
+        query = query.where(Source.status == args.status)
+    if args.kind:
+        query = query.where(Source.kind == args.kind)
+    if args.tag:
+        query = query.where(Source.id.in_(select(SourceTag.source_id).where(SourceTag.tag == args.tag)))
+    return query
+
+
+def cmd_list(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """List sources, filtered."""
+    with session_scope(ws.sessions) as session:
+        rows = [source_summary(s) for s in session.scalars(_list_query(args).execution_options(yield_per=1000))]
+    if args.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "tags": ";".join(row["tags"])})
+        return EXIT_OK
+    if out.as_json:
+        out.json(rows)
+        return EXIT_OK
+    table = Table("status", "kind", "collection", "url", "last seen alive", box=None, pad_edge=False)
+    for row in rows:
+        status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
+        table.add_row(status, row["kind"], row["collection"], row["normalized_url"], row["last_seen_alive_at"] or "-")
+    out.table(table)
+    out.line(f"{len(rows)} source(s)")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Everything known of one URL."""
+    with session_scope(ws.sessions) as session:
+        sources = find_sources(session, args.url, args.collection)
+        details = [source_detail(session, s) for s in sources]
+    if out.as_json:
+        out.json({"query": args.url, "sources": details})
+    else:
+        for detail in details:
+            _print_detail(out, detail)
+    if not details:
+        if not out.as_json:
+            out.warn(f"lastseen: {args.url} is not tracked" + (f" in {args.collection!r}" if args.collection else ""))
+        return EXIT_NOT_FOUND
+    return EXIT_OK
+
+
+def _print_detail(out: Output, d: dict[str, Any]) -> None:
+    out.line(f"{d['normalized_url']}  [{d['collection']}, {d['kind']}]")
+    status = d["status"] + (f" ({d['reason']})" if d["reason"] else "")
+    out.line(f"  status            {status}")
+    for label, key in (("added", "added_at"), ("first seen", "first_seen_at"),
+                       ("last seen alive", "last_seen_alive_at"), ("vanished at", "vanished_at"),
+                       ("last checked", "last_checked_at"), ("next check", "next_check_at")):
+        out.line(f"  {label:<17} {d[key] or '-'}")
+    if d["tags"]:
+        out.line(f"  tags              {', '.join(d['tags'])}")
+    out.line(f"  captures          {len(d['captures'])}")
+    for c in d["captures"]:
+        out.line(f"    {c['captured_at']}  {c['http_status']}  {c['record_type']}  sha256:{c['sha256']}")
+        out.line(f"      {c['warc_uri']} @{c['warc_offset']}+{c['warc_length']}")
+    out.line(f"  checks (recent)   {len(d['checks'])}")
+    for c in d["checks"]:
+        out.line(f"    {c['checked_at']}  {c['outcome']}  {c['http_status'] or '-'}  {c['detail']}")
+    for t in d["transitions"]:
+        out.line(f"  transition        {t['at']}  {t['from']} -> {t['to']} ({t['reason'] or t['kind']})")
+    if d["video"]:
+        v = d["video"]
+        out.line(f"  video             {v['provider']} {v['video_id']}: {v['title'] or '-'} by {v['uploader'] or '-'}")
+        for page in d["found_on"]:
+            out.line(f"    found on        {page}")
+    for v in d["videos"]:
+        out.line(f"  video on page     {v['provider']} {v['video_id']} ({v['status']}) {v['canonical_url']}")
+    wayback = d["wayback"]
+    for s in wayback["submissions"]:
+        result = s["archive_url"] or s["error"] or ""
+        out.line(f"  wayback           {s['requested_at']}  {s['state']}  {result}")
+    if wayback["lookup"]:
+        lk = wayback["lookup"]
+        out.line(f"  wayback copies    {lk['count']} ({lk['first_timestamp']} .. {lk['last_timestamp']}), "
+                 f"last good {lk['last_ok_timestamp'] or '-'}")
+    if wayback["recovery"]:
+        out.line(f"  recovery copy     {wayback['recovery']['archive_url']}")
+    out.line()
+
+
+def cmd_collections(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Collections with counts by status."""
+    with session_scope(ws.sessions) as session:
+        rows = collection_counts(session)
+    if out.as_json:
+        out.json(rows)
+        return EXIT_OK
+    table = Table("collection", "sources", *SOURCE_STATUSES, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(row["name"], str(row["sources"]), *(str(row["by_status"][s]) for s in SOURCE_STATUSES))
+    out.table(table)
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Print the effective settings, secrets masked; --check also opens the database and storage."""
+    shown = ws.settings.shown()
+    if args.check:
+        ws.check()
+    if out.as_json:
+        out.json(shown)
+        return EXIT_OK
+    docs = {name.removeprefix("LASTSEEN_").lower(): doc for name, _, doc in setting_docs()}
+    for name, value in shown.items():
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        out.line(f"LASTSEEN_{name.upper():<28} {text or '-':<50} # {docs[name]}")
+    return EXIT_OK
+
+
+Handler = Callable[[argparse.Namespace, Workspace, Output], int]
+
+
+def _collection_arg(parser: argparse.ArgumentParser, default: str | None = DEFAULT_COLLECTION) -> None:
+    parser.add_argument("-c", "--collection", default=default, help="collection name"
+                        + (f" (default: {default})" if default else ""))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, with every registered command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML settings file (or LASTSEEN_CONFIG)")
+    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    parser = argparse.ArgumentParser(prog="lastseen", parents=[common],
+                                     description="Archive news pages and videos, and watch for them to vanish.",
+                                     epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lastseen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("add", parents=[common], help="track URLs in a collection")
+    p.add_argument("urls", nargs="+", metavar="URL")
+    _collection_arg(p)
+    p.add_argument("--tag", action="append", default=[], help="tag the sources (repeatable)")
+    p.add_argument("--kind", choices=SOURCE_KINDS, default="page")
+    p.add_argument("--every", help="recheck interval for these sources, e.g. 12h, 30m, 2d")
+    p.set_defaults(handler=cmd_add)
+
+    p = sub.add_parser("import", parents=[common], help="track every URL of a text, CSV, RSS/Atom or sitemap file")
+    p.add_argument("file")
+    _collection_arg(p)
+    p.add_argument("--tag", action="append", default=[], help="tag the sources (repeatable)")
+    p.add_argument("--kind", choices=SOURCE_KINDS, default="page")
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("list", parents=[common], help="list sources")
+    _collection_arg(p, default=None)
+    p.add_argument("--status", choices=SOURCE_STATUSES)
+    p.add_argument("--kind", choices=SOURCE_KINDS)
+    p.add_argument("--tag")
+    p.add_argument("--csv", action="store_true", help="CSV output")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("status", parents=[common], help="what is known of one URL")
+    p.add_argument("url")
+    _collection_arg(p, default=None)
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("collections", parents=[common], help="collections with counts by status")
+    p.set_defaults(handler=cmd_collections)
+
+    p = sub.add_parser("config", parents=[common], help="print the effective settings (secrets masked)")
+    p.add_argument("--check", action="store_true", help="also connect to the database and storage")
+    p.set_defaults(handler=cmd_config)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lastseen` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    out = Output(args.json)
+    try:
+        settings = load_settings(args.config)
+        ws = Workspace(settings)
+        try:
+            return args.handler(args, ws, out)
+        finally:
+            ws.close()
+    except (ConfigError, DatabaseError, StorageError, ImportFormatError, InvalidURL, UsageError, ValueError) as exc:
+        out.warn(f"lastseen: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        out.warn("lastseen: interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: say so in one line; the traceback only when asked for
+        if os.environ.get("LASTSEEN_DEBUG"):
+            raise
+        out.warn(f"lastseen: internal error: {type(exc).__name__}: {exc} (set LASTSEEN_DEBUG=1 for details)")
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    """Console-script wrapper that exits with main's code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,171 @@
+"""What lastseen says about sources: the stable JSON shapes of `list`, `status` and `collections`.
+
+Field names here are documented in the README and are an interface: add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive.models import (
+    SOURCE_STATUSES,
+    Capture,
+    Check,
+    Collection,
+    PageVideo,
+    Source,
+    StatusTransition,
+    Video,
+    WaybackLookup,
+    WaybackSubmission,
+)
+
+RECENT_CHECKS = 20
+SUMMARY_FIELDS = ["id", "url", "normalized_url", "collection", "kind", "tags", "status", "reason", "added_at",
+                  "first_seen_at", "last_seen_alive_at", "vanished_at", "last_checked_at", "next_check_at"]
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, or None."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def source_summary(source: Source) -> dict[str, Any]:
+    """One line of `lastseen list`."""
+    return {
+        "id": source.id,
+        "url": source.url,
+        "normalized_url": source.normalized_url,
+        "collection": source.collection.name,
+        "kind": source.kind,
+        "tags": source.tag_names,
+        "status": source.status,
+        "reason": source.status_reason,
+        "added_at": iso(source.added_at),
+        "first_seen_at": iso(source.first_seen_at),
+        "last_seen_alive_at": iso(source.last_seen_alive_at),
+        "vanished_at": iso(source.vanished_at),
+        "last_checked_at": iso(source.last_checked_at),
+        "next_check_at": iso(source.next_check_at),
+    }
+
+
+def capture_dict(capture: Capture) -> dict[str, Any]:
+    """A capture as researchers cite it: when, what, and where the bytes are."""
+    return {
+        "id": capture.id,
+        "captured_at": iso(capture.captured_at),
+        "url": capture.url,
+        "http_status": capture.http_status,
+        "content_type": capture.content_type,
+        "sha256": capture.payload_sha256,
+        "size": capture.size,
+        "record_type": capture.record_type,
+        "warc_uri": capture.warc_uri,
+        "warc_offset": capture.warc_offset,
+        "warc_length": capture.warc_length,
+    }
+
+
+def check_dict(check: Check) -> dict[str, Any]:
+    """One availability check."""
+    return {
+        "checked_at": iso(check.checked_at),
+        "outcome": check.outcome,
+        "http_status": check.http_status,
+        "final_url": check.final_url,
+        "detail": check.detail,
+        "latency_ms": check.latency_ms,
+    }
+
+
+def video_dict(video: Video) -> dict[str, Any]:
+    """A video and what its provider said of it."""
+    return {
+        "provider": video.provider,
+        "video_id": video.video_id,
+        "canonical_url": video.canonical_url,
+        "status": video.source.status,
+        "title": video.title,
+        "uploader": video.uploader,
+        "channel": video.channel,
+        "upload_date": video.upload_date,
+        "duration": video.duration,
+        "view_count": video.view_count,
+        "availability": video.availability,
+        "metadata_uri": video.metadata_uri,
+        "media_uri": video.media_uri,
+        "media_sha256": video.media_sha256,
+    }
+
+
+def submission_dict(sub: WaybackSubmission) -> dict[str, Any]:
+    """One Wayback submission and how it ended (or when it tries again)."""
+    return {
+        "requested_at": iso(sub.requested_at),
+        "target": sub.target,
+        "state": sub.state,
+        "attempts": sub.attempts,
+        "next_attempt_at": iso(sub.next_attempt_at),
+        "archive_url": sub.archive_url,
+        "timestamp": sub.archive_timestamp,
+        "error": sub.error,
+    }
+
+
+def source_detail(session: Session, source: Source) -> dict[str, Any]:
+    """Everything `lastseen status` knows of one source."""
+    detail = source_summary(source)
+    detail["captures"] = [capture_dict(c) for c in session.scalars(
+        select(Capture).where(Capture.source_id == source.id).order_by(Capture.captured_at))]
+    detail["checks"] = [check_dict(c) for c in reversed(list(session.scalars(
+        select(Check).where(Check.source_id == source.id).order_by(Check.checked_at.desc()).limit(RECENT_CHECKS))))]
+    detail["transitions"] = [
+        {"at": iso(t.at), "kind": t.kind, "from": t.from_status, "to": t.to_status, "reason": t.reason}
+        for t in session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
+                                 .order_by(StatusTransition.at))]
+    detail["videos"] = [video_dict(v) for v in session.scalars(
+        select(Video).join(PageVideo, PageVideo.video_id == Video.id)
+        .where(PageVideo.page_source_id == source.id).order_by(Video.id))]
+    own_video = session.scalar(select(Video).where(Video.source_id == source.id))
+    detail["video"] = video_dict(own_video) if own_video else None
+    detail["found_on"] = [page.normalized_url for page in session.scalars(
+        select(Source).join(PageVideo, PageVideo.page_source_id == Source.id)
+        .where(PageVideo.video_id == own_video.id).order_by(Source.id))] if own_video else []
+    lookup = session.scalar(select(WaybackLookup).where(WaybackLookup.source_id == source.id)
+                            .order_by(WaybackLookup.looked_up_at.desc()).limit(1))
+    detail["wayback"] = {
+        "submissions": [submission_dict(s) for s in session.scalars(
+            select(WaybackSubmission).where(WaybackSubmission.source_id == source.id)
+            .order_by(WaybackSubmission.requested_at))],
+        "lookup": None if lookup is None else {
+            "looked_up_at": iso(lookup.looked_up_at), "first_timestamp": lookup.first_timestamp,
+            "last_timestamp": lookup.last_timestamp, "count": lookup.count,
+            "last_ok_timestamp": lookup.last_ok_timestamp, "last_ok_url": lookup.last_ok_url},
+        "recovery": None if not source.recovery_archive_url else {
+            "archive_url": source.recovery_archive_url, "timestamp": source.recovery_timestamp},
+    }
+    return detail
+
+
+def collection_counts(session: Session) -> list[dict[str, Any]]:
+    """Every collection with its number of sources by status."""
+    rows = session.execute(select(Source.collection_id, Source.status, func.count())
+                           .group_by(Source.collection_id, Source.status)).all()
+    counts: dict[int, dict[str, int]] = {}
+    for collection_id, status, count in rows:
+        counts.setdefault(collection_id, {})[status] = count
+    out = []
+    for collection in session.scalars(select(Collection).order_by(Collection.name)):
+        by_status = {status: counts.get(collection.id, {}).get(status, 0) for status in SOURCE_STATUSES}
+        out.append({"name": collection.name, "description": collection.description,
+                    "sources": sum(by_status.values()), "by_status": by_status,
+                    "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
+                    "created_at": iso(collection.created_at)})
+    return out
