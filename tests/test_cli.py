@@ -1,0 +1,164 @@
+"""The bookkeeping half of the CLI on SQLite and PostgreSQL: add, import, list, status, collections, config."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archive.cli import main
+from archive.config import Settings
+
+
+@pytest.fixture
+def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run `lastseen ARGS` in-process on the test settings; gives (exit code, stdout, stderr)."""
+    monkeypatch.setenv("LASTSEEN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LASTSEEN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("LASTSEEN_STORAGE_URL", settings.storage_url)
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return _run
+
+
+def test_add_normalizes_dedupes_and_refuses(run) -> None:
+    code, out, err = run("add", "https://Example.com/story?utm_source=x#c", "ftp://example.com/f", "notaurl",
+                         "https://example.com/other", "--tag", "war", "--tag", "ua", "--every", "12h")
+    assert code == 1, "refusals make the exit code 1 while the rest goes in"
+    assert "2 added, 0 already known, 2 refused" in out
+    assert "only http and https" in err and "ftp" in err
+    code, out, _ = run("add", "https://example.com/story", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["added"] == [] and data["known"][0]["normalized_url"] == "https://example.com/story"
+    code, out, _ = run("add", "https://example.com/story", "-c", "other")
+    assert code == 0 and "1 added" in out, "the same URL may be tracked in another collection"
+    code, out, _ = run("list", "--json")
+    rows = json.loads(out)
+    assert [(r["collection"], r["normalized_url"]) for r in rows] == [
+        ("default", "https://example.com/story"), ("default", "https://example.com/other"),
+        ("other", "https://example.com/story")]
+    assert rows[0]["tags"] == ["ua", "war"] and rows[0]["status"] == "new" and rows[0]["kind"] == "page"
+    assert rows[0]["added_at"].endswith("Z")
+
+
+def test_import_every_format(run, tmp_path: Path) -> None:
+    text = tmp_path / "urls.txt"
+    text.write_text("# seeds\nhttps://a.example/1\n\nhttps://a.example/2\nmailto:x@y\nhttps://a.example/1\n")
+    code, out, err = run("import", str(text), "-c", "seeds")
+    assert code == 1 and "2 added, 1 already known, 1 refused from text" in out
+    assert "line 5:" in err
+    table = tmp_path / "urls.csv"
+    table.write_text("url;region;tags\nhttps://b.example/x;kyiv;war|video\n;;\nbad url;x;\n", encoding="utf-8")
+    code, out, err = run("import", str(table), "-c", "seeds", "--json")
+    data = json.loads(out)
+    assert data["format"] == "csv" and data["added"] == ["https://b.example/x"]
+    assert data["refused"][0]["line"] == 4
+    rss = tmp_path / "feed.xml"
+    rss.write_text("<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
+                   "<item><link>https://c.example/n1</link></item>\n<item><guid>https://c.example/n2</guid></item>"
+                   "</channel></rss>")
+    assert "2 added" in run("import", str(rss), "-c", "seeds")[1]
+    atom = tmp_path / "atom.xml"
+    atom.write_text("<feed xmlns='http://www.w3.org/2005/Atom'><entry><link rel='alternate' "
+                    "href='https://d.example/e1'/><link rel='enclosure' href='https://d.example/e1.mp3'/></entry></feed>")
+    assert "1 added" in run("import", str(atom), "-c", "seeds")[1]
+    sitemap = tmp_path / "sitemap.xml"
+    sitemap.write_text("<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+                       "<url><loc>https://e.example/a</loc></url><url><loc> https://e.example/b </loc></url></urlset>")
+    assert "2 added" in run("import", str(sitemap), "-c", "seeds")[1]
+    code, out, _ = run("list", "-c", "seeds", "--tag", "region:kyiv", "--json")
+    assert [r["normalized_url"] for r in json.loads(out)] == ["https://b.example/x"]
+    assert json.loads(out)[0]["tags"] == ["region:kyiv", "video", "war"]
+    assert len(json.loads(run("list", "-c", "seeds", "--json")[1])) == 8
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"<html><body>hi</body></html>", "neither a sitemap nor an RSS/Atom feed"),
+    (b"<urlset><url><loc>x</loc>", "not well-formed XML"),
+    (b"\x00\x01\x02binary", "binary file"),
+    (b"<sitemapindex><sitemap><loc>https://x/s.xml</loc></sitemap></sitemapindex>", "sitemap index"),
+])
+def test_import_bad_files(run, tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "in.dat"
+    path.write_bytes(content)
+    code, out, err = run("import", str(path))
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_import_missing_file(run) -> None:
+    code, _, err = run("import", "/nonexistent/urls.txt")
+    assert code == 2 and "no such file" in err
+
+
+def test_status_and_collections(run) -> None:
+    run("add", "https://news.example/a", "-c", "ru", "--tag", "t")
+    code, out, _ = run("status", "https://NEWS.example/a?utm_source=z", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["query"] == "https://NEWS.example/a?utm_source=z"
+    (source,) = data["sources"]
+    assert source["collection"] == "ru" and source["status"] == "new"
+    for key in ("captures", "checks", "transitions", "videos", "video", "found_on", "wayback", "last_seen_alive_at",
+                "first_seen_at", "vanished_at", "reason"):
+        assert key in source
+    assert source["wayback"] == {"submissions": [], "lookup": None, "recovery": None}
+    code, out, _ = run("status", "https://news.example/a")
+    assert code == 0 and "status            new" in out and "tags              t" in out
+    code, out, err = run("status", "https://news.example/never")
+    assert code == 3 and "not tracked" in err
+    code, out, _ = run("collections", "--json")
+    (ru,) = json.loads(out)
+    assert ru["name"] == "ru" and ru["sources"] == 1 and ru["by_status"]["new"] == 1
+
+
+def test_list_filters_and_csv(run) -> None:
+    run("add", "https://v.example/watch?v=1", "--kind", "video")
+    run("add", "https://p.example/1", "https://p.example/2")
+    code, out, _ = run("list", "--kind", "video", "--json")
+    assert [r["normalized_url"] for r in json.loads(out)] == ["https://v.example/watch?v=1"]
+    code, out, _ = run("list", "--status", "vanished", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run("list", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["normalized_url"] for r in rows] == ["https://v.example/watch?v=1", "https://p.example/1",
+                                                   "https://p.example/2"]
+    code, out, _ = run("list", "-c", "empty", "--csv")
+    assert out.splitlines()[0].startswith("id,url,normalized_url")
+
+
+def test_config_shows_and_checks(run, settings: Settings) -> None:
+    code, out, _ = run("config", "--json", "--check")
+    data = json.loads(out)
+    assert code == 0
+    assert data["database_url"] == settings.database_url and data["storage_url"] == settings.storage_url
+    assert data["data_dir"] == str(settings.data_dir)
+    assert set(data) >= {"data_dir", "database_url", "storage_url", "s3_endpoint_url", "wayback_url"}
+
+
+def _script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    lastseen = Path(sys.executable).with_name("lastseen")
+    return subprocess.run([str(lastseen), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_console_script_errors_are_one_line(tmp_path: Path) -> None:
+    base = {"PATH": "/usr/bin:/bin", "LASTSEEN_DATA_DIR": str(tmp_path / "d")}
+    result = _script("list", env={**base, "LASTSEEN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.returncode == 2 and result.stderr.startswith("lastseen: error: cannot connect to the database")
+    assert result.stderr.count("\n") == 1
+    result = _script("config", "--check", env={**base, "LASTSEEN_STORAGE_URL": "s3://nobucket",
+                                               "LASTSEEN_S3_ENDPOINT_URL": "http://127.0.0.1:1",
+                                               "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    assert result.returncode == 2 and "lastseen: error:" in result.stderr and "Traceback" not in result.stderr
+    result = _script("add", "https://ok.example/", "--every", "sometime", env=base)
+    assert result.returncode == 2 and "not a duration" in result.stderr
+    result = _script("add", "https://ok.example/", env=base)
+    assert result.returncode == 0 and "1 added" in result.stdout
