@@ -341,3 +341,17 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CrawlFailure(Base):
+    """A fetch the crawl could not turn into a capture, with the reason (timeout, too_large, robots_txt, ...)."""
+
+    __tablename__ = "crawl_failure"
+    __table_args__ = (Index("ix_crawl_failure_source_time", "source_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    url: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -60,6 +60,9 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool:
         """Whether an object is stored under key."""
 
+    def size(self, key: str) -> int:
+        """Bytes in the object stored under key."""
+
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Keys under a prefix, in order."""
 
@@ -167,6 +170,12 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise StorageError(f"no object {key} in {self.base_url}") from None
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         if not self.root.exists():
@@ -297,6 +306,12 @@ class S3Storage:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return False
             raise self._fail("look up", key, exc) from None
+        except Exception as exc:
+            raise self._fail("look up", key, exc) from None
+
+    def size(self, key: str) -> int:
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
         except Exception as exc:
             raise self._fail("look up", key, exc) from None
 
