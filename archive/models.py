@@ -75,7 +75,8 @@ class Collection(Base):
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    sources: Mapped[list[Source]] = relationship(back_populates="collection")
+    sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
+                                                 passive_deletes=True)
 
 
 class Source(Base):
@@ -116,8 +117,9 @@ class Source(Base):
     recovery_timestamp: Mapped[str | None] = mapped_column(String(14), default=None)
 
     collection: Mapped[Collection] = relationship(back_populates="sources")
-    tags: Mapped[list[SourceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    captures: Mapped[list[Capture]] = relationship(back_populates="source", order_by="Capture.captured_at")
+    tags: Mapped[list[SourceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin", passive_deletes=True)
+    captures: Mapped[list[Capture]] = relationship(back_populates="source", order_by="Capture.captured_at",
+                                                   cascade="all, delete-orphan", passive_deletes=True)
 
     @property
     def tag_names(self) -> list[str]:
