@@ -1,0 +1,352 @@
+"""WARC/1.1 files: a rolling writer of request/response/revisit/metadata records, their CDXJ index, WACZ.
+
+Each record is its own gzip member, so one capture is read back with one ranged read of
+(offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed,
+indexed, and handed to `on_close` (which uploads them); a file whose hand-over fails stays in the spool.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import threading
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cdxj_indexer.main import write_cdx_index
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from archive import __version__
+
+logger = logging.getLogger(__name__)
+
+# Hop-by-hop headers describe the transfer, not the payload we keep (already de-chunked by Twisted).
+_TRANSFER_HEADERS = {"transfer-encoding", "content-length"}
+
+
+class WarcError(Exception):
+    """A WARC file or record that cannot be written or read."""
+
+
+@dataclass(frozen=True)
+class WarcRecordInfo:
+    """Where a written record sits and what it holds."""
+
+    file_name: str
+    offset: int
+    length: int
+    record_id: str
+    record_type: str
+    target_uri: str
+    date: str
+    payload_sha256: str
+    payload_digest: str
+    block_digest: str
+    payload_size: int
+
+
+@dataclass(frozen=True)
+class ExchangeRecords:
+    """The request and response (or revisit) records of one fetch."""
+
+    request: WarcRecordInfo
+    response: WarcRecordInfo
+
+
+@dataclass(frozen=True)
+class RevisitTarget:
+    """The earlier capture a revisit record refers to, when the payload is unchanged."""
+
+    uri: str
+    date: str
+    payload_digest: str
+
+
+@dataclass(frozen=True)
+class ClosedWarc:
+    """A finished WARC file in the spool, with its CDXJ index, ready to be stored."""
+
+    path: Path
+    cdxj_path: Path | None
+    size: int
+    records: int
+
+
+@dataclass(frozen=True)
+class ArchivedRecord:
+    """One record read back: its WARC fields, HTTP status and headers, and the body as received."""
+
+    record_type: str
+    target_uri: str
+    date: str
+    record_id: str
+    payload_digest: str | None
+    refers_to_uri: str | None
+    refers_to_date: str | None
+    http_status: int | None
+    http_headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The last value of an HTTP header, by case-insensitive name."""
+        wanted = name.lower()
+        found = None
+        for key, value in self.http_headers:
+            if key.lower() == wanted:
+                found = value
+        return found
+
+
+def sha1_b32(data: bytes) -> str:
+    """The `sha1:BASE32` digest every WARC reader and replay tool expects."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+
+
+def warc_date(moment: datetime) -> str:
+    """WARC/1.1 date with microseconds, always UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def _payload_headers(headers: Iterable[tuple[str, str]], body_size: int) -> list[tuple[str, str]]:
+    """Response headers that agree with the de-chunked body: no Transfer-Encoding, a true Content-Length."""
+    kept = [(name, value) for name, value in headers if name.lower() not in _TRANSFER_HEADERS]
+    kept.append(("Content-Length", str(body_size)))
+    return kept
+
+
+class RollingWarcWriter:
+    """Writes exchanges into gzip-per-record WARC files that roll over at `max_size`; thread-safe."""
+
+    def __init__(self, spool_dir: Path, *, prefix: str, max_size: int, warcinfo: dict[str, str],
+                 on_close: Callable[[ClosedWarc], None]) -> None:
+        self.spool_dir = Path(spool_dir)
+        self.prefix = prefix
+        self.max_size = max_size
+        self.warcinfo = warcinfo
+        self.on_close = on_close
+        self._lock = threading.Lock()
+        self._serial = 0
+        self._fh: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
+        self._name = ""
+        self._records = 0
+
+    @property
+    def current_file(self) -> str | None:
+        """Name of the file being written, if any."""
+        return self._name or None
+
+    def _open(self) -> None:
+        self._serial += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+        self._name = f"{self.prefix}-{stamp}-{self._serial:05d}-{uuid.uuid4().hex[:8]}.warc.gz"
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._fh = (self.spool_dir / (self._name + ".open")).open("wb")
+        self._writer = WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        info = self._writer.create_warcinfo_record(self._name, self.warcinfo)
+        self._writer.write_record(info)
+        self._records = 1
+
+    def _ensure_open(self) -> WARCWriter:
+        if self._fh is not None and self._fh.tell() >= self.max_size:
+            self._close_current()
+        if self._writer is None:
+            self._open()
+        assert self._writer is not None
+        return self._writer
+
+    def _write(self, record: Any, body: bytes, sha256: str) -> WarcRecordInfo:
+        assert self._fh is not None and self._writer is not None
+        offset = self._fh.tell()
+        self._writer.write_record(record)
+        self._records += 1
+        headers = record.rec_headers
+        return WarcRecordInfo(
+            file_name=self._name, offset=offset, length=self._fh.tell() - offset,
+            record_id=headers.get_header("WARC-Record-ID"), record_type=record.rec_type,
+            target_uri=headers.get_header("WARC-Target-URI") or "", date=headers.get_header("WARC-Date"),
+            payload_sha256=sha256, payload_digest=headers.get_header("WARC-Payload-Digest") or sha1_b32(body),
+            block_digest=headers.get_header("WARC-Block-Digest") or "", payload_size=len(body))
+
+    def write_exchange(self, *, url: str, method: str, request_headers: list[tuple[str, str]], http_version: str,
+                       status: int, reason: str, response_headers: list[tuple[str, str]], body: bytes,
+                       ip_address: str | None, fetched_at: datetime,
+                       revisit_of: RevisitTarget | None = None) -> ExchangeRecords:
+        """Write the response (or a revisit, if the payload equals `revisit_of`'s) and its request."""
+        date = warc_date(fetched_at)
+        digest = sha1_b32(body)
+        sha256 = hashlib.sha256(body).hexdigest()
+        response_id = _record_id()
+        fields = {"WARC-Record-ID": response_id, "WARC-Date": date}
+        if ip_address:
+            fields["WARC-IP-Address"] = ip_address
+        http_headers = StatusAndHeaders(f"{status} {reason}".strip(), _payload_headers(response_headers, len(body)),
+                                        protocol=http_version)
+        with self._lock:
+            writer = self._ensure_open()
+            if revisit_of is not None and revisit_of.payload_digest == digest:
+                record = writer.create_revisit_record(url, digest, revisit_of.uri, revisit_of.date,
+                                                      http_headers=http_headers, warc_headers_dict=fields)
+            else:
+                record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
+                                                   http_headers=http_headers, warc_headers_dict=fields)
+            response = self._write(record, body, sha256)
+            request_fields = {"WARC-Date": date, "WARC-Concurrent-To": response_id}
+            request_line = StatusAndHeaders(f"{method} {_request_target(url)} {http_version}", request_headers,
+                                            is_http_request=True)
+            request_record = writer.create_warc_record(url, "request", payload=io.BytesIO(b""), length=0,
+                                                       http_headers=request_line, warc_headers_dict=request_fields)
+            request = self._write(request_record, b"", hashlib.sha256(b"").hexdigest())
+        return ExchangeRecords(request=request, response=response)
+
+    def write_metadata(self, *, url: str, concurrent_to: str, fields: dict[str, Any],
+                       fetched_at: datetime) -> WarcRecordInfo:
+        """A metadata record (JSON) with what was extracted from a page, tied to its response record."""
+        data = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+        headers = {"WARC-Date": warc_date(fetched_at), "WARC-Concurrent-To": concurrent_to}
+        with self._lock:
+            writer = self._ensure_open()
+            record = writer.create_warc_record(url, "metadata", payload=io.BytesIO(data), length=len(data),
+                                               warc_content_type="application/json", warc_headers_dict=headers)
+            return self._write(record, data, hashlib.sha256(data).hexdigest())
+
+    def close(self) -> None:
+        """Finish the current file and hand it over."""
+        with self._lock:
+            self._close_current()
+
+    def _close_current(self) -> None:
+        if self._fh is None:
+            return
+        fh, name, records = self._fh, self._name, self._records
+        self._fh, self._writer, self._name = None, None, ""
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        path = self.spool_dir / name
+        (self.spool_dir / (name + ".open")).replace(path)
+        cdxj = path.with_name(name + ".cdxj")
+        try:
+            write_cdxj(path, cdxj)
+        except Exception as exc:  # an index can be rebuilt from the WARC; the WARC itself must not be lost
+            logger.warning("could not index %s: %s", path, exc)
+            cdxj = None
+        closed = ClosedWarc(path=path, cdxj_path=cdxj, size=path.stat().st_size, records=records)
+        try:
+            self.on_close(closed)
+        except Exception:
+            logger.exception("WARC file %s is kept in the spool: handing it over failed", path)
+
+
+def _request_target(url: str) -> str:
+    """The path and query as sent on the request line."""
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+def write_cdxj(warc_path: Path, out_path: Path) -> None:
+    """A sorted CDXJ index of a WARC file, in the form pywb and ReplayWeb.page read."""
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        write_cdx_index(out, [str(warc_path)], {"sort": True, "post_append": True})
+    tmp.replace(out_path)
+
+
+def read_record(data: bytes) -> ArchivedRecord:
+    """Parse one gzip-member record (a ranged read of a capture) and return its body as received."""
+    try:
+        record = next(iter(ArchiveIterator(io.BytesIO(data), check_digests=False)))
+    except StopIteration as exc:
+        raise WarcError("no WARC record in the bytes read") from exc
+    except Exception as exc:
+        raise WarcError(f"unreadable WARC record: {exc}") from exc
+    if record.format != "warc" or not record.rec_headers.get_header("WARC-Record-ID"):
+        raise WarcError("the bytes read are not a WARC record")
+    return _archived(record, record.raw_stream.read())
+
+
+def iter_records(path: Path) -> Iterable[tuple[int, int, ArchivedRecord]]:
+    """Every record of a WARC file with its offset and length (for checks and rebuilding indexes)."""
+    with path.open("rb") as fh:
+        iterator = ArchiveIterator(fh, check_digests=False)
+        for record in iterator:
+            body = record.raw_stream.read()
+            offset = iterator.get_record_offset()
+            iterator.read_to_end(record)
+            yield offset, iterator.get_record_length(), _archived(record, body)
+
+
+def _archived(record: Any, body: bytes) -> ArchivedRecord:
+    headers = record.rec_headers
+    http = record.http_headers
+    status = None
+    if http is not None and record.rec_type in ("response", "revisit"):
+        code = http.get_statuscode() or ""
+        status = int(code) if code.isdigit() else None
+    return ArchivedRecord(
+        record_type=record.rec_type, target_uri=headers.get_header("WARC-Target-URI") or "",
+        date=headers.get_header("WARC-Date") or "", record_id=headers.get_header("WARC-Record-ID") or "",
+        payload_digest=headers.get_header("WARC-Payload-Digest"),
+        refers_to_uri=headers.get_header("WARC-Refers-To-Target-URI"),
+        refers_to_date=headers.get_header("WARC-Refers-To-Date"),
+        http_status=status, http_headers=list(http.headers) if http is not None else [], body=body)
+
+
+def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str, str]]) -> None:
+    """A WACZ 1.1.1 package: the WARC files, one sorted CDXJ index, pages.jsonl, datapackage.json."""
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tmp = out.with_name(f".{out.name}.tmp")
+    resources: list[dict[str, Any]] = []
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as package:
+        for path in paths:
+            name = f"archive/{path.name}"
+            package.write(path, name)
+            resources.append(_file_resource(path, name))
+        index = io.StringIO()
+        write_cdx_index(index, [str(p) for p in paths], {"sort": True, "post_append": True})
+        _add(package, resources, "index.cdxj", "indexes/index.cdxj", index.getvalue().encode("utf-8"))
+        lines = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
+        lines += [{"id": uuid.uuid4().hex, **page} for page in pages]
+        jsonl = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode("utf-8")
+        _add(package, resources, "pages.jsonl", "pages/pages.jsonl", jsonl)
+        datapackage = {"profile": "data-package", "wacz_version": "1.1.1", "title": title, "created": created,
+                       "modified": created, "software": f"lastseen/{__version__}", "resources": resources}
+        data = json.dumps(datapackage, indent=2).encode("utf-8")
+        package.writestr("datapackage.json", data)
+        digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+        package.writestr("datapackage-digest.json", json.dumps(digest))
+    tmp.replace(out)
+
+
+def _resource(name: str, path: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, "path": path, "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _file_resource(path: Path, name: str) -> dict[str, Any]:
+    """Like _resource, streaming a file that may be gigabytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"name": path.name, "path": name, "hash": "sha256:" + digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def _add(package: zipfile.ZipFile, resources: list[dict[str, Any]], name: str, path: str, data: bytes) -> None:
+    package.writestr(path, data)
+    resources.append(_resource(name, path, data))
