@@ -35,7 +35,7 @@ from archive.workspace import Workspace
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 # Commands living in other modules: each module has register(subparsers) adding its parsers.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("crawler.run",)
 
 
 class UsageError(Exception):

@@ -201,7 +201,7 @@ class S3Storage:
     """A bucket on any S3-compatible service; uploads carry SHA-256 checksums the server verifies."""
 
     def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None, region: str | None,
-                 multipart_threshold: int, proxy: str | None = None) -> None:
+                 multipart_threshold: int) -> None:
         import boto3
         from botocore.config import Config
 
@@ -214,7 +214,6 @@ class S3Storage:
             retries={"max_attempts": 3, "mode": "standard"},
             connect_timeout=10,
             read_timeout=120,
-            proxies={"http": proxy, "https": proxy} if proxy else None,
             request_checksum_calculation="when_supported",
             response_checksum_validation="when_supported",
         )
@@ -346,6 +345,5 @@ def open_storage(settings: Settings) -> Storage:
         if not parts.netloc:
             raise ConfigError("LASTSEEN_STORAGE_URL: s3:// URL needs a bucket name (s3://bucket/prefix)")
         return S3Storage(parts.netloc, parts.path, endpoint_url=settings.s3_endpoint_url or None,
-                         region=settings.s3_region, multipart_threshold=settings.multipart_threshold,
-                         proxy=settings.proxy or None)
+                         region=settings.s3_region, multipart_threshold=settings.multipart_threshold)
     raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {parts.scheme!r} (use file:///path or s3://bucket)")

@@ -1,0 +1,36 @@
+"""What the spider hands to the pipelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy.http import Response
+
+from archive.warc import ExchangeRecords
+
+
+@dataclass
+class PageCapture:
+    """A fetched source whose exchange is in the WARC: what it says and which videos it shows."""
+
+    source_id: int
+    collection_id: int
+    kind: str
+    requested_url: str
+    response: Response
+    records: ExchangeRecords
+    content_type: str | None
+    page_meta: dict[str, Any] | None = None
+    videos: list[Any] = field(default_factory=list)
+    failure: str | None = None
+
+
+@dataclass
+class FailedFetch:
+    """A source that could not be captured, and why."""
+
+    source_id: int
+    url: str
+    reason: str
+    detail: str

@@ -1,0 +1,217 @@
+"""Item pipelines of the crawl; each does one thing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_to_future
+from sqlalchemy import select
+from twisted.internet.threads import deferToThread
+
+from archive.db import session_scope
+from archive.models import CrawlFailure, PageVideo, Source, Video
+from archive.sources import SourceEntry, add_sources
+from archive.storage import meta_key
+from crawler.extensions import PendingCapture, WarcCapture, capture_row
+from crawler.items import FailedFetch, PageCapture
+from crawler.videoinfo import VideoInfo, fetch_oembed, fetch_ytdlp
+from crawler.workspace import crawler_workspace
+
+# Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.
+DB_META_FIELDS = ("title", "canonical_url", "authors", "published", "modified", "language", "site_name",
+                  "description", "charset", "charset_source")
+
+
+def _extension(crawler: Crawler) -> WarcCapture:
+    for extension in crawler.extensions.middlewares:
+        if isinstance(extension, WarcCapture):
+            return extension
+    raise RuntimeError("the WarcCapture extension is not enabled")
+
+
+class WarcMetadataPipeline:
+    """Writes what was extracted from a page as a WARC metadata record beside its response."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcMetadataPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageCapture) and item.page_meta is not None:
+            writer = _extension(self.crawler).writer
+            if writer is not None:
+                fields = {**item.page_meta, "videos": [
+                    {"provider": v.provider, "video_id": v.video_id, "url": v.canonical_url, "found_as": v.found_as}
+                    for v in item.videos]}
+                writer.write_metadata(url=item.response.url, concurrent_to=item.records.response.record_id,
+                                      fields=fields, fetched_at=datetime.now(UTC))
+        return item
+
+
+class VideoPipeline:
+    """Videos found on a page become tracked video sources tied to the page, and get crawled too."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.ws = crawler_workspace(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> VideoPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageCapture) or not item.videos:
+            return item
+        new_sources: list[tuple[int, str]] = []
+        with session_scope(self.ws.sessions) as session:
+            page = session.get(Source, item.source_id)
+            if page is None:
+                return item
+            for ref in item.videos:
+                video = self._ensure_video(session, page, ref, new_sources)
+                link = session.get(PageVideo, (page.id, video.id))
+                if link is None:
+                    session.add(PageVideo(page_source_id=page.id, video_id=video.id, found_as=ref.found_as))
+        spider = self.crawler.spider
+        for source_id, url in new_sources:
+            if spider is not None and hasattr(spider, "source_request"):
+                self.crawler.engine.crawl(spider.source_request(source_id, url, "video"))
+        return item
+
+    def _ensure_video(self, session: Any, page: Source, ref: Any, new_sources: list[tuple[int, str]]) -> Video:
+        existing = session.scalar(select(Video).join(Source, Source.id == Video.source_id).where(
+            Source.collection_id == page.collection_id, Video.provider == ref.provider,
+            Video.video_id == ref.video_id))
+        if existing is not None:
+            return existing
+        result = add_sources(session, page.collection, [SourceEntry(ref.canonical_url)], kind="video",
+                             tags=(f"video:{ref.provider}",))
+        source = result.added[0] if result.added else result.known[0][1]
+        video = session.scalar(select(Video).where(Video.source_id == source.id))
+        if video is None:
+            video = Video(source_id=source.id, provider=ref.provider, video_id=ref.video_id,
+                          canonical_url=ref.canonical_url)
+            session.add(video)
+            session.flush()
+        if result.added:
+            new_sources.append((source.id, source.normalized_url))
+        return video
+
+
+class VideoMetadataPipeline:
+    """Asks the provider about a captured video (yt-dlp, else oEmbed) and stores the answer."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.ws = crawler_workspace(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> VideoMetadataPipeline:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageCapture) or item.kind != "video":
+            return item
+        with session_scope(self.ws.sessions) as session:
+            video = session.scalar(select(Video).where(Video.source_id == item.source_id))
+            provider = video.provider if video else "direct"
+        settings = self.ws.settings
+        answer = await deferred_to_future(deferToThread(
+            self._ask, provider, item.requested_url, settings.proxy or None, settings.check_timeout))
+        await deferred_to_future(deferToThread(self._store, item, provider, answer))
+        return item
+
+    @staticmethod
+    def _ask(provider: str, url: str, proxy: str | None, timeout: int) -> VideoInfo:
+        answer = fetch_ytdlp(url, proxy=proxy, timeout=timeout)
+        if answer.info is None and answer.availability is None:
+            fallback = fetch_oembed(provider, url, proxy=proxy, timeout=timeout)
+            if fallback.info is not None or fallback.availability is not None:
+                return fallback
+        return answer
+
+    def _store(self, item: PageCapture, provider: str, answer: VideoInfo) -> None:
+        metadata_uri = None
+        if answer.info is not None:
+            data = json.dumps(answer.info, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+            digest = hashlib.sha256(data).hexdigest()
+            metadata_uri = self.ws.storage.put_bytes(meta_key(digest), data, "application/json").uri
+        page_meta = item.page_meta or {}
+        with session_scope(self.ws.sessions) as session:
+            video = session.scalar(select(Video).where(Video.source_id == item.source_id))
+            if video is None:
+                video = Video(source_id=item.source_id, provider=provider, video_id=item.requested_url,
+                              canonical_url=item.requested_url)
+                session.add(video)
+            info = answer.info or {}
+            video.metadata_fetched_at = datetime.now(UTC)
+            video.metadata_uri = metadata_uri or video.metadata_uri
+            video.metadata_source = answer.source or ("page" if page_meta else None)
+            video.title = info.get("title") or page_meta.get("title") or video.title
+            video.uploader = info.get("uploader") or info.get("author_name") or video.uploader
+            video.channel = info.get("channel") or video.channel
+            video.upload_date = _iso_date(info.get("upload_date")) or video.upload_date
+            video.duration = info.get("duration") if isinstance(info.get("duration"), int | float) else video.duration
+            video.view_count = info.get("view_count") if isinstance(info.get("view_count"), int) else video.view_count
+            video.availability = answer.availability or video.availability
+
+
+def _iso_date(value: Any) -> str | None:
+    """yt-dlp's YYYYMMDD as YYYY-MM-DD."""
+    if isinstance(value, str) and len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return None
+
+
+class CaptureRowPipeline:
+    """Hands each capture's row to WarcCapture, which inserts it once the WARC file is stored."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CaptureRowPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageCapture):
+            return item
+        meta = {key: item.page_meta.get(key) for key in DB_META_FIELDS} if item.page_meta else None
+        if meta is not None and item.page_meta.get("text"):
+            meta["text_sha256"] = hashlib.sha256(item.page_meta["text"].encode("utf-8")).hexdigest()
+        row = capture_row(item.source_id, item.records, item.response, item.content_type, meta)
+        failure = item.failure
+        if failure is None and not 200 <= item.response.status < 300:
+            failure = f"http_{item.response.status}"
+        _extension(self.crawler).add_capture(PendingCapture(
+            source_id=item.source_id, file_name=item.records.response.file_name, row=row,
+            unchanged=item.records.response.record_type == "revisit", alive=failure is None, failure=failure))
+        return item
+
+
+class FailurePipeline:
+    """Records fetches that gave no capture, with their reason, so the archivist sees why."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.ws = crawler_workspace(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FailurePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, FailedFetch):
+            with session_scope(self.ws.sessions) as session:
+                session.add(CrawlFailure(source_id=item.source_id, url=item.url, reason=item.reason,
+                                         detail=item.detail[:2000]))
+            _extension(self.crawler).record_failure(item.reason)
+        return item
+

@@ -1,0 +1,172 @@
+"""`lastseen crawl` and `lastseen export`: run the Scrapy project in-process, and hand researchers one file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from scrapy import signals
+from scrapy.crawler import Crawler, CrawlerProcess
+from sqlalchemy import func, select
+
+from archive.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Output, UsageError
+from archive.db import session_scope
+from archive.models import Capture, Collection, Source
+from archive.sources import DEFAULT_COLLECTION
+from archive.storage import StorageError
+from archive.workspace import Workspace
+from crawler.settings import scrapy_settings
+from crawler.spiders.archive import ArchiveSpider
+
+_CHUNK = 16 * 1024 * 1024
+
+
+class CrawlProgress:
+    """A rich progress bar on a terminal, plain log lines otherwise, fed by Scrapy's signals."""
+
+    def __init__(self, crawler: Crawler, interactive: bool) -> None:
+        self.done = 0
+        self.interactive = interactive
+        self.progress: Any = None
+        self.task: Any = None
+        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        if interactive:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                     transient=True)
+            self.task = self.progress.add_task("crawl", total=None)
+            self.progress.start()
+
+    def item_scraped(self, item: Any) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.done)
+        elif self.done % 100 == 0:
+            logging.getLogger("lastseen.crawl").info("%d fetched", self.done)
+
+    def spider_closed(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool,
+              interactive: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Crawl in this process (once: Twisted's reactor does not restart) and return the summary."""
+    ws.check()
+    settings = scrapy_settings(ws.settings, LOG_LEVEL="WARNING" if interactive else "INFO", **(overrides or {}))
+    process = CrawlerProcess(settings, install_root_handler=not interactive)
+    crawler = process.create_crawler(ArchiveSpider)
+    CrawlProgress(crawler, interactive)
+    process.crawl(crawler, collection=collection, urls=urls, depth=depth, media=media)
+    process.start()
+    summary = crawler.stats.get_value("lastseen/summary") if crawler.stats else None
+    if summary is None:
+        raise StorageError("the crawl ended before anything was recorded (see the log above)")
+    summary["requests"] = crawler.stats.get_value("downloader/request_count", 0)
+    return summary
+
+
+def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Capture sources of a collection that have no capture yet (or the URLs given)."""
+    if args.depth < 0:
+        raise UsageError("--depth must be 0 or more")
+    summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
+                        interactive=sys.stderr.isatty() and not args.json)
+    if out.as_json:
+        out.json(summary)
+    else:
+        failed = summary["failed"]
+        reasons = ", ".join(f"{reason} {count}" for reason, count in failed.items())
+        out.line(f"captured {summary['captured']}, unchanged {summary['unchanged']}, "
+                 f"failed {sum(failed.values())}" + (f" ({reasons})" if reasons else ""))
+        for uri in summary["warc_files"]:
+            out.line(f"  stored {uri}")
+    if summary["storage_error"]:
+        out.warn(f"lastseen: error: storage: {summary['storage_error']}")
+        nothing = summary["captured"] + summary["unchanged"] == 0
+        return EXIT_USAGE if nothing else EXIT_PARTIAL
+    return EXIT_OK
+
+
+def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
+    """The WARC files holding a collection's captures, oldest first."""
+    with session_scope(ws.sessions) as session:
+        if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
+            raise UsageError(f"no collection named {collection!r}")
+        first = func.min(Capture.captured_at)
+        rows = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
+                               .where(Collection.name == collection)
+                               .group_by(Capture.warc_uri).order_by(first, Capture.warc_uri)).all()
+    return [uri for uri, _ in rows]
+
+
+def _copy_object(ws: Workspace, uri: str, out: BinaryIO) -> int:
+    """Stream one stored object into a file, a chunk at a time."""
+    key = ws.storage.key_of(uri)
+    size = ws.storage.size(key)
+    for offset in range(0, size, _CHUNK):
+        out.write(ws.storage.read(key, offset, min(_CHUNK, size - offset)))
+    return size
+
+
+def export_collection(ws: Workspace, collection: str, target: Path) -> dict[str, Any]:
+    """Write one .warc.gz (the collection's WARC files, whole) or a .wacz package."""
+    uris = collection_warc_uris(ws, collection)
+    name = target.name.lower()
+    if not (name.endswith(".warc.gz") or name.endswith(".wacz")):
+        raise UsageError("export to a file ending in .warc.gz or .wacz")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if name.endswith(".warc.gz"):
+        size = 0
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as out:
+            for uri in uris:
+                size += _copy_object(ws, uri, out)
+        Path(out.name).replace(target)
+        return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": size}
+    from archive.warc import write_wacz
+
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+        paths = []
+        for index, uri in enumerate(uris):
+            path = Path(tmp) / f"{index:05d}-{Path(ws.storage.key_of(uri)).name}"
+            with path.open("wb") as out:
+                _copy_object(ws, uri, out)
+            paths.append(path)
+        with session_scope(ws.sessions) as session:
+            pages = [{"url": c.url, "ts": c.captured_at.isoformat().replace("+00:00", "Z"),
+                      "title": (c.page_meta or {}).get("title") or c.url}
+                     for c in session.scalars(select(Capture).join(Source).join(Collection)
+                                              .where(Collection.name == collection, Capture.http_status == 200)
+                                              .order_by(Capture.captured_at))]
+        write_wacz(paths, target, title=f"lastseen collection {collection}", pages=pages)
+    return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": target.stat().st_size}
+
+
+def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Export a collection's captures to one file."""
+    result = export_collection(ws, args.collection, Path(args.out))
+    if out.as_json:
+        out.json(result)
+    else:
+        out.line(f"wrote {result['file']}: {result['warc_files']} WARC file(s), {result['size']} bytes")
+    return EXIT_OK
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `crawl` and `export` to the command line."""
+    p = sub.add_parser("crawl", parents=[common], help="capture sources as WARC (new ones, or the URLs given)")
+    p.add_argument("urls", nargs="*", metavar="URL", help="capture these (added to the collection if new)")
+    p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
+    p.add_argument("--depth", type=int, default=0, help="follow same-site links this deep (default 0)")
+    p.add_argument("--media", action="store_true", help="also store video media files")
+    p.set_defaults(handler=cmd_crawl)
+    p = sub.add_parser("export", parents=[common], help="one .warc.gz or .wacz with a collection's captures")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
+    p.set_defaults(handler=cmd_export)

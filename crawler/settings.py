@@ -1,0 +1,59 @@
+"""Scrapy settings of lastseen's crawl; `scrapy_settings()` derives them from lastseen's own Settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archive.config import Settings
+
+BOT_NAME = "lastseen"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Pages that answer 404 or 410 are evidence too: they reach the spider and are archived.
+HTTPERROR_ALLOW_ALL = True
+ROBOTSTXT_OBEY = True
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = True
+REDIRECT_MAX_TIMES = 10
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 30.0
+CONCURRENT_REQUESTS = 32
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+DOWNLOAD_DELAY = 0.0
+LOG_LEVEL = "INFO"
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+EXTENSIONS = {
+    "crawler.extensions.WarcCapture": 100,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.WarcMetadataPipeline": 100,
+    "crawler.pipelines.VideoPipeline": 200,
+    "crawler.pipelines.VideoMetadataPipeline": 300,
+    "crawler.pipelines.CaptureRowPipeline": 800,
+    "crawler.pipelines.FailurePipeline": 900,
+}
+
+
+def scrapy_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Scrapy settings for a crawl with these lastseen Settings."""
+    values: dict[str, Any] = {name: value for name, value in globals().items() if name.isupper()}
+    values.update({
+        "LASTSEEN_SETTINGS": settings,
+        "USER_AGENT": settings.user_agent,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrency_per_host,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(settings.concurrency_per_host),
+        "DOWNLOAD_TIMEOUT": settings.download_timeout,
+        "DOWNLOAD_MAXSIZE": settings.page_size_cap,
+        "DOWNLOAD_WARNSIZE": min(settings.page_size_cap, 32 * 1024**2),
+        "RETRY_TIMES": settings.crawl_retries,
+    })
+    values.update(overrides)
+    return values

@@ -1,0 +1,98 @@
+"""What a video's provider says of it: yt-dlp's info without downloading, else oEmbed.
+
+Runs in a worker thread (both are blocking). A yt-dlp error that says the video is gone is an
+answer (removed, private, geo-blocked...), not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+logger = logging.getLogger(__name__)
+
+OEMBED_ENDPOINTS = {
+    "youtube": "https://www.youtube.com/oembed",
+    "vimeo": "https://vimeo.com/api/oembed.json",
+    "dailymotion": "https://www.dailymotion.com/services/oembed",
+    "twitter": "https://publish.twitter.com/oembed",
+    "tiktok": "https://www.tiktok.com/oembed",
+    "rutube": "https://rutube.ru/api/oembed/",
+}
+_OEMBED_MAX = 1024 * 1024
+
+
+@dataclass
+class VideoInfo:
+    """The provider's answer: full info (yt-dlp or oEmbed), or an availability outcome, or an error."""
+
+    info: dict[str, Any] | None
+    source: str | None
+    availability: str | None
+    message: str = ""
+
+
+def _ydl_options(proxy: str | None, timeout: int) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "quiet": True, "no_warnings": True, "skip_download": True, "noplaylist": True,
+        "socket_timeout": timeout, "extractor_retries": 1, "noprogress": True, "logger": logger,
+        "retries": 1, "playlist_items": "1",
+    }
+    if proxy:
+        options["proxy"] = proxy
+    return options
+
+
+def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30) -> VideoInfo:
+    """yt-dlp's info JSON for a video page, or the outcome its error names."""
+    import yt_dlp
+    from yt_dlp.utils import DownloadError
+
+    from archive.status import classify_ytdlp_error
+
+    try:
+        with yt_dlp.YoutubeDL(_ydl_options(proxy, timeout)) as ydl:
+            info = ydl.extract_info(url, download=False)
+            clean = ydl.sanitize_info(info)
+    except DownloadError as exc:
+        message = str(exc).removeprefix("ERROR: ").strip().splitlines()[0]
+        verdict = classify_ytdlp_error(message)
+        return VideoInfo(None, None, verdict.outcome if verdict else None, message)
+    except Exception as exc:  # extractor bugs must not stop a crawl
+        return VideoInfo(None, None, None, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return VideoInfo(clean, "yt-dlp", clean.get("availability") or "public")
+
+
+def fetch_oembed(provider: str, url: str, *, proxy: str | None = None, timeout: int = 30,
+                 endpoints: dict[str, str] | None = None) -> VideoInfo:
+    """The provider's oEmbed answer; a 404 there means the video is gone."""
+    from archive.status import classify_oembed
+
+    endpoint = (endpoints or OEMBED_ENDPOINTS).get(provider)
+    if endpoint is None:
+        return VideoInfo(None, None, None, f"no oEmbed endpoint for {provider}")
+    handlers = [urllib.request.ProxyHandler({"http": proxy, "https": proxy})] if proxy else []
+    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(f"{endpoint}?{urlencode({'url': url, 'format': 'json'})}",
+                                     headers={"Accept": "application/json"})
+    status, body = 0, b""
+    try:
+        with opener.open(request, timeout=timeout) as answer:
+            status, body = answer.status, answer.read(_OEMBED_MAX)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(_OEMBED_MAX)
+    except (OSError, ValueError) as exc:
+        return VideoInfo(None, None, None, f"oEmbed: {exc}".splitlines()[0])
+    verdict = classify_oembed(status, body)
+    if status == 200:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return VideoInfo(None, None, None, "oEmbed answer is not JSON")
+        if isinstance(data, dict):
+            return VideoInfo(data, "oembed", "public")
+    return VideoInfo(None, None, verdict.outcome if verdict else None, f"oEmbed answered {status}")

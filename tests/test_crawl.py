@@ -1,0 +1,258 @@
+"""The archiving crawl end to end: a local site in, WARC in storage and rows in the database out."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.config import Settings
+from archive.db import open_database, session_scope
+from archive.models import Capture, CrawlFailure, PageVideo, Source, Video
+from archive.storage import open_storage
+from tests.seaweed import ACCESS_KEY, SECRET_KEY
+from tests.site import Page, Site
+
+ARTICLE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Flood in the valley</title>
+<link rel="canonical" href="{base}/plain">
+<meta property="og:site_name" content="Valley News">
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle",
+ "headline": "Flood in the valley", "author": [{{"@type": "Person", "name": "Ann Reporter"}}],
+ "datePublished": "2026-11-20T10:00:00Z"}}</script>
+</head><body><nav>Home | World</nav><article><h1>Flood in the valley</h1>
+<p>The river rose three metres overnight and the old bridge was closed by the police.</p>
+<p>Residents filmed the water reaching the market square; the videos are below.</p>
+<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ?rel=0"></iframe>
+<a href="https://youtu.be/dQw4w9WgXcQ">same video, short link</a>
+<iframe src="https://player.vimeo.com/video/76979871"></iframe>
+<video src="/media/clip.mp4"></video>
+<a href="/gz">more</a> <a href="https://elsewhere.example/x">elsewhere</a>
+</article><footer>(c) Valley News</footer></body></html>"""
+
+CYRILLIC = ("<html><head><title>Новости региона</title></head><body><article><p>Сегодня в городе прошёл "
+            "митинг, полиция задержала несколько человек.</p><p>Видео с места событий опубликовали "
+            "очевидцы.</p></article></body></html>")
+
+
+def build_site(site: Site) -> dict[str, bytes]:
+    """Every kind of page the crawl must handle; returns the exact bodies served, by path."""
+    base = site.url("").rstrip("/")
+    article = ARTICLE.format(base=base)
+    gz_page = Page("<html><head><title>Compressed</title></head><body><p>" + "gzip body " * 200
+                   + "</p></body></html>", encoding="gzip")
+    site.set("/plain", Page(article, headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]))
+    site.set("/gz", gz_page)
+    chunked = Page("<html><head><title>Chunked</title></head><body><p>" + "piece " * 300 + "</p></body></html>",
+                   chunked=True)
+    site.set("/chunked", chunked)
+    site.set("/cp1251", Page(CYRILLIC, content_type="text/html; charset=windows-1251", charset_body="cp1251"))
+    site.set("/moved", Page("", status=301, headers=[("Location", "/target")], content_type=None))
+    site.set("/target", Page("<html><head><title>Target</title></head><body>arrived</body></html>"))
+    site.set("/gone", Page("<html><body>Not here</body></html>", status=404))
+    site.set("/hang", Page("late", hang=6))
+    site.set("/loop", Page("", status=302, headers=[("Location", "/loop2")], content_type=None))
+    site.set("/loop2", Page("", status=302, headers=[("Location", "/loop")], content_type=None))
+    site.set("/empty", Page(b""))
+    site.set("/binary", Page(bytes(range(256)) * 20))
+    site.set("/media/clip.mp4", Page(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500, content_type="video/mp4"))
+    return {"/plain": article.encode(), "/gz": gz_page.payload(), "/chunked": chunked.payload()}
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    server = Site().start()
+    yield server
+    server.stop()
+
+
+def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = None) -> tuple[int, dict, str]:
+    """Run `lastseen crawl --json` as a user would, with the test site as the only way out."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LASTSEEN_DATA_DIR": str(settings.data_dir),
+        "LASTSEEN_DATABASE_URL": settings.database_url,
+        "LASTSEEN_STORAGE_URL": settings.storage_url,
+        "LASTSEEN_PROXY": site.url("").rstrip("/"),
+        "LASTSEEN_DOWNLOAD_TIMEOUT": "2",
+        "LASTSEEN_CHECK_TIMEOUT": "2",
+        "LASTSEEN_CRAWL_RETRIES": "1",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    if seaweed_url:
+        env["LASTSEEN_S3_ENDPOINT_URL"] = seaweed_url
+    lastseen = Path(sys.executable).with_name("lastseen")
+    result = subprocess.run([str(lastseen), "crawl", "--json", *args], capture_output=True, text=True, env=env,
+                            timeout=240)
+    try:
+        summary = json.loads(result.stdout)
+    except ValueError:
+        summary = {}
+    return result.returncode, summary, result.stderr
+
+
+def stored_records(settings: Settings) -> list:
+    """Every record of every WARC file in storage, re-read with warcio."""
+    storage = open_storage(settings)
+    records = []
+    for key in storage.keys("warc/"):
+        if key.endswith(".warc.gz"):
+            import io
+
+            for record in ArchiveIterator(io.BytesIO(storage.read(key))):
+                records.append((key, record.rec_type, record.rec_headers, record.content_stream().read()))
+    return records
+
+
+@pytest.fixture
+def crawl_settings(settings: Settings, storage_url: str) -> Settings:
+    return settings
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_crawl_captures_a_site(crawl_settings: Settings, site: Site, request: pytest.FixtureRequest) -> None:
+    settings = crawl_settings
+    served = build_site(site)
+    paths = ["/plain", "/gz", "/chunked", "/cp1251", "/moved", "/gone", "/hang", "/loop", "/empty", "/binary"]
+    seaweed_url = settings.s3_endpoint_url or None
+    code, summary, stderr = crawl(settings, site, *[site.url(p) for p in paths], "-c", "flood",
+                                  seaweed_url=seaweed_url)
+    assert code == 0, stderr[-3000:]
+    assert summary["captured"] >= 5, summary
+    failed = summary["failed"]
+    assert failed.get("http_404") == 1
+    assert failed.get("timeout") == 1
+    assert failed.get("redirect_loop") == 1
+    assert failed.get("empty_body") == 1
+    assert failed.get("binary_as_html") == 1
+    assert summary["storage_error"] is None and summary["warc_files"]
+
+    sessions = open_database(settings.database_url)
+    storage = open_storage(settings)
+    with session_scope(sessions) as session:
+        captures = {c.url: c for c in session.scalars(select(Capture))}
+        by_path = {url.split(str(site.port), 1)[1]: c for url, c in captures.items()}
+        assert set(by_path) >= {"/plain", "/gz", "/chunked", "/cp1251", "/target", "/gone", "/empty", "/binary"}
+        plain = by_path["/plain"]
+        assert plain.http_status == 200 and plain.record_type == "response"
+        assert plain.payload_sha256 == hashlib.sha256(served["/plain"]).hexdigest()
+        assert plain.page_meta["title"] == "Flood in the valley"
+        assert plain.page_meta["authors"] == ["Ann Reporter"]
+        assert by_path["/cp1251"].page_meta["title"] == "Новости региона"
+        assert by_path["/cp1251"].page_meta["charset"].lower() in {"windows-1251", "cp1251"}
+        source = session.get(Source, plain.source_id)
+        assert source.status == "alive" and source.first_seen_at is not None and source.last_seen_alive_at
+        assert session.get(Source, by_path["/gone"].source_id).status == "new", "a 404 is no proof of life"
+        failures = {f.reason: f for f in session.scalars(select(CrawlFailure))}
+        assert failures["timeout"].url.endswith("/hang") and failures["redirect_loop"].url.endswith("/loop")
+
+        # One ranged read of the capture's record gives back exactly the bytes the server sent.
+        key = storage.key_of(plain.warc_uri)
+        member = storage.read(key, plain.warc_offset, plain.warc_length)
+        import io
+
+        record = next(iter(ArchiveIterator(io.BytesIO(member))))
+        assert record.rec_type == "response"
+        assert record.rec_headers.get_header("WARC-Target-URI") == site.url("/plain")
+        assert record.content_stream().read() == served["/plain"]
+        cookies = [v for k, v in record.http_headers.headers if k.lower() == "set-cookie"]
+        assert cookies == ["a=1; Path=/", "b=2; Path=/"]
+
+        # The gzip page is archived as sent: still compressed, Content-Encoding kept.
+        gz = by_path["/gz"]
+        member = storage.read(storage.key_of(gz.warc_uri), gz.warc_offset, gz.warc_length)
+        raw = gzip.decompress(member)
+        assert b"Content-Encoding: gzip" in raw
+        assert gz.payload_sha256 == hashlib.sha256(served["/gz"]).hexdigest()
+
+        # The chunked page is stored de-chunked with a Content-Length that matches.
+        ch = by_path["/chunked"]
+        head = gzip.decompress(storage.read(storage.key_of(ch.warc_uri), ch.warc_offset, ch.warc_length))
+        http_head = head.split(b"\r\n\r\n")[1].lower()
+        assert http_head.startswith(b"http/1.1 200") and b"transfer-encoding" not in http_head
+        body = head.split(b"\r\n\r\n", 2)[2].rstrip(b"\r\n")
+        assert f"content-length: {len(body)}".encode() in http_head and body == served["/chunked"]
+
+        # Videos: the YouTube video linked two ways is one source, tied to the page, like Vimeo's.
+        videos = {(v.provider, v.video_id): v for v in session.scalars(select(Video))}
+        assert ("youtube", "dQw4w9WgXcQ") in videos and ("vimeo", "76979871") in videos
+        youtube = videos[("youtube", "dQw4w9WgXcQ")]
+        assert session.get(Source, youtube.source_id).kind == "video"
+        links = {(pv.page_source_id, pv.video_id) for pv in session.scalars(select(PageVideo))}
+        assert (plain.source_id, youtube.id) in links
+    # Nothing left this machine: HTTPS to YouTube and Vimeo was asked of the test proxy and refused.
+    assert any("youtube.com" in t for t in site.tunnels)
+
+    # Every WARC file passes warcio's own check, and each has its CDXJ index beside it.
+    keys = list(storage.keys("warc/"))
+    warcs = [k for k in keys if k.endswith(".warc.gz")]
+    assert warcs and all(f"{k}.cdxj" in keys or k.replace(".warc.gz", ".cdxj") in keys for k in warcs)
+    local = settings.data_dir / "check"
+    local.mkdir()
+    for index, key in enumerate(warcs):
+        path = local / f"{index}.warc.gz"
+        path.write_bytes(storage.read(key))
+        checked = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", "-v", str(path)],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    types = [r[1] for r in stored_records(settings)]
+    assert types[0] == "warcinfo" and "request" in types and "metadata" in types
+
+    # A second crawl of unchanged pages writes revisit records, not the bodies again.
+    code, again, stderr = crawl(settings, site, site.url("/plain"), site.url("/gz"), "-c", "flood",
+                                seaweed_url=seaweed_url)
+    assert code == 0, stderr[-2000:]
+    assert again["unchanged"] == 2 and again["captured"] == 0, again
+    with session_scope(sessions) as session:
+        revisits = list(session.scalars(select(Capture).where(Capture.record_type == "revisit")))
+        assert len(revisits) == 2
+    revisit_records = [r for r in stored_records(settings) if r[1] == "revisit"]
+    assert len(revisit_records) == 2
+    assert all(r[2].get_header("WARC-Profile").endswith("identical-payload-digest") for r in revisit_records)
+    sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
+def test_crawl_on_postgres_and_s3(crawl_settings: Settings, site: Site) -> None:
+    """The default collection's uncaptured sources are crawled once; a second run finds nothing to do."""
+    settings = crawl_settings
+    build_site(site)
+    sessions = open_database(settings.database_url)
+    from archive.sources import SourceEntry, add_sources, ensure_collection
+
+    with session_scope(sessions) as session:
+        add_sources(session, ensure_collection(session, "default"),
+                    [SourceEntry(site.url("/target")), SourceEntry(site.url("/cp1251"))])
+    code, summary, stderr = crawl(settings, site, seaweed_url=settings.s3_endpoint_url)
+    assert code == 0, stderr[-3000:]
+    assert summary["captured"] == 2 and all(uri.startswith("s3://") for uri in summary["warc_files"])
+    code, summary, stderr = crawl(settings, site, seaweed_url=settings.s3_endpoint_url)
+    assert code == 0 and summary["captured"] == 0 and summary["requests"] == 0
+    with session_scope(sessions) as session:
+        assert len(list(session.scalars(select(Capture)))) == 2
+    sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_storage_down_means_no_capture_rows(settings: Settings, site: Site, tmp_path: Path) -> None:
+    """With the bucket unreachable the crawl refuses to start: exit 2, one line, no rows."""
+    build_site(site)
+    broken = settings.replace(storage_url="s3://nowhere", s3_endpoint_url="http://127.0.0.1:9")
+    code, _, stderr = crawl(broken, site, site.url("/plain"), seaweed_url="http://127.0.0.1:9")
+    assert code == 2 and "lastseen: error:" in stderr and "Traceback" not in stderr
+    sessions = open_database(settings.database_url)
+    with session_scope(sessions) as session:
+        assert list(session.scalars(select(Capture))) == []
+    sessions.kw["bind"].dispose()
