@@ -1,8 +1,9 @@
 """WARC/1.1 files: a rolling writer of request/response/revisit/metadata records, their CDXJ index, WACZ.
 
 Each record is its own gzip member, so one capture is read back with one ranged read of
-(offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed,
-indexed, and handed to `on_close` (which uploads them); a file whose hand-over fails stays in the spool.
+(offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed and
+handed to `on_close` (which indexes and uploads them off the crawl's thread); a file whose hand-over
+fails stays in the spool.
 """
 
 from __future__ import annotations
@@ -75,10 +76,9 @@ class RevisitTarget:
 
 @dataclass(frozen=True)
 class ClosedWarc:
-    """A finished WARC file in the spool, with its CDXJ index, ready to be stored."""
+    """A finished WARC file in the spool, ready to be indexed and stored."""
 
     path: Path
-    cdxj_path: Path | None
     size: int
     records: int
 
@@ -240,13 +240,7 @@ class RollingWarcWriter:
         fh.close()
         path = self.spool_dir / name
         (self.spool_dir / (name + ".open")).replace(path)
-        cdxj = path.with_name(name + ".cdxj")
-        try:
-            write_cdxj(path, cdxj)
-        except Exception as exc:  # an index can be rebuilt from the WARC; the WARC itself must not be lost
-            logger.warning("could not index %s: %s", path, exc)
-            cdxj = None
-        closed = ClosedWarc(path=path, cdxj_path=cdxj, size=path.stat().st_size, records=records)
+        closed = ClosedWarc(path=path, size=path.stat().st_size, records=records)
         try:
             self.on_close(closed)
         except Exception:
@@ -260,12 +254,14 @@ def _request_target(url: str) -> str:
     return rest[slash:] if slash >= 0 else "/"
 
 
-def write_cdxj(warc_path: Path, out_path: Path) -> None:
-    """A sorted CDXJ index of a WARC file, in the form pywb and ReplayWeb.page read."""
+def write_cdxj(warc_path: Path, out_path: Path | None = None) -> Path:
+    """A sorted CDXJ index of a WARC file (default: `FILE.warc.gz.cdxj` beside it), as pywb and ReplayWeb.page read."""
+    out_path = out_path or warc_path.with_name(warc_path.name + ".cdxj")
     tmp = out_path.with_name(out_path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
         write_cdx_index(out, [str(warc_path)], {"sort": True, "post_append": True})
     tmp.replace(out_path)
+    return out_path
 
 
 def read_record(data: bytes) -> ArchivedRecord:

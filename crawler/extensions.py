@@ -30,13 +30,14 @@ from archive import __version__
 from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.storage import StorageError, warc_key
-from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter
+from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, write_cdxj
 from crawler.workspace import crawler_workspace
 
 logger = logging.getLogger(__name__)
 
 META_RECORDS = "lastseen_warc"
 META_PREVIOUS = "lastseen_previous"
+_ID_BATCH = 500  # ids per IN (...) query: well inside every database's parameter limit
 
 
 @dataclass
@@ -161,11 +162,15 @@ class WarcCapture:
     def _upload(self, closed: ClosedWarc) -> None:
         name = closed.path.name
         now = datetime.now(UTC)
+        cdxj: Path | None = None
+        try:
+            cdxj = write_cdxj(closed.path)
+        except Exception as exc:  # an index can be rebuilt from the WARC; the WARC itself must still be kept
+            logger.warning("could not index %s: %s", closed.path, exc)
         try:
             stored = self.ws.storage.put_file(warc_key(name, now), closed.path, "application/warc")
-            if closed.cdxj_path and Path(closed.cdxj_path).exists():
-                self.ws.storage.put_file(warc_key(Path(closed.cdxj_path).name, now), Path(closed.cdxj_path),
-                                         "application/x-cdxj")
+            if cdxj is not None:
+                self.ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
         except (StorageError, OSError) as exc:
             logger.error("WARC file %s stays in the spool: %s", closed.path, exc)
             with self._lock:
@@ -180,25 +185,24 @@ class WarcCapture:
             waiting = self._pending.pop(name, [])
         self._insert(waiting, stored.uri)
         closed.path.unlink(missing_ok=True)
-        if closed.cdxj_path:
-            Path(closed.cdxj_path).unlink(missing_ok=True)
+        if cdxj is not None:
+            cdxj.unlink(missing_ok=True)
 
     def _insert(self, pending: list[PendingCapture], uri: str) -> None:
         """Capture rows for a stored file, and what they tell of their sources, in one transaction."""
         if not pending:
             return
+        alive: dict[int, datetime] = {}
+        for item in pending:
+            if item.alive:
+                at = item.row["captured_at"]
+                alive[item.source_id] = max(at, alive.get(item.source_id, at))
         with session_scope(self.ws.sessions) as session:
-            for item in pending:
-                session.add(Capture(**item.row, warc_uri=uri))
-                source = session.get(Source, item.source_id)
-                if source is not None and item.alive:
-                    captured_at = item.row["captured_at"]
-                    source.first_seen_at = source.first_seen_at or captured_at
-                    if source.last_seen_alive_at is None or source.last_seen_alive_at < captured_at:
-                        source.last_seen_alive_at = captured_at
-                    if source.status == "new":
-                        source.status = "alive"
-                        source.status_changed_at = captured_at
+            session.add_all([Capture(**item.row, warc_uri=uri) for item in pending])
+            ids = list(alive)
+            for start in range(0, len(ids), _ID_BATCH):
+                for source in session.scalars(select(Source).where(Source.id.in_(ids[start:start + _ID_BATCH]))):
+                    _seen_alive(source, alive[source.id])
         with self._lock:
             for item in pending:
                 if item.failure:
@@ -225,6 +229,16 @@ class WarcCapture:
         if self.crawler.stats is not None:
             self.crawler.stats.set_value("lastseen/summary", self.summary.as_dict())
         self.ws.close()
+
+
+def _seen_alive(source: Source, captured_at: datetime) -> None:
+    """A good capture is proof of life: first seen, last seen alive, and `alive` for a new source."""
+    source.first_seen_at = source.first_seen_at or captured_at
+    if source.last_seen_alive_at is None or source.last_seen_alive_at < captured_at:
+        source.last_seen_alive_at = captured_at
+    if source.status == "new":
+        source.status = "alive"
+        source.status_changed_at = captured_at
 
 
 def previous_capture(session: Any, source_id: int) -> RevisitTarget | None:

@@ -185,12 +185,18 @@ def _structured(tree: Any, text: str, url: str) -> dict[str, Any]:
 
 
 def _main_text(tree: Any, url: str) -> tuple[str | None, dict[str, Any]]:
-    """trafilatura's main text and its metadata (fast mode: no fallback extractors)."""
+    """trafilatura's main text and its metadata (fast mode: no fallback extractors).
+
+    Dates come from markup only (meta tags, <time>, the URL): htmldate's free-text search costs more than
+    the rest of the extraction together and guesses from any date printed on the page.
+    """
     import trafilatura
+    from trafilatura.settings import set_date_params
 
     try:
         document = trafilatura.bare_extraction(tree, url=url, fast=True, include_comments=False,
-                                               include_tables=False, with_metadata=True, as_dict=False)
+                                               include_tables=False, with_metadata=True, as_dict=False,
+                                               date_extraction_params=set_date_params(extensive=False))
     except Exception as exc:  # trafilatura's failure on odd markup must not lose the capture's other fields
         logger.debug("no main text on %s: %s", url, exc)
         return None, {}

@@ -59,7 +59,7 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
               interactive: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Crawl in this process (once: Twisted's reactor does not restart) and return the summary."""
     ws.check()
-    settings = scrapy_settings(ws.settings, LOG_LEVEL="WARNING" if interactive else "INFO", **(overrides or {}))
+    settings = scrapy_settings(ws.settings, **{"LOG_LEVEL": "WARNING" if interactive else "INFO", **(overrides or {})})
     process = CrawlerProcess(settings, install_root_handler=not interactive)
     crawler = process.create_crawler(ArchiveSpider)
     CrawlProgress(crawler, interactive)

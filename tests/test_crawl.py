@@ -75,7 +75,8 @@ def site() -> Iterator[Site]:
     server.stop()
 
 
-def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = None) -> tuple[int, dict, str]:
+def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = None,
+          extra_env: dict[str, str] | None = None, command: str = "crawl") -> tuple[int, dict, str]:
     """Run `lastseen crawl --json` as a user would, with the test site as the only way out."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -92,8 +93,9 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
     }
     if seaweed_url:
         env["LASTSEEN_S3_ENDPOINT_URL"] = seaweed_url
+    env.update(extra_env or {})
     lastseen = Path(sys.executable).with_name("lastseen")
-    result = subprocess.run([str(lastseen), "crawl", "--json", *args], capture_output=True, text=True, env=env,
+    result = subprocess.run([str(lastseen), command, "--json", *args], capture_output=True, text=True, env=env,
                             timeout=240)
     try:
         summary = json.loads(result.stdout)
@@ -256,3 +258,52 @@ def test_storage_down_means_no_capture_rows(settings: Settings, site: Site, tmp_
     with session_scope(sessions) as session:
         assert list(session.scalars(select(Capture))) == []
     sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_depth_robots_size_cap_and_export(settings: Settings, site: Site) -> None:
+    """--depth follows same-site links only; robots.txt is obeyed unless the collection says not; big pages fail."""
+    site.set("/robots.txt", Page("User-agent: *\nDisallow: /private\n", content_type="text/plain"))
+    site.set("/start", Page("""<html><head><title>Start</title></head><body>
+        <a href="/a">a</a> <a href="/private/x">private</a> <a href="http://elsewhere.test/z">away</a></body></html>"""))
+    site.set("/a", Page("<html><head><title>A</title></head><body><a href='/b'>b</a></body></html>"))
+    site.set("/b", Page("<html><head><title>B</title></head><body>deep</body></html>"))
+    site.set("/private/x", Page("<html><head><title>Private</title></head><body>kept out</body></html>"))
+    site.set("/big", Page("<html><body>" + "x" * 20000 + "</body></html>"))
+
+    code, summary, stderr = crawl(settings, site, site.url("/start"), "-c", "deep", "--depth", "1")
+    assert code == 0, stderr[-2000:]
+    assert summary["captured"] == 2 and summary["failed"] == {"robots_txt": 1}, summary
+    assert site.hits("/a") == 1 and site.hits("/b") == 0 and site.hits("/private/x") == 0
+
+    code, out, _ = crawl(settings, site, "deep", "--robots", "ignore", command="collection")
+    assert code == 0 and out["obey_robots"] is False
+    code, summary, stderr = crawl(settings, site, site.url("/private/x"), site.url("/big"), "-c", "deep",
+                                  extra_env={"LASTSEEN_PAGE_SIZE_CAP": "10KB"})
+    assert code == 0, stderr[-2000:]
+    assert summary["captured"] == 1 and summary["failed"] == {"too_large": 1}, summary
+    assert site.hits("/private/x") == 1
+
+    # One file for researchers, as .warc.gz and as .wacz, holding every capture of the collection.
+    out_warc = settings.data_dir / "export" / "deep.warc.gz"
+    code, result, stderr = crawl(settings, site, str(out_warc), "-c", "deep", command="export")
+    assert code == 0, stderr
+    import io
+
+    uris = {r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(io.BytesIO(out_warc.read_bytes()))
+            if r.rec_type == "response"}
+    assert {site.url("/start"), site.url("/a"), site.url("/private/x")} <= uris
+    out_wacz = settings.data_dir / "export" / "deep.wacz"
+    code, result, stderr = crawl(settings, site, str(out_wacz), "-c", "deep", command="export")
+    assert code == 0, stderr
+    import zipfile
+
+    with zipfile.ZipFile(out_wacz) as package:
+        names = package.namelist()
+        assert "datapackage.json" in names and "indexes/index.cdxj" in names
+        pages = package.read("pages/pages.jsonl").decode()
+        assert site.url("/a") in pages and '"title": "A"' in pages
+    code, _, stderr = crawl(settings, site, str(settings.data_dir / "x.zip"), "-c", "deep", command="export")
+    assert code == 2 and "lastseen: error:" in stderr and "Traceback" not in stderr
+    code, _, stderr = crawl(settings, site, str(out_warc), "-c", "nope", command="export")
+    assert code != 0 and "nope" in stderr and "Traceback" not in stderr

@@ -20,6 +20,7 @@ from archive.warc import (
     iter_records,
     read_record,
     sha1_b32,
+    write_cdxj,
     write_wacz,
 )
 
@@ -144,8 +145,8 @@ def test_cdxj_index_lists_captures_by_surt(tmp_path: Path) -> None:
     w.write_metadata(url="http://Example.test/page", concurrent_to=records.response.record_id,
                      fields={"title": "Кириллица"}, fetched_at=WHEN)
     w.close()
-    cdxj = closed[0].cdxj_path
-    assert cdxj is not None and cdxj.exists()
+    cdxj = write_cdxj(closed[0].path)
+    assert cdxj == closed[0].path.with_name(closed[0].path.name + ".cdxj") and cdxj.exists()
     lines = cdxj.read_text().splitlines()
     parsed = [(key, stamp, json.loads(body)) for key, stamp, body in (line.split(" ", 2) for line in lines)]
     key, stamp, fields = next(p for p in parsed if p[2].get("status") == "200")

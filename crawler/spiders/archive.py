@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -19,6 +19,7 @@ from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.urls import domain_of
+from crawler.describe import PageDescriber, worker_count
 from crawler.extensions import META_PREVIOUS, META_RECORDS, previous_capture
 from crawler.items import FailedFetch, PageCapture
 from crawler.workspace import crawler_workspace
@@ -44,6 +45,7 @@ class ArchiveSpider(Spider):
         self.depth = int(depth)
         self.media = _true(media)
         self.collection_id: int | None = None
+        self.describer = PageDescriber(1)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:
@@ -55,6 +57,8 @@ class ArchiveSpider(Spider):
             obey = collection.obey_robots
         crawler.settings.set("ROBOTSTXT_OBEY", obey, priority="spider")
         crawler.settings.set("DEPTH_LIMIT", spider.depth, priority="spider")
+        spider.describer = PageDescriber(worker_count(ws.settings.describe_workers))
+        crawler.signals.connect(spider.describer.close, signal=signals.spider_closed)
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
@@ -99,7 +103,7 @@ class ArchiveSpider(Spider):
             meta[META_PREVIOUS] = previous
         return Request(url, callback=self.parse, errback=self.failed, meta=meta, dont_filter=depth == 0)
 
-    def parse(self, response: Response) -> Iterator[Any]:
+    async def parse(self, response: Response) -> AsyncIterator[Any]:
         source_id, kind = response.meta[META_SOURCE]
         records = response.meta.get(META_RECORDS)
         if records is None:
@@ -116,18 +120,12 @@ class ArchiveSpider(Spider):
         elif html and b"\x00" in body[:4096]:
             item.failure = "binary_as_html"
         elif html and 200 <= response.status < 300:
-            self._describe(item, body, response.url, content_type)
+            page_meta, item.videos = await self.describer.describe(body, response.url, content_type)
+            item.page_meta = page_meta or None
         yield item
         if html and item.page_meta and response.meta.get("depth", 0) < self.depth:
-            yield from self._follow(response, item.page_meta.get("outlinks") or [])
-
-    def _describe(self, item: PageCapture, body: bytes, url: str, content_type: str | None) -> None:
-        from crawler.pagemeta import extract_page_metadata
-        from crawler.videos import find_videos
-
-        meta = extract_page_metadata(body, url, content_type)
-        item.page_meta = meta.as_dict()
-        item.videos = find_videos(body, url, encoding=meta.charset)
+            for request in self._follow(response, item.page_meta.get("outlinks") or []):
+                yield request
 
     def _follow(self, response: Response, links: list[str]) -> Iterator[Request]:
         """Same-site links within --depth become sources of the collection and get captured."""

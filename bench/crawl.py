@@ -1,0 +1,148 @@
+"""Crawl benchmark: lastseen archiving a local site into SeaweedFS vs plain Scrapy storing nothing.
+
+Usage: .venv/bin/python bench/crawl.py [--pages 10000]
+Prints pages per second and peak memory for both, run the same way in the same machine state.
+Target (issue #3): lastseen keeps at least 70% of plain Scrapy's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SITE = r'''
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BODY = ("<p>" + "The river rose three metres overnight and the old bridge was closed. " * 40 + "</p>") * 2
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        n = self.path.rsplit("/", 1)[-1]
+        body = (f"<html><head><title>Story {n}</title><meta property='og:title' content='Story {n}'></head>"
+                f"<body><article><h1>Story {n}</h1>{BODY}<a href='/p/{n}x'>next</a></article></body></html>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
+'''
+
+PLAIN = r'''
+import json, resource, sys, time
+import scrapy
+from scrapy.crawler import CrawlerProcess
+
+urls = json.load(open(sys.argv[1]))
+settings = json.loads(sys.argv[2])
+
+class Plain(scrapy.Spider):
+    name = "plain"
+    async def start(self):
+        for url in urls:
+            yield scrapy.Request(url, dont_filter=True)
+    def parse(self, response):
+        yield {"url": response.url, "status": response.status}
+
+settings["ITEM_PIPELINES"] = {}
+process = CrawlerProcess(settings)
+crawler = process.create_crawler(Plain)
+start = time.perf_counter()
+process.crawl(crawler)
+process.start()
+elapsed = time.perf_counter() - start
+print(json.dumps({"pages": crawler.stats.get_value("response_received_count", 0), "seconds": elapsed,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+LASTSEEN = r'''
+import json, resource, sys, time
+from archive.config import load_settings
+from archive.workspace import Workspace
+from crawler.run import run_crawl
+
+overrides = json.loads(sys.argv[1])
+ws = Workspace(load_settings())
+start = time.perf_counter()
+summary = run_crawl(ws, collection="bench", urls=[], depth=0, media=False, overrides=overrides)
+elapsed = time.perf_counter() - start
+print(json.dumps({"pages": summary["captured"] + summary["unchanged"], "failed": summary["failed"],
+                  "seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+# The same Scrapy knobs for both runs, so the difference is lastseen's own work.
+SCRAPY = {"CONCURRENT_REQUESTS": 32, "CONCURRENT_REQUESTS_PER_DOMAIN": 32, "AUTOTHROTTLE_ENABLED": False,
+          "ROBOTSTXT_OBEY": False, "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False,
+          "COOKIES_ENABLED": False, "RETRY_ENABLED": False}
+
+
+def _last_json(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no result in output:\n{text[-2000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=10_000)
+    args = parser.parse_args()
+
+    from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
+
+    with tempfile.TemporaryDirectory(prefix="lastseen-bench-") as tmp:
+        work = Path(tmp)
+        site = subprocess.Popen([sys.executable, "-c", SITE], stdout=subprocess.PIPE, text=True)
+        port = int(site.stdout.readline())
+        weed = SeaweedServer(work / "weed")
+        weed.start()
+        try:
+            weed.client().create_bucket(Bucket="bench")
+            urls = [f"http://127.0.0.1:{port}/p/{n}" for n in range(args.pages)]
+            url_file = work / "urls.json"
+            url_file.write_text(json.dumps(urls))
+            env = {**os.environ, "LASTSEEN_DATA_DIR": str(work / "data"), "LASTSEEN_STORAGE_URL": "s3://bench/b",
+                   "LASTSEEN_S3_ENDPOINT_URL": weed.endpoint_url, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "PYTHONPATH": str(ROOT)}
+            (work / "urls.txt").write_text("\n".join(urls))
+            subprocess.run([str(Path(sys.executable).with_name("lastseen")), "import", str(work / "urls.txt"),
+                            "-c", "bench"], env=env, check=True, capture_output=True)
+
+            plain = _last_json(subprocess.run([sys.executable, "-c", PLAIN, str(url_file), json.dumps(SCRAPY)],
+                                              capture_output=True, text=True, env=env).stdout)
+            ours = subprocess.run([sys.executable, "-c", LASTSEEN, json.dumps(SCRAPY)], capture_output=True,
+                                  text=True, env=env)
+            lastseen = _last_json(ours.stdout + "\n" + ours.stderr[-3000:])
+        finally:
+            weed.stop()
+            site.terminate()
+    plain_rate = plain["pages"] / plain["seconds"]
+    our_rate = lastseen["pages"] / lastseen["seconds"]
+    print(f"pages: {args.pages} (local site, ~6 KB HTML each), 2 cores")
+    print(f"plain Scrapy (stores nothing): {plain['pages']} pages in {plain['seconds']:.1f} s = "
+          f"{plain_rate:.0f} pages/s, peak RSS {plain['peak_rss_mb']:.0f} MB")
+    print(f"lastseen (WARC + metadata + SeaweedFS + SQLite): {lastseen['pages']} pages in "
+          f"{lastseen['seconds']:.1f} s = {our_rate:.0f} pages/s, peak RSS {lastseen['peak_rss_mb']:.0f} MB")
+    if lastseen.get("failed"):
+        print(f"lastseen failures: {lastseen['failed']}")
+    ratio = our_rate / plain_rate if plain_rate else 0.0
+    print(f"lastseen keeps {ratio:.0%} of plain Scrapy's throughput (target: at least 70%)")
+
+
+if __name__ == "__main__":
+    main()
