@@ -90,6 +90,7 @@ class Settings:
     download_timeout: int = _setting(60, "duration", "a fetch that takes longer fails as a timeout")
     concurrency_per_host: int = _setting(2, "int", "parallel fetches to one host while crawling")
     crawl_retries: int = _setting(2, "int", "retries for timeouts and 5xx while crawling")
+    describe_workers: int = _setting(0, "int", "processes extracting page metadata; 0: one per core but one")
     # Wayback Machine
     wayback_url: str = _setting("https://web.archive.org", "str", "Wayback-compatible archive base URL")
     wayback_collection: str = _setting("", "str", "pywb collection name when the target is pywb")
@@ -114,6 +115,7 @@ class Settings:
     webhook_secret: str = _setting("", "str", "HMAC-SHA256 key for the webhook signature", secret=True)
     apprise_urls: tuple[str, ...] = _setting((), "list", "Apprise URLs to notify", secret=True)
     alert_max_attempts: int = _setting(10, "int", "delivery tries before an alert is marked failed")
+    public_url: str = _setting("", "str", "address people reach the API at, for links in alerts and feeds")
     # API
     api_host: str = _setting("127.0.0.1", "str", "address `lastseen serve` listens on")
     api_port: int = _setting(8000, "int", "port `lastseen serve` listens on")
