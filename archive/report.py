@@ -105,6 +105,10 @@ def video_dict(video: Video) -> dict[str, Any]:
     }
 
 
+# A Wayback submission's state says whether its failure is passing (it will be tried again) or final.
+SUBMISSION_FAILURE = {"retrying": "transient", "paused": "transient", "failed": "permanent"}
+
+
 def submission_dict(sub: WaybackSubmission) -> dict[str, Any]:
     """One Wayback submission and how it ended (or when it tries again)."""
     return {
@@ -116,6 +120,10 @@ def submission_dict(sub: WaybackSubmission) -> dict[str, Any]:
         "archive_url": sub.archive_url,
         "timestamp": sub.archive_timestamp,
         "error": sub.error,
+        "failure": SUBMISSION_FAILURE.get(sub.state),
+        "job_id": sub.job_id,
+        "capture_id": sub.capture_id,
+        "finished_at": iso(sub.finished_at),
     }
 
 
@@ -139,14 +147,14 @@ def source_detail(session: Session, source: Source) -> dict[str, Any]:
         select(Source).join(PageVideo, PageVideo.page_source_id == Source.id)
         .where(PageVideo.video_id == own_video.id).order_by(Source.id))] if own_video else []
     lookup = session.scalar(select(WaybackLookup).where(WaybackLookup.source_id == source.id)
-                            .order_by(WaybackLookup.looked_up_at.desc()).limit(1))
+                            .order_by(WaybackLookup.looked_up_at.desc(), WaybackLookup.id.desc()).limit(1))
     detail["wayback"] = {
         "submissions": [submission_dict(s) for s in session.scalars(
             select(WaybackSubmission).where(WaybackSubmission.source_id == source.id)
-            .order_by(WaybackSubmission.requested_at))],
+            .order_by(WaybackSubmission.requested_at, WaybackSubmission.id))],
         "lookup": None if lookup is None else {
-            "looked_up_at": iso(lookup.looked_up_at), "first_timestamp": lookup.first_timestamp,
-            "last_timestamp": lookup.last_timestamp, "count": lookup.count,
+            "looked_up_at": iso(lookup.looked_up_at), "target": lookup.target,
+            "first_timestamp": lookup.first_timestamp, "last_timestamp": lookup.last_timestamp, "count": lookup.count,
             "last_ok_timestamp": lookup.last_ok_timestamp, "last_ok_url": lookup.last_ok_url},
         "recovery": None if not source.recovery_archive_url else {
             "archive_url": source.recovery_archive_url, "timestamp": source.recovery_timestamp},

@@ -476,8 +476,8 @@ def parse_cdx_json(text: str) -> list[CdxRow]:
     rows = []
     for record in records:
         timestamp = str(record.get("timestamp", ""))
-        if not _TIMESTAMP.match(timestamp):
-            continue
+        if not _TIMESTAMP.match(timestamp) or str(record.get("is_fuzzy", "")) in {"1", "True", "true"}:
+            continue  # pywb adds near matches (another query string) flagged is_fuzzy: not copies of this URL
         original = str(record.get("original") or record.get("url") or "")
         status = str(record.get("statuscode") or record.get("status") or "-")
         rows.append(CdxRow(timestamp, original, status))
@@ -779,6 +779,9 @@ class Pywb(_Http):
                 return _failure(TRANSIENT, message, code=f"http-{code}", http_status=code,
                                 retry_after=parse_retry_after(resp.headers.get("Retry-After"), now))
             return _failure(PERMANENT, message, code=f"http-{code}", http_status=code)
+        refusal = _pywb_refusal(resp)
+        if refusal:  # e.g. recording into a collection defined in config.yaml: pywb says so with a 200
+            return _failure(PERMANENT, refusal, code="pywb-error", http_status=resp.status_code)
         timestamp = _memento_timestamp(resp.headers.get("Memento-Datetime"))
         message = ""
         if timestamp is None:
@@ -813,6 +816,14 @@ class Pywb(_Http):
 
     def newest_good_before(self, url: str, before: datetime) -> tuple[str, str] | None:
         return _newest_good_before(self.cdx(url, to=to_timestamp(before)), before, self.archive_url)
+
+
+def _pywb_refusal(resp: requests.Response) -> str | None:
+    """pywb's plain-text 'Error: ...' answer, which it sends with a 2xx status, as one line; else None."""
+    if not resp.headers.get("Content-Type", "").startswith("text/plain") or resp.headers.get("Memento-Datetime"):
+        return None
+    text = resp.text.strip()
+    return one_line(text) if text.startswith("Error:") else None
 
 
 def _memento_timestamp(value: str | None) -> str | None:
