@@ -1,5 +1,7 @@
 """WarcCapture: every response, as received on the wire, becomes WARC records; rows follow the upload.
 
+A stored capture with new content is queued for the Wayback Machine in the same transaction.
+
 Records are written at the `response_downloaded` signal, before any middleware decompresses the body,
 so gzip/br payloads stay as the server sent them. Closed WARC files go to storage from one background
 thread; capture rows for a file are inserted only after that file (and its CDXJ index) is stored, so a
@@ -31,6 +33,7 @@ from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.storage import StorageError, warc_key
 from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, write_cdxj
+from archive.wayback_queue import enqueue_capture
 from crawler.workspace import crawler_workspace
 
 logger = logging.getLogger(__name__)
@@ -198,7 +201,12 @@ class WarcCapture:
                 at = item.row["captured_at"]
                 alive[item.source_id] = max(at, alive.get(item.source_id, at))
         with session_scope(self.ws.sessions) as session:
-            session.add_all([Capture(**item.row, warc_uri=uri) for item in pending])
+            rows = [Capture(**item.row, warc_uri=uri) for item in pending]
+            session.add_all(rows)
+            session.flush()
+            for item, row in zip(pending, rows, strict=True):
+                if item.alive and not item.failure:
+                    enqueue_capture(session, item.source_id, row.id)
             ids = list(alive)
             for start in range(0, len(ids), _ID_BATCH):
                 for source in session.scalars(select(Source).where(Source.id.in_(ids[start:start + _ID_BATCH]))):

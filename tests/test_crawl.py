@@ -17,7 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
-from archive.models import Capture, CrawlFailure, PageVideo, Source, Video
+from archive.models import Capture, CrawlFailure, PageVideo, Source, Video, WaybackSubmission
 from archive.storage import open_storage
 from tests.seaweed import ACCESS_KEY, SECRET_KEY
 from tests.site import Page, Site
@@ -156,6 +156,9 @@ def test_crawl_captures_a_site(crawl_settings: Settings, site: Site, request: py
         source = session.get(Source, plain.source_id)
         assert source.status == "alive" and source.first_seen_at is not None and source.last_seen_alive_at
         assert session.get(Source, by_path["/gone"].source_id).status == "new", "a 404 is no proof of life"
+        queued = {w.source_id for w in session.scalars(select(WaybackSubmission))}
+        assert len(queued) == summary["captured"] and plain.source_id in queued, "new content goes to Wayback"
+        assert by_path["/gone"].source_id not in queued
         failures = {f.reason: f for f in session.scalars(select(CrawlFailure))}
         assert failures["timeout"].url.endswith("/hang") and failures["redirect_loop"].url.endswith("/loop")
 
@@ -219,6 +222,7 @@ def test_crawl_captures_a_site(crawl_settings: Settings, site: Site, request: py
     with session_scope(sessions) as session:
         revisits = list(session.scalars(select(Capture).where(Capture.record_type == "revisit")))
         assert len(revisits) == 2
+        assert len(list(session.scalars(select(WaybackSubmission)))) == summary["captured"], "unchanged: not again"
     revisit_records = [r for r in stored_records(settings) if r[1] == "revisit"]
     assert len(revisit_records) == 2
     assert all(r[2].get_header("WARC-Profile").endswith("identical-payload-digest") for r in revisit_records)
