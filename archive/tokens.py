@@ -1,0 +1,144 @@
+"""API tokens: made once and shown once, stored only as SHA-256, each with a role; `lastseen token ...`."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import secrets
+from typing import Any
+
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive.cli import EXIT_NOT_FOUND, EXIT_OK, Output
+from archive.db import session_scope
+from archive.models import ApiToken, utcnow
+from archive.report import iso
+from archive.workspace import Workspace
+
+# Each role may do what the ones before it may: read; add sources and start work; manage tokens and webhooks.
+ROLES = ("reader", "archivist", "admin")
+TOKEN_PREFIX = "lst_"
+
+
+def role_allows(role: str | None, needed: str) -> bool:
+    """Whether a caller with this role (None: anonymous) may do what needs `needed`."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 (hex) a token is stored and looked up by."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def generate_token() -> str:
+    """A new random token: 256 bits, URL-safe, with a prefix that secret scanners recognize."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValueError("a token name must be 1 to 200 characters")
+    return name
+
+
+def create_token(session: Session, name: str, role: str) -> str:
+    """Store a new token's hash under a name not used by another live token; return the token itself."""
+    name = _check_name(name)
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))):
+        raise ValueError(f"a token named {name!r} exists already (revoke it first)")
+    token = generate_token()
+    session.add(ApiToken(name=name, token_hash=hash_token(token), role=role))
+    session.flush()
+    return token
+
+
+def authenticate(session: Session, token: str) -> ApiToken | None:
+    """The live token row matching a presented token, or None."""
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                 ApiToken.revoked_at.is_(None)))
+
+
+def revoke_token(session: Session, name: str) -> bool:
+    """Revoke the live token of that name; False when there is none."""
+    token = session.scalar(select(ApiToken).where(ApiToken.name == name.strip(), ApiToken.revoked_at.is_(None)))
+    if token is None:
+        return False
+    token.revoked_at = utcnow()
+    return True
+
+
+def token_dict(token: ApiToken) -> dict[str, Any]:
+    """A token as listed: never its hash."""
+    return {"name": token.name, "role": token.role, "created_at": iso(token.created_at),
+            "revoked_at": iso(token.revoked_at)}
+
+
+def list_tokens(session: Session, include_revoked: bool = False) -> list[dict[str, Any]]:
+    """Tokens by name, live ones only unless asked."""
+    query = select(ApiToken).order_by(ApiToken.name, ApiToken.created_at)
+    if not include_revoked:
+        query = query.where(ApiToken.revoked_at.is_(None))
+    return [token_dict(t) for t in session.scalars(query)]
+
+
+def cmd_token_create(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Create a token and print it once."""
+    with session_scope(ws.sessions) as session:
+        token = create_token(session, args.name, args.role)
+    if out.as_json:
+        out.json({"name": args.name.strip(), "role": args.role, "token": token})
+    else:
+        out.line(token)
+        out.warn(f"token {args.name.strip()!r} ({args.role}) created: store it now, it is not shown again")
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """List tokens (names and roles, never the tokens)."""
+    with session_scope(ws.sessions) as session:
+        rows = list_tokens(session, include_revoked=args.all)
+    if out.as_json:
+        out.json(rows)
+        return EXIT_OK
+    table = Table("name", "role", "created", "revoked", box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(row["name"], row["role"], row["created_at"] or "-", row["revoked_at"] or "-")
+    out.table(table)
+    out.line(f"{len(rows)} token(s)")
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Revoke a token by name."""
+    with session_scope(ws.sessions) as session:
+        done = revoke_token(session, args.name)
+    if out.as_json:
+        out.json({"name": args.name, "revoked": done})
+    elif done:
+        out.line(f"revoked token {args.name!r}")
+    if not done:
+        if not out.as_json:
+            out.warn(f"lastseen: no live token named {args.name!r}")
+        return EXIT_NOT_FOUND
+    return EXIT_OK
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `token create|list|revoke` to the command line."""
+    p = sub.add_parser("token", parents=[common], help="API tokens: create, list, revoke")
+    tokens = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    t = tokens.add_parser("create", parents=[common], help="create a token and print it (shown once)")
+    t.add_argument("name")
+    t.add_argument("--role", choices=ROLES, default="reader", help="reader, archivist or admin (default reader)")
+    t.set_defaults(handler=cmd_token_create)
+    t = tokens.add_parser("list", parents=[common], help="list tokens (never the tokens themselves)")
+    t.add_argument("--all", action="store_true", help="include revoked tokens")
+    t.set_defaults(handler=cmd_token_list)
+    t = tokens.add_parser("revoke", parents=[common], help="revoke a token by name")
+    t.add_argument("name")
+    t.set_defaults(handler=cmd_token_revoke)
