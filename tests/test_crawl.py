@@ -88,6 +88,7 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
         "LASTSEEN_DOWNLOAD_TIMEOUT": "2",
         "LASTSEEN_CHECK_TIMEOUT": "2",
         "LASTSEEN_CRAWL_RETRIES": "1",
+        "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32",
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }
@@ -274,6 +275,8 @@ def test_depth_robots_size_cap_and_export(settings: Settings, site: Site) -> Non
     site.set("/b", Page("<html><head><title>B</title></head><body>deep</body></html>"))
     site.set("/private/x", Page("<html><head><title>Private</title></head><body>kept out</body></html>"))
     site.set("/big", Page("<html><body>" + "x" * 20000 + "</body></html>"))
+    site.set("/leak", Page("", status=302, headers=[("Location", f"http://127.0.0.2:{site.port}/secret")],
+                           content_type=None))
 
     code, summary, stderr = crawl(settings, site, site.url("/start"), "-c", "deep", "--depth", "1")
     assert code == 0, stderr[-2000:]
@@ -282,10 +285,10 @@ def test_depth_robots_size_cap_and_export(settings: Settings, site: Site) -> Non
 
     code, out, _ = crawl(settings, site, "deep", "--robots", "ignore", command="collection")
     assert code == 0 and out["obey_robots"] is False
-    code, summary, stderr = crawl(settings, site, site.url("/private/x"), site.url("/big"), "-c", "deep",
-                                  extra_env={"LASTSEEN_PAGE_SIZE_CAP": "10KB"})
+    code, summary, stderr = crawl(settings, site, site.url("/private/x"), site.url("/big"), site.url("/leak"),
+                                  "-c", "deep", extra_env={"LASTSEEN_PAGE_SIZE_CAP": "10KB"})
     assert code == 0, stderr[-2000:]
-    assert summary["captured"] == 1 and summary["failed"] == {"too_large": 1}, summary
+    assert summary["captured"] == 1 and summary["failed"] == {"too_large": 1, "blocked_address": 1}, summary
     assert site.hits("/private/x") == 1
 
     # One file for researchers, as .warc.gz and as .wacz, holding every capture of the collection.

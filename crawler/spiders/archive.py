@@ -22,6 +22,7 @@ from archive.urls import domain_of
 from crawler.describe import PageDescriber, worker_count
 from crawler.extensions import META_PREVIOUS, META_RECORDS, previous_capture
 from crawler.items import FailedFetch, PageCapture
+from crawler.netguard import BlockedRequest
 from crawler.workspace import crawler_workspace
 
 META_SOURCE = "lastseen_source"
@@ -162,6 +163,8 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
         return "connection_error", text
     if isinstance(error, HttpError):
         return f"http_{error.response.status}", text
+    if isinstance(error, BlockedRequest):
+        return "blocked_address", text
     name = type(error).__name__
     lowered = text.lower()
     if "robots.txt" in lowered:
