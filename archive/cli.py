@@ -35,7 +35,8 @@ from archive.workspace import Workspace
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 # Commands living in other modules: each module has register(subparsers) adding its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("crawler.run",)
+COMMAND_MODULES: tuple[str, ...] = ("crawler.run", "archive.alerts", "archive.checker", "archive.wayback_queue",
+                                     "archive.serve", "archive.tokens", "scheduler")
 
 
 class UsageError(Exception):
@@ -212,6 +213,39 @@ def cmd_collections(args: argparse.Namespace, ws: Workspace, out: Output) -> int
     return EXIT_OK
 
 
+def _yes_no(value: str) -> bool:
+    if value.lower() in {"yes", "true", "on", "1", "obey"}:
+        return True
+    if value.lower() in {"no", "false", "off", "0", "ignore"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, not {value!r}")
+
+
+def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Create a collection or change its settings; print them."""
+    with session_scope(ws.sessions) as session:
+        collection = ensure_collection(session, args.name)
+        if args.description is not None:
+            collection.description = args.description
+        if args.every is not None:
+            collection.recheck_interval = parse_duration(args.every)
+        if args.robots is not None:
+            collection.obey_robots = args.robots
+        if args.alert_on_changed is not None:
+            collection.alert_on_changed = args.alert_on_changed
+        if args.public is not None:
+            collection.public_read = args.public
+        data = {"name": collection.name, "description": collection.description,
+                "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
+                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read}
+    if out.as_json:
+        out.json(data)
+    else:
+        for key, value in data.items():
+            out.line(f"{key:<18} {'-' if value is None else value}")
+    return EXIT_OK
+
+
 def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Print the effective settings, secrets masked; --check also opens the database and storage."""
     shown = ws.settings.shown()
@@ -278,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", parents=[common], help="collections with counts by status")
     p.set_defaults(handler=cmd_collections)
 
+    p = sub.add_parser("collection", parents=[common], help="create a collection or change its settings")
+    p.add_argument("name")
+    p.add_argument("--description")
+    p.add_argument("--every", help="default recheck interval of its sources, e.g. 24h")
+    p.add_argument("--robots", type=_yes_no, metavar="obey|ignore", help="obey robots.txt while crawling")
+    p.add_argument("--alert-on-changed", type=_yes_no, metavar="yes|no", help="alert when content changes")
+    p.add_argument("--public", type=_yes_no, metavar="yes|no", help="readable over the API without a token")
+    p.set_defaults(handler=cmd_collection)
+
     p = sub.add_parser("config", parents=[common], help="print the effective settings (secrets masked)")
     p.add_argument("--check", action="store_true", help="also connect to the database and storage")
     p.set_defaults(handler=cmd_config)
@@ -323,4 +366,7 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    run()
+    # Command modules import archive.cli: run that module, not this __main__ copy, so its exceptions match.
+    from archive import cli as _cli
+
+    _cli.run()

@@ -110,6 +110,11 @@ class Settings:
     check_timeout: int = _setting(30, "duration", "a check that takes longer is a timeout")
     check_max_bytes: int = _setting(2 * 1024**2, "size", "bytes of a body a check reads")
     check_concurrency: int = _setting(64, "int", "checks under way at once, all hosts together")
+    schedule_tick: int = _setting(30, "duration", "how often the scheduler looks for due work")
+    schedule_batch: int = _setting(2000, "int", "due sources one scheduler round checks at most")
+    standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
+    schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
+                                              "alerts (default all)")
     # Alerts
     webhook_url: str = _setting("", "str", "POST alerts here as signed JSON", secret=True)
     webhook_secret: str = _setting("", "str", "HMAC-SHA256 key for the webhook signature", secret=True)

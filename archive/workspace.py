@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.config import Settings
@@ -21,6 +22,12 @@ class Workspace:
     def sessions(self) -> sessionmaker[Session]:
         """Session factory of the migrated database."""
         return open_database(self.settings.database_url)
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine behind the sessions."""
+        engine: Engine = self.sessions.kw["bind"]
+        return engine
 
     @cached_property
     def storage(self) -> Storage:

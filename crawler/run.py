@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from archive.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Output, UsageError
 from archive.db import session_scope
+from archive.locks import named_lock
 from archive.models import Capture, Collection, Source
 from archive.sources import DEFAULT_COLLECTION
 from archive.storage import StorageError
@@ -59,6 +60,18 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
               interactive: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Crawl in this process (once: Twisted's reactor does not restart) and return the summary."""
     ws.check()
+    lock = named_lock(ws.settings, ws.engine, f"crawl:{collection}")
+    if not lock.acquire():
+        raise UsageError(f"another crawl of collection {collection!r} is running; try again when it ends")
+    try:
+        return _crawl(ws, collection=collection, urls=urls, depth=depth, media=media, interactive=interactive,
+                      overrides=overrides)
+    finally:
+        lock.release()
+
+
+def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool, interactive: bool,
+           overrides: dict[str, Any] | None) -> dict[str, Any]:
     settings = scrapy_settings(ws.settings, **{"LOG_LEVEL": "WARNING" if interactive else "INFO", **(overrides or {})})
     process = CrawlerProcess(settings, install_root_handler=not interactive)
     crawler = process.create_crawler(ArchiveSpider)

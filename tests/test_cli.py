@@ -162,3 +162,20 @@ def test_console_script_errors_are_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not a duration" in result.stderr
     result = _script("add", "https://ok.example/", env=base)
     assert result.returncode == 0 and "1 added" in result.stdout
+
+
+def test_collection_settings(run) -> None:
+    code, out, _ = run("collection", "ru", "--robots", "ignore", "--every", "6h", "--alert-on-changed", "yes",
+                       "--public", "yes", "--description", "Russian-language news", "--json")
+    data = json.loads(out)
+    assert code == 0 and data == {"name": "ru", "description": "Russian-language news", "recheck_interval": 21600,
+                                  "obey_robots": False, "alert_on_changed": True, "public_read": True}
+    code, out, _ = run("collection", "ru", "--robots", "obey", "--json")
+    assert json.loads(out)["obey_robots"] is True and json.loads(out)["recheck_interval"] == 21600
+    code, out, _ = run("collections", "--json")
+    assert json.loads(out)[0]["recheck_interval"] == 21600
+    with pytest.raises(SystemExit) as exit_info:
+        run("collection", "ru", "--robots", "maybe")
+    assert exit_info.value.code == 2
+    code, _, err = run("collection", "ru", "--every", "soon")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("lastseen: error: not a duration")

@@ -1,0 +1,306 @@
+"""lastseen's scheduler: keeps rechecks, captures, the Wayback queue and alerts moving, one leader per database.
+
+Run it as `python scheduler.py` or `lastseen schedule`. APScheduler keeps its jobs in lastseen's own
+database; the work itself (what is due, what is queued, what is undelivered) lives in lastseen's tables,
+so a restarted scheduler carries on where the last one stopped without losing or repeating anything.
+Only the holder of the `scheduler` lock acts; a second scheduler waits as a standby and takes over when
+the first dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select
+
+from archive.config import load_settings
+from archive.db import session_scope
+from archive.locks import Lock, named_lock
+from archive.models import Capture, Collection, Source
+from archive.workspace import Workspace
+
+logger = logging.getLogger("lastseen.scheduler")
+
+LOCK_NAME = "scheduler"
+JOB_TABLE = "apscheduler_jobs"
+CRAWL_URL_BATCH = 500  # URLs handed to one crawl process on its command line
+CRAWL_TIMEOUT = 6 * 3600
+
+_ws: Workspace | None = None
+
+
+def _workspace() -> Workspace:
+    if _ws is None:
+        raise RuntimeError("the scheduler's workspace is not set (call run_scheduler)")
+    return _ws
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the jobs: module-level functions, so the persistent job store can name them -------------------
+
+def recheck_round() -> dict[str, Any]:
+    """Check the sources that are due (at most schedule_batch of them)."""
+    from archive.checker import check_sources, due_sources
+
+    ws = _workspace()
+    with session_scope(ws.sessions) as session:
+        ids = due_sources(session, _now(), ws.settings.schedule_batch)
+    if not ids:
+        return {"checked": 0}
+    summary = check_sources(ws, ids)
+    logger.info("checked %d: %s", summary.checked, dict(summary.outcomes))
+    return summary.as_dict()
+
+
+def crawl_targets(ws: Workspace) -> list[tuple[str, list[str]]]:
+    """(collection, URLs) to crawl: each collection with never-captured sources (URLs empty: the crawl finds
+    them) and sources whose content changed since their last capture."""
+    from archive.checker import sources_to_capture
+
+    with session_scope(ws.sessions) as session:
+        uncaptured = list(session.scalars(
+            select(Collection.name).where(exists().where(
+                Source.collection_id == Collection.id, ~exists().where(Capture.source_id == Source.id)))
+            .order_by(Collection.name)))
+        changed: dict[str, list[str]] = {}
+        for request in sources_to_capture(session):
+            changed.setdefault(request.collection, []).append(request.url)
+    targets: list[tuple[str, list[str]]] = [(name, []) for name in uncaptured]
+    for name, urls in sorted(changed.items()):
+        for start in range(0, len(urls), CRAWL_URL_BATCH):
+            targets.append((name, urls[start:start + CRAWL_URL_BATCH]))
+    return targets
+
+
+def capture_round() -> list[dict[str, Any]]:
+    """Crawl new and changed sources, each crawl in its own process (Twisted's reactor runs once a process)."""
+    ws = _workspace()
+    results = []
+    for collection, urls in crawl_targets(ws):
+        command = [sys.executable, "-m", "archive.cli", "crawl", "--json", "-c", collection, *urls]
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CRAWL_TIMEOUT,
+                              env={**os.environ, **_settings_env(ws)})
+        if done.returncode not in (0, 1):
+            logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
+                           (done.stderr.strip().splitlines() or [""])[-1])
+        results.append({"collection": collection, "urls": len(urls), "exit": done.returncode,
+                        "seconds": round(time.monotonic() - started, 1)})
+    return results
+
+
+def _settings_env(ws: Workspace) -> dict[str, str]:
+    """The scheduler's own database and storage, passed on to the crawl it starts."""
+    settings = ws.settings
+    return {"LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
+            "LASTSEEN_STORAGE_URL": settings.storage_url}
+
+
+def wayback_round() -> dict[str, Any]:
+    """Send due Wayback submissions; find recovery copies of sources that vanished since the last round."""
+    from archive.wayback_queue import drain, recover_sources
+
+    ws = _workspace()
+    summary = drain(ws)
+    with session_scope(ws.sessions) as session:
+        vanished = list(session.scalars(
+            select(Source.id).where(Source.status == "vanished", Source.recovery_archive_url.is_(None),
+                                    Source.vanished_at >= _now() - timedelta(days=1))
+            .order_by(Source.vanished_at).limit(100)))
+    recovered = recover_sources(ws, vanished) if vanished else []
+    return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
+
+
+def alert_round() -> dict[str, Any]:
+    """Make alerts for new transitions and send what is due."""
+    from archive.alerts import create_alerts, deliver
+
+    ws = _workspace()
+    with session_scope(ws.sessions) as session:
+        made = create_alerts(session)
+    result = deliver(ws)
+    if made:
+        logger.info("%d new alert(s)", made)
+    return {"created": made, **result}
+
+
+JOBS: dict[str, Callable[[], Any]] = {
+    "recheck": recheck_round,
+    "capture": capture_round,
+    "wayback": wayback_round,
+    "alerts": alert_round,
+}
+
+
+def run_round() -> dict[str, Any]:
+    """Every job once, in order: what one scheduler tick does, for tests and for `lastseen schedule --once`."""
+    out: dict[str, Any] = {}
+    for name, job in JOBS.items():
+        try:
+            out[name] = job()
+        except Exception as exc:  # one failing job must not stop the others
+            logger.exception("job %s failed", name)
+            out[name] = {"error": str(exc)}
+    return out
+
+
+def _guarded(name: str) -> None:
+    """Run one job by name, logging instead of raising (APScheduler would log a traceback per run)."""
+    try:
+        JOBS[name]()
+    except Exception:
+        logger.exception("job %s failed", name)
+
+
+# --- leadership and the APScheduler loop -----------------------------------------------------------
+
+class Leadership:
+    """Which jobs this process leads: each job has its own lock, so roles can be split across processes
+    (the compose file runs captures in a crawler container) while every job still has one leader."""
+
+    def __init__(self, ws: Workspace, jobs: list[str], scheduler: Any) -> None:
+        self.ws = ws
+        self.scheduler = scheduler
+        self.locks: dict[str, Lock] = {name: named_lock(ws.settings, ws.engine, f"{LOCK_NAME}:{name}") for name in jobs}
+        self.held: set[str] = set()
+        self._announced = False
+
+    def step(self) -> None:
+        """Take free jobs, drop jobs whose lock was lost; log the first time this process waits."""
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        tick = self.ws.settings.schedule_tick
+        for name, lock in self.locks.items():
+            if name in self.held:
+                if not lock.alive():
+                    logger.error("lost the lock of job %s (database connection dropped); standing by", name)
+                    self.scheduler.remove_jobstore(name, shutdown=True)
+                    self.held.discard(name)
+                    lock.release()
+                continue
+            if lock.acquire():
+                # One job store table per job: a job store shared by two processes would run its jobs twice.
+                store = SQLAlchemyJobStore(engine=self.ws.engine, tablename=f"{JOB_TABLE}_{name}")
+                self.scheduler.add_jobstore(store, alias=name)
+                self.scheduler.add_job("scheduler:_guarded", "interval", args=[name], id=name, name=name,
+                                       jobstore=name, seconds=tick, next_run_time=_now(), replace_existing=True)
+                self.held.add(name)
+                logger.info("leader of %s: this scheduler runs it for the database (pid %d)", name, os.getpid())
+        waiting = sorted(set(self.locks) - self.held)
+        if waiting and not self._announced:
+            logger.info("standby for %s: another scheduler leads; trying every %d s", ", ".join(waiting),
+                        self.ws.settings.standby_poll)
+        self._announced = bool(waiting)
+
+    def release(self) -> None:
+        for name in list(self.held):
+            self.locks[name].release()
+        self.held.clear()
+
+
+def scheduled_jobs(value: tuple[str, ...]) -> list[str]:
+    """The jobs this process offers to run (LASTSEEN_SCHEDULE_JOBS; default all)."""
+    names = [name for name in value if name] or list(JOBS)
+    unknown = sorted(set(names) - set(JOBS))
+    if unknown:
+        from archive.config import ConfigError
+
+        raise ConfigError(f"LASTSEEN_SCHEDULE_JOBS: unknown job(s) {', '.join(unknown)} (known: {', '.join(JOBS)})")
+    return names
+
+
+def run_scheduler(ws: Workspace, stop: threading.Event | None = None) -> int:
+    """Lead every job whose lock is free, stand by for the others, until stopped."""
+    global _ws
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    stop = stop or threading.Event()
+    ws.check()
+    _ws = ws
+    settings = ws.settings
+    jobs = scheduled_jobs(settings.schedule_jobs)
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(len(JOBS))},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(60, settings.schedule_tick)},
+        timezone=UTC)
+    scheduler.start()
+    leadership = Leadership(ws, jobs, scheduler)
+    try:
+        leadership.step()
+        while not stop.wait(float(settings.standby_poll)):
+            leadership.step()
+    finally:
+        scheduler.shutdown(wait=True)
+        leadership.release()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python scheduler.py [--config FILE] [--once]`."""
+    parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="TOML settings file (or LASTSEEN_CONFIG)")
+    parser.add_argument("--once", action="store_true", help="run every job once and exit (no leadership)")
+    args = parser.parse_args(argv)
+    return _run(args.config, args.once)
+
+
+def _run(config: str | None, once: bool) -> int:
+    from archive.config import ConfigError
+    from archive.db import DatabaseError
+    from archive.storage import StorageError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        ws = Workspace(load_settings(config))
+        ws.check()
+        scheduled_jobs(ws.settings.schedule_jobs)
+    except (ConfigError, DatabaseError, StorageError) as exc:
+        print(f"lastseen: error: {exc}", file=sys.stderr)
+        return 2
+    global _ws
+    if once:
+        _ws = ws
+        result = run_round()
+        logger.info("round: %s", {k: v for k, v in result.items() if k != "recheck"})
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        return run_scheduler(ws, stop)
+    finally:
+        ws.close()
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `lastseen schedule` to the command line."""
+    p = sub.add_parser("schedule", parents=[common], help="run the scheduler (same as python scheduler.py)")
+    p.add_argument("--once", action="store_true", help="run every job once and exit (no leadership)")
+    p.set_defaults(handler=cmd_schedule)
+
+
+def cmd_schedule(args: argparse.Namespace, ws: Workspace, out: Any) -> int:
+    """The scheduler in the foreground."""
+    return _run(args.config, args.once)
+
+
+if __name__ == "__main__":
+    # Jobs name `scheduler:...`: run the imported module, not this __main__ copy, so they share its state.
+    import scheduler as _scheduler
+
+    sys.exit(_scheduler.main())
