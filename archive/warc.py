@@ -2,8 +2,8 @@
 
 Each record is its own gzip member, so one capture is read back with one ranged read of
 (offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed and
-handed to `on_close` (which indexes and uploads them off the crawl's thread); a file whose hand-over
-fails stays in the spool.
+handed with their CDXJ index (built as records are written) to `on_close`, which uploads them off the
+crawl's thread; a file whose hand-over fails stays in the spool.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import surt
 from cdxj_indexer.main import write_cdx_index
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -76,9 +77,10 @@ class RevisitTarget:
 
 @dataclass(frozen=True)
 class ClosedWarc:
-    """A finished WARC file in the spool, ready to be indexed and stored."""
+    """A finished WARC file in the spool with its CDXJ index beside it, ready to be stored."""
 
     path: Path
+    cdxj_path: Path
     size: int
     records: int
 
@@ -145,6 +147,7 @@ class RollingWarcWriter:
         self._writer: WARCWriter | None = None
         self._name = ""
         self._records = 0
+        self._index: list[str] = []
 
     @property
     def current_file(self) -> str | None:
@@ -161,6 +164,7 @@ class RollingWarcWriter:
         info = self._writer.create_warcinfo_record(self._name, self.warcinfo)
         self._writer.write_record(info)
         self._records = 1
+        self._index = []
 
     def _ensure_open(self) -> WARCWriter:
         if self._fh is not None and self._fh.tell() >= self.max_size:
@@ -206,6 +210,8 @@ class RollingWarcWriter:
                 record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
                                                    http_headers=http_headers, warc_headers_dict=fields)
             response = self._write(record, body, sha256)
+            mime = "warc/revisit" if response.record_type == "revisit" else _mime(response_headers)
+            self._index_record(response, mime, str(status))
             request_fields = {"WARC-Date": date, "WARC-Concurrent-To": response_id}
             request_line = StatusAndHeaders(f"{method} {_request_target(url)} {http_version}", request_headers,
                                             is_http_request=True)
@@ -223,7 +229,21 @@ class RollingWarcWriter:
             writer = self._ensure_open()
             record = writer.create_warc_record(url, "metadata", payload=io.BytesIO(data), length=len(data),
                                                warc_content_type="application/json", warc_headers_dict=headers)
-            return self._write(record, data, hashlib.sha256(data).hexdigest())
+            info = self._write(record, data, hashlib.sha256(data).hexdigest())
+            self._index_record(info, "application/json", None)
+            return info
+
+    def _index_record(self, info: WarcRecordInfo, mime: str | None, status: str | None) -> None:
+        """The record's CDXJ line, kept until the file closes: cheaper than re-reading the file then."""
+        fields: dict[str, str] = {"url": info.target_uri}
+        if mime:
+            fields["mime"] = mime
+        if status:
+            fields["status"] = status
+        fields.update(digest=info.payload_digest, length=str(info.length), offset=str(info.offset),
+                      filename=info.file_name)
+        stamp = "".join(ch for ch in info.date[:19] if ch.isdigit())
+        self._index.append(f"{surt.surt(info.target_uri)} {stamp} {json.dumps(fields)}")
 
     def close(self) -> None:
         """Finish the current file and hand it over."""
@@ -240,11 +260,22 @@ class RollingWarcWriter:
         fh.close()
         path = self.spool_dir / name
         (self.spool_dir / (name + ".open")).replace(path)
-        closed = ClosedWarc(path=path, size=path.stat().st_size, records=records)
+        cdxj = path.with_name(name + ".cdxj")
+        cdxj.write_text("".join(line + "\n" for line in sorted(self._index)), encoding="utf-8")
+        self._index = []
+        closed = ClosedWarc(path=path, cdxj_path=cdxj, size=path.stat().st_size, records=records)
         try:
             self.on_close(closed)
         except Exception:
             logger.exception("WARC file %s is kept in the spool: handing it over failed", path)
+
+
+def _mime(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The media type of a response, without parameters, as CDXJ indexes give it."""
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value.split(";", 1)[0].strip() or None
+    return None
 
 
 def _request_target(url: str) -> str:

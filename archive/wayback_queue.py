@@ -144,6 +144,32 @@ def enqueue_capture(session: Session, source_id: int, capture_id: int) -> Waybac
     return enqueue_source(session, source_id, capture_id)
 
 
+def enqueue_captures(session: Session, pairs: Sequence[tuple[int, int]], batch: int = 500) -> None:
+    """enqueue_capture for many (source id, capture id) at once, as a crawl stores them.
+
+    A source seen for the first time (no other capture, no open submission) is queued outright: that is
+    most of a crawl, and it saves two queries a row. The rest go through enqueue_capture's checks.
+    """
+    for start in range(0, len(pairs), batch):
+        chunk = pairs[start:start + batch]
+        source_ids = [source_id for source_id, _ in chunk]
+        capture_ids = [capture_id for _, capture_id in chunk]
+        seen = set(session.scalars(select(Capture.source_id).where(
+            Capture.source_id.in_(source_ids), Capture.id.not_in(capture_ids))))
+        seen |= set(session.scalars(select(WaybackSubmission.source_id).where(
+            WaybackSubmission.source_id.in_(source_ids), WaybackSubmission.state.in_(OPEN))))
+        counts: dict[int, int] = {}
+        for source_id in source_ids:
+            counts[source_id] = counts.get(source_id, 0) + 1
+        kinds = dict(session.execute(select(Capture.id, Capture.record_type).where(Capture.id.in_(capture_ids))).all())
+        for source_id, capture_id in chunk:
+            if source_id in seen or counts[source_id] > 1:
+                enqueue_capture(session, source_id, capture_id)
+            elif kinds.get(capture_id) != "revisit":
+                session.add(WaybackSubmission(source_id=source_id, capture_id=capture_id, state=QUEUED, attempts=0))
+    session.flush()
+
+
 # --- what a drain did -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

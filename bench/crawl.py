@@ -118,7 +118,8 @@ def main() -> None:
             url_file.write_text(json.dumps(urls))
             env = {**os.environ, "LASTSEEN_DATA_DIR": str(work / "data"), "LASTSEEN_STORAGE_URL": "s3://bench/b",
                    "LASTSEEN_S3_ENDPOINT_URL": weed.endpoint_url, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "PYTHONPATH": str(ROOT)}
+                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "PYTHONPATH": str(ROOT),
+                   "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
             (work / "urls.txt").write_text("\n".join(urls))
             subprocess.run([str(Path(sys.executable).with_name("lastseen")), "import", str(work / "urls.txt"),
                             "-c", "bench"], env=env, check=True, capture_output=True)

@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,8 +31,8 @@ from archive import __version__
 from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.storage import StorageError, warc_key
-from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, write_cdxj
-from archive.wayback_queue import enqueue_capture
+from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter
+from archive.wayback_queue import enqueue_captures
 from crawler.workspace import crawler_workspace
 
 logger = logging.getLogger(__name__)
@@ -165,15 +164,10 @@ class WarcCapture:
     def _upload(self, closed: ClosedWarc) -> None:
         name = closed.path.name
         now = datetime.now(UTC)
-        cdxj: Path | None = None
-        try:
-            cdxj = write_cdxj(closed.path)
-        except Exception as exc:  # an index can be rebuilt from the WARC; the WARC itself must still be kept
-            logger.warning("could not index %s: %s", closed.path, exc)
+        cdxj = closed.cdxj_path
         try:
             stored = self.ws.storage.put_file(warc_key(name, now), closed.path, "application/warc")
-            if cdxj is not None:
-                self.ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+            self.ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
         except (StorageError, OSError) as exc:
             logger.error("WARC file %s stays in the spool: %s", closed.path, exc)
             with self._lock:
@@ -188,8 +182,7 @@ class WarcCapture:
             waiting = self._pending.pop(name, [])
         self._insert(waiting, stored.uri)
         closed.path.unlink(missing_ok=True)
-        if cdxj is not None:
-            cdxj.unlink(missing_ok=True)
+        cdxj.unlink(missing_ok=True)
 
     def _insert(self, pending: list[PendingCapture], uri: str) -> None:
         """Capture rows for a stored file, and what they tell of their sources, in one transaction."""
@@ -204,9 +197,8 @@ class WarcCapture:
             rows = [Capture(**item.row, warc_uri=uri) for item in pending]
             session.add_all(rows)
             session.flush()
-            for item, row in zip(pending, rows, strict=True):
-                if item.alive and not item.failure:
-                    enqueue_capture(session, item.source_id, row.id)
+            enqueue_captures(session, [(item.source_id, row.id) for item, row in zip(pending, rows, strict=True)
+                                       if item.alive and not item.failure])
             ids = list(alive)
             for start in range(0, len(ids), _ID_BATCH):
                 for source in session.scalars(select(Source).where(Source.id.in_(ids[start:start + _ID_BATCH]))):

@@ -141,18 +141,31 @@ def test_files_roll_over_and_each_opens_with_warcinfo(tmp_path: Path) -> None:
 def test_cdxj_index_lists_captures_by_surt(tmp_path: Path) -> None:
     closed: list[ClosedWarc] = []
     w = writer(tmp_path, closed)
+    first = exchange(w, b"<p>x</p>", url="http://Example.test/page")
+    target = RevisitTarget(uri=first.response.target_uri, date=first.response.date,
+                           payload_digest=first.response.payload_digest)
+    exchange(w, b"<p>x</p>", url="http://Example.test/page", revisit_of=target)
+    exchange(w, b"", url="http://example.test/gone", status=404, headers=[])
+    exchange(w, b"<p>y</p>", url="https://b.example.test/z?q=1&a=2")
     records = exchange(w, b"<p>x</p>", url="http://Example.test/page")
     w.write_metadata(url="http://Example.test/page", concurrent_to=records.response.record_id,
                      fields={"title": "Кириллица"}, fetched_at=WHEN)
     w.close()
-    cdxj = write_cdxj(closed[0].path)
+    cdxj = closed[0].cdxj_path
     assert cdxj == closed[0].path.with_name(closed[0].path.name + ".cdxj") and cdxj.exists()
     lines = cdxj.read_text().splitlines()
+    # The index built while writing is the one Webrecorder's cdxj-indexer makes from the finished file.
+    reference = write_cdxj(closed[0].path, tmp_path / "reference.cdxj")
+    assert lines == reference.read_text().splitlines()
     parsed = [(key, stamp, json.loads(body)) for key, stamp, body in (line.split(" ", 2) for line in lines)]
-    key, stamp, fields = next(p for p in parsed if p[2].get("status") == "200")
-    assert key == "test,example)/page" and stamp == "20261124103015"
-    assert fields["offset"] == str(records.response.offset) and fields["length"] == str(records.response.length)
-    assert fields["filename"] == closed[0].path.name
+    page = [(k, t, f) for k, t, f in parsed if f.get("status") == "200" and f.get("mime") == "text/html"]
+    assert {(k, t) for k, t, _ in page} == {("test,example)/page", "20261124103015"), ("test,example,b)/z?a=2&q=1",
+                                                                                   "20261124103015")}
+    spots = {(f["offset"], f["length"]) for _, _, f in page}
+    assert (str(records.response.offset), str(records.response.length)) in spots
+    assert (str(first.response.offset), str(first.response.length)) in spots
+    assert any(f.get("mime") == "warc/revisit" for _, _, f in parsed)
+    assert {f["filename"] for _, _, f in parsed} == {closed[0].path.name}
     assert any(p[2].get("mime") == "application/json" for p in parsed)
 
 

@@ -32,6 +32,7 @@ from archive.wayback_queue import (
     DrainSummary,
     drain,
     enqueue_capture,
+    enqueue_captures,
     enqueue_source,
     find_recovery_copy,
     lookup_sources,
@@ -171,6 +172,34 @@ def at(seconds: float) -> datetime:
 
 
 # --- queueing -------------------------------------------------------------------------------------
+
+def test_a_crawls_batch_queues_like_one_at_a_time(workspace) -> None:
+    ws = workspace()
+    fresh, known, twice, revisited, busy = (add_source(ws, f"https://b.example/{n}") for n in range(5))
+    old = add_capture(ws, known, "a", at=at(T0))
+    pairs = [(fresh, add_capture(ws, fresh, "a", at=at(T0 + 10))),
+             (known, add_capture(ws, known, "a", at=at(T0 + 10))),
+             (twice, add_capture(ws, twice, "a", at=at(T0 + 10))),
+             (twice, add_capture(ws, twice, "b", at=at(T0 + 11))),
+             (revisited, add_capture(ws, revisited, "a", record_type="revisit", at=at(T0 + 10))),
+             (busy, add_capture(ws, busy, "a", at=at(T0 + 10)))]
+    with session_scope(ws.sessions) as session:
+        open_row = enqueue_source(session, busy)
+        open_id = open_row.id
+    with session_scope(ws.sessions) as session:
+        enqueue_captures(session, pairs, batch=4)
+    with session_scope(ws.sessions) as session:
+        rows = list(session.scalars(select(WaybackSubmission).order_by(WaybackSubmission.id)))
+        by_source: dict[int, list[WaybackSubmission]] = {}
+        for sub in rows:
+            by_source.setdefault(sub.source_id, []).append(sub)
+    assert [s.capture_id for s in by_source[fresh]] == [pairs[0][1]]
+    assert known not in by_source, "the same content as before is not queued"
+    assert len(by_source[twice]) == 1 and by_source[twice][0].capture_id == pairs[3][1], "one row, newest content"
+    assert revisited not in by_source
+    assert [(s.id, s.capture_id) for s in by_source[busy]] == [(open_id, pairs[5][1])], "joins the open row"
+    assert old
+
 
 def test_captures_queue_new_content_once(workspace) -> None:
     ws = workspace()
