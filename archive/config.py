@@ -90,7 +90,7 @@ class Settings:
     download_timeout: int = _setting(60, "duration", "a fetch that takes longer fails as a timeout")
     concurrency_per_host: int = _setting(2, "int", "parallel fetches to one host while crawling")
     crawl_retries: int = _setting(2, "int", "retries for timeouts and 5xx while crawling")
-    describe_workers: int = _setting(0, "int", "processes extracting page metadata; 0: one per core but one")
+    describe_workers: int = _setting(0, "int", "processes extracting page metadata; 0: one per core")
     # Wayback Machine
     wayback_url: str = _setting("https://web.archive.org", "str", "Wayback-compatible archive base URL")
     wayback_collection: str = _setting("", "str", "pywb collection name when the target is pywb")

@@ -77,12 +77,28 @@ class RevisitTarget:
 
 @dataclass(frozen=True)
 class ClosedWarc:
-    """A finished WARC file in the spool with its CDXJ index beside it, ready to be stored."""
+    """A finished WARC file in the spool, ready to be indexed (write_index) and stored."""
 
     path: Path
-    cdxj_path: Path
     size: int
     records: int
+    index: tuple[tuple[str, str, str], ...] = ()  # (target URI, 14-digit time, CDXJ JSON) of each indexed record
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A whole record, gzip member and all, built away from the writer (in another process if need be)."""
+
+    data: bytes
+    record_id: str
+    record_type: str
+    target_uri: str
+    date: str
+    payload_sha256: str
+    payload_digest: str
+    block_digest: str
+    payload_size: int
+    mime: str | None
 
 
 @dataclass(frozen=True)
@@ -147,7 +163,7 @@ class RollingWarcWriter:
         self._writer: WARCWriter | None = None
         self._name = ""
         self._records = 0
-        self._index: list[str] = []
+        self._index: list[tuple[str, str, str]] = []
 
     @property
     def current_file(self) -> str | None:
@@ -223,18 +239,27 @@ class RollingWarcWriter:
     def write_metadata(self, *, url: str, concurrent_to: str, fields: dict[str, Any],
                        fetched_at: datetime) -> WarcRecordInfo:
         """A metadata record (JSON) with what was extracted from a page, tied to its response record."""
-        data = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-        headers = {"WARC-Date": warc_date(fetched_at), "WARC-Concurrent-To": concurrent_to}
+        return self.append(prepare_metadata(url=url, concurrent_to=concurrent_to, fields=fields,
+                                            fetched_at=fetched_at))
+
+    def append(self, record: PreparedRecord) -> WarcRecordInfo:
+        """Add a record built elsewhere (a page description worker builds metadata records)."""
         with self._lock:
-            writer = self._ensure_open()
-            record = writer.create_warc_record(url, "metadata", payload=io.BytesIO(data), length=len(data),
-                                               warc_content_type="application/json", warc_headers_dict=headers)
-            info = self._write(record, data, hashlib.sha256(data).hexdigest())
-            self._index_record(info, "application/json", None)
+            self._ensure_open()
+            assert self._fh is not None
+            offset = self._fh.tell()
+            self._fh.write(record.data)
+            self._records += 1
+            info = WarcRecordInfo(
+                file_name=self._name, offset=offset, length=len(record.data), record_id=record.record_id,
+                record_type=record.record_type, target_uri=record.target_uri, date=record.date,
+                payload_sha256=record.payload_sha256, payload_digest=record.payload_digest,
+                block_digest=record.block_digest, payload_size=record.payload_size)
+            self._index_record(info, record.mime, None)
             return info
 
     def _index_record(self, info: WarcRecordInfo, mime: str | None, status: str | None) -> None:
-        """The record's CDXJ line, kept until the file closes: cheaper than re-reading the file then."""
+        """Note the record's CDXJ fields; the lines are made off this thread when the file is indexed."""
         fields: dict[str, str] = {"url": info.target_uri}
         if mime:
             fields["mime"] = mime
@@ -243,7 +268,7 @@ class RollingWarcWriter:
         fields.update(digest=info.payload_digest, length=str(info.length), offset=str(info.offset),
                       filename=info.file_name)
         stamp = "".join(ch for ch in info.date[:19] if ch.isdigit())
-        self._index.append(f"{surt.surt(info.target_uri)} {stamp} {json.dumps(fields)}")
+        self._index.append((info.target_uri, stamp, json.dumps(fields)))
 
     def close(self) -> None:
         """Finish the current file and hand it over."""
@@ -260,14 +285,47 @@ class RollingWarcWriter:
         fh.close()
         path = self.spool_dir / name
         (self.spool_dir / (name + ".open")).replace(path)
-        cdxj = path.with_name(name + ".cdxj")
-        cdxj.write_text("".join(line + "\n" for line in sorted(self._index)), encoding="utf-8")
+        closed = ClosedWarc(path=path, size=path.stat().st_size, records=records, index=tuple(self._index))
         self._index = []
-        closed = ClosedWarc(path=path, cdxj_path=cdxj, size=path.stat().st_size, records=records)
         try:
             self.on_close(closed)
         except Exception:
             logger.exception("WARC file %s is kept in the spool: handing it over failed", path)
+
+
+def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fetched_at: datetime) -> PreparedRecord:
+    """A metadata record holding `fields` as JSON, built into bytes ready to append to any WARC file."""
+    data = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True, warc_version="1.1")
+    headers = {"WARC-Date": warc_date(fetched_at), "WARC-Concurrent-To": concurrent_to}
+    record = writer.create_warc_record(url, "metadata", payload=io.BytesIO(data), length=len(data),
+                                       warc_content_type="application/json", warc_headers_dict=headers)
+    writer.write_record(record)
+    rec = record.rec_headers
+    return PreparedRecord(data=out.getvalue(), record_id=rec.get_header("WARC-Record-ID"), record_type="metadata",
+                          target_uri=url, date=rec.get_header("WARC-Date"),
+                          payload_sha256=hashlib.sha256(data).hexdigest(),
+                          payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
+                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data),
+                          mime="application/json")
+
+
+def write_index(closed: ClosedWarc) -> Path:
+    """The file's sorted CDXJ index (`FILE.warc.gz.cdxj`), from the entries noted while it was written."""
+    keys: dict[str, str] = {}
+    lines = []
+    for uri, stamp, fields in closed.index:
+        key = keys.get(uri)
+        if key is None:
+            key = keys[uri] = surt.surt(uri)
+        lines.append(f"{key} {stamp} {fields}\n")
+    lines.sort()
+    out = closed.path.with_name(closed.path.name + ".cdxj")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(out)
+    return out
 
 
 def _mime(headers: Iterable[tuple[str, str]]) -> str | None:

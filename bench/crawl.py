@@ -82,7 +82,8 @@ start = time.perf_counter()
 summary = run_crawl(ws, collection="bench", urls=[], depth=0, media=False, overrides=overrides)
 elapsed = time.perf_counter() - start
 print(json.dumps({"pages": summary["captured"] + summary["unchanged"], "failed": summary["failed"],
-                  "seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 '''
 
 # The same Scrapy knobs for both runs, so the difference is lastseen's own work.
@@ -138,7 +139,8 @@ def main() -> None:
     print(f"plain Scrapy (stores nothing): {plain['pages']} pages in {plain['seconds']:.1f} s = "
           f"{plain_rate:.0f} pages/s, peak RSS {plain['peak_rss_mb']:.0f} MB")
     print(f"lastseen (WARC + metadata + SeaweedFS + SQLite): {lastseen['pages']} pages in "
-          f"{lastseen['seconds']:.1f} s = {our_rate:.0f} pages/s, peak RSS {lastseen['peak_rss_mb']:.0f} MB")
+          f"{lastseen['seconds']:.1f} s = {our_rate:.0f} pages/s, peak RSS {lastseen['peak_rss_mb']:.0f} MB "
+          f"(+ {lastseen['worker_peak_rss_mb']:.0f} MB the largest page description worker)")
     if lastseen.get("failed"):
         print(f"lastseen failures: {lastseen['failed']}")
     ratio = our_rate / plain_rate if plain_rate else 0.0

@@ -31,7 +31,7 @@ from archive import __version__
 from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.storage import StorageError, warc_key
-from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter
+from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, write_index
 from archive.wayback_queue import enqueue_captures
 from crawler.workspace import crawler_workspace
 
@@ -164,8 +164,8 @@ class WarcCapture:
     def _upload(self, closed: ClosedWarc) -> None:
         name = closed.path.name
         now = datetime.now(UTC)
-        cdxj = closed.cdxj_path
         try:
+            cdxj = write_index(closed)
             stored = self.ws.storage.put_file(warc_key(name, now), closed.path, "application/warc")
             self.ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
         except (StorageError, OSError) as exc:

@@ -7,7 +7,7 @@ from typing import Any
 
 from scrapy.http import Response
 
-from archive.warc import ExchangeRecords
+from archive.warc import ExchangeRecords, PreparedRecord
 
 
 @dataclass
@@ -24,6 +24,7 @@ class PageCapture:
     page_meta: dict[str, Any] | None = None
     videos: list[Any] = field(default_factory=list)
     failure: str | None = None
+    metadata_record: PreparedRecord | None = None
 
 
 @dataclass

@@ -34,7 +34,7 @@ def _extension(crawler: Crawler) -> WarcCapture:
 
 
 class WarcMetadataPipeline:
-    """Writes what was extracted from a page as a WARC metadata record beside its response."""
+    """Appends the metadata record (what was extracted from a page, built by a describe worker) to the WARC."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -44,14 +44,10 @@ class WarcMetadataPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, PageCapture) and item.page_meta is not None:
+        if isinstance(item, PageCapture) and item.metadata_record is not None:
             writer = _extension(self.crawler).writer
             if writer is not None:
-                fields = {**item.page_meta, "videos": [
-                    {"provider": v.provider, "video_id": v.video_id, "url": v.canonical_url, "found_as": v.found_as}
-                    for v in item.videos]}
-                writer.write_metadata(url=item.response.url, concurrent_to=item.records.response.record_id,
-                                      fields=fields, fetched_at=datetime.now(UTC))
+                writer.append(item.metadata_record)
         return item
 
 

@@ -21,6 +21,7 @@ from archive.warc import (
     read_record,
     sha1_b32,
     write_cdxj,
+    write_index,
     write_wacz,
 )
 
@@ -151,7 +152,7 @@ def test_cdxj_index_lists_captures_by_surt(tmp_path: Path) -> None:
     w.write_metadata(url="http://Example.test/page", concurrent_to=records.response.record_id,
                      fields={"title": "Кириллица"}, fetched_at=WHEN)
     w.close()
-    cdxj = closed[0].cdxj_path
+    cdxj = write_index(closed[0])
     assert cdxj == closed[0].path.with_name(closed[0].path.name + ".cdxj") and cdxj.exists()
     lines = cdxj.read_text().splitlines()
     # The index built while writing is the one Webrecorder's cdxj-indexer makes from the finished file.

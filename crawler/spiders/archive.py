@@ -121,8 +121,8 @@ class ArchiveSpider(Spider):
         elif html and b"\x00" in body[:4096]:
             item.failure = "binary_as_html"
         elif html and 200 <= response.status < 300:
-            page_meta, item.videos = await self.describer.describe(body, response.url, content_type)
-            item.page_meta = page_meta or None
+            found = await self.describer.describe(body, response.url, content_type, records.response.record_id)
+            item.page_meta, item.videos, item.metadata_record = found.page_meta or None, found.videos, found.record
         yield item
         if html and item.page_meta and response.meta.get("depth", 0) < self.depth:
             for request in self._follow(response, item.page_meta.get("outlinks") or []):
