@@ -41,6 +41,7 @@ ITEM_PIPELINES = {
     "crawler.pipelines.WarcMetadataPipeline": 100,
     "crawler.pipelines.VideoPipeline": 200,
     "crawler.pipelines.VideoMetadataPipeline": 300,
+    "crawler.media.MediaPipeline": 400,
     "crawler.pipelines.CaptureRowPipeline": 800,
     "crawler.pipelines.FailurePipeline": 900,
 }
