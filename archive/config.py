@@ -82,6 +82,7 @@ class Settings:
     s3_region: str = _setting("us-east-1", "str", "S3 region name")
     multipart_threshold: int = _setting(64 * 1024**2, "size", "objects larger than this upload in parts")
     warc_max_size: int = _setting(1024**3, "size", "a WARC file rolls over past this size")
+    warc_max_age: int = _setting(600, "duration", "...or this long after it was opened, so rows appear steadily")
     operator: str = _setting("", "str", "who runs this archive, written into every WARC file")
     contact_url: str = _setting("https://github.com/lastseen", "str", "named in the User-Agent")
     proxy: str = _setting("", "str", "HTTP or SOCKS proxy for all outbound traffic", secret=True)

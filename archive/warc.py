@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -151,9 +152,13 @@ class RollingWarcWriter:
     """Writes exchanges into gzip-per-record WARC files that roll over at `max_size`; thread-safe."""
 
     def __init__(self, spool_dir: Path, *, prefix: str, max_size: int, warcinfo: dict[str, str],
-                 on_close: Callable[[ClosedWarc], None]) -> None:
+                 on_close: Callable[[ClosedWarc], None], max_age: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.spool_dir = Path(spool_dir)
         self.prefix = prefix
+        self.max_age = max_age
+        self.clock = clock
+        self._opened_at = 0.0
         self.max_size = max_size
         self.warcinfo = warcinfo
         self.on_close = on_close
@@ -176,6 +181,7 @@ class RollingWarcWriter:
         self._name = f"{self.prefix}-{stamp}-{self._serial:05d}-{uuid.uuid4().hex[:8]}.warc.gz"
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self._fh = (self.spool_dir / (self._name + ".open")).open("wb")
+        self._opened_at = self.clock()
         self._writer = WARCWriter(self._fh, gzip=True, warc_version="1.1")
         info = self._writer.create_warcinfo_record(self._name, self.warcinfo)
         self._writer.write_record(info)
@@ -183,7 +189,7 @@ class RollingWarcWriter:
         self._index = []
 
     def _ensure_open(self) -> WARCWriter:
-        if self._fh is not None and self._fh.tell() >= self.max_size:
+        if self._fh is not None and (self._fh.tell() >= self.max_size or self._too_old()):
             self._close_current()
         if self._writer is None:
             self._open()
@@ -269,6 +275,15 @@ class RollingWarcWriter:
                       filename=info.file_name)
         stamp = "".join(ch for ch in info.date[:19] if ch.isdigit())
         self._index.append((info.target_uri, stamp, json.dumps(fields)))
+
+    def _too_old(self) -> bool:
+        return self.max_age is not None and self.clock() - self._opened_at >= self.max_age
+
+    def roll_if_old(self) -> None:
+        """Close the current file if it is older than max_age, so a slow crawl's captures are stored steadily."""
+        with self._lock:
+            if self._fh is not None and self._too_old():
+                self._close_current()
 
     def close(self) -> None:
         """Finish the current file and hand it over."""

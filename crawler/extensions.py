@@ -26,6 +26,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from sqlalchemy import select
+from twisted.internet import task
 
 from archive import __version__
 from archive.db import session_scope
@@ -83,6 +84,7 @@ class WarcCapture:
         self._uploads: queue.Queue[ClosedWarc | None] = queue.Queue()
         self._uploader: threading.Thread | None = None
         self.writer: RollingWarcWriter | None = None
+        self._roller: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -110,7 +112,10 @@ class WarcCapture:
             "robots": "obey" if self.crawler.settings.getbool("ROBOTSTXT_OBEY") else "ignore",
         }
         self.writer = RollingWarcWriter(settings.spool_dir, prefix=prefix, max_size=settings.warc_max_size,
-                                        warcinfo=warcinfo, on_close=self._queue_upload)
+                                        warcinfo=warcinfo, on_close=self._queue_upload,
+                                        max_age=float(settings.warc_max_age))
+        self._roller = task.LoopingCall(self.writer.roll_if_old)
+        self._roller.start(min(30.0, max(1.0, settings.warc_max_age / 4)), now=False)
         self._uploader = threading.Thread(target=self._upload_loop, name="warc-upload", daemon=True)
         self._uploader.start()
 
@@ -214,6 +219,8 @@ class WarcCapture:
 
     def spider_closed(self, spider: Spider) -> None:
         """Close the last file, wait for every upload, and publish the summary in the crawl stats."""
+        if self._roller is not None and self._roller.running:
+            self._roller.stop()
         if self.writer is not None:
             try:
                 self.writer.close()

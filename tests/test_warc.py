@@ -231,3 +231,25 @@ def test_wacz_package(tmp_path: Path) -> None:
         assert [line.split(" ")[0] for line in index] == ["test,example)/one", "test,example)/two"]
         page_lines = [json.loads(line) for line in z.read("pages/pages.jsonl").decode().splitlines()]
         assert page_lines[0]["format"] == "json-pages-1.0" and page_lines[1]["url"] == "http://example.test/one"
+
+
+def test_files_also_roll_over_by_age(tmp_path: Path) -> None:
+    now = [100.0]
+    closed: list[ClosedWarc] = []
+    w = RollingWarcWriter(tmp_path, prefix="unit", max_size=10**9, warcinfo=INFO, on_close=closed.append,
+                          max_age=60, clock=lambda: now[0])
+    exchange(w, b"one")
+    now[0] += 59
+    w.roll_if_old()
+    assert closed == [], "not old yet"
+    now[0] += 2
+    w.roll_if_old()
+    assert len(closed) == 1, "a quiet crawl's file is closed and handed over when it is old"
+    second = exchange(w, b"two")
+    now[0] += 61
+    third = exchange(w, b"three")
+    assert len(closed) == 2 and second.response.file_name != third.response.file_name
+    w.roll_if_old()
+    assert len(closed) == 2, "the new file is young"
+    w.close()
+    assert len(closed) == 3
