@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -327,7 +328,10 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
 
 
 def write_index(closed: ClosedWarc) -> Path:
-    """The file's sorted CDXJ index (`FILE.warc.gz.cdxj`), from the entries noted while it was written."""
+    """The file's sorted CDXJ index (`FILE.warc.gz.cdxj`), from the entries noted while it was written
+    (or, for a file salvaged from the spool, read back from the file)."""
+    if not closed.index:
+        return write_cdxj(closed.path)
     keys: dict[str, str] = {}
     lines = []
     for uri, stamp, fields in closed.index:
@@ -356,6 +360,35 @@ def _request_target(url: str) -> str:
     rest = url.split("://", 1)[-1]
     slash = rest.find("/")
     return rest[slash:] if slash >= 0 else "/"
+
+
+def salvage(path: Path) -> ClosedWarc | None:
+    """A spool file left by a crawl that died: closed files as they are; an `.open` one cut back to its last
+    whole record and renamed. None when nothing whole is left in it."""
+    if path.name.endswith(".warc.gz"):
+        return ClosedWarc(path=path, size=path.stat().st_size, records=sum(1 for _ in iter_records(path)))
+    if not path.name.endswith(".warc.gz.open"):
+        return None
+    end, records = 0, 0
+    try:
+        with path.open("rb") as fh:
+            for offset, length, _record in iter_records(path):
+                fh.seek(offset)
+                member = zlib.decompressobj(wbits=31)
+                member.decompress(fh.read(length))
+                if not member.eof:  # the record being written when the process died
+                    break
+                end, records = offset + length, records + 1
+    except Exception as exc:  # a cut-short record can also fail to parse at all
+        logger.warning("%s ends in a partial record after %d whole ones: %s", path.name, records, exc)
+    if records == 0:
+        return None
+    with path.open("r+b") as fh:
+        fh.truncate(end)
+        os.fsync(fh.fileno())
+    final = path.with_name(path.name.removesuffix(".open"))
+    path.replace(final)
+    return ClosedWarc(path=final, size=end, records=records)
 
 
 def write_cdxj(warc_path: Path, out_path: Path | None = None) -> Path:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +34,7 @@ from archive import __version__
 from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.storage import StorageError, warc_key
-from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, write_index
+from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, salvage, write_index
 from archive.wayback_queue import enqueue_captures
 from crawler.workspace import crawler_workspace
 
@@ -118,6 +120,22 @@ class WarcCapture:
         self._roller.start(min(30.0, max(1.0, settings.warc_max_age / 4)), now=False)
         self._uploader = threading.Thread(target=self._upload_loop, name="warc-upload", daemon=True)
         self._uploader.start()
+        self._salvage(settings.spool_dir, prefix)
+
+    def _salvage(self, spool: Path, prefix: str) -> None:
+        """Store WARC files an earlier crawl of this collection left in the spool (its upload failed, or it
+        died): their bytes are evidence. No other crawl of the collection runs now (the crawl lock)."""
+        # Exactly this collection's names: "lastseen-a-..." must not take "lastseen-a-b-..." files of a
+        # crawl of collection "a-b" that may be running now.
+        ours = re.compile(re.escape(prefix) + r"-\d{20}-\d{5}-[0-9a-f]{8}\.warc\.gz(\.open)?")
+        for path in sorted(spool.iterdir()):
+            if not ours.fullmatch(path.name):
+                continue
+            closed = salvage(path)
+            if closed is not None:
+                logger.warning("storing %s, left in the spool by an earlier crawl (%d records; its captures "
+                               "have no rows: recrawl the sources to record them)", closed.path.name, closed.records)
+                self._uploads.put(closed)
 
     def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         """Write the exchange as it came off the wire and note its records on the request."""

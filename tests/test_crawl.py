@@ -339,3 +339,28 @@ def test_media_files_are_kept_with_media(settings: Settings, site: Site) -> None
         failures = {f.url.rsplit("/", 1)[1]: f.reason for f in session.scalars(select(CrawlFailure))}
         assert failures == {"huge.mp4": "media_too_large"}
     sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_warc_files_left_by_a_dead_crawl_are_stored_by_the_next(settings: Settings, site: Site) -> None:
+    from datetime import UTC, datetime
+
+    from archive.warc import RollingWarcWriter
+
+    site.set("/plain", Page("<html><head><title>P</title></head><body>p</body></html>"))
+    left = {}
+    for prefix in ("lastseen-left", "lastseen-left-over"):
+        writer = RollingWarcWriter(settings.spool_dir, prefix=prefix, max_size=10**9, warcinfo={"a": "b"},
+                                   on_close=lambda closed: None)
+        writer.write_exchange(url=f"http://gone.example/{prefix}", method="GET", request_headers=[],
+                              http_version="HTTP/1.1", status=200, reason="OK", response_headers=[],
+                              body=b"evidence", ip_address=None, fetched_at=datetime.now(UTC))
+        writer._fh.flush()  # and the crawl dies
+        left[prefix] = writer.current_file
+    code, summary, stderr = crawl(settings, site, site.url("/plain"), "-c", "left")
+    assert code == 0 and summary["captured"] == 1, stderr[-2000:]
+    keys = list(open_storage(settings).keys("warc/"))
+    assert any(key.endswith(left["lastseen-left"]) for key in keys), "the dead crawl's evidence is stored"
+    assert any(key.endswith(left["lastseen-left"] + ".cdxj") for key in keys)
+    assert not any(key.endswith(left["lastseen-left-over"]) for key in keys), "another collection's file is not"
+    assert (settings.spool_dir / (left["lastseen-left-over"] + ".open")).exists()

@@ -19,6 +19,7 @@ from archive.warc import (
     WarcError,
     iter_records,
     read_record,
+    salvage,
     sha1_b32,
     write_cdxj,
     write_index,
@@ -253,3 +254,26 @@ def test_files_also_roll_over_by_age(tmp_path: Path) -> None:
     assert len(closed) == 2, "the new file is young"
     w.close()
     assert len(closed) == 3
+
+
+def test_salvage_cuts_a_dead_crawls_file_back_to_whole_records(tmp_path: Path) -> None:
+    w = RollingWarcWriter(tmp_path / "spool", prefix="unit", max_size=10**9, warcinfo=INFO, on_close=lambda c: None)
+    for n in range(3):
+        exchange(w, f"body {n}".encode() * 50, url=f"http://example.test/{n}")
+    w._fh.flush()  # the process dies here: the file is still .open
+    (live,) = (tmp_path / "spool").glob("*.warc.gz.open")
+    whole = live.stat().st_size
+    with live.open("r+b") as fh:
+        fh.truncate(whole - 7)  # the last record was being written
+    closed = salvage(live)
+    assert closed is not None and closed.records == 6 and closed.path.name.endswith(".warc.gz")
+    assert not live.exists() and closed.size == closed.path.stat().st_size < whole
+    assert warcio_check(closed.path).returncode == 0
+    assert [r.target_uri for _, _, r in iter_records(closed.path) if r.record_type == "response"] == [
+        f"http://example.test/{n}" for n in range(3)]
+    cdxj = write_index(closed)
+    assert len(cdxj.read_text().splitlines()) == 3, "indexed from the file itself"
+
+    empty = tmp_path / "spool" / "unit-x.warc.gz.open"
+    empty.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    assert salvage(empty) is None
