@@ -37,6 +37,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageError
+from archive.config import ca_bundle
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
 from archive.report import iso
@@ -231,6 +232,7 @@ class Fetcher:
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = self.user_agent
+            session.verify = ca_bundle()
             adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

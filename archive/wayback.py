@@ -43,7 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from archive.config import ConfigError
+from archive.config import ConfigError, ca_bundle
 
 if TYPE_CHECKING:
     from archive.config import Settings
@@ -530,6 +530,7 @@ def make_session(user_agent: str, proxy: str = "") -> requests.Session:
     """
     session = requests.Session()
     session.headers["User-Agent"] = user_agent
+    session.verify = ca_bundle()
     if proxy:
         session.trust_env = False
         session.proxies = {"http": proxy, "https": proxy}

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
@@ -60,6 +61,9 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
               interactive: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Crawl in this process (once: Twisted's reactor does not restart) and return the summary."""
     ws.check()
+    if urlsplit(ws.settings.proxy).scheme.lower().startswith("socks"):
+        raise UsageError("LASTSEEN_PROXY: the crawl (Scrapy) speaks only to HTTP proxies; checks, yt-dlp and the "
+                         "Wayback worker use SOCKS. Crawl through an HTTP proxy or an HTTP-to-SOCKS bridge")
     lock = named_lock(ws.settings, ws.engine, f"crawl:{collection}")
     if not lock.acquire():
         raise UsageError(f"another crawl of collection {collection!r} is running; try again when it ends")

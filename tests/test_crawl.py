@@ -364,3 +364,10 @@ def test_warc_files_left_by_a_dead_crawl_are_stored_by_the_next(settings: Settin
     assert any(key.endswith(left["lastseen-left"] + ".cdxj") for key in keys)
     assert not any(key.endswith(left["lastseen-left-over"]) for key in keys), "another collection's file is not"
     assert (settings.spool_dir / (left["lastseen-left-over"] + ".open")).exists()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_socks_proxy_is_refused_by_the_crawl_in_one_line(settings: Settings, site: Site) -> None:
+    code, _, stderr = crawl(settings, site, site.url("/plain"), extra_env={"LASTSEEN_PROXY": "socks5://127.0.0.1:9"})
+    assert code == 2 and "only to HTTP proxies" in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
