@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 # Hop-by-hop headers describe the transfer, not the payload we keep (already de-chunked by Twisted).
 _TRANSFER_HEADERS = {"transfer-encoding", "content-length"}
+METADATA_URI_PREFIX = "urn:lastseen:metadata:"
 
 
 class WarcError(Exception):
@@ -309,18 +310,27 @@ class RollingWarcWriter:
             logger.exception("WARC file %s is kept in the spool: handing it over failed", path)
 
 
+def metadata_uri(url: str) -> str:
+    """The Target-URI of a page's metadata record.
+
+    Not the page's own URL: replay tools index metadata records too, and pywb would then serve our JSON
+    instead of the page (a test caught it). The record still points at the page by WARC-Concurrent-To.
+    """
+    return METADATA_URI_PREFIX + url
+
+
 def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fetched_at: datetime) -> PreparedRecord:
     """A metadata record holding `fields` as JSON, built into bytes ready to append to any WARC file."""
     data = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=True, warc_version="1.1")
     headers = {"WARC-Date": warc_date(fetched_at), "WARC-Concurrent-To": concurrent_to}
-    record = writer.create_warc_record(url, "metadata", payload=io.BytesIO(data), length=len(data),
+    record = writer.create_warc_record(metadata_uri(url), "metadata", payload=io.BytesIO(data), length=len(data),
                                        warc_content_type="application/json", warc_headers_dict=headers)
     writer.write_record(record)
     rec = record.rec_headers
     return PreparedRecord(data=out.getvalue(), record_id=rec.get_header("WARC-Record-ID"), record_type="metadata",
-                          target_uri=url, date=rec.get_header("WARC-Date"),
+                          target_uri=metadata_uri(url), date=rec.get_header("WARC-Date"),
                           payload_sha256=hashlib.sha256(data).hexdigest(),
                           payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
                           block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data),

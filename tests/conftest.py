@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from archive.config import Settings, load_settings
+from tests.pywb_server import PywbServer, PywbUnavailable, pywb_venv
 from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
 
 POSTGRES_URL = os.environ.get("LASTSEEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -116,3 +117,25 @@ def settings(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) 
         if values["storage_url"].startswith("s3://"):
             values["s3_endpoint_url"] = request.getfixturevalue("seaweed").endpoint_url
     return make_settings(tmp_path, **values)
+
+
+@pytest.fixture(scope="session")
+def pywb_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pywb's own virtualenv, cached in the pytest cache folder."""
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    folder = Path(cache.mkdir("lastseen")) if cache is not None else tmp_path_factory.mktemp("pywb-cache")
+    try:
+        return pywb_venv(folder)
+    except PywbUnavailable as exc:
+        pytest.skip(f"pywb cannot be installed here: {exc}")
+
+
+@pytest.fixture
+def pywb(pywb_bin: Path, tmp_path: Path) -> Iterator[PywbServer]:
+    server = PywbServer(pywb_bin, tmp_path / "pywb")
+    try:
+        server.start()
+    except PywbUnavailable as exc:
+        pytest.skip(f"pywb does not start: {exc}")
+    yield server
+    server.stop()

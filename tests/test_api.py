@@ -412,7 +412,7 @@ def test_crawl_runs_in_the_background_and_its_capture_is_served(settings: Settin
             assert twice.status_code == 409 and job["id"] in twice.json()["message"]
             assert [j["id"] for j in api.get("/api/jobs", role="archivist").json()] == [job["id"]]
             done = wait_for_job(api, job["id"])
-            assert done["state"] == "succeeded", done
+            assert done["state"] == "succeeded", (done["result"], done["log_tail"])
             assert done["exit_code"] == 0 and done["result"]["captured"] == 1 and done["finished_at"]
             assert "lastseen_api_jobs{kind=\"crawl\",state=\"succeeded\"} 1" in api.get("/metrics", role=None).text
             source_id = api.get("/api/sources?collection=flood").json()["items"][0]["id"]

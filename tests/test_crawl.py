@@ -371,3 +371,33 @@ def test_a_socks_proxy_is_refused_by_the_crawl_in_one_line(settings: Settings, s
     code, _, stderr = crawl(settings, site, site.url("/plain"), extra_env={"LASTSEEN_PROXY": "socks5://127.0.0.1:9"})
     assert code == 2 and "only to HTTP proxies" in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pywb_replays_an_exported_collection(settings: Settings, site: Site, pywb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What lastseen writes is replayable by a standard tool: a real pywb serves the original bodies from it."""
+    import time
+
+    import requests
+
+    served = build_site(site)
+    code, summary, stderr = crawl(settings, site, site.url("/plain"), site.url("/gz"), "-c", "replay")
+    assert code == 0 and summary["captured"] >= 2, stderr[-2000:]  # and the video /plain shows
+    site.stop()  # from here on, pywb can only answer from the archive, not by recording the live site
+    exported = settings.data_dir / "replay.warc.gz"
+    code, _, stderr = crawl(settings, site, str(exported), "-c", "replay", command="export")
+    assert code == 0, stderr
+    target = pywb.root / "collections" / pywb.collection / "archive" / exported.name
+    target.write_bytes(exported.read_bytes())
+
+    def replay(path: str) -> requests.Response:
+        return requests.get(f"{pywb.base_url}/{pywb.collection}/2030id_/{site.url(path)}", timeout=10,
+                            proxies={"http": "", "https": ""})
+
+    deadline = time.monotonic() + 30
+    while (answer := replay("/plain")).status_code != 200:
+        assert time.monotonic() < deadline, f"pywb never indexed the export: {answer.status_code}"
+        time.sleep(0.5)
+    assert answer.content == served["/plain"]
+    assert answer.headers.get("Memento-Datetime")
+    assert replay("/gz").content == gzip.decompress(served["/gz"]), "the gzip body as sent, decoded by the client"

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -51,7 +50,7 @@ from tests.ia_server import (
     spn2_error,
     spn2_job,
 )
-from tests.pywb_server import PywbServer, PywbUnavailable, pywb_venv
+from tests.pywb_server import PywbServer
 from tests.site import Page, Site
 
 URL = "https://news.example.com/2024/story.html"
@@ -636,26 +635,6 @@ def test_pywb_error_text_with_200_is_a_refusal(ia: IAServer, clock: FakeClock) -
 
 # --- a real pywb ------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def pywb_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pywb's own virtualenv, cached in the pytest cache folder."""
-    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
-    folder = Path(cache.mkdir("lastseen")) if cache is not None else tmp_path_factory.mktemp("pywb-cache")
-    try:
-        return pywb_venv(folder)
-    except PywbUnavailable as exc:
-        pytest.skip(f"pywb cannot be installed here: {exc}")
-
-
-@pytest.fixture
-def pywb(pywb_bin: Path, tmp_path: Path) -> Iterator[PywbServer]:
-    server = PywbServer(pywb_bin, tmp_path / "pywb")
-    try:
-        server.start()
-    except PywbUnavailable as exc:
-        pytest.skip(f"pywb does not start: {exc}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
