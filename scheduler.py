@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
-from archive.config import load_settings
+from archive.config import load_settings, settings_environment
 from archive.db import session_scope
 from archive.locks import Lock, named_lock
 from archive.models import Capture, Collection, Source
@@ -93,20 +93,13 @@ def capture_round() -> list[dict[str, Any]]:
         command = [sys.executable, "-m", "archive.cli", "crawl", "--json", "-c", collection, *urls]
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, timeout=CRAWL_TIMEOUT,
-                              env={**os.environ, **_settings_env(ws)})
+                              env={**os.environ, **settings_environment(ws.settings)})
         if done.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
                            (done.stderr.strip().splitlines() or [""])[-1])
         results.append({"collection": collection, "urls": len(urls), "exit": done.returncode,
                         "seconds": round(time.monotonic() - started, 1)})
     return results
-
-
-def _settings_env(ws: Workspace) -> dict[str, str]:
-    """The scheduler's own database and storage, passed on to the crawl it starts."""
-    settings = ws.settings
-    return {"LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
-            "LASTSEEN_STORAGE_URL": settings.storage_url}
 
 
 def wayback_round() -> dict[str, Any]:

@@ -246,3 +246,18 @@ def ca_bundle() -> str | bool:
         if os.environ.get(name):
             return os.environ[name]
     return True
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """LASTSEEN_* variables that make a child process load exactly these settings."""
+    env: dict[str, str] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, tuple | list):
+            text = ",".join(str(item) for item in value)
+        else:
+            text = str(value)
+        env[ENV_PREFIX + f.name.upper()] = text
+    return env

@@ -13,12 +13,12 @@ import sys
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from archive.config import ENV_PREFIX, Settings
+from archive.config import ENV_PREFIX, Settings, settings_environment
 from archive.models import utcnow
 from archive.report import iso
 
@@ -31,21 +31,6 @@ CLI_COMMAND = (sys.executable, "-c", "from archive.cli import run; run()")
 
 class JobConflict(Exception):
     """The same kind of job is already running for that collection."""
-
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    """LASTSEEN_* variables that make a child process load exactly these settings."""
-    env: dict[str, str] = {}
-    for f in fields(settings):
-        value = getattr(settings, f.name)
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, tuple | list):
-            text = ",".join(str(item) for item in value)
-        else:
-            text = str(value)
-        env[ENV_PREFIX + f.name.upper()] = text
-    return env
 
 
 @dataclass
