@@ -227,3 +227,37 @@ def test_roles_split_by_job_and_bad_job_names(settings: Settings, tmp_path: Path
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings, site: Site,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check that finds the main text edited makes the next capture round recapture the page."""
+    import scheduler
+    from archive.checker import check_sources, sources_to_capture
+
+    article = "<html><head><title>Flood</title></head><body><article><p>{}</p></article></body></html>"
+    site.set("/story", Page(article.format("The river rose three metres overnight near the old bridge. " * 5)))
+    for name, value in env_for(settings, LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32",
+                               LASTSEEN_DESCRIBE_WORKERS="1").items():
+        if name.startswith("LASTSEEN_"):
+            monkeypatch.setenv(name, value)
+    ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",), describe_workers=1))
+    with session_scope(ws.sessions) as session:
+        add_sources(session, ensure_collection(session, "edits"), [SourceEntry(site.url("/story"))])
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    first = scheduler.capture_round()
+    assert [r["exit"] for r in first] == [0]
+    with session_scope(ws.sessions) as session:
+        source_id = session.scalar(select(Source.id))
+    site.set("/story", Page(article.format("The bridge was closed and two villages were evacuated by boat. " * 5)))
+    summary = check_sources(ws, [source_id], timeout=5)
+    assert dict(summary.outcomes) == {"changed": 1} and summary.to_capture == [source_id]
+    second = scheduler.capture_round()
+    assert [(r["collection"], r["urls"], r["exit"]) for r in second] == [("edits", 1, 0)]
+    with session_scope(ws.sessions) as session:
+        shas = list(session.scalars(select(Capture.payload_sha256).order_by(Capture.captured_at)))
+        assert len(shas) == 2 and shas[0] != shas[1], "the edited page is captured again"
+        assert sources_to_capture(session) == []
+    assert scheduler.capture_round() == [], "nothing left to capture"
+    ws.close()
