@@ -26,7 +26,8 @@ from sqlalchemy import exists, select
 from archive.config import load_settings, settings_environment
 from archive.db import session_scope
 from archive.locks import Lock, named_lock
-from archive.models import Capture, Collection, Source
+from archive.models import Collection, Source
+from archive.sources import awaiting_capture
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.scheduler")
@@ -73,7 +74,7 @@ def crawl_targets(ws: Workspace) -> list[tuple[str, list[str]]]:
     with session_scope(ws.sessions) as session:
         uncaptured = list(session.scalars(
             select(Collection.name).where(exists().where(
-                Source.collection_id == Collection.id, ~exists().where(Capture.source_id == Source.id)))
+                Source.collection_id == Collection.id, awaiting_capture(_now(), ws.settings.capture_retry)))
             .order_by(Collection.name)))
         changed: dict[str, list[str]] = {}
         for request in sources_to_capture(session):

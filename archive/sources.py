@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from archive.models import SOURCE_KINDS, Collection, Source, SourceTag
+from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag
 from archive.urls import InvalidURL, domain_of, normalize_url, url_hash
 
 DEFAULT_COLLECTION = "default"
@@ -31,6 +33,17 @@ class AddResult:
     added: list[Source] = field(default_factory=list)
     known: list[tuple[SourceEntry, Source]] = field(default_factory=list)
     refused: list[tuple[SourceEntry, str]] = field(default_factory=list)
+
+
+def awaiting_capture(now: datetime, retry_after: int) -> Any:
+    """Condition on Source: never captured, and no failed capture attempt within `retry_after` seconds.
+
+    Without the second part a source that does not resolve would be fetched again by every scheduler
+    round; its checks keep watching it meanwhile.
+    """
+    since = now - timedelta(seconds=retry_after)
+    return (~exists().where(Capture.source_id == Source.id)
+            & ~exists().where(CrawlFailure.source_id == Source.id, CrawlFailure.at >= since))
 
 
 def get_collection(session: Session, name: str) -> Collection | None:

@@ -261,3 +261,28 @@ def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings
         assert sources_to_capture(session) == []
     assert scheduler.capture_round() == [], "nothing left to capture"
     ws.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_source_that_failed_to_capture_waits_before_the_next_try(settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreachable source is not fetched again by every round: it waits LASTSEEN_CAPTURE_RETRY."""
+    import scheduler
+    from archive.models import CrawlFailure
+
+    for name, value in env_for(settings, LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_DOWNLOAD_TIMEOUT="3",
+                               LASTSEEN_CRAWL_RETRIES="0").items():
+        if name.startswith("LASTSEEN_"):
+            monkeypatch.setenv(name, value)
+    ws = Workspace(settings)
+    with session_scope(ws.sessions) as session:
+        add_sources(session, ensure_collection(session, "dead"), [SourceEntry("http://nowhere.invalid/story")])
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    assert [(r["collection"], r["exit"]) for r in scheduler.capture_round()] == [("dead", 0)]
+    with session_scope(ws.sessions) as session:
+        assert [f.reason for f in session.scalars(select(CrawlFailure))] == ["dns_error"]
+    assert scheduler.capture_round() == [], "not again in the next round"
+    monkeypatch.setattr(scheduler, "_ws", Workspace(settings.replace(capture_retry=0)))
+    assert [name for name, _ in scheduler.crawl_targets(scheduler._workspace())] == ["dead"], \
+        "after the retry delay it is due again"
+    ws.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,14 +11,14 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
 from archive.db import session_scope
-from archive.models import Capture, Source
-from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.models import Source
+from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
 from archive.urls import domain_of
 from crawler.describe import PageDescriber, worker_count
 from crawler.extensions import META_PREVIOUS, META_RECORDS, previous_capture
@@ -81,11 +82,12 @@ class ArchiveSpider(Spider):
                 yield from rows
                 return
         last_id = 0
+        started = datetime.now(UTC)
         while True:
             with session_scope(ws.sessions) as session:
                 batch = list(session.scalars(
                     select(Source).where(Source.collection_id == self.collection_id, Source.id > last_id,
-                                         ~exists().where(Capture.source_id == Source.id))
+                                         awaiting_capture(started, ws.settings.capture_retry))
                     .order_by(Source.id).limit(_BATCH)))
                 rows = [(s.id, s.normalized_url, s.kind, None) for s in batch]
             if not rows:
@@ -155,7 +157,7 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
     """A short reason and a one-line detail for a failed fetch."""
     error = failure.value
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if isinstance(error, DNSLookupError):
+    if isinstance(error, DNSLookupError) or type(error).__name__ == "CannotResolveHostError":
         return "dns_error", text
     if isinstance(error, TimeoutError | TCPTimedOutError):
         return "timeout", text
