@@ -37,7 +37,11 @@ JOB_TABLE = "apscheduler_jobs"
 CRAWL_URL_BATCH = 500  # URLs handed to one crawl process on its command line
 CRAWL_TIMEOUT = 6 * 3600
 
+RECOVERY_WINDOW = timedelta(days=1)  # look for recovery copies of sources that vanished this recently
+RECOVERY_RETRY = timedelta(hours=6)  # ...asking the archive again this often while it has none
+
 _ws: Workspace | None = None
+_recovery_tried: dict[int, datetime] = {}  # source id -> last recovery lookup, in this process
 
 
 def _workspace() -> Workspace:
@@ -109,11 +113,15 @@ def wayback_round() -> dict[str, Any]:
 
     ws = _workspace()
     summary = drain(ws)
+    now = _now()
     with session_scope(ws.sessions) as session:
-        vanished = list(session.scalars(
+        vanished = [source_id for source_id in session.scalars(
             select(Source.id).where(Source.status == "vanished", Source.recovery_archive_url.is_(None),
-                                    Source.vanished_at >= _now() - timedelta(days=1))
-            .order_by(Source.vanished_at).limit(100)))
+                                    Source.vanished_at >= now - RECOVERY_WINDOW)
+            .order_by(Source.vanished_at))
+            if _recovery_tried.get(source_id, now - RECOVERY_RETRY) <= now - RECOVERY_RETRY][:100]
+    for source_id in vanished:
+        _recovery_tried[source_id] = now
     recovered = recover_sources(ws, vanished) if vanished else []
     return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
 
