@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageError
@@ -747,6 +747,21 @@ def _evidence(session: Session, source_id: int, state: SourceState, check: Check
             for c in checks]
 
 
+# What a video's provider said at its last check, kept in Video.availability beside yt-dlp's own words.
+_VIDEO_VERDICTS = frozenset({Outcome.GONE, Outcome.REMOVED, Outcome.PRIVATE, Outcome.ACCOUNT_TERMINATED,
+                             Outcome.GEO_BLOCKED, Outcome.AGE_RESTRICTED})
+
+
+def _note_availability(session: Session, source_id: int, outcome: Outcome) -> None:
+    """A verdict replaces the video's availability; an ok after a verdict makes it public again."""
+    if outcome in _VIDEO_VERDICTS:
+        session.execute(update(Video).where(Video.source_id == source_id).values(availability=outcome.value))
+    elif outcome in (Outcome.OK, Outcome.CHANGED):
+        session.execute(update(Video).where(Video.source_id == source_id,
+                                            Video.availability.in_([v.value for v in _VIDEO_VERDICTS]))
+                        .values(availability="public"))
+
+
 class ResultWriter:
     """Stores checks in batches: the Check row, decide(), the source's new state and any transition."""
 
@@ -809,6 +824,8 @@ class ResultWriter:
         self.summary.statuses[source.status] += 1
         if result.outcome is Outcome.CHANGED:
             self.summary.to_capture.append(source.id)
+        if source.kind == "video":
+            _note_availability(session, source.id, result.outcome)
         return check, decision
 
     def _record_transitions(self, session: Session,

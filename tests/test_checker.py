@@ -355,6 +355,16 @@ def test_providers_answers_for_videos(ws: Workspace, site: CatchAllSite) -> None
     assert not [p for _, p, _ in site.requests if "lastseen-probe" in p], "provider pages need no probe"
     assert source(ws, ids["age00001"]).status == "alive", "age-restricted videos are still there"
     assert source(ws, ids["age00001"]).status_reason == "age_restricted"
+    with session_scope(ws.sessions) as session:
+        availability = {video_id: session.scalar(select(Video.availability).where(Video.source_id == sid))
+                        for video_id, sid in ids.items()}
+    assert availability == {**{v: o for v, o in expected.items() if o != "ok"}, "alive001": None}, \
+        "the provider's verdict is kept on the video"
+    pages["removed1"] = (watch_page("OK"), 200, "ok")
+    site.set("/watch?v=removed1", pages["removed1"][0])
+    check(ws, [ids["removed1"]], T0 + timedelta(hours=1), endpoints=endpoints)
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(Video.availability).where(Video.source_id == ids["removed1"])) == "public"
 
 
 # --------------------------------------------------------------------------------------------------
