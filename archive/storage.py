@@ -95,7 +95,8 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks (files may be gigabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
@@ -136,7 +137,7 @@ class LocalStorage:
                         out.write(chunk)
                     out.flush()
                     os.fsync(out.fileno())
-                if _sha256_file(Path(tmp_name)) != digest.hexdigest():
+                if sha256_file(Path(tmp_name)) != digest.hexdigest():
                     raise StorageError(f"checksum mismatch writing {key}")
                 os.replace(tmp_name, target)
             except BaseException:
@@ -263,7 +264,7 @@ class S3Storage:
         size = path.stat().st_size
         if size <= self.multipart_threshold:
             return self.put_bytes(key, path.read_bytes(), content_type)
-        sha256 = _sha256_file(path)
+        sha256 = sha256_file(path)
         transfer = TransferConfig(multipart_threshold=self.multipart_threshold,
                                   multipart_chunksize=max(self.multipart_threshold // 2, 5 * 1024**2),
                                   max_concurrency=4)

@@ -32,6 +32,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive import __version__
+from archive.storage import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -482,12 +483,8 @@ def _resource(name: str, path: str, data: bytes) -> dict[str, Any]:
 
 
 def _file_resource(path: Path, name: str) -> dict[str, Any]:
-    """Like _resource, streaming a file that may be gigabytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"name": path.name, "path": name, "hash": "sha256:" + digest.hexdigest(), "bytes": path.stat().st_size}
+    """Like _resource, for a file that may be gigabytes."""
+    return {"name": path.name, "path": name, "hash": "sha256:" + sha256_file(path), "bytes": path.stat().st_size}
 
 
 def _add(package: zipfile.ZipFile, resources: list[dict[str, Any]], name: str, path: str, data: bytes) -> None:

@@ -8,7 +8,6 @@ source (reason `media_error` / `media_too_large`); the capture of the video's pa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import mimetypes
 import shutil
@@ -24,7 +23,7 @@ from twisted.internet.threads import deferToThread
 
 from archive.db import session_scope
 from archive.models import CrawlFailure, Video
-from archive.storage import media_key
+from archive.storage import media_key, sha256_file
 from crawler.items import PageCapture
 from crawler.workspace import crawler_workspace
 
@@ -77,14 +76,6 @@ def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, m
     return media
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class MediaPipeline:
     """Stores the media file of each captured video source when the crawl runs with --media."""
 
@@ -125,9 +116,8 @@ class MediaPipeline:
         try:
             path = download_media(url, folder, proxy=settings.proxy or None, timeout=settings.download_timeout,
                                   max_bytes=settings.media_size_cap)
-            sha256 = _sha256(path)
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            uri = self.ws.storage.put_file(media_key(sha256, path.suffix), path, content_type).uri
-            return StoredMedia(uri=uri, sha256=sha256, size=path.stat().st_size)
+            stored = self.ws.storage.put_file(media_key(sha256_file(path), path.suffix), path, content_type)
+            return StoredMedia(uri=stored.uri, sha256=stored.sha256, size=stored.size)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
