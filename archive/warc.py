@@ -20,7 +20,7 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -91,17 +91,13 @@ class ClosedWarc:
 
 @dataclass(frozen=True)
 class PreparedRecord:
-    """A whole record, gzip member and all, built away from the writer (in another process if need be)."""
+    """A whole record, gzip member and all, built away from the writer (in another process if need be).
+
+    `info` is complete but for where the record will sit: file_name and offset are set when it is appended.
+    """
 
     data: bytes
-    record_id: str
-    record_type: str
-    target_uri: str
-    date: str
-    payload_sha256: str
-    payload_digest: str
-    block_digest: str
-    payload_size: int
+    info: WarcRecordInfo
     mime: str | None
 
 
@@ -256,14 +252,9 @@ class RollingWarcWriter:
         with self._lock:
             self._ensure_open()
             assert self._fh is not None
-            offset = self._fh.tell()
+            info = replace(record.info, file_name=self._name, offset=self._fh.tell())
             self._fh.write(record.data)
             self._records += 1
-            info = WarcRecordInfo(
-                file_name=self._name, offset=offset, length=len(record.data), record_id=record.record_id,
-                record_type=record.record_type, target_uri=record.target_uri, date=record.date,
-                payload_sha256=record.payload_sha256, payload_digest=record.payload_digest,
-                block_digest=record.block_digest, payload_size=record.payload_size)
             self._index_record(info, record.mime, None)
             return info
 
@@ -329,13 +320,14 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
     record = writer.create_warc_record(metadata_uri(url), "metadata", payload=io.BytesIO(data), length=len(data),
                                        warc_content_type="application/json", warc_headers_dict=headers)
     writer.write_record(record)
+    member = out.getvalue()
     rec = record.rec_headers
-    return PreparedRecord(data=out.getvalue(), record_id=rec.get_header("WARC-Record-ID"), record_type="metadata",
-                          target_uri=metadata_uri(url), date=rec.get_header("WARC-Date"),
+    info = WarcRecordInfo(file_name="", offset=0, length=len(member), record_id=rec.get_header("WARC-Record-ID"),
+                          record_type="metadata", target_uri=metadata_uri(url), date=rec.get_header("WARC-Date"),
                           payload_sha256=hashlib.sha256(data).hexdigest(),
                           payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
-                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data),
-                          mime="application/json")
+                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data))
+    return PreparedRecord(data=member, info=info, mime="application/json")
 
 
 def write_index(closed: ClosedWarc) -> Path:
