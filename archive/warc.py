@@ -366,10 +366,10 @@ def _request_target(url: str) -> str:
 
 
 def salvage(path: Path) -> ClosedWarc | None:
-    """A spool file left by a crawl that died: closed files as they are; an `.open` one cut back to its last
-    whole record and renamed. None when nothing whole is left in it."""
+    """A spool file left by a crawl that died: closed files as they are (records not counted: 0); an `.open`
+    one cut back to its last whole record and renamed. None when nothing whole is left in it."""
     if path.name.endswith(".warc.gz"):
-        return ClosedWarc(path=path, size=path.stat().st_size, records=sum(1 for _ in iter_records(path)))
+        return ClosedWarc(path=path, size=path.stat().st_size, records=0)
     if not path.name.endswith(".warc.gz.open"):
         return None
     end, records = 0, 0

@@ -83,7 +83,7 @@ class WarcCapture:
         self._pending: dict[str, list[PendingCapture]] = {}
         self._stored: dict[str, str] = {}
         self._failed_files: dict[str, str] = {}
-        self._uploads: queue.Queue[ClosedWarc | None] = queue.Queue()
+        self._uploads: queue.Queue[ClosedWarc | Path | None] = queue.Queue()
         self._uploader: threading.Thread | None = None
         self.writer: RollingWarcWriter | None = None
         self._roller: task.LoopingCall | None = None
@@ -129,13 +129,8 @@ class WarcCapture:
         # crawl of collection "a-b" that may be running now.
         ours = re.compile(re.escape(prefix) + r"-\d{20}-\d{5}-[0-9a-f]{8}\.warc\.gz(\.open)?")
         for path in sorted(spool.iterdir()):
-            if not ours.fullmatch(path.name):
-                continue
-            closed = salvage(path)
-            if closed is not None:
-                logger.warning("storing %s, left in the spool by an earlier crawl (%d records; its captures "
-                               "have no rows: recrawl the sources to record them)", closed.path.name, closed.records)
-                self._uploads.put(closed)
+            if ours.fullmatch(path.name):
+                self._uploads.put(path)  # cut back and stored on the upload thread, not at start-up
 
     def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         """Write the exchange as it came off the wire and note its records on the request."""
@@ -179,10 +174,17 @@ class WarcCapture:
 
     def _upload_loop(self) -> None:
         while True:
-            closed = self._uploads.get()
-            if closed is None:
+            item = self._uploads.get()
+            if item is None:
                 return
-            self._upload(closed)
+            if isinstance(item, Path):
+                closed = salvage(item)
+                if closed is None:
+                    continue
+                logger.warning("storing %s, left in the spool by an earlier crawl (%d bytes; its captures have "
+                               "no rows: recrawl the sources to record them)", closed.path.name, closed.size)
+                item = closed
+            self._upload(item)
 
     def _upload(self, closed: ClosedWarc) -> None:
         name = closed.path.name
