@@ -410,11 +410,6 @@ class CheckResult:
     latency_ms: float | None = None
 
 
-def _sha256(data: bytes | str) -> str:
-    """Hex SHA-256 of bytes, or of text as UTF-8 (as the crawl hashes main text)."""
-    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
-
-
 def _hops(answer: Answer) -> str:
     """' (redirects: a -> b -> c)' when the fetch was redirected, else ''."""
     hops = list(dict.fromkeys(answer.chain))
@@ -435,16 +430,16 @@ def compare_content(baseline: Baseline, answer: Answer) -> tuple[bool, str]:
     """
     if answer.truncated:
         return False, "too large to compare with the capture"
-    payload = _sha256(answer.body)
+    payload = hashlib.sha256(answer.body).hexdigest()
     if baseline.payload_sha256 == payload:
         return False, f"same bytes as {baseline.what}"
     if baseline.text_sha256:
-        from crawler.pagemeta import extract_page_metadata
+        from crawler.pagemeta import extract_page_metadata, text_sha256
 
         meta = extract_page_metadata(answer.body, answer.final_url or answer.url, answer.content_type)
         if not meta.text:
             return False, "no main text to compare"
-        text = _sha256(meta.text)
+        text = text_sha256(meta.text)
         if text == baseline.text_sha256:
             return False, f"same main text as {baseline.what}"
         retitled = ""

@@ -7,6 +7,7 @@ charset was used and where it came from. Garbage never raises: a page gives what
 from __future__ import annotations
 
 import codecs
+import hashlib
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -252,6 +253,11 @@ def extract_page_metadata(body: bytes, url: str, content_type: str | None) -> Pa
     meta.language = meta.language or _first(extracted.get("language"))
     meta.description = meta.description or _first(extracted.get("description"))
     return meta
+
+
+def text_sha256(text: str) -> str:
+    """The fingerprint of a page's main text kept with each capture; a check compares a live page by it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def main_text(body: bytes, url: str, content_type: str | None) -> str:

@@ -18,6 +18,7 @@ from archive.sources import SourceEntry, add_sources
 from archive.storage import meta_key
 from crawler.extensions import PendingCapture, WarcCapture, capture_row
 from crawler.items import FailedFetch, PageCapture
+from crawler.pagemeta import text_sha256
 from crawler.videoinfo import VideoInfo, fetch_oembed, fetch_ytdlp
 from crawler.workspace import crawler_workspace
 
@@ -181,7 +182,7 @@ class CaptureRowPipeline:
             return item
         meta = {key: item.page_meta.get(key) for key in DB_META_FIELDS} if item.page_meta else None
         if meta is not None and item.page_meta.get("text"):
-            meta["text_sha256"] = hashlib.sha256(item.page_meta["text"].encode("utf-8")).hexdigest()
+            meta["text_sha256"] = text_sha256(item.page_meta["text"])
         row = capture_row(item.source_id, item.records, item.response, item.content_type, meta)
         failure = item.failure
         if failure is None and not 200 <= item.response.status < 300:
