@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from archive.cli import main
 from archive.config import Settings, load_settings
 from tests.pywb_server import PywbServer, PywbUnavailable, pywb_venv
 from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
@@ -139,3 +140,18 @@ def pywb(pywb_bin: Path, tmp_path: Path) -> Iterator[PywbServer]:
         pytest.skip(f"pywb does not start: {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run `lastseen ARGS` in-process on the test settings; gives (exit code, stdout, stderr)."""
+    monkeypatch.setenv("LASTSEEN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LASTSEEN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("LASTSEEN_STORAGE_URL", settings.storage_url)
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return _run

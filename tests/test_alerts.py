@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from archive import alerts
 from archive.alerts import UnknownCollection, collection_feed, create_alerts, deliver, sign
-from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import (
@@ -486,18 +485,6 @@ def test_feed_is_valid_atom_with_the_alerts(settings: Settings, workspaces) -> N
     assert b"&lt;2&gt;" in feed and b"\x01" not in feed
 
 
-@pytest.fixture
-def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run `lastseen ARGS` in-process on the test settings; gives (exit code, stdout, stderr)."""
-    monkeypatch.setenv("LASTSEEN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("LASTSEEN_DATABASE_URL", settings.database_url)
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return _run
 
 
 def test_cli_alerts_and_feed(run, settings: Settings, workspaces, receiver,

@@ -27,7 +27,6 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import select
 
 import archive.api
-from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import (
@@ -468,16 +467,7 @@ def test_tokens_through_the_api(api: ApiServer) -> None:
     assert "newsroom" in {t["name"] for t in api.request("GET", "/api/tokens?include_revoked=true").json()}
 
 
-def test_token_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("LASTSEEN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("LASTSEEN_DATABASE_URL", settings.database_url)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
+def test_token_commands(settings: Settings, run) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run("token", "create", "alice", "--role", "admin")
     token = out.strip()
     assert code == 0 and token.startswith("lst_") and "not shown again" in err

@@ -11,23 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.cli import main
 from archive.config import Settings
-
-
-@pytest.fixture
-def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run `lastseen ARGS` in-process on the test settings; gives (exit code, stdout, stderr)."""
-    monkeypatch.setenv("LASTSEEN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("LASTSEEN_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("LASTSEEN_STORAGE_URL", settings.storage_url)
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return _run
 
 
 def test_add_normalizes_dedupes_and_refuses(run) -> None:
