@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,11 +22,12 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
-from archive.config import load_settings, settings_environment
+from archive.config import load_settings
 from archive.db import session_scope
 from archive.locks import Lock, named_lock
 from archive.models import Collection, Source
 from archive.sources import awaiting_capture
+from archive.spawn import run_lastseen
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.scheduler")
@@ -95,10 +95,8 @@ def capture_round() -> list[dict[str, Any]]:
     ws = _workspace()
     results = []
     for collection, urls in crawl_targets(ws):
-        command = [sys.executable, "-m", "archive.cli", "crawl", "--json", "-c", collection, *urls]
         started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, timeout=CRAWL_TIMEOUT,
-                              env={**os.environ, **settings_environment(ws.settings)})
+        done = run_lastseen(ws.settings, ["crawl", "--json", "-c", collection, *urls], timeout=CRAWL_TIMEOUT)
         if done.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
                            (done.stderr.strip().splitlines() or [""])[-1])

@@ -45,9 +45,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import __version__
-from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageError
+from archive.cli.output import Output
 from archive.config import ConfigError, Settings
 from archive.db import DatabaseError, session_scope
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import (
     Alert,
     AlertDelivery,
@@ -60,9 +61,9 @@ from archive.models import (
     Webhook,
     utcnow,
 )
-from archive.report import iso
 from archive.sources import DEFAULT_COLLECTION
 from archive.status import ALERT_KINDS, ALIVE, TransitionKind
+from archive.timefmt import iso
 from archive.wayback import make_session, one_line, parse_retry_after
 from archive.workspace import Workspace
 

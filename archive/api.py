@@ -53,9 +53,10 @@ from archive.models import (
     Webhook,
 )
 from archive.netguard import BlockedURL, Resolver, check_public_url, parse_networks, resolve_host
-from archive.report import SUMMARY_FIELDS, collection_counts, iso, source_detail, source_summary
+from archive.report import SUMMARY_FIELDS, collection_counts, source_detail, source_summary
 from archive.sources import SourceEntry, add_sources, ensure_collection, get_collection
 from archive.storage import StorageError
+from archive.timefmt import iso
 from archive.tokens import ROLES, authenticate, create_token, list_tokens, revoke_token, role_allows, token_dict
 from archive.urls import InvalidURL, check_url, normalize_url, url_hash
 from archive.warc import ArchivedRecord, WarcError, read_record

@@ -36,11 +36,11 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageError
+from archive.cli.output import Output
 from archive.config import ca_bundle
 from archive.db import session_scope
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
-from archive.report import iso
 from archive.sources import find_sources, get_collection
 from archive.status import (
     DEFINITIVE,
@@ -57,6 +57,7 @@ from archive.status import (
     classify_video_page,
     decide,
 )
+from archive.timefmt import iso
 from archive.workspace import Workspace
 from crawler.videoinfo import OEMBED_ENDPOINTS
 

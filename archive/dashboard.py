@@ -26,8 +26,8 @@ from archive.models import (
     WaybackLookup,
     WaybackSubmission,
 )
-from archive.report import iso
 from archive.status import outcome_class
+from archive.timefmt import iso
 
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500

@@ -7,26 +7,22 @@ Jobs are known to the process that started them (not stored): a restarted API fo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from archive.config import ENV_PREFIX, Settings, settings_environment
+from archive.config import Settings
 from archive.models import utcnow
-from archive.report import iso
+from archive.spawn import start_lastseen
+from archive.timefmt import iso
 
 JOB_KINDS = ("crawl", "check")
 KEEP_FINISHED = 200
 _TAIL = 4000
-# `python -c` rather than `-m archive.cli`: running cli as __main__ would load it twice (two UsageError classes).
-CLI_COMMAND = (sys.executable, "-c", "from archive.cli import run; run()")
 
 
 class JobConflict(Exception):
@@ -93,9 +89,8 @@ def _tail(path: Path) -> str:
 class JobRunner:
     """Starts and tracks child `lastseen` processes; thread-safe (API routes run in a thread pool)."""
 
-    def __init__(self, settings: Settings, command: Sequence[str] = CLI_COMMAND) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.command = tuple(command)
         self.folder = settings.data_dir / "jobs"
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -112,11 +107,9 @@ class JobRunner:
             job_id = uuid.uuid4().hex
             self.folder.mkdir(parents=True, exist_ok=True)
             out_path, err_path = self.folder / f"{job_id}.json", self.folder / f"{job_id}.log"
-            env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
-            env.update(settings_environment(self.settings))
             with out_path.open("wb") as out, err_path.open("wb") as err:
-                process = subprocess.Popen([*self.command, kind, "-c", collection, "--json"], stdin=subprocess.DEVNULL,
-                                           stdout=out, stderr=err, env=env, start_new_session=True)
+                process = start_lastseen(self.settings, [kind, "-c", collection, "--json"], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, start_new_session=True)
             job = Job(id=job_id, kind=kind, collection=collection, started_at=utcnow(), process=process,
                       out_path=out_path, err_path=err_path)
             self._jobs[job_id] = job

@@ -5,7 +5,6 @@ Field names here are documented in the README and are an interface: add fields, 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,17 +22,11 @@ from archive.models import (
     WaybackLookup,
     WaybackSubmission,
 )
+from archive.timefmt import iso
 
 RECENT_CHECKS = 20
 SUMMARY_FIELDS = ["id", "url", "normalized_url", "collection", "kind", "tags", "status", "reason", "added_at",
                   "first_seen_at", "last_seen_alive_at", "vanished_at", "last_checked_at", "next_check_at"]
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, or None."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def source_summary(source: Source) -> dict[str, Any]:

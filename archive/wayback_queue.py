@@ -34,12 +34,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageError
+from archive.cli.output import Output
 from archive.config import Settings, load_settings
 from archive.db import session_scope
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Capture, Collection, Source, WaybackLookup, WaybackSubmission
-from archive.report import iso
 from archive.sources import find_sources
+from archive.timefmt import iso
 from archive.wayback import (
     Backoff,
     Clock,

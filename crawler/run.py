@@ -14,8 +14,9 @@ from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
 from sqlalchemy import func, select
 
-from archive.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Output, UsageError
+from archive.cli.output import Output
 from archive.db import session_scope
+from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.locks import named_lock
 from archive.models import Capture, Collection, Source
 from archive.sources import DEFAULT_COLLECTION

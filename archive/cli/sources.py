@@ -1,67 +1,26 @@
-"""The `lastseen` command line: human output by default, --json for scripts, one-line errors.
-
-Exit codes: 0 done; 1 done, but some input was refused or some items failed; 2 bad usage, setting,
-database or storage (nothing done); 3 not found; 70 internal error (a bug: please report it).
-"""
+"""`lastseen add|import|list|status|collections|collection`: the bookkeeping of sources and collections."""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import importlib
-import json
-import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from archive import __version__
-from archive.config import ConfigError, load_settings, parse_duration, setting_docs
-from archive.db import DatabaseError, session_scope
-from archive.importers import ImportFormatError, read_entries
+from archive.cli.output import Output
+from archive.config import parse_duration
+from archive.db import session_scope
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, source_detail, source_summary
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_sources, ensure_collection, find_sources
-from archive.storage import StorageError
-from archive.urls import InvalidURL
+from archive.sources.importers import read_entries
 from archive.workspace import Workspace
-
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 70
-
-# Commands living in other modules: each module has register(subparsers) adding its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("crawler.run", "archive.alerts", "archive.checker", "archive.wayback_queue",
-                                     "archive.serve", "archive.tokens", "scheduler")
-
-
-class UsageError(Exception):
-    """Wrong arguments; one line for the user, exit 2."""
-
-
-class Output:
-    """Writes results: JSON for scripts, rich text for people."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
-
-    def json(self, data: Any) -> None:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-    def line(self, text: str = "") -> None:
-        self.console.print(text, markup=False)
-
-    def table(self, table: Table) -> None:
-        self.console.print(table)
-
-    def warn(self, text: str) -> None:
-        self.errors.print(text, markup=False)
 
 
 def _add_batch_report(out: Output, result: AddResult, collection: str, fmt: str | None = None) -> int:
@@ -246,44 +205,17 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Print the effective settings, secrets masked; --check also opens the database and storage."""
-    shown = ws.settings.shown()
-    if args.check:
-        ws.check()
-    if out.as_json:
-        out.json(shown)
-        return EXIT_OK
-    docs = {name.removeprefix("LASTSEEN_").lower(): doc for name, _, doc in setting_docs()}
-    for name, value in shown.items():
-        text = ", ".join(value) if isinstance(value, list) else str(value)
-        out.line(f"LASTSEEN_{name.upper():<28} {text or '-':<50} # {docs[name]}")
-    return EXIT_OK
-
-
-Handler = Callable[[argparse.Namespace, Workspace, Output], int]
-
-
-def _collection_arg(parser: argparse.ArgumentParser, default: str | None = DEFAULT_COLLECTION) -> None:
+def collection_arg(parser: argparse.ArgumentParser, default: str | None = DEFAULT_COLLECTION) -> None:
+    """The -c/--collection option, shared by every command that works on one collection."""
     parser.add_argument("-c", "--collection", default=default, help="collection name"
                         + (f" (default: {default})" if default else ""))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, with every registered command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML settings file (or LASTSEEN_CONFIG)")
-    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    parser = argparse.ArgumentParser(prog="lastseen", parents=[common],
-                                     description="Archive news pages and videos, and watch for them to vanish.",
-                                     epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"lastseen {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the source and collection commands to the command line."""
     p = sub.add_parser("add", parents=[common], help="track URLs in a collection")
     p.add_argument("urls", nargs="+", metavar="URL")
-    _collection_arg(p)
+    collection_arg(p)
     p.add_argument("--tag", action="append", default=[], help="tag the sources (repeatable)")
     p.add_argument("--kind", choices=SOURCE_KINDS, default="page")
     p.add_argument("--every", help="recheck interval for these sources, e.g. 12h, 30m, 2d")
@@ -291,13 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", parents=[common], help="track every URL of a text, CSV, RSS/Atom or sitemap file")
     p.add_argument("file")
-    _collection_arg(p)
+    collection_arg(p)
     p.add_argument("--tag", action="append", default=[], help="tag the sources (repeatable)")
     p.add_argument("--kind", choices=SOURCE_KINDS, default="page")
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("list", parents=[common], help="list sources")
-    _collection_arg(p, default=None)
+    collection_arg(p, default=None)
     p.add_argument("--status", choices=SOURCE_STATUSES)
     p.add_argument("--kind", choices=SOURCE_KINDS)
     p.add_argument("--tag")
@@ -306,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="what is known of one URL")
     p.add_argument("url")
-    _collection_arg(p, default=None)
+    collection_arg(p, default=None)
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("collections", parents=[common], help="collections with counts by status")
@@ -320,53 +252,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alert-on-changed", type=_yes_no, metavar="yes|no", help="alert when content changes")
     p.add_argument("--public", type=_yes_no, metavar="yes|no", help="readable over the API without a token")
     p.set_defaults(handler=cmd_collection)
-
-    p = sub.add_parser("config", parents=[common], help="print the effective settings (secrets masked)")
-    p.add_argument("--check", action="store_true", help="also connect to the database and storage")
-    p.set_defaults(handler=cmd_config)
-
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, common)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `lastseen` script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return EXIT_USAGE
-    out = Output(args.json)
-    try:
-        settings = load_settings(args.config)
-        ws = Workspace(settings)
-        try:
-            return args.handler(args, ws, out)
-        finally:
-            ws.close()
-    except (ConfigError, DatabaseError, StorageError, ImportFormatError, InvalidURL, UsageError, ValueError) as exc:
-        out.warn(f"lastseen: error: {exc}")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        out.warn("lastseen: interrupted")
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as exc:  # a bug: say so in one line; the traceback only when asked for
-        if os.environ.get("LASTSEEN_DEBUG"):
-            raise
-        out.warn(f"lastseen: internal error: {type(exc).__name__}: {exc} (set LASTSEEN_DEBUG=1 for details)")
-        return EXIT_INTERNAL
-
-
-def run() -> None:
-    """Console-script wrapper that exits with main's code."""
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    # Command modules import archive.cli: run that module, not this __main__ copy, so its exceptions match.
-    from archive import cli as _cli
-
-    _cli.run()

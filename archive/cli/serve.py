@@ -6,7 +6,8 @@ import argparse
 import socket
 from typing import Any
 
-from archive.cli import EXIT_OK, Output, UsageError
+from archive.cli.output import Output
+from archive.errors import EXIT_OK, UsageError
 from archive.workspace import Workspace
 
 

@@ -1,0 +1,33 @@
+"""`lastseen config`: the effective settings, secrets masked, and with --check whether they work."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from archive.cli.output import Output
+from archive.config import setting_docs
+from archive.errors import EXIT_OK
+from archive.workspace import Workspace
+
+
+def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Print the effective settings, secrets masked; --check also opens the database and storage."""
+    shown = ws.settings.shown()
+    if args.check:
+        ws.check()
+    if out.as_json:
+        out.json(shown)
+        return EXIT_OK
+    docs = {name.removeprefix("LASTSEEN_").lower(): doc for name, _, doc in setting_docs()}
+    for name, value in shown.items():
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        out.line(f"LASTSEEN_{name.upper():<28} {text or '-':<50} # {docs[name]}")
+    return EXIT_OK
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `config` to the command line."""
+    p = sub.add_parser("config", parents=[common], help="print the effective settings (secrets masked)")
+    p.add_argument("--check", action="store_true", help="also connect to the database and storage")
+    p.set_defaults(handler=cmd_config)
