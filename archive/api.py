@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import __version__
-from archive.config import ConfigError, Settings, parse_duration
+from archive.config import Settings
 from archive.dashboard import collection_page, index_page, login_page, source_page
 from archive.db import session_scope
 from archive.jobs import JobConflict, JobRunner
@@ -53,8 +53,9 @@ from archive.models import (
     Webhook,
 )
 from archive.netguard import BlockedURL, Resolver, check_public_url, parse_networks, resolve_host
-from archive.report import SUMMARY_FIELDS, collection_counts, source_detail, source_summary
+from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.sources import SourceEntry, add_sources, ensure_collection, get_collection
+from archive.sources.limits import InputError, recheck_interval
 from archive.storage import StorageError
 from archive.timefmt import iso
 from archive.tokens import ROLES, authenticate, create_token, list_tokens, revoke_token, role_allows, token_dict
@@ -645,7 +646,7 @@ def _csv_lines(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
         for row in rows:
-            writer.writerow({**row, "tags": ";".join(row["tags"])})
+            writer.writerow(csv_row(row))
         yield buffer.getvalue()
 
 
@@ -830,11 +831,9 @@ def _write_routes(app: FastAPI) -> None:
         """Track URLs in a collection (made on first use); URLs to non-public addresses are refused."""
         ws = _ws(request)
         try:
-            every = parse_duration(body.every) if body.every else None
-        except ConfigError as exc:
+            every = recheck_interval(body.every) if body.every else None
+        except InputError as exc:
             raise HTTPException(422, f"every: {exc}") from None
-        if every is not None and every < 60:
-            raise HTTPException(422, "every: a recheck interval must be at least 60s")
         valid, refused = [], []
         for url in body.urls:
             try:
@@ -848,9 +847,12 @@ def _write_routes(app: FastAPI) -> None:
         if not name.strip():
             raise HTTPException(422, "a collection name must not be blank")
         with session_scope(ws.sessions) as session:
-            collection = ensure_collection(session, name)
-            result = add_sources(session, collection, entries, kind=body.kind, tags=body.tags,
-                                 recheck_interval=every)
+            try:
+                collection = ensure_collection(session, name)
+                result = add_sources(session, collection, entries, kind=body.kind, tags=body.tags,
+                                     recheck_interval=every)
+            except InputError as exc:
+                raise HTTPException(422, str(exc)) from None
             out = {"collection": collection.name, "added": [s.normalized_url for s in result.added],
                    "known": [{"url": e.url, "normalized_url": s.normalized_url} for e, s in result.known],
                    "refused": refused + [{"url": e.url, "reason": r} for e, r in result.refused]}

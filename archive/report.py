@@ -28,6 +28,21 @@ RECENT_CHECKS = 20
 SUMMARY_FIELDS = ["id", "url", "normalized_url", "collection", "kind", "tags", "status", "reason", "added_at",
                   "first_seen_at", "last_seen_alive_at", "vanished_at", "last_checked_at", "next_check_at"]
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such cells get a "'".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe to open in a spreadsheet: text that would start a formula is quoted with a leading "'"."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """A source summary as one CSV row: tags joined by ';', every cell safe for spreadsheets."""
+    return {key: csv_cell(";".join(value) if key == "tags" else value) for key, value in summary.items()}
+
 
 def source_summary(source: Source) -> dict[str, Any]:
     """One line of `lastseen list`."""

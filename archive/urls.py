@@ -11,6 +11,8 @@ TRACKING_PARAMS = frozenset({
     "_ga", "_gl", "ref_src", "ref_url", "cmpid", "smid", "utm_referrer",
 })
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_URL_LENGTH = 8000  # longer than any browser sends; what the API accepts too
+MAX_HOST_LENGTH = 253  # DNS: a name longer than this cannot resolve
 
 
 class InvalidURL(ValueError):
@@ -22,8 +24,16 @@ def check_url(url: str) -> str:
     text = url.strip()
     if not text:
         raise InvalidURL("empty URL")
+    if len(text) > MAX_URL_LENGTH:
+        raise InvalidURL(f"URL is longer than {MAX_URL_LENGTH} characters: {text[:60]}...")
     if any(ch.isspace() for ch in text):
-        raise InvalidURL(f"URL contains white space: {text!r}")
+        raise InvalidURL(f"URL contains white space: {text[:200]!r}")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise InvalidURL(f"URL contains control characters: {text[:200]!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidURL(f"URL is not valid Unicode text: {text[:200]!r}") from None
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -34,6 +44,8 @@ def check_url(url: str) -> str:
     host = parts.hostname
     if not host or host.startswith(".") or ".." in host:
         raise InvalidURL(f"URL has no valid host: {text}")
+    if len(host) > MAX_HOST_LENGTH:
+        raise InvalidURL(f"URL's host is longer than {MAX_HOST_LENGTH} characters: {text[:60]}...")
     if port == 0:
         raise InvalidURL(f"URL has an invalid port: {text}")
     return text

@@ -163,3 +163,52 @@ def test_collection_settings(run) -> None:
     assert exit_info.value.code == 2
     code, _, err = run("collection", "ru", "--every", "soon")
     assert code == 2 and err.strip().splitlines()[-1].startswith("lastseen: error: not a duration")
+
+
+@pytest.mark.parametrize("every, ok", [("99999999d", False), ("99999999999999999999d", False), ("30000d", False),
+                                       ("30s", False), ("1m", True), ("3650d", True)])
+def test_recheck_intervals_are_bounded(run, every: str, ok: bool) -> None:
+    code, out, err = run("add", "https://example.com/a", "--every", every)
+    if ok:
+        assert code == 0 and "1 added" in out
+    else:
+        assert code == 2 and "recheck interval" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert run("list", "--json")[1].strip() == "[]", "nothing is added with a refused interval"
+    code, _, err = run("collection", "c", "--every", every)
+    assert code == (0 if ok else 2)
+
+
+def test_import_refuses_bad_lines_one_by_one(run, tmp_path: Path) -> None:
+    """On PostgreSQL a NUL, an overlong tag or host used to fail the whole import; now each is refused alone."""
+    text = tmp_path / "urls.txt"
+    text.write_bytes(b"".join(f"https://a.example/{n}\n".encode() for n in range(300))
+                     + b"https://a.example/n\x00ul\n" + b"https://" + b"h" * 300 + b".example/\n"
+                     + b"https://a.example/" + b"p" * 9000 + b"\n" + b"https://a.example/last\n")
+    code, out, err = run("import", str(text), "-c", "bulk", "--json")
+    data = json.loads(out)
+    assert code == 1 and len(data["added"]) == 301 and data["added"][-1] == "https://a.example/last"
+    assert [r["line"] for r in data["refused"]] == [301, 302, 303]
+    assert "control characters" in data["refused"][0]["reason"]
+    assert "host is longer" in data["refused"][1]["reason"] and "longer than 8000" in data["refused"][2]["reason"]
+    table = tmp_path / "urls.csv"
+    table.write_text("url,region\nhttps://b.example/1,kyiv\nhttps://b.example/2," + "r" * 250 + "\n"
+                     + "https://b.example/3," + "x" * 200_000 + "\nhttps://b.example/4,lviv\n", encoding="utf-8")
+    code, out, err = run("import", str(table), "-c", "bulk", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["added"] == ["https://b.example/1", "https://b.example/4"]
+    assert [r["line"] for r in data["refused"]] == [3, 4]
+    assert "longer than 200" in data["refused"][0]["reason"] and "CSV" in data["refused"][1]["reason"]
+
+
+def test_csv_cells_that_would_run_as_formulas_are_quoted(run) -> None:
+    assert run("add", "https://example.com/x", "--tag", "=cmd|' /C calc'!A0")[0] == 0
+    code, out, _ = run("list", "--csv")
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and row["tags"] == "'=cmd|' /C calc'!A0" and row["url"] == "https://example.com/x"
+
+
+@pytest.mark.parametrize("name", ["a/b", "../x", "%2e", "=sum(1)", "x" * 201, "tab\there"])
+def test_collection_names_are_checked_on_creation(run, name: str) -> None:
+    code, _, err = run("add", "https://example.com/x", "-c", name)
+    assert code == 2 and "collection name" in err and err.count("\n") == 1

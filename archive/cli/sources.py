@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from archive.cli.output import Output
-from archive.config import parse_duration
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
-from archive.report import SUMMARY_FIELDS, collection_counts, source_detail, source_summary
+from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_sources, ensure_collection, find_sources
 from archive.sources.importers import read_entries
+from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
 from archive.workspace import Workspace
 
 
@@ -50,7 +50,7 @@ def _add_batch_report(out: Output, result: AddResult, collection: str, fmt: str 
 
 def cmd_add(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Add URLs to a collection."""
-    every = parse_duration(args.every) if args.every else None
+    every = recheck_interval(args.every) if args.every else None
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.collection)
         entries = [SourceEntry(url) for url in args.urls]
@@ -88,7 +88,7 @@ def cmd_list(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "tags": ";".join(row["tags"])})
+            writer.writerow(csv_row(row))
         return EXIT_OK
     if out.as_json:
         out.json(rows)
@@ -185,9 +185,9 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.name)
         if args.description is not None:
-            collection.description = args.description
+            collection.description = clean_text(args.description, "a description", MAX_DESCRIPTION)
         if args.every is not None:
-            collection.recheck_interval = parse_duration(args.every)
+            collection.recheck_interval = recheck_interval(args.every)
         if args.robots is not None:
             collection.obey_robots = args.robots
         if args.alert_on_changed is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag
+from archive.sources.limits import InputError, clean_tag, collection_name
 from archive.urls import InvalidURL, domain_of, normalize_url, url_hash
 
 DEFAULT_COLLECTION = "default"
@@ -19,11 +20,12 @@ _BATCH = 500
 
 @dataclass(frozen=True)
 class SourceEntry:
-    """One URL to add, with where it came from (line number) and its own tags."""
+    """One URL to add, with where it came from (line number), its own tags, and why a reader refused it."""
 
     url: str
     line: int | None = None
     tags: tuple[str, ...] = ()
+    problem: str | None = None
 
 
 @dataclass
@@ -54,11 +56,9 @@ def get_collection(session: Session, name: str) -> Collection | None:
 def ensure_collection(session: Session, name: str) -> Collection:
     """The collection of that name, created on first use."""
     name = name.strip()
-    if not name:
-        raise ValueError("collection name must not be empty")
     collection = get_collection(session, name)
     if collection is None:
-        collection = Collection(name=name)
+        collection = Collection(name=collection_name(name))
         session.add(collection)
         session.flush()
     return collection
@@ -77,13 +77,21 @@ def add_sources(session: Session, collection: Collection, entries: Iterable[Sour
     """Add entries to a collection; known URLs are reported, invalid ones refused, the rest go in."""
     if kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+    tags = [clean_tag(tag) for tag in tags]
     result = AddResult()
     batch: list[tuple[SourceEntry, str, str]] = []
     for entry in entries:
+        if entry.problem:
+            result.refused.append((entry, entry.problem))
+            continue
         try:
             normalized = normalize_url(entry.url)
+            entry = replace(entry, tags=tuple(clean_tag(tag) for tag in entry.tags))
         except InvalidURL as exc:
             result.refused.append((entry, str(exc)))
+            continue
+        except InputError as exc:
+            result.refused.append((entry, f"{exc}: {entry.url[:200]}"))
             continue
         batch.append((entry, normalized, url_hash(normalized)))
         if len(batch) >= _BATCH:

@@ -62,23 +62,31 @@ def _csv_header(line: str) -> str | None:
 
 
 def _read_csv(text: str) -> Iterator[SourceEntry]:
+    """Rows with a 'url' column; a row the csv module cannot read is refused alone, the rest go on."""
     lines = text.splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#"))
     delimiter = _csv_header(lines[start]) or ","
-    reader = csv.DictReader(io.StringIO("".join(lines[start:])), delimiter=delimiter)
-    reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames or []]
-    for row in reader:
-        url = (row.get("url") or "").strip()
-        line = start + reader.line_num
-        if not url and not any((value or "").strip() for value in row.values() if isinstance(value, str)):
+    reader = csv.reader(io.StringIO("".join(lines[start:])), delimiter=delimiter)
+    names = [name.strip().lower() for name in next(reader)]
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield SourceEntry("", start + reader.line_num, problem=f"unreadable CSV row: {exc}")
             continue
-        yield SourceEntry(url, line, tuple(_row_tags(row)))
+        row = dict(zip(names, values, strict=False))
+        url = (row.get("url") or "").strip()
+        if not url and not any(value.strip() for value in values):
+            continue
+        yield SourceEntry(url, start + reader.line_num, tuple(_row_tags(row)))
 
 
-def _row_tags(row: dict[str, str | None]) -> Iterator[str]:
+def _row_tags(row: dict[str, str]) -> Iterator[str]:
     """Other columns become tags: 'column:value', or plain tags from a 'tags' column."""
     for name, value in row.items():
-        if name in {"url", None} or not isinstance(value, str) or not value.strip():
+        if name == "url" or not value.strip():
             continue
         if name in _TAG_COLUMNS:
             yield from (tag.strip() for tag in re.split(r"[;|,]", value) if tag.strip())
