@@ -101,7 +101,7 @@ def add_source(session: Session, collection: Collection, url: str, *, kind: str 
                **fields: Any) -> Source:
     """A source added the way the CLI adds it, then given the fields a test needs."""
     result = add_sources(session, collection, [SourceEntry(url)], kind=kind, tags=tags)
-    source = result.added[0]
+    source = session.get(Source, result.added[0].id)
     for name, value in fields.items():
         setattr(source, name, value)
     session.flush()

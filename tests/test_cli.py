@@ -212,3 +212,27 @@ def test_csv_cells_that_would_run_as_formulas_are_quoted(run) -> None:
 def test_collection_names_are_checked_on_creation(run, name: str) -> None:
     code, _, err = run("add", "https://example.com/x", "-c", name)
     assert code == 2 and "collection name" in err and err.count("\n") == 1
+
+
+def test_a_feed_with_a_bare_ampersand_keeps_every_link(run, tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text("<?xml version='1.0'?><rss version='2.0'><channel><title>News & views</title>"
+                    "<item><title>Tom & Jerry</title><link>https://c.example/n1</link></item>"
+                    "<item><guid>https://c.example/n2</guid></item></channel></rss>")
+    code, out, err = run("import", str(feed), "-c", "feeds", "--json")
+    assert code == 0, err
+    assert json.loads(out)["added"] == ["https://c.example/n1", "https://c.example/n2"]
+
+
+def test_import_streams_a_large_sitemap(run, tmp_path: Path) -> None:
+    sitemap = tmp_path / "sitemap.xml"
+    with sitemap.open("w") as f:
+        f.write("<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>")
+        f.writelines(f"<url><loc>https://e.example/{n}</loc></url>\n" for n in range(3000))
+        f.write("</urlset>")
+    code, out, _ = run("import", str(sitemap), "-c", "big")
+    assert code == 0 and "3000 added, 0 already known, 0 refused from sitemap" in out
+    code, out, _ = run("import", str(sitemap), "-c", "big", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["added"] == [] and len(data["known"]) == 3000
+    assert data["known"][-1] == {"url": "https://e.example/2999", "line": 3000, "normalized_url": "https://e.example/2999"}

@@ -29,6 +29,10 @@ class Output:
     def line(self, text: str = "") -> None:
         self.console.print(text, markup=False)
 
+    def plain(self, text: str) -> None:
+        """One line as it is, without rich's layout: for long streams of lines (an import of a million URLs)."""
+        sys.stdout.write(text + "\n")
+
     def table(self, table: Table) -> None:
         self.console.print(table)
 

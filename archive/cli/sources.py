@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,54 +20,92 @@ from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
-from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_sources, ensure_collection, find_sources
+from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
 from archive.sources.importers import read_entries
 from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
 from archive.workspace import Workspace
 
 
-def _add_batch_report(out: Output, result: AddResult, collection: str, fmt: str | None = None) -> int:
-    if out.as_json:
-        data: dict[str, Any] = {
-            "collection": collection,
-            "added": [s.normalized_url for s in result.added],
-            "known": [{"url": e.url, "line": e.line, "normalized_url": s.normalized_url} for e, s in result.known],
-            "refused": [{"url": e.url, "line": e.line, "reason": reason} for e, reason in result.refused],
-        }
-        if fmt:
-            data["format"] = fmt
-        out.json(data)
-    else:
+class AddReport:
+    """Says what adding did while it goes: lines for people, or one JSON object streamed for scripts.
+
+    Known and refused entries are spooled to a temporary file, so memory stays flat however long the input.
+    """
+
+    def __init__(self, out: Output, collection: str, fmt: str | None = None) -> None:
+        self.out, self.collection, self.fmt = out, collection, fmt
+        self.added = self.known = self.refused = 0
+        self._spool = {"known": tempfile.TemporaryFile("w+", encoding="utf-8"),
+                       "refused": tempfile.TemporaryFile("w+", encoding="utf-8")}
+        if out.as_json:
+            sys.stdout.write(f'{{"collection": {json.dumps(collection, ensure_ascii=False)}, "added": [')
+
+    def batch(self, result: AddResult) -> None:
+        """Report one batch."""
         for source in result.added:
-            out.line(f"added    {source.normalized_url}")
-        for _entry, source in result.known:
-            out.line(f"known    {source.normalized_url} (already tracked in {collection})")
+            if self.out.as_json:
+                sys.stdout.write(("\n  " if not self.added else ",\n  ") + json.dumps(source.normalized_url))
+            else:
+                self.out.plain(f"added    {source.normalized_url}")
+            self.added += 1
+        for entry, source in result.known:
+            self._keep("known", {"url": entry.url, "line": entry.line, "normalized_url": source.normalized_url})
+            if not self.out.as_json:
+                self.out.plain(f"known    {source.normalized_url} (already tracked in {self.collection})")
         for entry, reason in result.refused:
-            where = f"line {entry.line}: " if entry.line else ""
-            out.warn(f"refused  {where}{reason}")
-        source_kind = f" from {fmt}" if fmt else ""
-        out.line(f"{len(result.added)} added, {len(result.known)} already known, {len(result.refused)} refused"
-                 f"{source_kind} in collection {collection!r}")
-    return EXIT_PARTIAL if result.refused else EXIT_OK
+            self._keep("refused", {"url": entry.url, "line": entry.line, "reason": reason})
+            if not self.out.as_json:
+                where = f"line {entry.line}: " if entry.line else ""
+                self.out.warn(f"refused  {where}{reason}")
+        self.known += len(result.known)
+        self.refused += len(result.refused)
+
+    def _keep(self, kind: str, item: dict[str, Any]) -> None:
+        if self.out.as_json:
+            self._spool[kind].write(json.dumps(item, ensure_ascii=False) + "\n")
+
+    def finish(self) -> int:
+        """The closing line (or the rest of the JSON object); exit 1 when anything was refused."""
+        if self.out.as_json:
+            sys.stdout.write("]")
+            for kind, spool in self._spool.items():
+                spool.seek(0)
+                sys.stdout.write(f', "{kind}": [')
+                for number, line in enumerate(spool):
+                    sys.stdout.write(("," if number else "") + line.rstrip("\n"))
+                sys.stdout.write("]")
+            sys.stdout.write((f', "format": "{self.fmt}"' if self.fmt else "") + "}\n")
+        else:
+            source_kind = f" from {self.fmt}" if self.fmt else ""
+            self.out.line(f"{self.added} added, {self.known} already known, {self.refused} refused"
+                          f"{source_kind} in collection {self.collection!r}")
+        for spool in self._spool.values():
+            spool.close()
+        return EXIT_PARTIAL if self.refused else EXIT_OK
+
+
+def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iterable[SourceEntry],
+             fmt: str | None = None, every: int | None = None) -> int:
+    """Add entries in batches, reporting each batch as it is stored."""
+    report = AddReport(out, args.collection, fmt)
+    with session_scope(ws.sessions) as session:
+        collection = ensure_collection(session, args.collection)
+        for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
+                                     recheck_interval=every):
+            report.batch(result)
+    return report.finish()
 
 
 def cmd_add(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Add URLs to a collection."""
     every = recheck_interval(args.every) if args.every else None
-    with session_scope(ws.sessions) as session:
-        collection = ensure_collection(session, args.collection)
-        entries = [SourceEntry(url) for url in args.urls]
-        result = add_sources(session, collection, entries, kind=args.kind, tags=args.tag, recheck_interval=every)
-    return _add_batch_report(out, result, args.collection)
+    return _add_all(ws, out, args, [SourceEntry(url) for url in args.urls], every=every)
 
 
 def cmd_import(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Add every URL of a text, CSV, RSS/Atom or sitemap file."""
+    """Add every URL of a text, CSV, RSS/Atom or sitemap file, streaming: memory stays flat in its size."""
     fmt, entries = read_entries(Path(args.file))
-    with session_scope(ws.sessions) as session:
-        collection = ensure_collection(session, args.collection)
-        result = add_sources(session, collection, entries, kind=args.kind, tags=args.tag)
-    return _add_batch_report(out, result, args.collection, fmt)
+    return _add_all(ws, out, args, entries, fmt)
 
 
 def _list_query(args: argparse.Namespace) -> Any:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag
@@ -28,13 +28,26 @@ class SourceEntry:
     problem: str | None = None
 
 
+class Tracked(NamedTuple):
+    """A source as adding reports it: its id and the normalized URL it is known by."""
+
+    id: int
+    normalized_url: str
+
+
 @dataclass
 class AddResult:
     """What happened to each entry of a batch."""
 
-    added: list[Source] = field(default_factory=list)
-    known: list[tuple[SourceEntry, Source]] = field(default_factory=list)
+    added: list[Tracked] = field(default_factory=list)
+    known: list[tuple[SourceEntry, Tracked]] = field(default_factory=list)
     refused: list[tuple[SourceEntry, str]] = field(default_factory=list)
+
+    def extend(self, other: AddResult) -> None:
+        """Add another batch's results to these."""
+        self.added += other.added
+        self.known += other.known
+        self.refused += other.refused
 
 
 def awaiting_capture(now: datetime, retry_after: int) -> Any:
@@ -75,50 +88,80 @@ def find_sources(session: Session, url: str, collection: str | None = None) -> l
 def add_sources(session: Session, collection: Collection, entries: Iterable[SourceEntry], *,
                 kind: str = "page", tags: Sequence[str] = (), recheck_interval: int | None = None) -> AddResult:
     """Add entries to a collection; known URLs are reported, invalid ones refused, the rest go in."""
+    result = AddResult()
+    for batch in add_in_batches(session, collection, entries, kind=kind, tags=tags,
+                                recheck_interval=recheck_interval):
+        result.extend(batch)
+    return result
+
+
+def add_in_batches(session: Session, collection: Collection, entries: Iterable[SourceEntry], *,
+                   kind: str = "page", tags: Sequence[str] = (),
+                   recheck_interval: int | None = None) -> Iterator[AddResult]:
+    """add_sources for inputs of any size: one result per batch, so nothing grows with the input."""
     if kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     tags = [clean_tag(tag) for tag in tags]
     result = AddResult()
     batch: list[tuple[SourceEntry, str, str]] = []
     for entry in entries:
-        if entry.problem:
-            result.refused.append((entry, entry.problem))
+        refusal = _refusal(entry)
+        if isinstance(refusal, str):
+            result.refused.append((entry, refusal))
             continue
-        try:
-            normalized = normalize_url(entry.url)
-            entry = replace(entry, tags=tuple(clean_tag(tag) for tag in entry.tags))
-        except InvalidURL as exc:
-            result.refused.append((entry, str(exc)))
-            continue
-        except InputError as exc:
-            result.refused.append((entry, f"{exc}: {entry.url[:200]}"))
-            continue
-        batch.append((entry, normalized, url_hash(normalized)))
+        batch.append(refusal)
         if len(batch) >= _BATCH:
             _add_batch(session, collection, batch, kind, tags, recheck_interval, result)
-            batch = []
+            yield result
+            result, batch = AddResult(), []
     if batch:
         _add_batch(session, collection, batch, kind, tags, recheck_interval, result)
-    return result
+    if batch or result.refused:
+        yield result
+
+
+def _refusal(entry: SourceEntry) -> str | tuple[SourceEntry, str, str]:
+    """Why an entry cannot be added, or the entry (tags checked) with its normalized URL and hash."""
+    if entry.problem:
+        return entry.problem
+    try:
+        normalized = normalize_url(entry.url)
+        entry = replace(entry, tags=tuple(clean_tag(tag) for tag in entry.tags))
+    except InvalidURL as exc:
+        return str(exc)
+    except InputError as exc:
+        return f"{exc}: {entry.url[:200]}"
+    return entry, normalized, url_hash(normalized)
 
 
 def _add_batch(session: Session, collection: Collection, batch: list[tuple[SourceEntry, str, str]], kind: str,
                tags: Sequence[str], recheck_interval: int | None, result: AddResult) -> None:
+    """Insert one batch's new sources and their tags with one statement each (fast on PostgreSQL too)."""
     hashes = {digest for _, _, digest in batch}
-    existing = {
-        source.url_hash: source
-        for source in session.scalars(
-            select(Source).where(Source.collection_id == collection.id, Source.url_hash.in_(hashes)))
-    }
+    existing = {digest: Tracked(source_id, normalized) for digest, source_id, normalized in session.execute(
+        select(Source.url_hash, Source.id, Source.normalized_url)
+        .where(Source.collection_id == collection.id, Source.url_hash.in_(hashes)))}
+    rows: dict[str, dict[str, Any]] = {}
+    tag_sets: dict[str, set[str]] = {}
+    order: list[tuple[SourceEntry, str, bool]] = []  # (entry, hash, new here)
     for entry, normalized, digest in batch:
-        if digest in existing:
+        is_new = digest not in existing and digest not in rows
+        if is_new:
+            rows[digest] = {"collection_id": collection.id, "url": entry.url.strip(), "normalized_url": normalized,
+                            "url_hash": digest, "domain": domain_of(normalized), "kind": kind,
+                            "recheck_interval": recheck_interval}
+            tag_sets[digest] = {tag for tag in (*tags, *entry.tags) if tag}
+        order.append((entry, digest, is_new))
+    if rows:
+        inserted = session.execute(insert(Source).returning(Source.url_hash, Source.id), list(rows.values()))
+        for digest, source_id in inserted:
+            existing[digest] = Tracked(source_id, rows[digest]["normalized_url"])
+        tag_rows = [{"source_id": existing[digest].id, "tag": tag}
+                    for digest, names in tag_sets.items() for tag in sorted(names)]
+        if tag_rows:
+            session.execute(insert(SourceTag), tag_rows)
+    for entry, digest, is_new in order:
+        if is_new:
+            result.added.append(existing[digest])
+        else:
             result.known.append((entry, existing[digest]))
-            continue
-        source = Source(collection_id=collection.id, url=entry.url.strip(), normalized_url=normalized,
-                        url_hash=digest, domain=domain_of(normalized), kind=kind,
-                        recheck_interval=recheck_interval)
-        source.tags = [SourceTag(tag=tag) for tag in sorted({*tags, *entry.tags}) if tag]
-        session.add(source)
-        existing[digest] = source
-        result.added.append(source)
-    session.flush()

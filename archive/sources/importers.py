@@ -1,12 +1,19 @@
-"""Reading lists of URLs from files archivists already have: text, CSV, RSS/Atom feeds and sitemaps."""
+"""Reading lists of URLs from files archivists already have: text, CSV, RSS/Atom feeds and sitemaps.
+
+Text, CSV and sitemaps are read as streams, so a file of millions of lines takes no more memory than a short
+one. A row that cannot be read is refused alone. Feeds that are not well-formed XML (a bare '&' in a title)
+are read by feedparser, which recovers their links.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from lxml import etree
 
@@ -18,36 +25,50 @@ class ImportFormatError(Exception):
 
 
 _TAG_COLUMNS = {"tag", "tags"}
+_CHUNK = 1024 * 1024
+_SNIFF = 4096
 
 
-def read_entries(path: Path) -> tuple[str, list[SourceEntry]]:
-    """The format found and the URL entries of a file (with line numbers)."""
+def read_entries(path: Path) -> tuple[str, Iterator[SourceEntry]]:
+    """The format found and the URL entries of a file (with line numbers), read lazily."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            head = f.read(_SNIFF)
     except FileNotFoundError:
         raise ImportFormatError(f"no such file: {path}") from None
     except OSError as exc:
         raise ImportFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if b"\x00" in raw[:4096]:
+    if b"\x00" in head:
         raise ImportFormatError(f"{path} is a binary file, not a list of URLs")
-    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if head == b"<":
-        return _read_xml(raw, path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    first = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+        return _read_xml(path)
+    encoding = _text_encoding(path)
+    with path.open(encoding=encoding, newline="") as f:
+        first = next((line for line in f if line.strip() and not line.lstrip().startswith("#")), "")
     if _csv_header(first) is not None:
-        return "csv", list(_read_csv(text))
-    return "text", list(_read_text(text))
+        return "csv", _read_csv(path, encoding)
+    return "text", _read_text(path, encoding)
 
 
-def _read_text(text: str) -> Iterator[SourceEntry]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            yield SourceEntry(stripped, number)
+def _text_encoding(path: Path) -> str:
+    """UTF-8 (with or without a BOM) when the whole file decodes as such, else Latin-1; read in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8-sig"
+
+
+def _read_text(path: Path, encoding: str) -> Iterator[SourceEntry]:
+    with path.open(encoding=encoding, newline="") as f:
+        for number, line in enumerate(f, start=1):
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                yield SourceEntry(stripped, number)
 
 
 def _csv_header(line: str) -> str | None:
@@ -61,26 +82,33 @@ def _csv_header(line: str) -> str | None:
     return None
 
 
-def _read_csv(text: str) -> Iterator[SourceEntry]:
+def _read_csv(path: Path, encoding: str) -> Iterator[SourceEntry]:
     """Rows with a 'url' column; a row the csv module cannot read is refused alone, the rest go on."""
-    lines = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#"))
-    delimiter = _csv_header(lines[start]) or ","
-    reader = csv.reader(io.StringIO("".join(lines[start:])), delimiter=delimiter)
-    names = [name.strip().lower() for name in next(reader)]
+    with path.open(encoding=encoding, newline="") as f:
+        skipped = 0
+        for header in f:
+            if header.strip() and not header.lstrip().startswith("#"):
+                break
+            skipped += 1
+        reader = csv.reader(itertools.chain([header], f), delimiter=_csv_header(header) or ",")
+        names = [name.strip().lower() for name in next(reader)]
+        yield from _csv_rows(reader, names, skipped)
+
+
+def _csv_rows(reader: Any, names: list[str], skipped: int) -> Iterator[SourceEntry]:
     while True:
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield SourceEntry("", start + reader.line_num, problem=f"unreadable CSV row: {exc}")
+            yield SourceEntry("", skipped + reader.line_num, problem=f"unreadable CSV row: {exc}")
             continue
         row = dict(zip(names, values, strict=False))
         url = (row.get("url") or "").strip()
         if not url and not any(value.strip() for value in values):
             continue
-        yield SourceEntry(url, start + reader.line_num, tuple(_row_tags(row)))
+        yield SourceEntry(url, skipped + reader.line_num, tuple(_row_tags(row)))
 
 
 def _row_tags(row: dict[str, str]) -> Iterator[str]:
@@ -98,32 +126,90 @@ def _local(tag: object) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
-def _read_xml(raw: bytes, path: Path) -> tuple[str, list[SourceEntry]]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
+def _root_name(path: Path) -> str:
+    """The local name of the document's root element, or ImportFormatError when there is none."""
     try:
-        root = etree.fromstring(raw, parser)
+        for _event, element in etree.iterparse(str(path), events=("start",), resolve_entities=False,
+                                               no_network=True, huge_tree=False):
+            return _local(element.tag)
     except etree.XMLSyntaxError as exc:
         raise ImportFormatError(f"{path} is not well-formed XML: {exc}") from None
-    kind = _local(root.tag)
+    raise ImportFormatError(f"{path} is not well-formed XML: no root element")
+
+
+def _read_xml(path: Path) -> tuple[str, Iterator[SourceEntry]]:
+    kind = _root_name(path)
     if kind == "urlset":
-        locs = [el for el in root.iter() if _local(el.tag) == "loc" and _local(el.getparent().tag) == "url"]
-        return "sitemap", [SourceEntry((el.text or "").strip(), el.sourceline) for el in locs]
+        _well_formed(path)
+        return "sitemap", _read_sitemap(path)
     if kind == "sitemapindex":
         raise ImportFormatError(f"{path} is a sitemap index: import the sitemaps it lists, one by one")
-    if kind in {"rss", "RDF"}:
-        items = [el for el in root.iter() if _local(el.tag) == "item"]
-        entries = []
-        for item in items:
-            link = next((el for el in item if _local(el.tag) == "link"), None)
-            guid = next((el for el in item if _local(el.tag) == "guid" and el.get("isPermaLink") != "false"), None)
-            chosen = link if link is not None and (link.text or "").strip() else guid
-            entries.append(SourceEntry(((chosen.text if chosen is not None else "") or "").strip(), item.sourceline))
-        return "rss", entries
-    if kind == "feed":
-        entries = []
-        for entry in (el for el in root if _local(el.tag) == "entry"):
-            links = [el for el in entry if _local(el.tag) == "link"]
-            best = next((el for el in links if el.get("rel", "alternate") == "alternate"), None)
-            entries.append(SourceEntry((best.get("href", "") if best is not None else "").strip(), entry.sourceline))
-        return "atom", entries
+    if kind in {"rss", "RDF", "feed"}:
+        return _read_feed(path, kind)
     raise ImportFormatError(f"{path}: XML root <{kind}> is neither a sitemap nor an RSS/Atom feed")
+
+
+def _events(source: str | IO[bytes], **options: bool) -> Iterator[tuple[str, etree._Element]]:
+    return etree.iterparse(source, events=("end",), resolve_entities=False, no_network=True, huge_tree=False,
+                           **options)
+
+
+def _well_formed(path: Path) -> None:
+    """A first streaming pass, so a sitemap cut off half way adds nothing rather than half."""
+    try:
+        for _event, element in _events(str(path)):
+            element.clear(keep_tail=False)
+    except etree.XMLSyntaxError as exc:
+        raise ImportFormatError(f"{path} is not well-formed XML: {exc}") from None
+
+
+def _read_sitemap(path: Path) -> Iterator[SourceEntry]:
+    """Each <url><loc>, read as a stream; elements are dropped once read."""
+    for _event, element in _events(str(path)):
+        if _local(element.tag) == "loc" and _local(element.getparent().tag) == "url":
+            yield SourceEntry((element.text or "").strip(), element.sourceline)
+        elif _local(element.tag) == "url":
+            element.clear(keep_tail=False)
+            parent = element.getparent()
+            while parent is not None and element.getprevious() is not None:
+                del parent[0]
+
+
+def _read_feed(path: Path, kind: str) -> tuple[str, Iterator[SourceEntry]]:
+    """RSS or Atom items' links, with line numbers; by feedparser when the feed is not well-formed."""
+    fmt = "atom" if kind == "feed" else "rss"
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except etree.XMLSyntaxError:
+        return fmt, _recovered_feed(path)
+    return fmt, iter(_atom_entries(root) if kind == "feed" else _rss_entries(root))
+
+
+def _rss_entries(root: etree._Element) -> list[SourceEntry]:
+    entries = []
+    for item in (el for el in root.iter() if _local(el.tag) == "item"):
+        link = next((el for el in item if _local(el.tag) == "link"), None)
+        guid = next((el for el in item if _local(el.tag) == "guid" and el.get("isPermaLink") != "false"), None)
+        chosen = link if link is not None and (link.text or "").strip() else guid
+        entries.append(SourceEntry(((chosen.text if chosen is not None else "") or "").strip(), item.sourceline))
+    return entries
+
+
+def _atom_entries(root: etree._Element) -> list[SourceEntry]:
+    entries = []
+    for entry in (el for el in root if _local(el.tag) == "entry"):
+        links = [el for el in entry if _local(el.tag) == "link"]
+        best = next((el for el in links if el.get("rel", "alternate") == "alternate"), None)
+        entries.append(SourceEntry((best.get("href", "") if best is not None else "").strip(), entry.sourceline))
+    return entries
+
+
+def _recovered_feed(path: Path) -> Iterator[SourceEntry]:
+    """feedparser's lenient reading: each entry's link (RSS link or permalink guid, Atom alternate link)."""
+    import feedparser
+
+    parsed = feedparser.parse(path.read_bytes())
+    for entry in parsed.entries:
+        link = entry.get("link") or (entry.get("id") if entry.get("guidislink") else "")
+        yield SourceEntry((link or "").strip())
