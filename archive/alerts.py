@@ -62,7 +62,8 @@ from archive.models import (
 )
 from archive.report import iso
 from archive.sources import DEFAULT_COLLECTION
-from archive.status import ALERT_KINDS, ALIVE, TransitionKind
+from archive.status import ALERT_KINDS, ALIVE
+from archive.vocab import TransitionKind
 from archive.wayback import make_session, one_line, parse_retry_after
 from archive.workspace import Workspace
 

@@ -50,13 +50,13 @@ from archive.status import (
     ProbeAnswer,
     SourceState,
     Transition,
-    TransitionKind,
     WatchPolicy,
     classify_http,
     classify_oembed,
     classify_video_page,
     decide,
 )
+from archive.vocab import TransitionKind
 from archive.workspace import Workspace
 from crawler.videoinfo import OEMBED_ENDPOINTS
 

@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from archive.urls import TRACKING_PARAMS
+from archive.vocab import SourceStatus, TransitionKind
 
 
 class Outcome(StrEnum):
@@ -79,26 +80,6 @@ class OutcomeClass(StrEnum):
 
     DEFINITIVE = "definitive"
     TRANSIENT = "transient"
-    ALIVE = "alive"
-
-
-class SourceStatus(StrEnum):
-    """What is known of a source now."""
-
-    NEW = "new"
-    ALIVE = "alive"
-    UNREACHABLE = "unreachable"
-    VANISHED = "vanished"
-    RETURNED = "returned"
-
-
-class TransitionKind(StrEnum):
-    """Why a status transition was recorded; only vanished, returned and changed raise alerts."""
-
-    VANISHED = "vanished"
-    RETURNED = "returned"
-    CHANGED = "changed"
-    UNREACHABLE = "unreachable"
     ALIVE = "alive"
 
 
