@@ -62,8 +62,9 @@ from archive.models import (
     utcnow,
 )
 from archive.sources import DEFAULT_COLLECTION
-from archive.status import ALERT_KINDS, ALIVE, TransitionKind
+from archive.status import ALERT_KINDS, ALIVE
 from archive.timefmt import iso
+from archive.vocab import TransitionKind
 from archive.wayback import make_session, one_line, parse_retry_after
 from archive.workspace import Workspace
 

@@ -50,7 +50,6 @@ from archive.status import (
     ProbeAnswer,
     SourceState,
     Transition,
-    TransitionKind,
     WatchPolicy,
     classify_http,
     classify_oembed,
@@ -58,6 +57,7 @@ from archive.status import (
     decide,
 )
 from archive.timefmt import iso
+from archive.vocab import TransitionKind
 from archive.workspace import Workspace
 from crawler.videoinfo import OEMBED_ENDPOINTS
 

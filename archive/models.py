@@ -25,11 +25,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from archive.vocab import SourceKind, SourceStatus
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids for years of checks.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
-SOURCE_KINDS = ("page", "video")
-SOURCE_STATUSES = ("new", "alive", "unreachable", "vanished", "returned")
+# The database keeps these as plain strings; archive.vocab's enums are their one definition.
+SOURCE_KINDS = tuple(kind.value for kind in SourceKind)
+SOURCE_STATUSES = tuple(status.value for status in SourceStatus)
 
 
 def utcnow() -> datetime:

@@ -18,9 +18,7 @@ from archive.status import (
     OutcomeClass,
     ProbeAnswer,
     SourceState,
-    SourceStatus,
     Transition,
-    TransitionKind,
     WatchPolicy,
     classify_http,
     classify_oembed,
@@ -31,6 +29,7 @@ from archive.status import (
     outcome_class,
     registrable_domain,
 )
+from archive.vocab import SourceStatus, TransitionKind
 
 URL = "https://news.example.com/politics/2024/flood-in-the-city"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
