@@ -34,3 +34,19 @@ class TransitionKind(StrEnum):
     CHANGED = "changed"
     UNREACHABLE = "unreachable"
     ALIVE = "alive"
+
+
+class SubmissionState(StrEnum):
+    """Where a Wayback submission is: waiting, under way, or settled (see archive.wayback's queue)."""
+
+    QUEUED = "queued"
+    PENDING = "pending"
+    RETRYING = "retrying"
+    PAUSED = "paused"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+# Not under way yet: new content joins such a row instead of queueing the source again.
+OPEN_SUBMISSIONS = (SubmissionState.QUEUED.value, SubmissionState.RETRYING.value, SubmissionState.PAUSED.value)

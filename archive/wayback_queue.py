@@ -1,8 +1,8 @@
 """The Wayback queue: what waits to go to a Wayback archive, the worker that sends it, lookups and recovery copies.
 
-A capture (first one, or new content) queues its source (``enqueue_capture``, called by the crawl in its own
-transaction). ``drain`` sends what is due, never inside the crawl: ``lastseen wayback`` drains once, the
-scheduler keeps draining. Each ``wayback_submission`` row walks through these states:
+A capture (first one, or new content) queues its source (``archive.captures.enqueue_capture``, called by the
+crawl in its own transaction). ``drain`` sends what is due, never inside the crawl: ``lastseen wayback`` drains
+once, the scheduler keeps draining. Each ``wayback_submission`` row walks through these states:
 
 - ``queued``: waiting for its first submission;
 - ``pending``: under way (a worker holds it until ``next_attempt_at``, or the archive's job is still running);
@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from archive.captures import enqueue_source
 from archive.cli.output import Output
 from archive.config import Settings, load_settings
 from archive.db import session_scope
@@ -41,6 +42,7 @@ from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Capture, Collection, Source, WaybackLookup, WaybackSubmission
 from archive.sources import find_sources
 from archive.timefmt import iso
+from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
 from archive.wayback import (
     Backoff,
     Clock,
@@ -59,11 +61,10 @@ from archive.wayback import (
 )
 from archive.workspace import Workspace
 
-QUEUED, PENDING, RETRYING, PAUSED, DONE, SKIPPED, FAILED = (
-    "queued", "pending", "retrying", "paused", "done", "skipped", "failed")
+QUEUED, PENDING, RETRYING, PAUSED, DONE, SKIPPED, FAILED = (state.value for state in SubmissionState)
 STATES = (QUEUED, PENDING, RETRYING, PAUSED, DONE, SKIPPED, FAILED)
 WAITING = (QUEUED, RETRYING, PAUSED, PENDING)  # a drain takes these once next_attempt_at has come
-OPEN = (QUEUED, RETRYING, PAUSED)  # not under way yet: new content joins the row instead of queueing again
+OPEN = OPEN_SUBMISSIONS
 
 POLL_INTERVAL = 5.0  # seconds between polls of a Save Page Now job
 POLL_TIMEOUT = 600.0  # a job pending longer is left pending and polled again by a later drain
@@ -104,71 +105,6 @@ def _now(clock: Clock) -> datetime:
 def _later(seconds: float) -> datetime:
     """A time to try again, rounded up to the second so the message and the column say the same."""
     return datetime.fromtimestamp(math.ceil(seconds), UTC)
-
-
-# --- queueing -------------------------------------------------------------------------------------
-
-def enqueue_source(session: Session, source_id: int, capture_id: int | None = None) -> WaybackSubmission:
-    """Queue a source for submission; a row not yet under way is reused (pointing at the newer capture)."""
-    open_row = session.scalar(select(WaybackSubmission)
-                              .where(WaybackSubmission.source_id == source_id, WaybackSubmission.state.in_(OPEN))
-                              .order_by(WaybackSubmission.id.desc()).limit(1))
-    if open_row is not None:
-        if capture_id is not None:
-            open_row.capture_id = capture_id
-        return open_row
-    row = WaybackSubmission(source_id=source_id, capture_id=capture_id, state=QUEUED, attempts=0)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def enqueue_capture(session: Session, source_id: int, capture_id: int) -> WaybackSubmission | None:
-    """Queue a source after a capture, when that capture is new content worth a public copy; else None.
-
-    Safe to call for every capture row: revisits, error pages (HTTP >= 400) and content identical to the
-    source's previous good capture queue nothing.
-    """
-    capture = session.get(Capture, capture_id)
-    if capture is None or capture.source_id != source_id:
-        raise ValueError(f"capture {capture_id} is not a capture of source {source_id}")
-    if capture.record_type == "revisit" or (capture.http_status is not None and capture.http_status >= 400):
-        return None
-    previous = session.scalar(
-        select(Capture.payload_sha256)
-        .where(Capture.source_id == source_id, Capture.id != capture_id, Capture.record_type != "revisit",
-               or_(Capture.http_status.is_(None), Capture.http_status < 400),
-               Capture.captured_at <= capture.captured_at)
-        .order_by(Capture.captured_at.desc(), Capture.id.desc()).limit(1))
-    if previous == capture.payload_sha256:
-        return None
-    return enqueue_source(session, source_id, capture_id)
-
-
-def enqueue_captures(session: Session, pairs: Sequence[tuple[int, int]], batch: int = 500) -> None:
-    """enqueue_capture for many (source id, capture id) at once, as a crawl stores them.
-
-    A source seen for the first time (no other capture, no open submission) is queued outright: that is
-    most of a crawl, and it saves two queries a row. The rest go through enqueue_capture's checks.
-    """
-    for start in range(0, len(pairs), batch):
-        chunk = pairs[start:start + batch]
-        source_ids = [source_id for source_id, _ in chunk]
-        capture_ids = [capture_id for _, capture_id in chunk]
-        seen = set(session.scalars(select(Capture.source_id).where(
-            Capture.source_id.in_(source_ids), Capture.id.not_in(capture_ids))))
-        seen |= set(session.scalars(select(WaybackSubmission.source_id).where(
-            WaybackSubmission.source_id.in_(source_ids), WaybackSubmission.state.in_(OPEN))))
-        counts: dict[int, int] = {}
-        for source_id in source_ids:
-            counts[source_id] = counts.get(source_id, 0) + 1
-        kinds = dict(session.execute(select(Capture.id, Capture.record_type).where(Capture.id.in_(capture_ids))).all())
-        for source_id, capture_id in chunk:
-            if source_id in seen or counts[source_id] > 1:
-                enqueue_capture(session, source_id, capture_id)
-            elif kinds.get(capture_id) != "revisit":
-                session.add(WaybackSubmission(source_id=source_id, capture_id=capture_id, state=QUEUED, attempts=0))
-    session.flush()
 
 
 # --- what a drain did -----------------------------------------------------------------------------

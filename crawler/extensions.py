@@ -31,11 +31,11 @@ from sqlalchemy import select
 from twisted.internet import task
 
 from archive import __version__
+from archive.captures import enqueue_captures
 from archive.db import session_scope
 from archive.models import Capture, Source
 from archive.storage import StorageError, warc_key
 from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, salvage, write_index
-from archive.wayback_queue import enqueue_captures
 from crawler.workspace import crawler_workspace
 
 logger = logging.getLogger(__name__)

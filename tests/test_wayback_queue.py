@@ -12,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from archive.captures import enqueue_capture, enqueue_captures, enqueue_source
 from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
@@ -30,9 +31,6 @@ from archive.wayback import (
 from archive.wayback_queue import (
     DrainSummary,
     drain,
-    enqueue_capture,
-    enqueue_captures,
-    enqueue_source,
     find_recovery_copy,
     lookup_sources,
     refusal_reason,
