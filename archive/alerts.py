@@ -60,10 +60,11 @@ from archive.models import (
     Webhook,
     utcnow,
 )
+from archive.net.http import default_user_agent, make_session, one_line
 from archive.report import iso
 from archive.sources import DEFAULT_COLLECTION
 from archive.status import ALERT_KINDS, ALIVE, TransitionKind
-from archive.wayback import make_session, one_line, parse_retry_after
+from archive.wayback import parse_retry_after
 from archive.workspace import Workspace
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
@@ -277,7 +278,7 @@ class WebhookNotifier:
                  timeout: float = SEND_TIMEOUT) -> None:
         self.url, self.secret, self.channel, self.timeout = url, secret, channel, timeout
         self.label = f"webhook {_host_of(url)}" + ("" if channel == "webhook" else f" ({channel})")
-        self.session = session or make_session(f"lastseen/{__version__}")
+        self.session = session or make_session(default_user_agent())
 
     def send(self, message: Message) -> SendResult:
         body = message.json_body()

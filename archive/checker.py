@@ -37,9 +37,9 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageError
-from archive.config import ca_bundle
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
+from archive.net.http import make_session, request_proxies
 from archive.report import iso
 from archive.sources import find_sources, get_collection
 from archive.status import (
@@ -195,19 +195,6 @@ def error_detail(exc: BaseException) -> str:
     return _CONNECTION_PREFIX.sub("", text).strip("'\" ")[:300] or type(exc).__name__
 
 
-def _proxies(proxy: str) -> dict[str, str] | None:
-    """requests' proxies for the proxy setting; None lets the standard variables (HTTPS_PROXY...) decide."""
-    if not proxy:
-        return None
-    if urlsplit(proxy).scheme.lower().startswith("socks"):
-        try:
-            import socks  # noqa: F401 - requests needs PySocks for SOCKS proxies
-        except ImportError:
-            raise ValueError("LASTSEEN_PROXY: a SOCKS proxy needs the PySocks package for checks "
-                             "(pip install 'requests[socks]')") from None
-    return {"http": proxy, "https": proxy}
-
-
 class Fetcher:
     """Size-capped GETs with a deadline, manual redirects, the per-host rate limit and the proxy setting.
 
@@ -219,7 +206,7 @@ class Fetcher:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
-        self.proxies = _proxies(proxy)
+        self.proxies = request_proxies(proxy)
         self.limiter = limiter or HostRateLimiter(0)
         self.max_redirects = max_redirects
         self._local = threading.local()
@@ -230,9 +217,7 @@ class Fetcher:
         """This thread's session, made on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = self.user_agent
-            session.verify = ca_bundle()
+            session = make_session(self.user_agent)  # no proxy here: fetch passes it per request
             adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
-import html
 import json
 import random
 import re
@@ -43,7 +42,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from archive.config import ConfigError, ca_bundle
+from archive.config import ConfigError
+from archive.net.http import default_user_agent, make_session, one_line
 
 if TYPE_CHECKING:
     from archive.config import Settings
@@ -309,13 +309,6 @@ def classify_message(message: str, now: float) -> tuple[str, float | None]:
     return TRANSIENT, None
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Whitespace collapsed, HTML tags and entities removed, at most ``limit`` characters."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _page_message(text: str) -> str:
     """The explanation in a Wayback HTML error page (the paragraph under its heading), else its title."""
     match = re.search(r"<h2[^>]*>(.*?)</h2>\s*<p[^>]*>(.*?)</p>", text, re.S | re.I)
@@ -405,7 +398,7 @@ class _Http:
     def __init__(self, base_url: str, session: requests.Session | None, clock: Clock | None, timeout: float,
                  user_agent: str | None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session or make_session(user_agent or _default_user_agent())
+        self.session = session or make_session(user_agent or default_user_agent())
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
 
@@ -513,28 +506,6 @@ def _newest_good_before(rows: Iterable[CdxRow], before: datetime,
 def _strip_fragment(url: str) -> str:
     parts = urlsplit(url.strip())
     return urlunsplit(parts._replace(fragment="")) if parts.fragment else url.strip()
-
-
-def _default_user_agent() -> str:
-    from archive import __version__
-
-    return f"lastseen/{__version__}"
-
-
-def make_session(user_agent: str, proxy: str = "") -> requests.Session:
-    """A requests session with our User-Agent; with a proxy, every request goes through it.
-
-    When a proxy is set the environment's proxy variables (and NO_PROXY) are ignored, so nothing bypasses
-    it. SOCKS proxies need PySocks (``requests[socks]``); without it each request fails with a one-line
-    transient result saying so.
-    """
-    session = requests.Session()
-    session.headers["User-Agent"] = user_agent
-    session.verify = ca_bundle()
-    if proxy:
-        session.trust_env = False
-        session.proxies = {"http": proxy, "https": proxy}
-    return session
 
 
 # --- the Internet Archive -------------------------------------------------------------------------
