@@ -61,10 +61,10 @@ from archive.models import (
     utcnow,
 )
 from archive.net.http import default_user_agent, make_session, one_line
+from archive.net.pacing import next_attempt_delay, parse_retry_after
 from archive.report import iso
 from archive.sources import DEFAULT_COLLECTION
 from archive.status import ALERT_KINDS, ALIVE, TransitionKind
-from archive.wayback import parse_retry_after
 from archive.workspace import Workspace
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
@@ -373,8 +373,8 @@ def configured_channels(session: Session, settings: Settings) -> Channels:
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
     """Seconds to wait after failed try number `attempt`: 5 s, 15 s, 45 s... at most 6 h; Retry-After is a floor."""
-    delay = min(RETRY_CAP, RETRY_BASE * RETRY_FACTOR ** min(max(attempt, 1) - 1, 30))
-    return max(delay, min(retry_after or 0.0, RETRY_CAP))
+    return next_attempt_delay(attempt, retry_after, base=RETRY_BASE, factor=RETRY_FACTOR, cap=RETRY_CAP,
+                              retry_after_cap=RETRY_CAP)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageErro
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
 from archive.net.http import make_session, request_proxies
+from archive.net.pacing import MonotonicClock, RateLimiter
 from archive.report import iso
 from archive.sources import find_sources, get_collection
 from archive.status import (
@@ -73,45 +74,6 @@ _HASH_MARK = re.compile(r"\b(text|payload)_sha256=([0-9a-f]{64})\b")
 
 # Pages that say more than the video's public page: Dailymotion's player metadata (what yt-dlp reads).
 VIDEO_PAGES = MappingProxyType({"dailymotion": "https://www.dailymotion.com/player/metadata/video/{id}"})
-
-
-# --------------------------------------------------------------------------------------------------
-# Politeness: a token bucket per host
-# --------------------------------------------------------------------------------------------------
-
-class HostRateLimiter:
-    """`rate` requests per second to each host, bursts of `burst`; rate <= 0 means no limit.
-
-    Reservations: a caller takes a token now and is told how long to wait for it, so threads queue fairly
-    without holding the lock while they sleep. The clock and sleep are injectable for tests.
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.rate = float(rate)
-        self.burst = max(1.0, float(burst))
-        self.clock = clock
-        self.sleep = sleep
-        self._buckets: dict[str, tuple[float, float]] = {}  # host -> (tokens, when counted)
-        self._lock = threading.Lock()
-
-    def reserve(self, host: str) -> float:
-        """Take a token for host; seconds to wait before using it (0 when one was there)."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            now = self.clock()
-            tokens, counted = self._buckets.get(host, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - counted) * self.rate) - 1.0
-            self._buckets[host] = (tokens, now)
-        return 0.0 if tokens >= 0 else -tokens / self.rate
-
-    def acquire(self, host: str) -> float:
-        """Wait for host's turn; returns the seconds waited."""
-        wait_for = self.reserve(host)
-        if wait_for > 0:
-            self.sleep(wait_for)
-        return wait_for
 
 
 # --------------------------------------------------------------------------------------------------
@@ -202,12 +164,12 @@ class Fetcher:
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, user_agent: str, proxy: str = "",
-                 limiter: HostRateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
+                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.proxies = request_proxies(proxy)
-        self.limiter = limiter or HostRateLimiter(0)
+        self.limiter = limiter or RateLimiter(0, MonotonicClock())
         self.max_redirects = max_redirects
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -851,7 +813,7 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
         return summary
     fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
                       max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
-                      limiter=HostRateLimiter(settings.host_rate))
+                      limiter=RateLimiter(settings.host_rate, MonotonicClock()))
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy)
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))

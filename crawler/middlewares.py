@@ -20,6 +20,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from archive.net.guard import BlockedURL, Resolver, check_public_url, parse_networks, resolve_host
+from archive.net.pacing import next_attempt_delay
 from crawler.workspace import lastseen_settings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     def delay_for(self, retry_times: int) -> float:
         """Seconds to wait before the given retry (1-based)."""
-        return random.uniform(0, min(self.cap, self.base * 2 ** max(retry_times - 1, 0)))
+        return next_attempt_delay(retry_times, None, random, base=self.base, cap=self.cap)
 
     async def _wait(self, request: Request | Response | None) -> Request | Response | None:
         if isinstance(request, Request) and self.base > 0:
