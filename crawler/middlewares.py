@@ -15,7 +15,6 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import deferred_to_future
-from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
@@ -49,6 +48,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     async def _wait(self, request: Request | Response | None) -> Request | Response | None:
         if isinstance(request, Request) and self.base > 0:
+            from twisted.internet import reactor  # here: importing it installs a reactor before Scrapy picks one
+
             delay = self.delay_for(request.meta.get("retry_times", 1))
             await deferred_to_future(deferLater(reactor, delay, lambda: None))
         return request
