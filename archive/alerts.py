@@ -61,11 +61,12 @@ from archive.models import (
     Webhook,
     utcnow,
 )
+from archive.net.http import default_user_agent, make_session, one_line
+from archive.net.pacing import next_attempt_delay, parse_retry_after
 from archive.sources import DEFAULT_COLLECTION
 from archive.status import ALERT_KINDS, ALIVE
 from archive.timefmt import iso
 from archive.vocab import TransitionKind
-from archive.wayback import make_session, one_line, parse_retry_after
 from archive.workspace import Workspace
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
@@ -279,7 +280,7 @@ class WebhookNotifier:
                  timeout: float = SEND_TIMEOUT) -> None:
         self.url, self.secret, self.channel, self.timeout = url, secret, channel, timeout
         self.label = f"webhook {_host_of(url)}" + ("" if channel == "webhook" else f" ({channel})")
-        self.session = session or make_session(f"lastseen/{__version__}")
+        self.session = session or make_session(default_user_agent())
 
     def send(self, message: Message) -> SendResult:
         body = message.json_body()
@@ -374,8 +375,8 @@ def configured_channels(session: Session, settings: Settings) -> Channels:
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
     """Seconds to wait after failed try number `attempt`: 5 s, 15 s, 45 s... at most 6 h; Retry-After is a floor."""
-    delay = min(RETRY_CAP, RETRY_BASE * RETRY_FACTOR ** min(max(attempt, 1) - 1, 30))
-    return max(delay, min(retry_after or 0.0, RETRY_CAP))
+    return next_attempt_delay(attempt, retry_after, base=RETRY_BASE, factor=RETRY_FACTOR, cap=RETRY_CAP,
+                              retry_after_cap=RETRY_CAP)
 
 
 @dataclass

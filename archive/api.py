@@ -1,7 +1,7 @@
 """The researchers' HTTP API and dashboard, served by `lastseen serve`; the OpenAPI document is at /openapi.json.
 
 Reads say what the CLI says (archive.report); archived copies are served from the WARC by one ranged read and
-marked as archived, never as live; writes are guarded by token roles and by the SSRF guard (archive.netguard).
+marked as archived, never as live; writes are guarded by token roles and by the SSRF guard (archive.net.guard).
 Every error is JSON: {"error": code, "message": one line, "details": [...] for invalid requests}.
 """
 
@@ -52,7 +52,7 @@ from archive.models import (
     WaybackSubmission,
     Webhook,
 )
-from archive.netguard import BlockedURL, Resolver, check_public_url, parse_networks, resolve_host
+from archive.net.guard import BlockedURL, Resolver, check_public_url, parse_networks, resolve_host
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.sources import SourceEntry, add_sources, ensure_collection, get_collection
 from archive.sources.limits import InputError, recheck_interval

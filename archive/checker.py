@@ -37,10 +37,11 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from archive.cli.output import Output
-from archive.config import ca_bundle
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
+from archive.net.http import make_session, request_proxies
+from archive.net.pacing import MonotonicClock, RateLimiter
 from archive.sources import find_sources, get_collection
 from archive.status import (
     DEFINITIVE,
@@ -74,45 +75,6 @@ _HASH_MARK = re.compile(r"\b(text|payload)_sha256=([0-9a-f]{64})\b")
 
 # Pages that say more than the video's public page: Dailymotion's player metadata (what yt-dlp reads).
 VIDEO_PAGES = MappingProxyType({"dailymotion": "https://www.dailymotion.com/player/metadata/video/{id}"})
-
-
-# --------------------------------------------------------------------------------------------------
-# Politeness: a token bucket per host
-# --------------------------------------------------------------------------------------------------
-
-class HostRateLimiter:
-    """`rate` requests per second to each host, bursts of `burst`; rate <= 0 means no limit.
-
-    Reservations: a caller takes a token now and is told how long to wait for it, so threads queue fairly
-    without holding the lock while they sleep. The clock and sleep are injectable for tests.
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.rate = float(rate)
-        self.burst = max(1.0, float(burst))
-        self.clock = clock
-        self.sleep = sleep
-        self._buckets: dict[str, tuple[float, float]] = {}  # host -> (tokens, when counted)
-        self._lock = threading.Lock()
-
-    def reserve(self, host: str) -> float:
-        """Take a token for host; seconds to wait before using it (0 when one was there)."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            now = self.clock()
-            tokens, counted = self._buckets.get(host, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - counted) * self.rate) - 1.0
-            self._buckets[host] = (tokens, now)
-        return 0.0 if tokens >= 0 else -tokens / self.rate
-
-    def acquire(self, host: str) -> float:
-        """Wait for host's turn; returns the seconds waited."""
-        wait_for = self.reserve(host)
-        if wait_for > 0:
-            self.sleep(wait_for)
-        return wait_for
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,19 +158,6 @@ def error_detail(exc: BaseException) -> str:
     return _CONNECTION_PREFIX.sub("", text).strip("'\" ")[:300] or type(exc).__name__
 
 
-def _proxies(proxy: str) -> dict[str, str] | None:
-    """requests' proxies for the proxy setting; None lets the standard variables (HTTPS_PROXY...) decide."""
-    if not proxy:
-        return None
-    if urlsplit(proxy).scheme.lower().startswith("socks"):
-        try:
-            import socks  # noqa: F401 - requests needs PySocks for SOCKS proxies
-        except ImportError:
-            raise ValueError("LASTSEEN_PROXY: a SOCKS proxy needs the PySocks package for checks "
-                             "(pip install 'requests[socks]')") from None
-    return {"http": proxy, "https": proxy}
-
-
 class Fetcher:
     """Size-capped GETs with a deadline, manual redirects, the per-host rate limit and the proxy setting.
 
@@ -216,12 +165,12 @@ class Fetcher:
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, user_agent: str, proxy: str = "",
-                 limiter: HostRateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
+                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
-        self.proxies = _proxies(proxy)
-        self.limiter = limiter or HostRateLimiter(0)
+        self.proxies = request_proxies(proxy)
+        self.limiter = limiter or RateLimiter(0, MonotonicClock())
         self.max_redirects = max_redirects
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -231,9 +180,7 @@ class Fetcher:
         """This thread's session, made on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = self.user_agent
-            session.verify = ca_bundle()
+            session = make_session(self.user_agent)  # no proxy here: fetch passes it per request
             adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -867,7 +814,7 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
         return summary
     fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
                       max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
-                      limiter=HostRateLimiter(settings.host_rate))
+                      limiter=RateLimiter(settings.host_rate, MonotonicClock()))
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy)
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))

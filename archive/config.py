@@ -237,18 +237,6 @@ def setting_docs() -> list[tuple[str, str, str]]:
     return [(ENV_PREFIX + f.name.upper(), f.metadata["kind"], f.metadata["doc"]) for f in fields(Settings)]
 
 
-def ca_bundle() -> str | bool:
-    """Certificates to verify TLS with: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or SSL_CERT_FILE, else the default.
-
-    requests itself reads the first two (in that order), not SSL_CERT_FILE, and none of them once a proxy
-    makes us ignore the environment; setting this on each session covers both.
-    """
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
-        if os.environ.get(name):
-            return os.environ[name]
-    return True
-
-
 def settings_environment(settings: Settings) -> dict[str, str]:
     """LASTSEEN_* variables that make a child process load exactly these settings."""
     env: dict[str, str] = {}

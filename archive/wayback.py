@@ -11,10 +11,8 @@ Nothing here raises on a bad answer or a network failure: ``submit`` and ``statu
 ``SubmitResult`` that says whether the failure is permanent, transient (retry later) or a quota
 (pause the whole queue). Lookups raise ``WaybackUnavailable`` with a one-line message.
 
-Pacing lives outside the targets, with an injectable clock so tests never sleep: ``RateLimiter`` (the
-global submission rate and queue-wide pauses), ``Backoff`` / ``next_attempt_delay`` (exponential backoff
-with full jitter that honours Retry-After), and ``submit_and_wait`` which ties them together for callers
-that simply want a result.
+Pacing lives outside the targets, in ``archive.net.pacing`` (the clocks, ``RateLimiter`` for the submission
+rate and queue-wide pauses, ``Backoff`` for retries); the database queue ties them together.
 
 Why not waybackpy: waybackpy 3.0.6 hard-codes https://web.archive.org in the save endpoint *and* in the
 code that finds the new capture (its archive-URL and timestamp regexes only accept that host), builds its
@@ -29,28 +27,26 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
-import html
 import json
 import random
 import re
-import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from archive.config import ConfigError, ca_bundle
+from archive.config import ConfigError
+from archive.net.http import default_user_agent, make_session, one_line
+from archive.net.pacing import THROTTLE_PAUSE, Backoff, Clock, SystemClock, parse_retry_after
 
 if TYPE_CHECKING:
     from archive.config import Settings
 
 INTERNET_ARCHIVE_URL = "https://web.archive.org"
 DEFAULT_TIMEOUT = 120.0  # an unauthenticated save captures inline and can take a minute
-THROTTLE_PAUSE = 300.0  # a 429 without Retry-After: the Wayback Machine blocks an IP for about 5 minutes
 SESSION_LIMIT_PAUSE = 60.0  # too many captures under way at once: "wait for a minute"
 CREDENTIALS_PAUSE = 3600.0  # the service refuses our keys: nothing works until someone fixes them
 
@@ -141,45 +137,6 @@ class WaybackTarget(Protocol):
     def newest_good_before(self, url: str, before: datetime) -> tuple[str, str] | None: ...
 
 
-# --- clocks ---------------------------------------------------------------------------------------
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Seconds since the epoch (wall time: quotas reset at UTC midnight)."""
-        ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-
-class FakeClock:
-    """A clock for tests: ``sleep`` only moves time on and records how long it was asked to wait."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.t = float(start)
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"negative sleep: {seconds}")
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
 # --- timestamps -----------------------------------------------------------------------------------
 
 def to_timestamp(when: datetime | float) -> str:
@@ -201,22 +158,6 @@ def seconds_until_utc_midnight(now: float) -> float:
     current = datetime.fromtimestamp(now, UTC)
     midnight = (current + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - current).total_seconds() + 60.0
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent or garbled."""
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 def should_skip(lookup: LookupResult | None, window: float, now: float) -> bool:
@@ -309,13 +250,6 @@ def classify_message(message: str, now: float) -> tuple[str, float | None]:
     return TRANSIENT, None
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Whitespace collapsed, HTML tags and entities removed, at most ``limit`` characters."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _page_message(text: str) -> str:
     """The explanation in a Wayback HTML error page (the paragraph under its heading), else its title."""
     match = re.search(r"<h2[^>]*>(.*?)</h2>\s*<p[^>]*>(.*?)</p>", text, re.S | re.I)
@@ -405,7 +339,7 @@ class _Http:
     def __init__(self, base_url: str, session: requests.Session | None, clock: Clock | None, timeout: float,
                  user_agent: str | None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session or make_session(user_agent or _default_user_agent())
+        self.session = session or make_session(user_agent or default_user_agent())
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
 
@@ -513,28 +447,6 @@ def _newest_good_before(rows: Iterable[CdxRow], before: datetime,
 def _strip_fragment(url: str) -> str:
     parts = urlsplit(url.strip())
     return urlunsplit(parts._replace(fragment="")) if parts.fragment else url.strip()
-
-
-def _default_user_agent() -> str:
-    from archive import __version__
-
-    return f"lastseen/{__version__}"
-
-
-def make_session(user_agent: str, proxy: str = "") -> requests.Session:
-    """A requests session with our User-Agent; with a proxy, every request goes through it.
-
-    When a proxy is set the environment's proxy variables (and NO_PROXY) are ignored, so nothing bypasses
-    it. SOCKS proxies need PySocks (``requests[socks]``); without it each request fails with a one-line
-    transient result saying so.
-    """
-    session = requests.Session()
-    session.headers["User-Agent"] = user_agent
-    session.verify = ca_bundle()
-    if proxy:
-        session.trust_env = False
-        session.proxies = {"http": proxy, "https": proxy}
-    return session
 
 
 # --- the Internet Archive -------------------------------------------------------------------------
@@ -837,139 +749,6 @@ def _memento_timestamp(value: str | None) -> str | None:
     return to_timestamp(when)
 
 
-# --- pacing ---------------------------------------------------------------------------------------
-
-def next_attempt_delay(attempt: int, retry_after: float | None, rng: random.Random | Any, *,
-                       base: float = 30.0, cap: float = 6 * 3600.0) -> float:
-    """Seconds before retry number ``attempt`` (1 after the first failure): full jitter, honouring Retry-After.
-
-    Full jitter: uniformly between 0 and min(cap, base * 2**(attempt-1)). A Retry-After from the service
-    is a floor, never shortened by the jitter nor the cap.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt counts from 1, got {attempt}")
-    bound = min(cap, base * 2.0 ** min(attempt - 1, 62))
-    delay = rng.random() * bound
-    if retry_after is not None and retry_after > 0:
-        return max(float(retry_after), delay)
-    return delay
-
-
-@dataclass
-class Backoff:
-    """Retry policy for transient failures (quota pauses are the RateLimiter's, and cost no attempt)."""
-
-    base: float = 30.0
-    cap: float = 6 * 3600.0
-    max_attempts: int = 6
-    rng: Any = field(default_factory=random.Random)
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        return next_attempt_delay(attempt, retry_after, self.rng, base=self.base, cap=self.cap)
-
-    def gives_up(self, result: SubmitResult, attempts: int) -> bool:
-        """True when ``result`` is final for this URL after ``attempts`` transient failures."""
-        if result.state != "failed" or result.quota_exhausted:
-            return False
-        return not result.transient or attempts >= self.max_attempts
-
-
-class RateLimiter:
-    """The global submission rate, shared by every worker thread, and the queue-wide pause.
-
-    ``reserve()`` hands out slots ``1/rate`` seconds apart and says how long the caller must wait for its
-    slot; ``acquire()`` also waits. ``observe(result)`` pauses everyone when the service says the account or
-    address is over a limit (quota) or throttles us (HTTP 429). One process only: a queue spread over several
-    processes should keep ``paused_until`` in the database.
-    """
-
-    def __init__(self, rate: float, clock: Clock | None = None, *, quota_pause: float = 3600.0,
-                 throttle_pause: float = THROTTLE_PAUSE) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock: Clock = clock or SystemClock()
-        self.quota_pause = quota_pause
-        self.throttle_pause = throttle_pause
-        self.paused_until = 0.0
-        self._next_slot = 0.0
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        with self._lock:
-            now = self.clock.now()
-            start = max(now, self._next_slot, self.paused_until)
-            self._next_slot = start + self.interval
-            return start - now
-
-    def acquire(self) -> float:
-        wait = self.reserve()
-        if wait > 0:
-            self.clock.sleep(wait)
-        return wait
-
-    def pause_until(self, when: float) -> None:
-        with self._lock:
-            self.paused_until = max(self.paused_until, when)
-
-    def pause_remaining(self) -> float:
-        return max(0.0, self.paused_until - self.clock.now())
-
-    def observe(self, result: SubmitResult) -> None:
-        now = self.clock.now()
-        if result.quota_exhausted:
-            self.pause_until(now + (result.retry_after if result.retry_after is not None else self.quota_pause))
-        elif result.http_status == 429:
-            self.pause_until(now + (result.retry_after if result.retry_after is not None else self.throttle_pause))
-
-
-class Outcome(NamedTuple):
-    result: SubmitResult
-    attempts: int  # submissions made, the last included
-
-
-def submit_and_wait(target: WaybackTarget, url: str, *, clock: Clock, limiter: RateLimiter | None = None,
-                    backoff: Backoff | None = None, poll_interval: float = 5.0,
-                    poll_timeout: float = 600.0) -> Outcome:
-    """Submit, poll a pending job to its end, retry transient failures with backoff.
-
-    Returns at the first success, permanent failure, quota (the limiter is now paused: the caller should
-    put the URL back and stop the queue until ``limiter.paused_until``), or when the attempts are used up.
-    """
-    backoff = backoff or Backoff()
-    attempts = 0
-    while True:
-        if limiter is not None:
-            limiter.acquire()
-        attempts += 1
-        result = target.submit(url)
-        if limiter is not None:
-            limiter.observe(result)
-        if result.state == "pending":
-            if not result.job_id:
-                result = _failure(TRANSIENT, result.message or "pending without a job to poll", code="no-job")
-            else:
-                result = _poll(target, url, result, clock, limiter, poll_interval, poll_timeout)
-        if result.state == "success" or result.quota_exhausted or backoff.gives_up(result, attempts):
-            return Outcome(result, attempts)
-        clock.sleep(backoff.delay(attempts, result.retry_after))
-
-
-def _poll(target: WaybackTarget, url: str, result: SubmitResult, clock: Clock, limiter: RateLimiter | None,
-          interval: float, timeout: float) -> SubmitResult:
-    job_id = result.job_id or ""
-    waited = 0.0
-    while result.state == "pending":
-        if waited >= timeout:
-            return _failure(TRANSIENT, f"job {job_id} still pending after {waited:g}s", code="job-timeout",
-                            job_id=job_id)
-        step = max(interval, result.retry_after or 0.0)
-        clock.sleep(step)
-        waited += step
-        result = target.status(job_id, url)
-        if limiter is not None:
-            limiter.observe(result)
-    return result
-
-
 # --- from settings --------------------------------------------------------------------------------
 
 def target_from_settings(settings: Settings, *, session: requests.Session | None = None,
@@ -989,9 +768,6 @@ def target_from_settings(settings: Settings, *, session: requests.Session | None
                            clock, timeout=timeout, if_not_archived_within=settings.wayback_skip_window or None)
 
 
-def limiter_from_settings(settings: Settings, clock: Clock | None = None) -> RateLimiter:
-    return RateLimiter(settings.wayback_rate, clock)
-
-
 def backoff_from_settings(settings: Settings, rng: Any = None) -> Backoff:
+    """The retry policy of the Wayback queue: full-jitter backoff, wayback_max_attempts tries."""
     return Backoff(max_attempts=settings.wayback_max_attempts, rng=rng or random.Random())

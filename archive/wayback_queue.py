@@ -16,7 +16,7 @@ once, the scheduler keeps draining. Each ``wayback_submission`` row walks throug
 ``error`` keeps the archive's own one-line message with what it means for us in front (``permanent, blocked
 by the site: ...``, ``transient, will retry at ...: ...``), so ``lastseen status`` can show it as is.
 
-Pacing is the client's (``archive.wayback``): one ``RateLimiter`` per process and archive (``wayback_rate``),
+Pacing is ``archive.net.pacing``'s: one ``RateLimiter`` per process and archive (``wayback_rate``),
 ``wayback_concurrency`` worker threads, and a fake clock in tests so nothing sleeps.
 """
 
@@ -40,17 +40,14 @@ from archive.config import Settings, load_settings
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Capture, Collection, Source, WaybackLookup, WaybackSubmission
+from archive.net.pacing import Backoff, Clock, RateLimiter, SystemClock
 from archive.sources import find_sources
 from archive.timefmt import iso
 from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
 from archive.wayback import (
-    Backoff,
-    Clock,
     InternetArchive,
     LookupResult,
-    RateLimiter,
     SubmitResult,
-    SystemClock,
     WaybackTarget,
     WaybackUnavailable,
     backoff_from_settings,

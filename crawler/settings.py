@@ -30,7 +30,7 @@ LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
     # Loopback, private, link-local and metadata addresses are refused, redirects included (LASTSEEN_ALLOW_NETWORKS).
-    "crawler.netguard.NetGuardMiddleware": 50,
+    "crawler.middlewares.NetGuardMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }

@@ -19,7 +19,7 @@ from archive.api import create_app
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition
-from archive.netguard import Resolver, resolve_host
+from archive.net.guard import Resolver, resolve_host
 from archive.sources import SourceEntry, add_sources
 from archive.storage import warc_key
 from archive.tokens import create_token

@@ -35,6 +35,7 @@ from archive.models import (
 from archive.sources import ensure_collection
 from archive.urls import domain_of, normalize_url, url_hash
 from archive.workspace import Workspace
+from tests.clocks import FakeClock
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "s3cret-key"
@@ -82,21 +83,6 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class FakeClock:
-    """Time that moves only when something sleeps."""
-
-    def __init__(self, start: datetime) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -274,7 +260,7 @@ def test_failed_delivery_backs_off_and_survives_a_restart(settings: Settings, wo
         create_alerts(session)
     receiver.fail_first = 3
     clock = FakeClock(T0)
-    summary = deliver(ws, clock=clock.now, sleep=clock.sleep, max_wait=10)
+    summary = deliver(ws, clock=clock.utcnow, sleep=clock.sleep, max_wait=10)
     assert clock.sleeps == [5.0], "one short wait within the run, then the next try waits for a later run"
     assert (summary["delivered"], summary["retrying"], summary["pending"]) == (0, 1, 1)
     assert summary["channels"]["webhook"]["last_error"] == "HTTP 500 Internal Server Error"
@@ -313,14 +299,14 @@ def test_gives_up_after_max_attempts_and_honours_retry_after(settings: Settings,
     receiver.fail_first = 100
     receiver.fail_status, receiver.retry_after = 503, "120"
     clock = FakeClock(T0)
-    summary = deliver(ws, clock=clock.now, sleep=clock.sleep, max_wait=10)
+    summary = deliver(ws, clock=clock.utcnow, sleep=clock.sleep, max_wait=10)
     assert clock.sleeps == [] and summary["retrying"] == 1, "Retry-After: 120 is longer than the run may wait"
     with session_scope(ws.sessions) as session:
         assert session.scalars(select(AlertDelivery)).one().next_attempt_at == T0 + timedelta(seconds=120)
     assert "X-Lastseen-Signature" not in receiver.posts[0][1], "no secret, no signature"
     receiver.retry_after = None
-    clock.t = T0 + timedelta(seconds=120)
-    summary = deliver(ws, clock=clock.now, sleep=clock.sleep, max_wait=1000)
+    clock.t = (T0 + timedelta(seconds=120)).timestamp()
+    summary = deliver(ws, clock=clock.utcnow, sleep=clock.sleep, max_wait=1000)
     assert clock.sleeps == [15.0] and summary["failed"] == 1 and len(receiver.posts) == 3
     with session_scope(ws.sessions) as session:
         delivery = session.scalars(select(AlertDelivery)).one()

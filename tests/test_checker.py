@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from archive.checker import (
     Fetcher,
-    HostRateLimiter,
     VideoEndpoints,
     check_sources,
     due_sources,
@@ -29,9 +28,11 @@ from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
+from archive.net.pacing import RateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
 from crawler.pagemeta import extract_page_metadata
+from tests.clocks import FakeClock
 from tests.site import Page, Site
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -459,30 +460,17 @@ def test_check_command(settings: Settings, site: CatchAllSite, monkeypatch: pyte
 # Parts without a database
 # --------------------------------------------------------------------------------------------------
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_rate_limiter_spaces_requests_per_host() -> None:
     clock = FakeClock()
-    limiter = HostRateLimiter(2.0, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(2.0, clock)
     assert [limiter.reserve("a.example") for _ in range(3)] == [0.0, 0.5, 1.0], "reservations queue up"
     assert limiter.reserve("b.example") == 0.0, "hosts are independent"
-    clock.now += 10
-    assert limiter.acquire("a.example") == 0.0 and clock.slept == []
-    assert limiter.acquire("a.example") == 0.5 and clock.slept == [0.5]
-    burst = HostRateLimiter(1.0, burst=3, clock=clock, sleep=clock.sleep)
+    clock.advance(10)
+    assert limiter.acquire("a.example") == 0.0 and clock.sleeps == []
+    assert limiter.acquire("a.example") == 0.5 and clock.sleeps == [0.5]
+    burst = RateLimiter(1.0, clock, burst=3)
     assert [burst.reserve("c.example") for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
-    assert HostRateLimiter(0).reserve("c.example") == 0.0, "0 means no limit"
+    assert RateLimiter(0).reserve("c.example") == 0.0, "0 means no limit"
 
 
 def test_fetcher_caps_bodies_and_tells_failures_apart(site: CatchAllSite) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from archive.netguard import BlockedURL, address_problem, check_public_url, parse_networks
-from crawler.netguard import NetGuardMiddleware
+from archive.net.guard import BlockedURL, address_problem, check_public_url, parse_networks
+from crawler.middlewares import NetGuardMiddleware
 from tests.site import Page, Site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +163,7 @@ from scrapy.crawler import CrawlerProcess
 
 class Guarded(Spider):
     name = "guarded"
-    custom_settings = {"DOWNLOADER_MIDDLEWARES": {"crawler.netguard.NetGuardMiddleware": 50}}
+    custom_settings = {"DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.NetGuardMiddleware": 50}}
     start_path = "/start-guarded"
 
     async def start(self):

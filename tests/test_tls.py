@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from archive.checker import Fetcher
-from archive.config import ca_bundle
-from archive.wayback import make_session
+from archive.net.http import ca_bundle, make_session
 
 
 @pytest.fixture(scope="module")

@@ -9,30 +9,27 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from archive.config import ConfigError, load_settings
+from archive.net.pacing import Backoff, Clock, RateLimiter, next_attempt_delay, parse_retry_after
 from archive.wayback import (
     SPN2_ERRORS,
-    Backoff,
     CdxRow,
-    FakeClock,
     InternetArchive,
     LookupResult,
     Pywb,
-    RateLimiter,
     SubmitResult,
     WaybackTarget,
     WaybackUnavailable,
-    next_attempt_delay,
     parse_cdx_json,
-    parse_retry_after,
     seconds_until_utc_midnight,
     should_skip,
-    submit_and_wait,
     target_from_settings,
 )
+from tests.clocks import FakeClock
 from tests.ia_server import (
     HtmlJob,
     IAServer,
@@ -76,6 +73,56 @@ def plain(server: IAServer, clock: FakeClock, **kwargs: object) -> InternetArchi
 
 def spn2(server: IAServer, clock: FakeClock, keys: tuple[str, str] = KEYS) -> InternetArchive:
     return InternetArchive(server.base_url, keys[0], keys[1], None, clock, timeout=5)
+
+
+class Outcome(NamedTuple):
+    result: SubmitResult
+    attempts: int  # submissions made, the last included
+
+
+def submit_and_wait(target: WaybackTarget, url: str, *, clock: Clock, limiter: RateLimiter | None = None,
+                    backoff: Backoff | None = None, poll_interval: float = 5.0,
+                    poll_timeout: float = 600.0) -> Outcome:
+    """Submit, poll a pending job to its end, retry transient failures with backoff: the client with its pacing.
+
+    Returns at the first success, permanent failure or quota, or when the attempts are used up.
+    """
+    backoff = backoff or Backoff()
+    attempts = 0
+    while True:
+        if limiter is not None:
+            limiter.acquire()
+        attempts += 1
+        result = target.submit(url)
+        if limiter is not None:
+            limiter.observe(result)
+        if result.state == "pending":
+            if not result.job_id:
+                result = SubmitResult("failed", transient=True, message=result.message or "pending without a job",
+                                      error_code="no-job")
+            else:
+                result = _poll(target, url, result, clock, limiter, poll_interval, poll_timeout)
+        final = not result.transient or attempts >= backoff.max_attempts
+        if result.state == "success" or result.quota_exhausted or final:
+            return Outcome(result, attempts)
+        clock.sleep(backoff.delay(attempts, result.retry_after))
+
+
+def _poll(target: WaybackTarget, url: str, result: SubmitResult, clock: Clock, limiter: RateLimiter | None,
+          interval: float, timeout: float) -> SubmitResult:
+    job_id = result.job_id or ""
+    waited = 0.0
+    while result.state == "pending":
+        if waited >= timeout:
+            return SubmitResult("failed", job_id=job_id, transient=True, error_code="job-timeout",
+                                message=f"job {job_id} still pending after {waited:g}s")
+        step = max(interval, result.retry_after or 0.0)
+        clock.sleep(step)
+        waited += step
+        result = target.status(job_id, url)
+        if limiter is not None:
+            limiter.observe(result)
+    return result
 
 
 def assert_one_line(result: SubmitResult | str) -> None:

@@ -17,10 +17,9 @@ from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import Capture, Source, WaybackLookup, WaybackSubmission
+from archive.net.pacing import Backoff
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.wayback import (
-    Backoff,
-    FakeClock,
     InternetArchive,
     Pywb,
     SubmitResult,
@@ -36,6 +35,7 @@ from archive.wayback_queue import (
     refusal_reason,
 )
 from archive.workspace import Workspace
+from tests.clocks import FakeClock
 from tests.ia_server import (
     IAServer,
     Reply,

@@ -23,7 +23,7 @@ from archive.urls import domain_of
 from crawler.describe import PageDescriber, worker_count
 from crawler.extensions import META_PREVIOUS, META_RECORDS, previous_capture
 from crawler.items import FailedFetch, PageCapture
-from crawler.netguard import BlockedRequest
+from crawler.middlewares import BlockedRequest
 from crawler.workspace import crawler_workspace
 
 META_SOURCE = "lastseen_source"
