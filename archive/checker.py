@@ -143,7 +143,7 @@ class Answer:
             return None
         if not self.content_type and self.body.lstrip()[:1] != b"<":
             return None
-        from crawler.pagemeta import decode_html
+        from archive.extract.decode import decode_html
 
         return decode_html(self.body, self.content_type)[0]
 
@@ -434,7 +434,7 @@ def compare_content(baseline: Baseline, answer: Answer) -> tuple[bool, str]:
     if baseline.payload_sha256 == payload:
         return False, f"same bytes as {baseline.what}"
     if baseline.text_sha256:
-        from crawler.pagemeta import extract_page_metadata, text_sha256
+        from archive.extract.pagemeta import extract_page_metadata, text_sha256
 
         meta = extract_page_metadata(answer.body, answer.final_url or answer.url, answer.content_type)
         if not meta.text:
