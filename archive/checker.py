@@ -40,6 +40,7 @@ from archive.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, Output, UsageErro
 from archive.config import ca_bundle
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
+from archive.providers.info import OEMBED_ENDPOINTS
 from archive.report import iso
 from archive.sources import find_sources, get_collection
 from archive.status import (
@@ -58,7 +59,6 @@ from archive.status import (
     decide,
 )
 from archive.workspace import Workspace
-from crawler.videoinfo import OEMBED_ENDPOINTS
 
 logger = logging.getLogger("lastseen.check")
 
@@ -530,7 +530,7 @@ class SourceChecker:
 
     def _ytdlp(self, target: Target) -> Classification | None:
         """The availability named by yt-dlp's error, if it fails with one."""
-        from crawler.videoinfo import fetch_ytdlp
+        from archive.providers.info import fetch_ytdlp
 
         self.fetcher.limiter.acquire((urlsplit(target.url).hostname or "").lower())
         info = fetch_ytdlp(target.video_url or target.url, proxy=self.proxy or None,
@@ -624,7 +624,7 @@ def _load_targets(session: Session, source_ids: Sequence[int], default_interval:
         for sid, url, kind, domain, own, collection, provider, video_id, video_url in rows:
             interval = own or collection or default_interval
             if kind == "video" and provider is None:
-                from crawler.videos import video_from_url
+                from archive.providers import video_from_url
 
                 ref = video_from_url(url)
                 if ref is not None:

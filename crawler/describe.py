@@ -35,7 +35,7 @@ def describe_page(body: bytes, url: str, content_type: str | None, concurrent_to
                   fetched_at: datetime | None = None) -> PageDescription:
     """Page metadata and videos; with `concurrent_to` (the response record id) also the metadata record."""
     from archive.extract.pagemeta import extract_page_metadata
-    from crawler.videos import find_videos
+    from archive.extract.videos import find_videos
 
     meta = extract_page_metadata(body, url, content_type)
     page_meta = meta.as_dict()
