@@ -42,6 +42,7 @@ from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
 from archive.net.http import make_session, request_proxies
 from archive.net.pacing import MonotonicClock, RateLimiter
+from archive.providers.info import OEMBED_ENDPOINTS
 from archive.sources import find_sources, get_collection
 from archive.status import (
     DEFINITIVE,
@@ -60,7 +61,6 @@ from archive.status import (
 from archive.timefmt import iso
 from archive.vocab import TransitionKind
 from archive.workspace import Workspace
-from crawler.videoinfo import OEMBED_ENDPOINTS
 
 logger = logging.getLogger("lastseen.check")
 
@@ -106,7 +106,7 @@ class Answer:
             return None
         if not self.content_type and self.body.lstrip()[:1] != b"<":
             return None
-        from crawler.pagemeta import decode_html
+        from archive.extract.decode import decode_html
 
         return decode_html(self.body, self.content_type)[0]
 
@@ -382,7 +382,7 @@ def compare_content(baseline: Baseline, answer: Answer) -> tuple[bool, str]:
     if baseline.payload_sha256 == payload:
         return False, f"same bytes as {baseline.what}"
     if baseline.text_sha256:
-        from crawler.pagemeta import extract_page_metadata, text_sha256
+        from archive.extract.pagemeta import extract_page_metadata, text_sha256
 
         meta = extract_page_metadata(answer.body, answer.final_url or answer.url, answer.content_type)
         if not meta.text:
@@ -478,7 +478,7 @@ class SourceChecker:
 
     def _ytdlp(self, target: Target) -> Classification | None:
         """The availability named by yt-dlp's error, if it fails with one."""
-        from crawler.videoinfo import fetch_ytdlp
+        from archive.providers.info import fetch_ytdlp
 
         self.fetcher.limiter.acquire((urlsplit(target.url).hostname or "").lower())
         info = fetch_ytdlp(target.video_url or target.url, proxy=self.proxy or None,
@@ -572,7 +572,7 @@ def _load_targets(session: Session, source_ids: Sequence[int], default_interval:
         for sid, url, kind, domain, own, collection, provider, video_id, video_url in rows:
             interval = own or collection or default_interval
             if kind == "video" and provider is None:
-                from crawler.videos import video_from_url
+                from archive.providers import video_from_url
 
                 ref = video_from_url(url)
                 if ref is not None:

@@ -34,8 +34,8 @@ class PageDescription:
 def describe_page(body: bytes, url: str, content_type: str | None, concurrent_to: str | None = None,
                   fetched_at: datetime | None = None) -> PageDescription:
     """Page metadata and videos; with `concurrent_to` (the response record id) also the metadata record."""
-    from crawler.pagemeta import extract_page_metadata
-    from crawler.videos import find_videos
+    from archive.extract.pagemeta import extract_page_metadata
+    from archive.extract.videos import find_videos
 
     meta = extract_page_metadata(body, url, content_type)
     page_meta = meta.as_dict()

@@ -13,13 +13,13 @@ from sqlalchemy import select
 from twisted.internet.threads import deferToThread
 
 from archive.db import session_scope
+from archive.extract.pagemeta import text_sha256
 from archive.models import CrawlFailure, PageVideo, Source, Video
+from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.sources import SourceEntry, add_sources
 from archive.storage import meta_key
 from crawler.extensions import PendingCapture, WarcCapture, capture_row
 from crawler.items import FailedFetch, PageCapture
-from crawler.pagemeta import text_sha256
-from crawler.videoinfo import VideoInfo, fetch_oembed, fetch_ytdlp
 from crawler.workspace import crawler_workspace
 
 # Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.

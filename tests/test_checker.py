@@ -27,11 +27,11 @@ from archive.checker import (
 from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
+from archive.extract.pagemeta import extract_page_metadata
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
 from archive.net.pacing import RateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
-from crawler.pagemeta import extract_page_metadata
 from tests.clocks import FakeClock
 from tests.site import Page, Site
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.pagemeta import decode_html, extract_page_metadata, main_text
+from archive.extract.decode import decode_html
+from archive.extract.pagemeta import extract_page_metadata
 
 ARTICLE = """<!doctype html><html lang="ru"><head>
 <meta charset="{charset}"><title>  Митинг в центре
@@ -103,10 +104,15 @@ def test_broken_json_ld_keeps_the_rest() -> None:
     assert meta.title == "ok"
 
 
+def main_text(body: bytes, url: str) -> str | None:
+    """The main text a capture's text_sha256 fingerprints (the crawl and the checks both take it from here)."""
+    return extract_page_metadata(body, url, "text/html").text
+
+
 def test_main_text_ignores_boilerplate_but_not_edits() -> None:
     url = "https://news.example/news/42"
-    one = main_text(page(footer="(c) 2026 footer A"), url, "text/html")
-    two = main_text(page(footer="(c) 2027 another footer"), url, "text/html")
-    edited = main_text(page(paragraph="Организаторы заявили, что акция не была согласована."), url, "text/html")
+    one = main_text(page(footer="(c) 2026 footer A"), url)
+    two = main_text(page(footer="(c) 2027 another footer"), url)
+    edited = main_text(page(paragraph="Организаторы заявили, что акция не была согласована."), url)
     assert one and one == two
     assert edited != one

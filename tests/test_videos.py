@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from crawler.videos import VideoRef, find_videos, video_from_url
+from archive.extract.videos import find_videos
+from archive.providers import VideoRef, video_from_url
 
 YT = "dQw4w9WgXcQ"
 YT_PAGE = f"https://www.youtube.com/watch?v={YT}"

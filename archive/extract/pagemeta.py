@@ -1,12 +1,11 @@
 """What a page says about itself: title, authors, dates, language, main text, structured data, links.
 
-Decodes legacy encodings (windows-1251 and KOI8-R are common in Russian-language news) and records which
-charset was used and where it came from. Garbage never raises: a page gives whatever could be read.
+Records which charset the page was read with and where it came from (archive.extract.decode). Garbage never
+raises: a page gives whatever could be read.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import logging
 import re
@@ -17,13 +16,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
+from archive.extract.decode import decode_html
+
 logger = logging.getLogger(__name__)
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
-_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-# The most frequent lower-case Russian letters: text decoded with the right code page is full of them.
-_COMMON_CYRILLIC = set("оеаинтсрвлкмдпуяы")
 _MAX_TEXT_INPUT = 8 * 1024 * 1024
 
 
@@ -47,60 +43,6 @@ class PageMetadata:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _codec(name: str | bytes | None) -> str | None:
-    """The Python codec name for a charset label, or None when unknown."""
-    if not name:
-        return None
-    label = name.decode("ascii", "ignore") if isinstance(name, bytes) else name
-    try:
-        return codecs.lookup(label.strip().lower()).name
-    except LookupError:
-        return None
-
-
-def _cyrillic_score(text: str) -> float:
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(ch in _COMMON_CYRILLIC for ch in letters) / len(letters)
-
-
-def _detect(body: bytes) -> tuple[str, str]:
-    """UTF-8 when the bytes are valid UTF-8; else the Cyrillic code page that reads as Russian; else cp1252."""
-    sample = body[:65536]
-    try:
-        sample.decode("utf-8")
-        return "utf-8", "detected"
-    except UnicodeDecodeError as exc:
-        if exc.start > len(sample) - 4:
-            return "utf-8", "detected"
-    scores = {name: _cyrillic_score(sample.decode(name, "replace")) for name in ("cp1251", "koi8_r")}
-    best = max(scores, key=scores.__getitem__)
-    if scores[best] > 0.2:
-        return codecs.lookup(best).name, "detected"
-    return "cp1252", "detected"
-
-
-def decode_html(body: bytes, content_type: str | None) -> tuple[str, str, str]:
-    """(text, charset, where the charset came from: bom, header, meta, detected or default)."""
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            return body[len(bom):].decode(name, "replace"), name, "bom"
-    charset, source = None, "default"
-    if content_type:
-        match = _HEADER_CHARSET.search(content_type)
-        charset = _codec(match.group(1)) if match else None
-        source = "header" if charset else source
-    if charset is None:
-        match = _META_CHARSET.search(body[:4096])
-        charset = _codec(match.group(1)) if match else None
-        source = "meta" if charset else source
-    if charset is None and body:
-        charset, source = _detect(body)
-    charset = charset or "utf-8"
-    return body.decode(charset, "replace"), charset, source
 
 
 def _is_html(content_type: str | None, body: bytes) -> bool:
@@ -259,14 +201,3 @@ def text_sha256(text: str) -> str:
     """The fingerprint of a page's main text kept with each capture; a check compares a live page by it."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-
-def main_text(body: bytes, url: str, content_type: str | None) -> str:
-    """Only the main text, normalized for white space: two versions of a page compare by this."""
-    text, _, _ = decode_html(body, content_type)
-    if not body or not _is_html(content_type, body):
-        return ""
-    tree = _parse(text)
-    if tree is None:
-        return ""
-    extracted, _ = _main_text(tree, url)
-    return " ".join((extracted or "").split())

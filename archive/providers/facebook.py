@@ -1,0 +1,53 @@
+"""Facebook: watch, video, reel and page-video URLs, the embed plugin, and share / fb.watch short links.
+
+Short links that cannot be resolved offline (fb.watch/CODE, facebook.com/share/v/CODE) are kept as videos
+whose id is the short code; they cannot be merged with the numeric id they point to.
+"""
+
+from __future__ import annotations
+
+from archive.providers.base import CODE, Found, VideoURL, is_num, parse_url, query_params
+
+NAME = "facebook"
+DOMAINS = ("facebook.com", "fb.com", "fb.watch")
+HINTS = ("facebook", "fb.")
+
+
+def _plugin(href: str) -> Found | None:
+    """The Facebook video an embed plugin's href names."""
+    inner = parse_url(href) if href else None
+    return recognize(inner) if inner is not None and inner.domain in DOMAINS else None
+
+
+def _numeric_id(segs: list[str], query: str) -> str | None:
+    """The numeric id of a watch, video.php, reel or /page/videos/ URL."""
+    first = segs[0].lower()
+    n = len(segs)
+    if first == "watch" or first == "video.php" or (first == "video" and n >= 2 and segs[1] in ("video.php", "embed")):
+        q = query_params(query)
+        return q.get("v") or q.get("video_id")
+    if first in ("reel", "reels") and n >= 2:
+        return segs[1]
+    if n >= 3 and segs[1] == "videos":
+        return next((seg for seg in segs[2:5] if is_num(seg)), None)
+    return None
+
+
+def recognize(url: VideoURL) -> Found | None:
+    """The numeric video id (or the short code) and its page."""
+    segs = url.segments
+    if url.domain == "fb.watch":
+        code = segs[0] if segs else ""
+        return (NAME, code, f"https://fb.watch/{code}/") if CODE.fullmatch(code) else None
+    if not segs:
+        return None
+    first = segs[0].lower()
+    if first == "plugins" and len(segs) >= 2 and segs[1] in ("video.php", "post.php"):
+        return _plugin(query_params(url.query).get("href", ""))
+    if first == "share" and len(segs) >= 3 and segs[1] in ("v", "r") and CODE.fullmatch(segs[2]):
+        code = f"share/{segs[1]}/{segs[2]}"
+        return NAME, code, f"https://www.facebook.com/{code}/"
+    vid = _numeric_id(segs, url.query)
+    if not is_num(vid):
+        return None
+    return NAME, vid, f"https://www.facebook.com/watch/?v={vid}"  # type: ignore[return-value]
