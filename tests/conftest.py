@@ -12,8 +12,8 @@ import pytest
 
 from archive.cli import main
 from archive.config import Settings, load_settings
-from tests.pywb_server import PywbServer, PywbUnavailable, pywb_venv
-from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
+from tests.servers.pywb import PywbServer, PywbUnavailable, pywb_venv
+from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
 
 POSTGRES_URL = os.environ.get("LASTSEEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -44,7 +44,7 @@ from archive.models import (
 from archive.report import SUMMARY_FIELDS, source_detail
 from archive.sources import ensure_collection
 from archive.warc import RevisitTarget
-from tests.api_server import (
+from tests.servers.api import (
     ApiServer,
     add_capture,
     add_check,
@@ -55,7 +55,7 @@ from tests.api_server import (
     serve,
     store_exchange,
 )
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 STORY = "https://www.news.example/flood/story"
 PAGE = (b"<!doctype html><html><head><title>Flood</title><script>document.cookie='x=1'</script></head>"

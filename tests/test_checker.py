@@ -32,7 +32,7 @@ from archive.models import Capture, Check, Collection, Source, StatusTransition,
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
 from crawler.pagemeta import extract_page_metadata
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

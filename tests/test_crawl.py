@@ -19,8 +19,8 @@ from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.models import Capture, CrawlFailure, PageVideo, Source, Video, WaybackSubmission
 from archive.storage import open_storage
-from tests.seaweed import ACCESS_KEY, SECRET_KEY
-from tests.site import Page, Site
+from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY
+from tests.servers.site import Page, Site
 
 ARTICLE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Flood in the valley</title>

@@ -18,8 +18,8 @@ from archive.dashboard import bar_chart, time_buckets
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import ensure_collection
-from tests.api_server import ApiServer, add_capture, add_check, add_source, add_transition, at, serve, store_exchange
 from tests.conftest import IN_CI
+from tests.servers.api import ApiServer, add_capture, add_check, add_source, add_transition, at, serve, store_exchange
 
 CHROMIUM = Path(os.environ.get("LASTSEEN_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -19,7 +19,7 @@ import pytest
 
 from archive.netguard import BlockedURL, address_problem, check_public_url, parse_networks
 from crawler.netguard import NetGuardMiddleware
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = "93.184.216.34"

@@ -22,7 +22,7 @@ from archive.locks import named_lock
 from archive.models import Alert, Capture, Check, Source
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -295,7 +295,7 @@ def test_recovery_copies_are_looked_up_once_per_retry_period(settings: Settings,
     from datetime import UTC, datetime
 
     import scheduler
-    from tests.ia_server import IAServer
+    from tests.servers.ia import IAServer
 
     with IAServer() as archive:
         ws = Workspace(settings.replace(wayback_url=archive.base_url, wayback_rate=0.0))

@@ -33,7 +33,7 @@ from archive.wayback import (
     submit_and_wait,
     target_from_settings,
 )
-from tests.ia_server import (
+from tests.servers.ia import (
     HtmlJob,
     IAServer,
     Reply,

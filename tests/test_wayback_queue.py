@@ -38,7 +38,7 @@ from archive.wayback_queue import (
     refusal_reason,
 )
 from archive.workspace import Workspace
-from tests.ia_server import (
+from tests.servers.ia import (
     IAServer,
     Reply,
     captured,
@@ -50,8 +50,8 @@ from tests.ia_server import (
     spn2_error,
     spn2_job,
 )
-from tests.pywb_server import PywbServer
-from tests.site import Page, Site
+from tests.servers.pywb import PywbServer
+from tests.servers.site import Page, Site
 
 URL = "https://news.example.com/2024/story.html"
 OTHER = "https://news.example.com/2024/other.html"
