@@ -1,4 +1,4 @@
-"""Shared fixtures: settings on a temporary folder, both databases, a real SeaweedFS."""
+"""Shared fixtures: settings on a temporary folder, both databases, a real SeaweedFS, and the test servers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from archive.cli import main
 from archive.config import Settings, load_settings
 from tests.servers.pywb import PywbServer, PywbUnavailable, pywb_venv
 from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
+from tests.servers.site import Site
 
 POSTGRES_URL = os.environ.get("LASTSEEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -155,3 +156,11 @@ def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         return code, captured.out, captured.err
 
     return _run
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A local web site, empty until the test sets pages (and a `fallback` page for a soft-404 site)."""
+    server = Site().start()
+    yield server
+    server.stop()

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,6 @@ def build_site(site: Site) -> dict[str, bytes]:
     site.set("/binary", Page(bytes(range(256)) * 20))
     site.set("/media/clip.mp4", Page(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500, content_type="video/mp4"))
     return {"/plain": article.encode(), "/gz": gz_page.payload(), "/chunked": chunked.payload()}
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site().start()
-    yield server
-    server.stop()
 
 
 def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = None,

@@ -121,13 +121,6 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site().start()
-    yield server
-    server.stop()
-
-
 def start_scheduler(settings: Settings, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(ROOT / "scheduler.py")], stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, env=env)

@@ -637,13 +637,6 @@ def test_pywb_error_text_with_200_is_a_refusal(ia: IAServer, clock: FakeClock) -
 
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site().start()
-    yield server
-    server.stop()
-
-
 def _lookup(ws: Workspace, url: str) -> dict:
     with session_scope(ws.sessions) as session:
         source_id = session.scalar(select(Source.id).where(Source.normalized_url == url))
