@@ -13,6 +13,7 @@ import pytest
 from archive.cli import main
 from archive.config import Settings, load_settings
 from tests.servers.pywb import PywbServer, PywbUnavailable, pywb_venv
+from tests.servers.receiver import Receiver
 from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
 from tests.servers.site import Site
 
@@ -164,3 +165,11 @@ def site() -> Iterator[Site]:
     server = Site().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook endpoint that records what it is sent (and fails or delays on request)."""
+    server = Receiver()
+    yield server
+    server.close()
