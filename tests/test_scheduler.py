@@ -18,6 +18,7 @@ from archive.locks import named_lock
 from archive.models import Alert, Capture, Check, Source
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
+from tests.servers.ia import IAServer
 from tests.servers.receiver import Receiver
 from tests.servers.site import Page, Site
 
@@ -247,25 +248,23 @@ def test_a_source_that_failed_to_capture_waits_before_the_next_try(settings: Set
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_recovery_copies_are_looked_up_once_per_retry_period(settings: Settings,
+def test_recovery_copies_are_looked_up_once_per_retry_period(settings: Settings, ia: IAServer,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A vanished source with no copy in the archive is not asked about again every round."""
     from datetime import UTC, datetime
 
     import scheduler
-    from tests.servers.ia import IAServer
 
-    with IAServer() as archive:
-        ws = Workspace(settings.replace(wayback_url=archive.base_url, wayback_rate=0.0))
-        with session_scope(ws.sessions) as session:
-            (source,) = add_sources(session, ensure_collection(session, "gone"),
-                                    [SourceEntry("https://news.example/removed")]).added
-            source.status, source.vanished_at = "vanished", datetime.now(UTC)
-        monkeypatch.setattr(scheduler, "_ws", ws)
-        monkeypatch.setattr(scheduler, "_recovery_tried", {})
-        assert scheduler.wayback_round()["recovery_lookups"] == 1
-        asked = len(archive.received("GET"))
-        assert asked >= 1, "the archive was asked for a copy"
-        assert scheduler.wayback_round()["recovery_lookups"] == 0
-        assert len(archive.received("GET")) == asked, "and not again in the next round"
-        ws.close()
+    ws = Workspace(settings.replace(wayback_url=ia.base_url, wayback_rate=0.0))
+    with session_scope(ws.sessions) as session:
+        (source,) = add_sources(session, ensure_collection(session, "gone"),
+                                [SourceEntry("https://news.example/removed")]).added
+        source.status, source.vanished_at = "vanished", datetime.now(UTC)
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    monkeypatch.setattr(scheduler, "_recovery_tried", {})
+    assert scheduler.wayback_round()["recovery_lookups"] == 1
+    asked = len(ia.received("GET"))
+    assert asked >= 1, "the archive was asked for a copy"
+    assert scheduler.wayback_round()["recovery_lookups"] == 0
+    assert len(ia.received("GET")) == asked, "and not again in the next round"
+    ws.close()

@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from archive.wayback import (
     target_from_settings,
 )
 from tests.servers.ia import (
+    KEYS,
     HtmlJob,
     IAServer,
     Reply,
@@ -50,19 +50,6 @@ from tests.servers.ia import (
 
 URL = "https://news.example.com/2024/story.html"
 TS = "20240315101112"
-KEYS = ("acc355", "s3cr3t")
-
-
-@pytest.fixture
-def ia() -> Iterator[IAServer]:
-    with IAServer() as server:
-        yield server
-
-
-@pytest.fixture
-def ia_keys() -> Iterator[IAServer]:
-    with IAServer(*KEYS) as server:
-        yield server
 
 
 @pytest.fixture

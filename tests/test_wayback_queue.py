@@ -39,6 +39,7 @@ from archive.wayback_queue import (
 )
 from archive.workspace import Workspace
 from tests.servers.ia import (
+    KEYS,
     IAServer,
     Reply,
     captured,
@@ -57,7 +58,6 @@ URL = "https://news.example.com/2024/story.html"
 OTHER = "https://news.example.com/2024/other.html"
 T0 = datetime(2024, 3, 15, 12, 0, 0, tzinfo=UTC).timestamp()  # the fake clock starts here
 TS = "20240315120005"  # a capture made just after T0
-KEYS = ("acc355", "s3cr3t")
 JOB = "spn2-" + "0123456789abcdef" * 2
 DAILY_ACCOUNT = "You cannot make more than 4,000 captures per day. Please try again tomorrow."
 DAILY_URL = "This URL has been captured 10 times today. We cannot make any more captures."
@@ -71,17 +71,9 @@ class Half:
 
 
 @pytest.fixture
-def ia() -> Iterator[IAServer]:
-    with IAServer() as server:
-        server.default_timestamp = TS  # unscripted saves capture just after the fake clock's start
-        yield server
-
-
-@pytest.fixture
-def ia_keys() -> Iterator[IAServer]:
-    with IAServer(*KEYS) as server:
-        server.default_timestamp = TS
-        yield server
+def ia_timestamp() -> str:
+    """Unscripted saves capture just after the fake clock's start (overrides conftest's)."""
+    return TS
 
 
 @pytest.fixture

@@ -163,6 +163,8 @@ class Row:
         }[name]
 
 
+KEYS = ("acc355", "s3cr3t")  # the S3-style keys of the `ia_keys` server
+DEFAULT_TIMESTAMP = "20240102030405"  # what unscripted saves capture at, unless a test says otherwise
 CDX_FIELDS = ["urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length"]
 
 
@@ -189,7 +191,7 @@ class IAServer:
         self.keys = (access_key, secret_key) if access_key else None
         self.requests: list[Received] = []
         self.rows: list[Row] = []
-        self.default_timestamp = "20240102030405"
+        self.default_timestamp = DEFAULT_TIMESTAMP
         self._save: dict[str, list[Answer]] = {}
         self._jobs: dict[str, list[dict[str, Any]]] = {}
         self._polls: dict[str, int] = {}
