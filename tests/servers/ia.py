@@ -14,6 +14,7 @@ It answers, on 127.0.0.1 and a free port:
 Script answers with ``script_save(url, [answer, ...])`` (one answer per request, the last one repeats),
 put captures into the index with ``add_capture(url, timestamp, status)``, and read every request received
 in ``server.requests``. Answers are built with the helpers below (``captured``, ``spn2_job``, ``http_error``...).
+One concept (the Internet Archive's protocols as the client meets them), so longer than most modules.
 """
 
 from __future__ import annotations
