@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=10_000)
     args = parser.parse_args()
 
-    from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
+    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
 
     with tempfile.TemporaryDirectory(prefix="lastseen-bench-") as tmp:
         work = Path(tmp)

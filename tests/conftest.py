@@ -1,4 +1,4 @@
-"""Shared fixtures: settings on a temporary folder, both databases, a real SeaweedFS."""
+"""Shared fixtures: settings on a temporary folder, both databases, a real SeaweedFS, and the test servers."""
 
 from __future__ import annotations
 
@@ -6,14 +6,21 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 
 from archive.cli import main
 from archive.config import Settings, load_settings
-from tests.pywb_server import PywbServer, PywbUnavailable, pywb_venv
-from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
+from tests.servers.ia import DEFAULT_TIMESTAMP, KEYS, IAServer
+from tests.servers.pywb import PywbServer, PywbUnavailable, pywb_venv
+from tests.servers.receiver import Receiver
+from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, weed_binary
+from tests.servers.site import Site
+
+if TYPE_CHECKING:
+    from tests.servers.api import ApiServer
 
 POSTGRES_URL = os.environ.get("LASTSEEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -155,3 +162,49 @@ def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         return code, captured.out, captured.err
 
     return _run
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A local web site, empty until the test sets pages (and a `fallback` page for a soft-404 site)."""
+    server = Site().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook endpoint that records what it is sent (and fails or delays on request)."""
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ia_timestamp() -> str:
+    """The timestamp the `ia` servers capture unscripted saves at; a test module may override this fixture."""
+    return DEFAULT_TIMESTAMP
+
+
+@pytest.fixture
+def ia(ia_timestamp: str) -> Iterator[IAServer]:
+    """A local server speaking the Internet Archive's Wayback protocols, without keys."""
+    with IAServer() as server:
+        server.default_timestamp = ia_timestamp
+        yield server
+
+
+@pytest.fixture
+def ia_keys(ia_timestamp: str) -> Iterator[IAServer]:
+    """The same, accepting Save Page Now 2 with KEYS."""
+    with IAServer(*KEYS) as server:
+        server.default_timestamp = ia_timestamp
+        yield server
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[ApiServer]:
+    """The API and dashboard served over real HTTP, on SQLite and on PostgreSQL."""
+    from tests.servers.api import serve  # uvicorn and the app load only for the tests that serve them
+
+    yield from serve(settings)

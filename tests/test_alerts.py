@@ -7,11 +7,9 @@ import hmac
 import json
 import socket
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -42,54 +40,6 @@ SECRET = "s3cret-key"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-class Receiver:
-    """An HTTP endpoint on 127.0.0.1 that records every POST and fails the first `fail_first` of them."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, dict[str, str], bytes]] = []
-        self.fail_first = 0
-        self.fail_status = 500
-        self.retry_after: str | None = None
-        self.delay = 0.0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-                return
-
-            def do_POST(self) -> None:  # noqa: N802 - stdlib's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                time.sleep(receiver.delay)
-                with receiver._lock:
-                    receiver.posts.append((self.path, dict(self.headers.items()), body))
-                    failing = len(receiver.posts) <= receiver.fail_first
-                self.send_response(receiver.fail_status if failing else 200)
-                if failing and receiver.retry_after:
-                    self.send_header("Retry-After", receiver.retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def bodies(self, path: str = "/hook") -> list[dict[str, Any]]:
-        return [json.loads(body) for p, _, body in self.posts if p == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from email.utils import format_datetime
 from typing import Any
 
@@ -44,7 +43,7 @@ from archive.models import (
 from archive.report import SUMMARY_FIELDS, source_detail
 from archive.sources import ensure_collection
 from archive.warc import RevisitTarget
-from tests.api_server import (
+from tests.servers.api import (
     ApiServer,
     add_capture,
     add_check,
@@ -52,20 +51,13 @@ from tests.api_server import (
     add_transition,
     at,
     running_api,
-    serve,
     store_exchange,
 )
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 STORY = "https://www.news.example/flood/story"
 PAGE = (b"<!doctype html><html><head><title>Flood</title><script>document.cookie='x=1'</script></head>"
         b"<body><p>The river rose three metres overnight.</p></body></html>")
-
-
-@pytest.fixture
-def api(settings: Settings) -> Iterator[ApiServer]:
-    """The API served over real HTTP, on SQLite and on PostgreSQL."""
-    yield from serve(settings)
 
 
 def seed_sources(api: ApiServer) -> dict[str, int]:
@@ -392,36 +384,32 @@ def wait_for_job(api: ApiServer, job_id: str, limit: float = 180) -> dict[str, A
     raise AssertionError(f"job {job_id} still running after {limit}s")
 
 
-def test_crawl_runs_in_the_background_and_its_capture_is_served(settings: Settings) -> None:
-    site = Site().start()
+def test_crawl_runs_in_the_background_and_its_capture_is_served(settings: Settings, site: Site) -> None:
     site.set("/report", Page("<html><head><title>Report</title></head><body><p>Water everywhere.</p></body></html>",
                              hang=2.5))
-    try:
-        with running_api(settings.replace(allow_networks=("127.0.0.1/32",))) as api:
-            added = api.post("/api/collections/flood/sources", json={"urls": [site.url("/report")]}).json()
-            assert added["added"] == [site.url("/report")]
-            assert api.post("/api/collections/flood/crawl", role="reader").status_code == 403
-            assert api.post("/api/collections/nowhere/crawl").status_code == 404
-            started = api.post("/api/collections/flood/crawl")
-            assert started.status_code == 202, started.text
-            job = started.json()
-            assert job["state"] == "running" and job["kind"] == "crawl" and job["collection"] == "flood"
-            assert started.headers["Location"] == f"/api/jobs/{job['id']}"
-            twice = api.post("/api/collections/flood/crawl")
-            assert twice.status_code == 409 and job["id"] in twice.json()["message"]
-            assert [j["id"] for j in api.get("/api/jobs", role="archivist").json()] == [job["id"]]
-            done = wait_for_job(api, job["id"])
-            assert done["state"] == "succeeded", (done["result"], done["log_tail"])
-            assert done["exit_code"] == 0 and done["result"]["captured"] == 1 and done["finished_at"]
-            assert "lastseen_api_jobs{kind=\"crawl\",state=\"succeeded\"} 1" in api.get("/metrics", role=None).text
-            source_id = api.get("/api/sources?collection=flood").json()["items"][0]["id"]
-            capture = api.get(f"/api/sources/{source_id}").json()["captures"][0]
-            archived = api.get(f"/api/captures/{capture['id']}")
-            assert archived.status_code == 200 and b"Water everywhere." in archived.content
-            assert archived.headers["Content-Security-Policy"] == "sandbox"
-            assert api.get("/api/jobs/unknown", role="archivist").status_code == 404
-    finally:
-        site.stop()
+    with running_api(settings.replace(allow_networks=("127.0.0.1/32",))) as api:
+        added = api.post("/api/collections/flood/sources", json={"urls": [site.url("/report")]}).json()
+        assert added["added"] == [site.url("/report")]
+        assert api.post("/api/collections/flood/crawl", role="reader").status_code == 403
+        assert api.post("/api/collections/nowhere/crawl").status_code == 404
+        started = api.post("/api/collections/flood/crawl")
+        assert started.status_code == 202, started.text
+        job = started.json()
+        assert job["state"] == "running" and job["kind"] == "crawl" and job["collection"] == "flood"
+        assert started.headers["Location"] == f"/api/jobs/{job['id']}"
+        twice = api.post("/api/collections/flood/crawl")
+        assert twice.status_code == 409 and job["id"] in twice.json()["message"]
+        assert [j["id"] for j in api.get("/api/jobs", role="archivist").json()] == [job["id"]]
+        done = wait_for_job(api, job["id"])
+        assert done["state"] == "succeeded", (done["result"], done["log_tail"])
+        assert done["exit_code"] == 0 and done["result"]["captured"] == 1 and done["finished_at"]
+        assert "lastseen_api_jobs{kind=\"crawl\",state=\"succeeded\"} 1" in api.get("/metrics", role=None).text
+        source_id = api.get("/api/sources?collection=flood").json()["items"][0]["id"]
+        capture = api.get(f"/api/sources/{source_id}").json()["captures"][0]
+        archived = api.get(f"/api/captures/{capture['id']}")
+        assert archived.status_code == 200 and b"Water everywhere." in archived.content
+        assert archived.headers["Content-Security-Policy"] == "sandbox"
+        assert api.get("/api/jobs/unknown", role="archivist").status_code == 404
 
 
 def test_webhooks_are_for_admins_and_guarded(api: ApiServer) -> None:

@@ -33,22 +33,12 @@ from archive.net.pacing import RateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TIMEOUT = 0.5  # seconds per request in these tests; local answers take milliseconds
-
-
-class CatchAllSite(Site):
-    """The test site, answering `fallback` (when set) for paths it has no route for: a soft-404 site."""
-
-    fallback: Page | None = None
-
-    def _route(self, target: str) -> Any:
-        route = super()._route(target)
-        return route if route is not None else self.fallback
 
 
 def article(title: str, *paragraphs: str, extra: str = "") -> str:
@@ -62,13 +52,6 @@ STORY = article("Flood in the valley",
                 "The river rose three metres overnight and the old bridge was closed by the police on Tuesday.",
                 "Residents filmed the water reaching the market square; the mayor asked people to stay home.",
                 "Volunteers filled sandbags at the school until the early morning, the fire brigade said.")
-
-
-@pytest.fixture
-def site() -> Iterator[CatchAllSite]:
-    server = CatchAllSite().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -114,7 +97,7 @@ def outcomes(ws: Workspace, source_id: int) -> list[str]:
 # Pages
 # --------------------------------------------------------------------------------------------------
 
-def test_alive_then_404_then_back(ws: Workspace, site: CatchAllSite) -> None:
+def test_alive_then_404_then_back(ws: Workspace, site: Site) -> None:
     site.set("/story", Page(STORY))
     [sid] = track(ws, site.url("/story"))
 
@@ -156,7 +139,7 @@ def test_alive_then_404_then_back(ws: Workspace, site: CatchAllSite) -> None:
     assert [e["check_id"] for e in stored[2].evidence] == [rows[4].id]
 
 
-def test_soft_404_by_wording_and_by_the_probe(ws: Workspace, site: CatchAllSite) -> None:
+def test_soft_404_by_wording_and_by_the_probe(ws: Workspace, site: Site) -> None:
     not_found = article("Valley News", "We looked everywhere for this but it is not here.",
                         "Try the links below or search the site for what you wanted to read.")
     site.fallback = Page(not_found)  # the site answers 200 for any URL it does not have
@@ -177,7 +160,7 @@ def test_soft_404_by_wording_and_by_the_probe(ws: Workspace, site: CatchAllSite)
     assert probes[0] != probes[1], "each run probes a new random URL"
 
 
-def test_redirects_to_the_home_page_a_slug_and_a_loop(ws: Workspace, site: CatchAllSite) -> None:
+def test_redirects_to_the_home_page_a_slug_and_a_loop(ws: Workspace, site: Site) -> None:
     site.set("/", Page(article("Valley News", "Top stories of the day.")))
     site.set("/old", Page("", status=301, headers=[("Location", "/")], content_type=None))
     site.set("/2024/123-old-title", Page("", status=301, headers=[("Location", "/2024/123-new-title")]))
@@ -198,7 +181,7 @@ def test_redirects_to_the_home_page_a_slug_and_a_loop(ws: Workspace, site: Catch
     assert source(ws, loop).status == "unreachable", "a loop is not proof of removal"
 
 
-def test_transient_failures_never_vanish(ws: Workspace, site: CatchAllSite) -> None:
+def test_transient_failures_never_vanish(ws: Workspace, site: Site) -> None:
     served: Counter[str] = Counter()
 
     def once(path: str, bad: Page) -> Any:
@@ -244,7 +227,7 @@ def test_transient_failures_never_vanish(ws: Workspace, site: CatchAllSite) -> N
         assert session.scalar(select(StatusTransition).where(StatusTransition.kind == "vanished")) is None
 
 
-def test_edited_text_is_changed_and_asks_for_a_capture(ws: Workspace, site: CatchAllSite) -> None:
+def test_edited_text_is_changed_and_asks_for_a_capture(ws: Workspace, site: Site) -> None:
     site.set("/story", Page(STORY))
     [sid] = track(ws, site.url("/story"))
     meta = extract_page_metadata(STORY.encode(), site.url("/story"), "text/html; charset=utf-8")
@@ -302,7 +285,7 @@ def watch_page(status: str, reason: str = "") -> Page:
                 f"{player};</script><div id='player'></div></body></html>")
 
 
-def test_providers_answers_for_videos(ws: Workspace, site: CatchAllSite) -> None:
+def test_providers_answers_for_videos(ws: Workspace, site: Site) -> None:
     pages = {
         "removed1": (watch_page("ERROR", "This video has been removed by the uploader"), 404, "removed"),
         "private1": (watch_page("LOGIN_REQUIRED", "This video is private"), 401, "private"),
@@ -372,7 +355,7 @@ def test_providers_answers_for_videos(ws: Workspace, site: CatchAllSite) -> None
 # Proxy, scheduling, due sources
 # --------------------------------------------------------------------------------------------------
 
-def test_proxy_setting_carries_every_check(settings: Settings, site: CatchAllSite) -> None:
+def test_proxy_setting_carries_every_check(settings: Settings, site: Site) -> None:
     site.foreign["http://news.example.test/story"] = Page(STORY)
     ws = Workspace(settings.replace(host_rate=1000.0, proxy=site.url("/")))
     try:
@@ -386,7 +369,7 @@ def test_proxy_setting_carries_every_check(settings: Settings, site: CatchAllSit
         ws.close()
 
 
-def test_schedule_follows_source_then_collection_then_setting(ws: Workspace, site: CatchAllSite) -> None:
+def test_schedule_follows_source_then_collection_then_setting(ws: Workspace, site: Site) -> None:
     site.set("/story", Page(STORY))
     [own] = track(ws, site.url("/story"), every=3600)
     [by_collection] = track(ws, site.url("/story"), collection="hourly")
@@ -417,7 +400,7 @@ def test_due_sources(ws: Workspace) -> None:
 # The command
 # --------------------------------------------------------------------------------------------------
 
-def test_check_command(settings: Settings, site: CatchAllSite, monkeypatch: pytest.MonkeyPatch,
+def test_check_command(settings: Settings, site: Site, monkeypatch: pytest.MonkeyPatch,
                        capsys: pytest.CaptureFixture[str]) -> None:
     for name, value in (("DATA_DIR", str(settings.data_dir)), ("DATABASE_URL", settings.database_url),
                         ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5")):
@@ -473,7 +456,7 @@ def test_rate_limiter_spaces_requests_per_host() -> None:
     assert RateLimiter(0).reserve("c.example") == 0.0, "0 means no limit"
 
 
-def test_fetcher_caps_bodies_and_tells_failures_apart(site: CatchAllSite) -> None:
+def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     site.set("/big", Page("<html><body>" + "x" * 300_000 + "</body></html>"))
     site.set("/gz", Page("<html><body>" + "y" * 5000 + "</body></html>", encoding="gzip"))
     fetcher = Fetcher(timeout=TIMEOUT, max_bytes=64 * 1024, user_agent="lastseen-test")
@@ -495,7 +478,7 @@ def test_fetcher_caps_bodies_and_tells_failures_apart(site: CatchAllSite) -> Non
     fetcher.close()
 
 
-def test_ytdlp_is_asked_only_when_enabled(ws: Workspace, site: CatchAllSite) -> None:
+def test_ytdlp_is_asked_only_when_enabled(ws: Workspace, site: Site) -> None:
     site.set("/clip/abc", Page("<html><head><title>Nope</title></head><body>no such clip</body></html>", status=404))
     [sid] = track(ws, site.url("/clip/abc"), kind="video")
     with session_scope(ws.sessions) as session:

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,8 @@ from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.models import Capture, CrawlFailure, PageVideo, Source, Video, WaybackSubmission
 from archive.storage import open_storage
-from tests.seaweed import ACCESS_KEY, SECRET_KEY
-from tests.site import Page, Site
+from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY
+from tests.servers.site import Page, Site
 
 ARTICLE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Flood in the valley</title>
@@ -66,13 +65,6 @@ def build_site(site: Site) -> dict[str, bytes]:
     site.set("/binary", Page(bytes(range(256)) * 20))
     site.set("/media/clip.mp4", Page(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500, content_type="video/mp4"))
     return {"/plain": article.encode(), "/gz": gz_page.payload(), "/chunked": chunked.payload()}
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site().start()
-    yield server
-    server.stop()
 
 
 def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = None,

@@ -13,25 +13,18 @@ from typing import Any
 
 import pytest
 
-from archive.config import Settings
 from archive.dashboard import bar_chart, time_buckets
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import ensure_collection
-from tests.api_server import ApiServer, add_capture, add_check, add_source, add_transition, at, serve, store_exchange
 from tests.conftest import IN_CI
+from tests.servers.api import ApiServer, add_capture, add_check, add_source, add_transition, at, store_exchange
 
 CHROMIUM = Path(os.environ.get("LASTSEEN_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 VANISHED_ON = ["2026-03-01T08:00", "2026-03-01T17:00", "2026-03-03T09:00", "2026-03-10T12:00"]
 RED = (0xC6, 0x28, 0x28)
-
-
-@pytest.fixture
-def api(settings: Settings) -> Iterator[ApiServer]:
-    """The API and dashboard served over real HTTP, on SQLite and on PostgreSQL."""
-    yield from serve(settings)
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from archive.net.guard import BlockedURL, address_problem, check_public_url, parse_networks
 from crawler.middlewares import NetGuardMiddleware
-from tests.site import Page, Site
+from tests.servers.site import Page, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = "93.184.216.34"
@@ -128,32 +127,19 @@ def test_middleware_check_uses_settings_networks() -> None:
         NetGuardMiddleware(["not-a-net"])
 
 
-class _Counter(BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib's name
-        self.hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "6")
-        self.end_headers()
-        self.wfile.write(b"secret")
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-        return
-
-
 @pytest.fixture
-def inner_server() -> Iterator[tuple[ThreadingHTTPServer, list[str]]]:
+def inner_server() -> Iterator[tuple[Site, list[str]]]:
     """A 'private' server on 127.0.0.2 that counts what reaches it."""
     hits: list[str] = []
-    handler = type("Handler", (_Counter,), {"hits": hits})
-    server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+
+    def secret(request: BaseHTTPRequestHandler) -> Page:
+        hits.append(request.path)
+        return Page("secret", content_type="text/plain")
+
+    server = Site(host="127.0.0.2").start()
+    server.fallback = secret
     yield server, hits
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 CRAWL = """
@@ -194,23 +180,19 @@ print(json.dumps({"items": items, "refused": {c.spider.name: c.stats.get_value("
 """
 
 
-def test_crawler_refuses_a_redirect_into_a_private_address(tmp_path: Path, inner_server) -> None:
+def test_crawler_refuses_a_redirect_into_a_private_address(tmp_path: Path, inner_server, site: Site) -> None:
     """A public-looking page redirecting to an internal server: the guarded crawl stops, an unguarded one would not."""
     server, hits = inner_server
-    inner = f"http://127.0.0.2:{server.server_address[1]}"
-    site = Site().start()
-    try:
-        site.set("/start-guarded", Page("", status=302, headers=[("Location", f"{inner}/secret-guarded")]))
-        site.set("/start-plain", Page("", status=302, headers=[("Location", f"{inner}/secret-plain")]))
-        script = tmp_path / "crawl.py"
-        script.write_text(CRAWL)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("LASTSEEN_")},
-               "PYTHONPATH": str(ROOT), "LASTSEEN_DATA_DIR": str(tmp_path / "data"),
-               "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
-        result = subprocess.run([sys.executable, str(script), site.url("").rstrip("/")], capture_output=True,
-                                text=True, env=env, timeout=120, cwd=tmp_path)
-    finally:
-        site.stop()
+    inner = server.url("")
+    site.set("/start-guarded", Page("", status=302, headers=[("Location", f"{inner}/secret-guarded")]))
+    site.set("/start-plain", Page("", status=302, headers=[("Location", f"{inner}/secret-plain")]))
+    script = tmp_path / "crawl.py"
+    script.write_text(CRAWL)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LASTSEEN_")},
+           "PYTHONPATH": str(ROOT), "LASTSEEN_DATA_DIR": str(tmp_path / "data"),
+           "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
+    result = subprocess.run([sys.executable, str(script), site.url("").rstrip("/")], capture_output=True,
+                            text=True, env=env, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert hits == ["/secret-plain"], "only the unguarded crawl reached the internal server"

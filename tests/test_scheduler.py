@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,7 +18,9 @@ from archive.locks import named_lock
 from archive.models import Alert, Capture, Check, Source
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
-from tests.site import Page, Site
+from tests.servers.ia import IAServer
+from tests.servers.receiver import Receiver
+from tests.servers.site import Page, Site
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,45 +87,6 @@ def test_a_second_crawl_of_a_collection_is_refused(settings: Settings) -> None:
         ws.close()
 
 
-class Receiver:
-    """A webhook endpoint on loopback that keeps every alert it is sent."""
-
-    def __init__(self) -> None:
-        self.alerts: list[dict] = []
-        received = self.alerts
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - stdlib's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                received.extend(body.get("alerts", []))
-                self.send_response(204)
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site().start()
-    yield server
-    server.stop()
-
-
 def start_scheduler(settings: Settings, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(ROOT / "scheduler.py")], stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, env=env)
@@ -151,7 +110,7 @@ def test_leader_standby_takeover_without_lost_or_repeated_work(settings: Setting
         add_sources(session, ensure_collection(session, "watch"),
                     [SourceEntry(site.url("/alive")), SourceEntry(site.url("/gone"))])
     env = env_for(settings, LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1", LASTSEEN_CONFIRM_CHECKS="1",
-                  LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_WEBHOOK_URL=receiver.url, LASTSEEN_WEBHOOK_SECRET="s3cret",
+                  LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_WEBHOOK_URL=receiver.url(), LASTSEEN_WEBHOOK_SECRET="s3cret",
                   LASTSEEN_WAYBACK_URL="http://127.0.0.1:9", LASTSEEN_DESCRIBE_WORKERS="1",
                   LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32")
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
@@ -289,25 +248,23 @@ def test_a_source_that_failed_to_capture_waits_before_the_next_try(settings: Set
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_recovery_copies_are_looked_up_once_per_retry_period(settings: Settings,
+def test_recovery_copies_are_looked_up_once_per_retry_period(settings: Settings, ia: IAServer,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A vanished source with no copy in the archive is not asked about again every round."""
     from datetime import UTC, datetime
 
     import scheduler
-    from tests.ia_server import IAServer
 
-    with IAServer() as archive:
-        ws = Workspace(settings.replace(wayback_url=archive.base_url, wayback_rate=0.0))
-        with session_scope(ws.sessions) as session:
-            (source,) = add_sources(session, ensure_collection(session, "gone"),
-                                    [SourceEntry("https://news.example/removed")]).added
-            source.status, source.vanished_at = "vanished", datetime.now(UTC)
-        monkeypatch.setattr(scheduler, "_ws", ws)
-        monkeypatch.setattr(scheduler, "_recovery_tried", {})
-        assert scheduler.wayback_round()["recovery_lookups"] == 1
-        asked = len(archive.received("GET"))
-        assert asked >= 1, "the archive was asked for a copy"
-        assert scheduler.wayback_round()["recovery_lookups"] == 0
-        assert len(archive.received("GET")) == asked, "and not again in the next round"
-        ws.close()
+    ws = Workspace(settings.replace(wayback_url=ia.base_url, wayback_rate=0.0))
+    with session_scope(ws.sessions) as session:
+        (source,) = add_sources(session, ensure_collection(session, "gone"),
+                                [SourceEntry("https://news.example/removed")]).added
+        source.status, source.vanished_at = "vanished", datetime.now(UTC)
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    monkeypatch.setattr(scheduler, "_recovery_tried", {})
+    assert scheduler.wayback_round()["recovery_lookups"] == 1
+    asked = len(ia.received("GET"))
+    assert asked >= 1, "the archive was asked for a copy"
+    assert scheduler.wayback_round()["recovery_lookups"] == 0
+    assert len(ia.received("GET")) == asked, "and not again in the next round"
+    ws.close()

@@ -13,7 +13,7 @@ import pytest
 from archive.config import Settings
 from archive.storage import LocalStorage, StorageError, open_storage, warc_key
 from tests.conftest import make_settings
-from tests.seaweed import SeaweedServer
+from tests.servers.seaweed import SeaweedServer
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_local_write_is_atomic(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_server_stopped_mid_upload_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kill SeaweedFS while a multipart upload runs: a one-line StorageError, not a hang or a traceback."""
-    from tests.seaweed import ACCESS_KEY, SECRET_KEY
+    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY
 
     server = SeaweedServer(tmp_path / "weed")
     server.start()

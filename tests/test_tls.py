@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import ssl
-import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from archive.checker import Fetcher
 from archive.net.http import ca_bundle, make_session
+from tests.servers.site import Page, Site, self_signed_certificate
 
 
 @pytest.fixture(scope="module")
 def https_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """An HTTPS server on 127.0.0.1 with a self-signed certificate for localhost; (base URL, certificate)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802 - stdlib's name
-            body = b"<html><head><title>Secure</title></head><body>ok</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_address[1]}/", cert
-    server.shutdown()
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    server = Site(tls=(cert, key)).start()
+    server.fallback = Page(b"<html><head><title>Secure</title></head><body>ok</body></html>", content_type="text/html")
+    yield server.url("/"), cert
+    server.stop()
 
 
 def fetch(url: str) -> tuple[int | None, str | None]:

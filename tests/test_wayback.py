@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -30,7 +29,8 @@ from archive.wayback import (
     target_from_settings,
 )
 from tests.clocks import FakeClock
-from tests.ia_server import (
+from tests.servers.ia import (
+    KEYS,
     HtmlJob,
     IAServer,
     Reply,
@@ -47,19 +47,6 @@ from tests.ia_server import (
 
 URL = "https://news.example.com/2024/story.html"
 TS = "20240315101112"
-KEYS = ("acc355", "s3cr3t")
-
-
-@pytest.fixture
-def ia() -> Iterator[IAServer]:
-    with IAServer() as server:
-        yield server
-
-
-@pytest.fixture
-def ia_keys() -> Iterator[IAServer]:
-    with IAServer(*KEYS) as server:
-        yield server
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ from archive.wayback_queue import (
 )
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
-from tests.ia_server import (
+from tests.servers.ia import (
+    KEYS,
     IAServer,
     Reply,
     captured,
@@ -48,14 +49,13 @@ from tests.ia_server import (
     spn2_error,
     spn2_job,
 )
-from tests.pywb_server import PywbServer
-from tests.site import Page, Site
+from tests.servers.pywb import PywbServer
+from tests.servers.site import Page, Site
 
 URL = "https://news.example.com/2024/story.html"
 OTHER = "https://news.example.com/2024/other.html"
 T0 = datetime(2024, 3, 15, 12, 0, 0, tzinfo=UTC).timestamp()  # the fake clock starts here
 TS = "20240315120005"  # a capture made just after T0
-KEYS = ("acc355", "s3cr3t")
 JOB = "spn2-" + "0123456789abcdef" * 2
 DAILY_ACCOUNT = "You cannot make more than 4,000 captures per day. Please try again tomorrow."
 DAILY_URL = "This URL has been captured 10 times today. We cannot make any more captures."
@@ -69,17 +69,9 @@ class Half:
 
 
 @pytest.fixture
-def ia() -> Iterator[IAServer]:
-    with IAServer() as server:
-        server.default_timestamp = TS  # unscripted saves capture just after the fake clock's start
-        yield server
-
-
-@pytest.fixture
-def ia_keys() -> Iterator[IAServer]:
-    with IAServer(*KEYS) as server:
-        server.default_timestamp = TS
-        yield server
+def ia_timestamp() -> str:
+    """Unscripted saves capture just after the fake clock's start (overrides conftest's)."""
+    return TS
 
 
 @pytest.fixture
@@ -633,13 +625,6 @@ def test_pywb_error_text_with_200_is_a_refusal(ia: IAServer, clock: FakeClock) -
 
 # --- a real pywb ------------------------------------------------------------------------------------
 
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site().start()
-    yield server
-    server.stop()
 
 
 def _lookup(ws: Workspace, url: str) -> dict:

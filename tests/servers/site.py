@@ -1,13 +1,20 @@
-"""A local web site for tests: pages with any status, headers, encoding and misbehaviour, changeable live."""
+"""A local web site for tests: pages with any status, headers, encoding and misbehaviour, changeable live.
+
+One server for every test that needs a site: plain HTTP on 127.0.0.1, another loopback address (a 'private'
+server), HTTPS with a self-signed certificate, a proxy, or a catch-all (soft-404) site with a `fallback` page.
+"""
 
 from __future__ import annotations
 
 import gzip
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -39,11 +46,27 @@ class Page:
 Handler = Callable[[BaseHTTPRequestHandler], Page]
 
 
-class Site:
-    """A threaded HTTP server on 127.0.0.1 with a route table tests may change at any time."""
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A two-day certificate for localhost and 127.0.0.1 made by openssl; (certificate, key) files in folder."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
 
-    def __init__(self) -> None:
+
+class Site:
+    """A threaded HTTP server on loopback with a route table tests may change at any time.
+
+    `host` picks the loopback address; `tls` (certificate, key) serves HTTPS; `fallback` (a page or handler)
+    answers paths that have no route, as a soft-404 site does (None: a plain 404).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None) -> None:
+        self.host = host
+        self.scheme = "https" if tls else "http"
         self.routes: dict[str, Page | Handler] = {}
+        self.fallback: Page | Handler | None = None
         self.foreign: dict[str, Page] = {}
         self.tunnels: list[str] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -65,8 +88,12 @@ class Site:
             def do_CONNECT(self) -> None:  # noqa: N802 - stdlib's name
                 site._refuse_tunnel(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = ThreadingHTTPServer((host, 0), _Handler)
         self.server.daemon_threads = True
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -74,7 +101,7 @@ class Site:
         return self.server.server_address[1]
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def start(self) -> Site:
         self.thread.start()
@@ -95,10 +122,10 @@ class Site:
             return sum(1 for _, p, _ in self.requests if p in {path, self.url(path)})
 
     def _route(self, target: str) -> Page | Handler | None:
-        """Routes by path; as a proxy (absolute URL), our own host by path and others from `foreign`."""
+        """Routes by path, else the fallback; as a proxy (absolute URL), our own host by path, others from `foreign`."""
         parts = urlsplit(target)
         if parts.scheme:
-            if parts.netloc != f"127.0.0.1:{self.port}":
+            if parts.netloc != f"{self.host}:{self.port}":
                 with self._lock:
                     return self.foreign.get(target) or Page("proxy: no such foreign URL in this test", status=502,
                                                             content_type="text/plain")
@@ -106,7 +133,8 @@ class Site:
         with self._lock:
             if target in self.routes:
                 return self.routes[target]
-            return self.routes.get(urlsplit(target).path)
+            route = self.routes.get(urlsplit(target).path)
+            return route if route is not None else self.fallback
 
     def _refuse_tunnel(self, handler: BaseHTTPRequestHandler) -> None:
         """As a proxy, refuse HTTPS tunnels: tests never reach beyond this machine."""

@@ -14,6 +14,7 @@ It answers, on 127.0.0.1 and a free port:
 Script answers with ``script_save(url, [answer, ...])`` (one answer per request, the last one repeats),
 put captures into the index with ``add_capture(url, timestamp, status)``, and read every request received
 in ``server.requests``. Answers are built with the helpers below (``captured``, ``spn2_job``, ``http_error``...).
+One concept (the Internet Archive's protocols as the client meets them), so longer than most modules.
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ class Row:
         }[name]
 
 
+KEYS = ("acc355", "s3cr3t")  # the S3-style keys of the `ia_keys` server
+DEFAULT_TIMESTAMP = "20240102030405"  # what unscripted saves capture at, unless a test says otherwise
 CDX_FIELDS = ["urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length"]
 
 
@@ -189,7 +192,7 @@ class IAServer:
         self.keys = (access_key, secret_key) if access_key else None
         self.requests: list[Received] = []
         self.rows: list[Row] = []
-        self.default_timestamp = "20240102030405"
+        self.default_timestamp = DEFAULT_TIMESTAMP
         self._save: dict[str, list[Answer]] = {}
         self._jobs: dict[str, list[dict[str, Any]]] = {}
         self._polls: dict[str, int] = {}

@@ -1,0 +1,4 @@
+"""Every HTTP server the tests run, in one place (as Scrapy keeps tests/mockserver/).
+
+site (a scriptable web site and proxy), ia (Wayback protocols), api (uvicorn), pywb, seaweed (S3), receiver (webhooks).
+"""
