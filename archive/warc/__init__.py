@@ -4,7 +4,7 @@ The package's front door: consumers import from `archive.warc`, not from its mod
 index, export), so those can change shape without touching them.
 """
 
-from archive.warc.export import write_wacz
+from archive.warc.export import export_collection, write_wacz
 from archive.warc.index import salvage, write_cdxj, write_index
 from archive.warc.reader import ArchivedRecord, WarcError, iter_records, read_record
 from archive.warc.writer import (
@@ -27,6 +27,7 @@ __all__ = [
     "RollingWarcWriter",
     "WarcError",
     "WarcRecordInfo",
+    "export_collection",
     "iter_records",
     "prepare_metadata",
     "read_record",
