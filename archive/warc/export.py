@@ -16,7 +16,7 @@ from cdxj_indexer.main import write_cdx_index
 from sqlalchemy import func, select
 
 from archive import __version__
-from archive.cli import UsageError
+from archive.cli import UsageError  # upward import: becomes archive.errors when that module lands
 from archive.db import session_scope
 from archive.models import Capture, Collection, Source
 from archive.storage import sha256_file

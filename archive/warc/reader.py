@@ -15,7 +15,6 @@ class WarcError(Exception):
     """A WARC file or record that cannot be written or read."""
 
 
-
 @dataclass(frozen=True)
 class ArchivedRecord:
     """One record read back: its WARC fields, HTTP status and headers, and the body as received."""
@@ -39,7 +38,6 @@ class ArchivedRecord:
             if key.lower() == wanted:
                 found = value
         return found
-
 
 
 def read_record(data: bytes) -> ArchivedRecord:
@@ -67,6 +65,7 @@ def iter_records(path: Path) -> Iterable[tuple[int, int, ArchivedRecord]]:
 
 
 def _archived(record: Any, body: bytes) -> ArchivedRecord:
+    """An ArchivedRecord from a warcio record and the body already read from it."""
     headers = record.rec_headers
     http = record.http_headers
     status = None

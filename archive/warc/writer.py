@@ -89,7 +89,6 @@ class PreparedRecord:
     mime: str | None
 
 
-
 def sha1_b32(data: bytes) -> str:
     """The `sha1:BASE32` digest every WARC reader and replay tool expects."""
     return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
@@ -292,7 +291,6 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
                           payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
                           block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data))
     return PreparedRecord(data=member, info=info, mime="application/json")
-
 
 
 def _mime(headers: Iterable[tuple[str, str]]) -> str | None:
