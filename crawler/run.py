@@ -5,27 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
-from sqlalchemy import func, select
 
 from archive.cli.output import Output
-from archive.db import session_scope
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.locks import named_lock
-from archive.models import Capture, Collection, Source
 from archive.sources import DEFAULT_COLLECTION
 from archive.storage import StorageError
+from archive.warc import export_collection
 from archive.workspace import Workspace
 from crawler.settings import scrapy_settings
 from crawler.spiders.archive import ArchiveSpider
-
-_CHUNK = 16 * 1024 * 1024
 
 
 class CrawlProgress:
@@ -110,60 +105,6 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         nothing = summary["captured"] + summary["unchanged"] == 0
         return EXIT_USAGE if nothing else EXIT_PARTIAL
     return EXIT_OK
-
-
-def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
-    """The WARC files holding a collection's captures, oldest first."""
-    with session_scope(ws.sessions) as session:
-        if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-            raise UsageError(f"no collection named {collection!r}")
-        first = func.min(Capture.captured_at)
-        rows = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
-                               .where(Collection.name == collection)
-                               .group_by(Capture.warc_uri).order_by(first, Capture.warc_uri)).all()
-    return [uri for uri, _ in rows]
-
-
-def _copy_object(ws: Workspace, uri: str, out: BinaryIO) -> int:
-    """Stream one stored object into a file, a chunk at a time."""
-    key = ws.storage.key_of(uri)
-    size = ws.storage.size(key)
-    for offset in range(0, size, _CHUNK):
-        out.write(ws.storage.read(key, offset, min(_CHUNK, size - offset)))
-    return size
-
-
-def export_collection(ws: Workspace, collection: str, target: Path) -> dict[str, Any]:
-    """Write one .warc.gz (the collection's WARC files, whole) or a .wacz package."""
-    uris = collection_warc_uris(ws, collection)
-    name = target.name.lower()
-    if not (name.endswith(".warc.gz") or name.endswith(".wacz")):
-        raise UsageError("export to a file ending in .warc.gz or .wacz")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if name.endswith(".warc.gz"):
-        size = 0
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as out:
-            for uri in uris:
-                size += _copy_object(ws, uri, out)
-        Path(out.name).replace(target)
-        return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": size}
-    from archive.warc import write_wacz
-
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-        paths = []
-        for index, uri in enumerate(uris):
-            path = Path(tmp) / f"{index:05d}-{Path(ws.storage.key_of(uri)).name}"
-            with path.open("wb") as out:
-                _copy_object(ws, uri, out)
-            paths.append(path)
-        with session_scope(ws.sessions) as session:
-            pages = [{"url": c.url, "ts": c.captured_at.isoformat().replace("+00:00", "Z"),
-                      "title": (c.page_meta or {}).get("title") or c.url}
-                     for c in session.scalars(select(Capture).join(Source).join(Collection)
-                                              .where(Collection.name == collection, Capture.http_status == 200)
-                                              .order_by(Capture.captured_at))]
-        write_wacz(paths, target, title=f"lastseen collection {collection}", pages=pages)
-    return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": target.stat().st_size}
 
 
 def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:

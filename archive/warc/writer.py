@@ -1,9 +1,9 @@
-"""WARC/1.1 files: a rolling writer of request/response/revisit/metadata records, their CDXJ index, WACZ.
+"""Writing WARC/1.1: a rolling writer of request/response/revisit/metadata records, and their digests.
 
 Each record is its own gzip member, so one capture is read back with one ranged read of
 (offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed and
-handed with their CDXJ index (built as records are written) to `on_close`, which uploads them off the
-crawl's thread; a file whose hand-over fails stays in the spool.
+handed with the CDXJ fields noted as records are written (see index.write_index) to `on_close`, which
+uploads them off the crawl's thread; a file whose hand-over fails stays in the spool.
 """
 
 from __future__ import annotations
@@ -17,32 +17,20 @@ import os
 import threading
 import time
 import uuid
-import zipfile
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import surt
-from cdxj_indexer.main import write_cdx_index
-from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
-
-from archive import __version__
-from archive.storage import sha256_file
 
 logger = logging.getLogger(__name__)
 
 # Hop-by-hop headers describe the transfer, not the payload we keep (already de-chunked by Twisted).
 _TRANSFER_HEADERS = {"transfer-encoding", "content-length"}
 METADATA_URI_PREFIX = "urn:lastseen:metadata:"
-
-
-class WarcError(Exception):
-    """A WARC file or record that cannot be written or read."""
 
 
 @dataclass(frozen=True)
@@ -99,31 +87,6 @@ class PreparedRecord:
     data: bytes
     info: WarcRecordInfo
     mime: str | None
-
-
-@dataclass(frozen=True)
-class ArchivedRecord:
-    """One record read back: its WARC fields, HTTP status and headers, and the body as received."""
-
-    record_type: str
-    target_uri: str
-    date: str
-    record_id: str
-    payload_digest: str | None
-    refers_to_uri: str | None
-    refers_to_date: str | None
-    http_status: int | None
-    http_headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The last value of an HTTP header, by case-insensitive name."""
-        wanted = name.lower()
-        found = None
-        for key, value in self.http_headers:
-            if key.lower() == wanted:
-                found = value
-        return found
 
 
 def sha1_b32(data: bytes) -> str:
@@ -330,26 +293,6 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
     return PreparedRecord(data=member, info=info, mime="application/json")
 
 
-def write_index(closed: ClosedWarc) -> Path:
-    """The file's sorted CDXJ index (`FILE.warc.gz.cdxj`), from the entries noted while it was written
-    (or, for a file salvaged from the spool, read back from the file)."""
-    if not closed.index:
-        return write_cdxj(closed.path)
-    keys: dict[str, str] = {}
-    lines = []
-    for uri, stamp, fields in closed.index:
-        key = keys.get(uri)
-        if key is None:
-            key = keys[uri] = surt.surt(uri)
-        lines.append(f"{key} {stamp} {fields}\n")
-    lines.sort()
-    out = closed.path.with_name(closed.path.name + ".cdxj")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    tmp.replace(out)
-    return out
-
-
 def _mime(headers: Iterable[tuple[str, str]]) -> str | None:
     """The media type of a response, without parameters, as CDXJ indexes give it."""
     for name, value in headers:
@@ -363,122 +306,3 @@ def _request_target(url: str) -> str:
     rest = url.split("://", 1)[-1]
     slash = rest.find("/")
     return rest[slash:] if slash >= 0 else "/"
-
-
-def salvage(path: Path) -> ClosedWarc | None:
-    """A spool file left by a crawl that died: closed files as they are (records not counted: 0); an `.open`
-    one cut back to its last whole record and renamed. None when nothing whole is left in it."""
-    if path.name.endswith(".warc.gz"):
-        return ClosedWarc(path=path, size=path.stat().st_size, records=0)
-    if not path.name.endswith(".warc.gz.open"):
-        return None
-    end, records = 0, 0
-    try:
-        with path.open("rb") as fh:
-            for offset, length, _record in iter_records(path):
-                fh.seek(offset)
-                member = zlib.decompressobj(wbits=31)
-                member.decompress(fh.read(length))
-                if not member.eof:  # the record being written when the process died
-                    break
-                end, records = offset + length, records + 1
-    except Exception as exc:  # a cut-short record can also fail to parse at all
-        logger.warning("%s ends in a partial record after %d whole ones: %s", path.name, records, exc)
-    if records == 0:
-        return None
-    with path.open("r+b") as fh:
-        fh.truncate(end)
-        os.fsync(fh.fileno())
-    final = path.with_name(path.name.removesuffix(".open"))
-    path.replace(final)
-    return ClosedWarc(path=final, size=end, records=records)
-
-
-def write_cdxj(warc_path: Path, out_path: Path | None = None) -> Path:
-    """A sorted CDXJ index of a WARC file (default: `FILE.warc.gz.cdxj` beside it), as pywb and ReplayWeb.page read."""
-    out_path = out_path or warc_path.with_name(warc_path.name + ".cdxj")
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        write_cdx_index(out, [str(warc_path)], {"sort": True, "post_append": True})
-    tmp.replace(out_path)
-    return out_path
-
-
-def read_record(data: bytes) -> ArchivedRecord:
-    """Parse one gzip-member record (a ranged read of a capture) and return its body as received."""
-    try:
-        record = next(iter(ArchiveIterator(io.BytesIO(data), check_digests=False)))
-    except StopIteration as exc:
-        raise WarcError("no WARC record in the bytes read") from exc
-    except Exception as exc:
-        raise WarcError(f"unreadable WARC record: {exc}") from exc
-    if record.format != "warc" or not record.rec_headers.get_header("WARC-Record-ID"):
-        raise WarcError("the bytes read are not a WARC record")
-    return _archived(record, record.raw_stream.read())
-
-
-def iter_records(path: Path) -> Iterable[tuple[int, int, ArchivedRecord]]:
-    """Every record of a WARC file with its offset and length (for checks and rebuilding indexes)."""
-    with path.open("rb") as fh:
-        iterator = ArchiveIterator(fh, check_digests=False)
-        for record in iterator:
-            body = record.raw_stream.read()
-            offset = iterator.get_record_offset()
-            iterator.read_to_end(record)
-            yield offset, iterator.get_record_length(), _archived(record, body)
-
-
-def _archived(record: Any, body: bytes) -> ArchivedRecord:
-    headers = record.rec_headers
-    http = record.http_headers
-    status = None
-    if http is not None and record.rec_type in ("response", "revisit"):
-        code = http.get_statuscode() or ""
-        status = int(code) if code.isdigit() else None
-    return ArchivedRecord(
-        record_type=record.rec_type, target_uri=headers.get_header("WARC-Target-URI") or "",
-        date=headers.get_header("WARC-Date") or "", record_id=headers.get_header("WARC-Record-ID") or "",
-        payload_digest=headers.get_header("WARC-Payload-Digest"),
-        refers_to_uri=headers.get_header("WARC-Refers-To-Target-URI"),
-        refers_to_date=headers.get_header("WARC-Refers-To-Date"),
-        http_status=status, http_headers=list(http.headers) if http is not None else [], body=body)
-
-
-def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str, str]]) -> None:
-    """A WACZ 1.1.1 package: the WARC files, one sorted CDXJ index, pages.jsonl, datapackage.json."""
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    tmp = out.with_name(f".{out.name}.tmp")
-    resources: list[dict[str, Any]] = []
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as package:
-        for path in paths:
-            name = f"archive/{path.name}"
-            package.write(path, name)
-            resources.append(_file_resource(path, name))
-        index = io.StringIO()
-        write_cdx_index(index, [str(p) for p in paths], {"sort": True, "post_append": True})
-        _add(package, resources, "index.cdxj", "indexes/index.cdxj", index.getvalue().encode("utf-8"))
-        lines = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
-        lines += [{"id": uuid.uuid4().hex, **page} for page in pages]
-        jsonl = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode("utf-8")
-        _add(package, resources, "pages.jsonl", "pages/pages.jsonl", jsonl)
-        datapackage = {"profile": "data-package", "wacz_version": "1.1.1", "title": title, "created": created,
-                       "modified": created, "software": f"lastseen/{__version__}", "resources": resources}
-        data = json.dumps(datapackage, indent=2).encode("utf-8")
-        package.writestr("datapackage.json", data)
-        digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
-        package.writestr("datapackage-digest.json", json.dumps(digest))
-    tmp.replace(out)
-
-
-def _resource(name: str, path: str, data: bytes) -> dict[str, Any]:
-    return {"name": name, "path": path, "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-
-
-def _file_resource(path: Path, name: str) -> dict[str, Any]:
-    """Like _resource, for a file that may be gigabytes."""
-    return {"name": path.name, "path": name, "hash": "sha256:" + sha256_file(path), "bytes": path.stat().st_size}
-
-
-def _add(package: zipfile.ZipFile, resources: list[dict[str, Any]], name: str, path: str, data: bytes) -> None:
-    package.writestr(path, data)
-    resources.append(_resource(name, path, data))
