@@ -39,11 +39,12 @@ from sqlalchemy.orm import Session, lazyload
 from archive.cli.output import Output
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
-from archive.models import Capture, Check, Collection, Source, StatusTransition, Video, utcnow
+from archive.models import Capture, Check, Collection, Source, Video, utcnow
 from archive.net.http import make_session, request_proxies
 from archive.net.pacing import MonotonicClock, RateLimiter
 from archive.providers.info import OEMBED_ENDPOINTS
 from archive.sources import find_sources, get_collection
+from archive.sources.state import apply_decision, state_of, transition_row
 from archive.status import (
     DEFINITIVE,
     Classification,
@@ -51,7 +52,6 @@ from archive.status import (
     Outcome,
     ProbeAnswer,
     SourceState,
-    Transition,
     WatchPolicy,
     classify_http,
     classify_oembed,
@@ -672,13 +672,6 @@ def _by_count(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _state_of(source: Source) -> SourceState:
-    """What decide() needs, from the source's stored columns."""
-    return SourceState(status=source.status, reason=source.status_reason, streak_outcome=source.streak_outcome,
-                       streak_count=source.streak_count or 0, streak_started_at=source.streak_started_at,
-                       last_seen_alive_at=source.last_seen_alive_at, vanished_at=source.vanished_at)
-
-
 def _evidence(session: Session, source_id: int, state: SourceState, check: Check) -> list[dict[str, Any]]:
     """The checks a transition rests on: the whole run of definitive or transient outcomes, else this check."""
     checks = [check]
@@ -729,37 +722,26 @@ class ResultWriter:
             ids = [result.source_id for result, _ in results]
             sources = {s.id: s for s in session.scalars(select(Source).options(lazyload(Source.tags))
                                                         .where(Source.id.in_(ids)))}
-            moved: list[tuple[Source, Check, Transition, SourceState]] = []
+            moved: list[tuple[Source, Check, Decision]] = []
             for result, at in results:
                 source = sources.get(result.source_id)
                 if source is None:
                     continue  # deleted while it was being checked
                 check, decision = self._apply(session, source, result, at)
                 if decision.transition is not None:
-                    moved.append((source, check, decision.transition, decision.new_state))
+                    moved.append((source, check, decision))
             if moved:
                 session.flush()  # the checks' ids, for the evidence
                 self._record_transitions(session, moved)
 
     def _apply(self, session: Session, source: Source, result: CheckResult, at: datetime) -> tuple[Check, Decision]:
         """Add the check and move the source's state by decide(); returns both."""
-        decision = decide(_state_of(source), result.outcome, at, self.policy)
-        state = decision.new_state
+        decision = decide(state_of(source), result.outcome, at, self.policy)
         check = Check(source_id=source.id, checked_at=at, outcome=result.outcome.value,
                       http_status=result.http_status, final_url=result.final_url, detail=result.detail[:4000],
                       latency_ms=result.latency_ms)
         session.add(check)
-        if state.status.value != source.status:
-            source.status_changed_at = at
-        if state.last_seen_alive_at == at and source.first_seen_at is None:
-            source.first_seen_at = at
-        source.status = state.status.value
-        source.status_reason = state.reason
-        source.last_seen_alive_at = state.last_seen_alive_at
-        source.vanished_at = state.vanished_at
-        source.streak_outcome = state.streak_outcome.value if state.streak_outcome else None
-        source.streak_count = state.streak_count
-        source.streak_started_at = state.streak_started_at
+        apply_decision(source, decision, at)
         source.last_checked_at = at
         source.next_check_at = self.next_check(self.targets[source.id], at, decision.next_check_in)
         self.summary.checked += 1
@@ -771,16 +753,13 @@ class ResultWriter:
             _note_availability(session, source.id, result.outcome)
         return check, decision
 
-    def _record_transitions(self, session: Session,
-                            moved: Sequence[tuple[Source, Check, Transition, SourceState]]) -> None:
+    def _record_transitions(self, session: Session, moved: Sequence[tuple[Source, Check, Decision]]) -> None:
         """One StatusTransition row per transition, with its evidence, listed in the summary."""
         rows = []
-        for source, check, transition, state in moved:
-            row = StatusTransition(source_id=source.id, at=transition.at, kind=transition.kind.value,
-                                   from_status=transition.from_status.value, to_status=transition.to_status.value,
-                                   reason=transition.reason, evidence=_evidence(session, source.id, state, check))
+        for source, check, decision in moved:
+            row = transition_row(source, decision, _evidence(session, source.id, decision.new_state, check))
             session.add(row)
-            rows.append((row, source, check, transition.alerts))
+            rows.append((row, source, check, decision.transition is not None and decision.transition.alerts))
         session.flush()
         for row, source, check, alerts in rows:
             self.summary.transitions.append({

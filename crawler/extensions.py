@@ -34,7 +34,9 @@ from archive import __version__
 from archive.captures import enqueue_captures
 from archive.db import session_scope
 from archive.models import Capture, Source
+from archive.sources.state import seen_alive
 from archive.storage import StorageError, warc_key
+from archive.timefmt import iso
 from archive.warc import ClosedWarc, ExchangeRecords, RevisitTarget, RollingWarcWriter, salvage, write_index
 from crawler.workspace import crawler_workspace
 
@@ -213,21 +215,22 @@ class WarcCapture:
         """Capture rows for a stored file, and what they tell of their sources, in one transaction."""
         if not pending:
             return
-        alive: dict[int, datetime] = {}
-        for item in pending:
-            if item.alive:
-                at = item.row["captured_at"]
-                alive[item.source_id] = max(at, alive.get(item.source_id, at))
         with session_scope(self.ws.sessions) as session:
             rows = [Capture(**item.row, warc_uri=uri) for item in pending]
             session.add_all(rows)
             session.flush()
             enqueue_captures(session, [(item.source_id, row.id) for item, row in zip(pending, rows, strict=True)
                                        if item.alive and not item.failure])
+            alive: dict[int, Capture] = {}
+            for item, row in zip(pending, rows, strict=True):
+                if item.alive and (item.source_id not in alive or alive[item.source_id].captured_at < row.captured_at):
+                    alive[item.source_id] = row
             ids = list(alive)
             for start in range(0, len(ids), _ID_BATCH):
                 for source in session.scalars(select(Source).where(Source.id.in_(ids[start:start + _ID_BATCH]))):
-                    _seen_alive(source, alive[source.id])
+                    row = alive[source.id]
+                    seen_alive(session, source, row.captured_at, [{"capture_id": row.id, "at": iso(row.captured_at),
+                                                                   "http_status": row.http_status}])
         with self._lock:
             for item in pending:
                 if item.failure:
@@ -256,16 +259,6 @@ class WarcCapture:
         if self.crawler.stats is not None:
             self.crawler.stats.set_value("lastseen/summary", self.summary.as_dict())
         self.ws.close()
-
-
-def _seen_alive(source: Source, captured_at: datetime) -> None:
-    """A good capture is proof of life: first seen, last seen alive, and `alive` for a new source."""
-    source.first_seen_at = source.first_seen_at or captured_at
-    if source.last_seen_alive_at is None or source.last_seen_alive_at < captured_at:
-        source.last_seen_alive_at = captured_at
-    if source.status == "new":
-        source.status = "alive"
-        source.status_changed_at = captured_at
 
 
 def previous_capture(session: Any, source_id: int) -> RevisitTarget | None:

@@ -16,8 +16,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
-from archive.models import Capture, CrawlFailure, PageVideo, Source, Video, WaybackSubmission
+from archive.models import Capture, CrawlFailure, PageVideo, Source, StatusTransition, Video, WaybackSubmission
 from archive.storage import open_storage
+from archive.timefmt import iso
 from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY
 from tests.servers.site import Page, Site
 
@@ -148,6 +149,10 @@ def test_crawl_captures_a_site(crawl_settings: Settings, site: Site, request: py
         assert by_path["/cp1251"].page_meta["charset"].lower() in {"windows-1251", "cp1251"}
         source = session.get(Source, plain.source_id)
         assert source.status == "alive" and source.first_seen_at is not None and source.last_seen_alive_at
+        first_life = session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)).all()
+        assert [(t.from_status, t.to_status, t.kind) for t in first_life] == [("new", "alive", "alive")], \
+            "the crawl's proof of life goes through the status machine and is recorded"
+        assert first_life[0].evidence == [{"capture_id": plain.id, "at": iso(plain.captured_at), "http_status": 200}]
         assert session.get(Source, by_path["/gone"].source_id).status == "new", "a 404 is no proof of life"
         queued = {w.source_id for w in session.scalars(select(WaybackSubmission))}
         assert len(queued) == summary["captured"] and plain.source_id in queued, "new content goes to Wayback"

@@ -1,0 +1,70 @@
+"""The one writer of a source's status: a status-machine decision applied to the row, its transition recorded.
+
+Checks (archive.watch) and captures (the crawl's first proof of life) both come here, so every change of
+Source.status has its StatusTransition row with the evidence it rests on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from archive.models import Source, StatusTransition
+from archive.status import Decision, Outcome, SourceState, WatchPolicy, decide
+from archive.vocab import SourceStatus
+
+
+def state_of(source: Source) -> SourceState:
+    """What decide() needs, from the source's stored columns."""
+    return SourceState(status=source.status, reason=source.status_reason, streak_outcome=source.streak_outcome,
+                       streak_count=source.streak_count or 0, streak_started_at=source.streak_started_at,
+                       last_seen_alive_at=source.last_seen_alive_at, vanished_at=source.vanished_at)
+
+
+def apply_decision(source: Source, decision: Decision, at: datetime) -> None:
+    """Move the source's stored state to the decision's new state (the transition is recorded separately)."""
+    state = decision.new_state
+    if state.status.value != source.status:
+        source.status_changed_at = at
+    if state.last_seen_alive_at == at and source.first_seen_at is None:
+        source.first_seen_at = at
+    source.status = state.status.value
+    source.status_reason = state.reason
+    source.last_seen_alive_at = state.last_seen_alive_at
+    source.vanished_at = state.vanished_at
+    source.streak_outcome = state.streak_outcome.value if state.streak_outcome else None
+    source.streak_count = state.streak_count
+    source.streak_started_at = state.streak_started_at
+
+
+def transition_row(source: Source, decision: Decision, evidence: list[dict[str, Any]]) -> StatusTransition:
+    """The StatusTransition row of a decision that has one, added to nothing yet."""
+    transition = decision.transition
+    assert transition is not None, "only a decision with a transition has a row"
+    return StatusTransition(source_id=source.id, at=transition.at, kind=transition.kind.value,
+                            from_status=transition.from_status.value, to_status=transition.to_status.value,
+                            reason=transition.reason, evidence=evidence)
+
+
+def seen_alive(session: Session, source: Source, captured_at: datetime,
+               evidence: list[dict[str, Any]]) -> StatusTransition | None:
+    """A good capture is proof of life: first and last seen alive; a new source becomes alive.
+
+    A new source goes through the status machine like an ok check, so its move to `alive` is recorded with
+    the capture as evidence. Any other status is the checks' to change: a capture only says when the source
+    was last seen alive.
+    """
+    source.first_seen_at = source.first_seen_at or captured_at
+    if source.status != SourceStatus.NEW:
+        if source.last_seen_alive_at is None or source.last_seen_alive_at < captured_at:
+            source.last_seen_alive_at = captured_at
+        return None
+    decision = decide(state_of(source), Outcome.OK, captured_at, WatchPolicy())
+    apply_decision(source, decision, captured_at)
+    if decision.transition is None:
+        return None
+    row = transition_row(source, decision, evidence)
+    session.add(row)
+    return row
