@@ -11,6 +11,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from typing import Any
 from archive.warc import PreparedRecord, prepare_metadata
 
 logger = logging.getLogger(__name__)
+_PARENT_POLL = 0.5  # seconds between a worker's looks at whether its crawl still runs
 
 
 @dataclass
@@ -49,6 +52,20 @@ def describe_page(body: bytes, url: str, content_type: str | None, concurrent_to
     return PageDescription(page_meta, videos, record)
 
 
+def _exit_with(parent: int) -> None:
+    """In a worker: end this process as soon as the crawl that started it is gone, even after kill -9.
+
+    A watchdog thread, not the parent's goodbye: a crawl killed with SIGKILL says nothing, and its workers
+    (and multiprocessing's resource tracker, which lives while they hold its pipe) would run for ever.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
+
+
 def worker_count(configured: int) -> int:
     """Workers to start: the setting, or with 0 one per core.
 
@@ -71,7 +88,8 @@ class PageDescriber:
         if self._pool is None:
             # spawn, not fork: the crawl process has threads (uploads) and open database connections.
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_exit_with,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     async def describe(self, body: bytes, url: str, content_type: str | None,

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -398,3 +399,54 @@ def test_pywb_replays_an_exported_collection(settings: Settings, site: Site, pyw
     assert answer.content == served["/plain"]
     assert answer.headers.get("Memento-Datetime")
     assert replay("/gz").content == gzip.decompress(served["/gz"]), "the gzip body as sent, decoded by the client"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below pid, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_crawl_killed_with_sigkill_leaves_no_process_behind(settings: Settings, site: Site) -> None:
+    """Its describe workers and multiprocessing's resource tracker used to run for ever (12 of 12 kills)."""
+    build_site(site)
+    env = {**os.environ, "LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
+           "LASTSEEN_STORAGE_URL": settings.storage_url, "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32",
+           "LASTSEEN_DOWNLOAD_TIMEOUT": "60", "LASTSEEN_DESCRIBE_WORKERS": "2"}
+    site.set("/slow", Page("late", hang=30))
+    lastseen = Path(sys.executable).with_name("lastseen")
+    crawl_process = subprocess.Popen([str(lastseen), "crawl", site.url("/plain"), site.url("/slow")], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        helpers: set[int] = set()
+        while time.monotonic() < deadline and len(helpers) < 2:
+            helpers = _descendants(crawl_process.pid)
+            time.sleep(0.2)
+        assert len(helpers) >= 2, "the crawl started its describe workers"
+    finally:
+        crawl_process.kill()
+        crawl_process.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
+        time.sleep(0.2)
+    assert [pid for pid in helpers if _alive(pid)] == []
