@@ -236,3 +236,22 @@ def test_import_streams_a_large_sitemap(run, tmp_path: Path) -> None:
     data = json.loads(out)
     assert code == 0 and data["added"] == [] and len(data["known"]) == 3000
     assert data["known"][-1] == {"url": "https://e.example/2999", "line": 3000, "normalized_url": "https://e.example/2999"}
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_global_options_anywhere_on_the_line(run, tmp_path: Path, before: bool) -> None:
+    """--json and --config before the command used to be ignored (a missing config file then exited 0)."""
+    assert run("add", "https://example.com/a")[0] == 0
+    args = ["--json", "list"] if before else ["list", "--json"]
+    code, out, _ = run(*args)
+    assert code == 0 and json.loads(out)[0]["normalized_url"] == "https://example.com/a"
+    missing = str(tmp_path / "missing.toml")
+    args = ["--config", missing, "list"] if before else ["list", "--config", missing]
+    code, out, err = run(*args)
+    assert code == 2 and "config file not found" in err and out == ""
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_serve_refuses_a_port_out_of_range(run, port: str) -> None:
+    code, _, err = run("serve", "--port", port)
+    assert code == 2 and f"cannot listen on port {port}" in err and err.count("\n") == 1

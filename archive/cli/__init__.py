@@ -28,17 +28,28 @@ COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config",
                                      "archive.cli.tokens", "scheduler")
 
 
+def _global_options() -> argparse.ArgumentParser:
+    """--config and --json, which may stand before or after the command.
+
+    Every copy leaves the value alone when its option is absent (argparse.SUPPRESS), so a subcommand's copy
+    does not reset what was given before the command.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--config", default=argparse.SUPPRESS, help="TOML settings file (or LASTSEEN_CONFIG)")
+    options.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable JSON output")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, with every registered command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML settings file (or LASTSEEN_CONFIG)")
-    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    parser = argparse.ArgumentParser(prog="lastseen", parents=[common],
+    parser = argparse.ArgumentParser(prog="lastseen", parents=[_global_options()],
                                      description="Archive news pages and videos, and watch for them to vanish.",
                                      epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lastseen {__version__}")
+    parser.set_defaults(config=None, json=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _global_options()
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, common)
     return parser

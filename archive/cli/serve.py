@@ -38,6 +38,8 @@ def cmd_serve(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
     host = args.host or ws.settings.api_host
     port = ws.settings.api_port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise UsageError(f"cannot listen on port {port}: a port is a number from 0 (any free one) to 65535")
     ws.check()
     app = create_app(ws.settings)
     sock = listen(host, port)
