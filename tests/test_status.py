@@ -216,6 +216,7 @@ def test_unfollowed_redirect() -> None:
     page("Example News", "Page Not Found", "Try the search box."),
     page("404 Not Found", "Not Found", "The requested URL was not found on this server."),
     page("Error 404 - Example News", "Error 404", "Sorry."),
+    page("Page 404 - Example News", "Page 404", "Sorry."),
     page("Example News", "Oops! That page can’t be found.", "It looks like nothing was found at this location."),
     page("Example News", "Sorry, we couldn't find that page", "Go home."),
     page("Example News", "The page you are looking for does not exist or has been moved.", ""),
@@ -248,6 +249,9 @@ def test_soft_404_by_wording(body: str) -> None:
     page("The 404 bus route is cancelled", "The 404 bus route is cancelled", ARTICLE_TEXT),
     page("Hiker not found after three days of search", "Hiker not found after three days", ARTICLE_TEXT),
     page("Error 404: how the web forgets", "Error 404: how the web forgets", ARTICLE_TEXT),
+    # a numbered story or item is no error page (the recheck benchmark's "Story 404")
+    page("Story 404", "Story 404", ARTICLE_TEXT),
+    page("Item 404 | Example Shop", "Item 404", ARTICLE_TEXT),
     page("Почему страница не найдена: как исчезают ссылки в интернете", "Как исчезают ссылки",
          "Читатель видит ошибку 404, страница не найдена. " * 5),
     # a script string or a deep paragraph is not a heading

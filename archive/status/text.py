@@ -147,7 +147,7 @@ _THING = r"(?:page|article|story|content|post|document|file|resource|url|link|it
 _NOT_FOUND = [re.compile(pattern) for pattern in (
     # English
     r"\b(?:error\s*)?404(?:\s*error)?\b(?:\s*[-:.,!]?\s*(?:the\s+)?(?:" + _THING + r"\s+)?not\s+found)?",
-    r"\b(?:error|" + _THING + r")\s*[-:]?\s*404\b",
+    r"\b(?:error|page)\s*[-:]?\s*404\b",  # "Page 404", not "Story 404": stories and items are numbered
     r"\b(?:the\s+|this\s+|that\s+)?" + _THING + r"\s+(?:was\s+|is\s+)?not\s+found\b",
     r"^(?:(?:the\s+)?requested\s+)?(?:" + _THING + r"\s+)?not\s+found$",
     r"^nothing\s+(?:was\s+)?found(?:\s+here)?$",
