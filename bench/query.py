@@ -1,0 +1,216 @@
+"""Read-side benchmark: lastseen's answers with 1,000,000 sources and 10,000,000 checks in PostgreSQL.
+
+Usage: .venv/bin/python bench/query.py [--sources 1000000] [--checks-per-source 10] [--database-url URL] [--keep]
+Fills a fresh schema with COPY (sources in 10 collections, 5% vanished; checks spread over a year; one URL
+with 1,000 captures), starts `lastseen serve`, and prints p50/p99 (ms) of:
+  lastseen status URL (the process, and the query inside it), GET /api/sources/{id},
+  GET /api/sources?collection=C&status=vanished (a page, and paging through all), the TimeMap of the URL
+  with 1,000 captures, /metrics, the dashboard's collection page;
+and the API server's memory before and after paging through everything (flat is the target).
+Targets (issue #14): p99 < 20 ms for one-source reads and a page of a list; < 200 ms for /metrics and the
+collection page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+LASTSEEN = [sys.executable, "-c", "from archive.cli import run; run()"]
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+COLLECTIONS = 10
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+OUTCOMES = ("ok",) * 17 + ("timeout", "soft_404", "gone")
+
+
+def _copy(conn: psycopg.Connection, table: str, columns: str, rows: object) -> None:
+    with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:  # type: ignore[attr-defined]
+            copy.write_row(row)
+
+
+def url_of(n: int) -> str:
+    return f"https://news{n % 5000}.example/2026/story-{n}"
+
+
+def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
+    """COPY the rows; the URL with 1,000 captures and the id of one vanished source."""
+    import hashlib
+
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        _copy(conn, "collection", "id, name, description, obey_robots, alert_on_changed, public_read, created_at",
+              ((c + 1, f"c{c}", "", True, False, True, T0) for c in range(COLLECTIONS)))
+
+        def source_rows():  # type: ignore[no-untyped-def]
+            for n in range(1, sources + 1):
+                url = url_of(n)
+                vanished = n % 20 == 0
+                yield (n, n % COLLECTIONS + 1, url, url, hashlib.sha256(url.encode()).hexdigest(),
+                       f"news{n % 5000}.example", "page", T0, "vanished" if vanished else "alive",
+                       "gone" if vanished else None, T0 + timedelta(days=300) if vanished else None,
+                       T0 + timedelta(days=200), T0 + timedelta(days=364), T0 + timedelta(days=365), 0)
+
+        _copy(conn, "source", "id, collection_id, url, normalized_url, url_hash, domain, kind, added_at, status, "
+              "status_reason, vanished_at, last_seen_alive_at, last_checked_at, next_check_at, streak_count",
+              source_rows())
+        print(f"  {sources:,} sources in {time.perf_counter() - started:.0f} s", flush=True)
+
+        def check_rows():  # type: ignore[no-untyped-def]
+            number = 0
+            for n in range(1, sources + 1):
+                for k in range(checks_per_source):
+                    number += 1
+                    yield (number, n, T0 + timedelta(hours=(n + k * 877) % 8760), OUTCOMES[(n + k) % 20], 200,
+                           "", 12.5)
+
+        _copy(conn, "check_result", "id, source_id, checked_at, outcome, http_status, detail, latency_ms", check_rows())
+        print(f"  {sources * checks_per_source:,} checks after {time.perf_counter() - started:.0f} s", flush=True)
+        _copy(conn, "capture", "id, source_id, captured_at, url, http_status, content_type, payload_sha256, size, "
+              "record_type, warc_uri, warc_offset, warc_length",
+              ((k + 1, 1, T0 + timedelta(hours=k), url_of(1), 200, "text/html", "0" * 64, 1000, "response",
+                "file:///nowhere.warc.gz", k * 1000, 1000) for k in range(1000)))
+        for table in ("collection", "source", "check_result", "capture"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        conn.execute("ANALYZE")
+    print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
+    return url_of(1), 20
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {statistics.median(ordered):7.1f} ms  p99 {p99:7.1f} ms  (n={len(ordered)})"
+
+
+def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=1_000_000)
+    parser.add_argument("--checks-per-source", type=int, default=10)
+    parser.add_argument("--database-url", default=os.environ.get("LASTSEEN_TEST_POSTGRES", POSTGRES))
+    parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    args = parser.parse_args()
+    plain = args.database_url.replace("+psycopg", "")
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{args.database_url}?options=-csearch_path%3D{schema}"
+    with TemporaryDirectory() as tmp:
+        env = {**os.environ, "LASTSEEN_DATABASE_URL": url, "LASTSEEN_DATA_DIR": tmp}
+        try:
+            run(args, env, plain, schema)
+        finally:
+            if not args.keep:
+                with psycopg.connect(plain, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) -> None:
+    subprocess.run([*LASTSEEN, "config", "--check"], env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    print(f"filling schema {schema} ...", flush=True)
+    many_url, _ = fill(f"{plain}?options=-csearch_path%3D{schema}", args.sources, args.checks_per_source)
+    token = subprocess.run([*LASTSEEN, "token", "create", "bench", "--role", "admin"], env=env, check=True,
+                           capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+    probe = args.sources // 2 + 1
+    samples = timed(lambda: subprocess.run([*LASTSEEN, "status", url_of(probe), "--json"], env=env, check=True,
+                                           stdout=subprocess.DEVNULL, cwd=ROOT), 10)
+    print(f"lastseen status URL (process)     {percentiles(samples)}")
+    from archive.config import load_settings
+    from archive.db import session_scope
+    from archive.report import source_detail
+    from archive.sources import find_sources
+    from archive.workspace import Workspace
+
+    ws = Workspace(load_settings(environ=env))
+    def status_query() -> None:
+        with session_scope(ws.sessions) as session:
+            [source_detail(session, s) for s in find_sources(session, url_of(probe))]
+    timed(status_query, 5)
+    print(f"lastseen status URL (query)       {percentiles(timed(status_query, 200))}")
+    ws.close()
+
+    port = free_port()
+    server = subprocess.Popen([*LASTSEEN, "serve", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {token}"
+        for _ in range(100):
+            try:
+                if http.get(f"{base}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        get = lambda path: http.get(base + path, timeout=60).raise_for_status()  # noqa: E731
+        ids = [1 + (k * 7919) % args.sources for k in range(200)]
+        ids_iter = iter(ids * 2)
+        timed(lambda: get(f"/api/sources/{next(ids_iter)}"), 5)
+        one = timed(lambda: get(f"/api/sources/{next(ids_iter)}"), 200)
+        print(f"GET /api/sources/{{id}}             {percentiles(one)}")
+        page = "/api/sources?collection=c3&status=vanished&limit=100"
+        print(f"GET /api/sources (first page)     {percentiles(timed(lambda: get(page), 100))}")
+        before = rss_mb(server.pid)
+        cursor, pages, page_times = None, 0, []
+        while True:
+            started = time.perf_counter()
+            data = http.get(base + page + (f"&cursor={cursor}" if cursor else ""), timeout=60).json()
+            page_times.append((time.perf_counter() - started) * 1000)
+            pages += 1
+            cursor = data["next_cursor"]
+            if not cursor:
+                break
+        print(f"GET /api/sources (all {pages} pages)  {percentiles(page_times)}")
+        timemap = f"/api/timemap/link/{many_url}"
+        print(f"TimeMap, 1,000 captures           {percentiles(timed(lambda: get(timemap), 50))}")
+        print(f"GET /metrics                      {percentiles(timed(lambda: get('/metrics'), 20))}")
+        print(f"dashboard collection page         {percentiles(timed(lambda: get('/collections/c3'), 20))}")
+        export = http.get(f"{base}/api/sources/export?collection=c3&format=csv", timeout=600, stream=True)
+        size = sum(len(chunk) for chunk in export.iter_content(1 << 16))
+        after = rss_mb(server.pid)
+        print(f"API memory: {before:.0f} MB before paging, {after:.0f} MB after paging and a {size / 1e6:.0f} MB "
+              "CSV export")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
