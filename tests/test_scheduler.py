@@ -257,8 +257,9 @@ def test_recovery_copies_are_looked_up_once_per_retry_period(settings: Settings,
 
     ws = Workspace(settings.replace(wayback_url=ia.base_url, wayback_rate=0.0))
     with session_scope(ws.sessions) as session:
-        (source,) = add_sources(session, ensure_collection(session, "gone"),
-                                [SourceEntry("https://news.example/removed")]).added
+        (added,) = add_sources(session, ensure_collection(session, "gone"),
+                               [SourceEntry("https://news.example/removed")]).added
+        source = session.get(Source, added.id)
         source.status, source.vanished_at = "vanished", datetime.now(UTC)
     monkeypatch.setattr(scheduler, "_ws", ws)
     monkeypatch.setattr(scheduler, "_recovery_tried", {})
