@@ -107,7 +107,8 @@ def capture_round() -> list[dict[str, Any]]:
 
 def wayback_round() -> dict[str, Any]:
     """Send due Wayback submissions; find recovery copies of sources that vanished since the last round."""
-    from archive.wayback_queue import drain, recover_sources
+    from archive.wayback.lookups import recover_sources
+    from archive.wayback.queue import drain
 
     ws = _workspace()
     summary = drain(ws)

@@ -14,20 +14,19 @@ import pytest
 
 from archive.config import ConfigError, load_settings
 from archive.net.pacing import Backoff, Clock, RateLimiter, next_attempt_delay, parse_retry_after
-from archive.wayback import (
-    SPN2_ERRORS,
+from archive.wayback.client import (
     CdxRow,
-    InternetArchive,
     LookupResult,
-    Pywb,
     SubmitResult,
     WaybackTarget,
     WaybackUnavailable,
     parse_cdx_json,
     seconds_until_utc_midnight,
     should_skip,
-    target_from_settings,
 )
+from archive.wayback.ia import SPN2_ERRORS, InternetArchive
+from archive.wayback.pywb import Pywb
+from archive.wayback.targets import target_from_settings
 from tests.clocks import FakeClock
 from tests.servers.ia import (
     KEYS,
@@ -587,5 +586,5 @@ def test_all_traffic_goes_through_the_proxy(ia: IAServer, tmp_path: Path, clock:
 
 
 def test_the_module_does_not_import_sqlalchemy() -> None:
-    code = "import sys; sys.modules['sqlalchemy'] = None; import archive.wayback"
+    code = "import sys; sys.modules['sqlalchemy'] = None; import archive.wayback.targets"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)

@@ -19,21 +19,17 @@ from archive.db import session_scope
 from archive.models import Capture, Source, WaybackLookup, WaybackSubmission
 from archive.net.pacing import Backoff
 from archive.sources import SourceEntry, add_sources, ensure_collection
-from archive.wayback import (
-    InternetArchive,
-    Pywb,
+from archive.wayback.client import (
     SubmitResult,
     parse_cdx_json,
+    refusal_reason,
     seconds_until_utc_midnight,
     to_timestamp,
 )
-from archive.wayback_queue import (
-    DrainSummary,
-    drain,
-    find_recovery_copy,
-    lookup_sources,
-    refusal_reason,
-)
+from archive.wayback.ia import InternetArchive
+from archive.wayback.lookups import find_recovery_copy, lookup_sources
+from archive.wayback.pywb import Pywb
+from archive.wayback.queue import DrainSummary, drain
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
 from tests.servers.ia import (
