@@ -256,10 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="TOML settings file (or LASTSEEN_CONFIG)")
     parser.add_argument("--once", action="store_true", help="run every job once and exit (no leadership)")
     args = parser.parse_args(argv)
-    return _run(args.config, args.once)
+    return run(args.config, args.once)
 
 
-def _run(config: str | None, once: bool) -> int:
+def run(config: str | None, once: bool) -> int:
+    """Run the scheduler with the settings of a config file (or the environment): one round, or until stopped."""
     from archive.config import ConfigError
     from archive.db import DatabaseError
     from archive.storage import StorageError
@@ -286,18 +287,6 @@ def _run(config: str | None, once: bool) -> int:
         return run_scheduler(ws, stop)
     finally:
         ws.close()
-
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `lastseen schedule` to the command line."""
-    p = sub.add_parser("schedule", parents=[common], help="run the scheduler (same as python scheduler.py)")
-    p.add_argument("--once", action="store_true", help="run every job once and exit (no leadership)")
-    p.set_defaults(handler=cmd_schedule)
-
-
-def cmd_schedule(args: argparse.Namespace, ws: Workspace, out: Any) -> int:
-    """The scheduler in the foreground."""
-    return _run(args.config, args.once)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,78 @@
-"""What storing a capture records beyond its row: the Wayback Machine submission its new content is worth.
+"""What storing a capture records: its row, its source's proof of life, the Wayback submission it is worth.
 
-Layer 3 (stage I/O): the crawl calls this in the same transaction as its capture rows, so a capture and its
-queued public copy go in together; the Wayback stage (archive.wayback) drains the queue later.
+Layer 3 (stage I/O): the crawl builds rows here from plain values and records them in one transaction once
+their WARC file is stored, so a capture and its queued public copy go in together; the Wayback stage
+(archive.wayback) drains the queue later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, WaybackSubmission
+from archive.models import Capture, Source, WaybackSubmission
+from archive.sources.state import seen_alive
+from archive.timefmt import iso
 from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
+from archive.warc import RevisitTarget, WarcRecordInfo
+
+_ID_BATCH = 500  # ids per IN (...) query: well inside every database's parameter limit
+
+
+def previous_capture(session: Session, source_id: int) -> RevisitTarget | None:
+    """The newest full capture of a source, for writing a revisit record when nothing changed."""
+    capture = session.scalar(select(Capture).where(Capture.source_id == source_id,
+                                                   Capture.record_type == "response",
+                                                   Capture.payload_digest.is_not(None))
+                             .order_by(Capture.captured_at.desc()).limit(1))
+    if capture is None:
+        return None
+    date = capture.captured_at.isoformat().replace("+00:00", "Z")
+    return RevisitTarget(uri=capture.url, date=date, payload_digest=capture.payload_digest)
+
+
+def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status: int, content_type: str | None,
+                page_meta: dict[str, Any] | None) -> dict[str, Any]:
+    """Columns of a Capture row (all but the file's URI) for a fetch whose response record was written."""
+    return {
+        "source_id": source_id,
+        "captured_at": datetime.fromisoformat(record.date.replace("Z", "+00:00")),
+        "url": url,
+        "http_status": http_status,
+        "content_type": content_type,
+        "payload_sha256": record.payload_sha256,
+        "payload_digest": record.payload_digest,
+        "size": record.payload_size,
+        "record_type": record.record_type,
+        "warc_offset": record.offset,
+        "warc_length": record.length,
+        "record_id": record.record_id,
+        "page_meta": page_meta,
+    }
+
+
+def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]], warc_uri: str) -> None:
+    """Insert the (row, alive) captures of one stored WARC file; queue the live ones' new content for the
+    Wayback Machine and record each live source's newest proof of life, all in the caller's transaction."""
+    rows = [Capture(**row, warc_uri=warc_uri) for row, _alive in captured]
+    session.add_all(rows)
+    session.flush()
+    live = [row for row, (_row, alive) in zip(rows, captured, strict=True) if alive]
+    enqueue_captures(session, [(row.source_id, row.id) for row in live])
+    newest: dict[int, Capture] = {}
+    for row in live:
+        if row.source_id not in newest or newest[row.source_id].captured_at < row.captured_at:
+            newest[row.source_id] = row
+    ids = list(newest)
+    for start in range(0, len(ids), _ID_BATCH):
+        for source in session.scalars(select(Source).where(Source.id.in_(ids[start:start + _ID_BATCH]))):
+            row = newest[source.id]
+            seen_alive(session, source, row.captured_at, [{"capture_id": row.id, "at": iso(row.captured_at),
+                                                           "http_status": row.http_status}])
 
 
 def enqueue_source(session: Session, source_id: int, capture_id: int | None = None) -> WaybackSubmission:

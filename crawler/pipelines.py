@@ -1,25 +1,27 @@
-"""Item pipelines of the crawl; each does one thing."""
+"""Item pipelines of the crawl; each does one thing, on the crawl's workspace and its WarcCapture extension."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_to_future
 from sqlalchemy import select
 from twisted.internet.threads import deferToThread
 
+from archive.captures import capture_row
 from archive.db import session_scope
 from archive.extract.pagemeta import text_sha256
 from archive.models import CrawlFailure, PageVideo, Source, Video
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.sources import SourceEntry, add_sources
 from archive.storage import meta_key
-from crawler.extensions import PendingCapture, WarcCapture, capture_row
+from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
+from crawler.upload import PendingCapture
 from crawler.workspace import crawler_workspace
 
 # Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.
@@ -27,41 +29,36 @@ DB_META_FIELDS = ("title", "canonical_url", "authors", "published", "modified", 
                   "description", "charset", "charset_source")
 
 
-def _extension(crawler: Crawler) -> WarcCapture:
-    for extension in crawler.extensions.middlewares:
-        if isinstance(extension, WarcCapture):
-            return extension
-    raise RuntimeError("the WarcCapture extension is not enabled")
-
-
-class WarcMetadataPipeline:
-    """Appends the metadata record (what was extracted from a page, built by a describe worker) to the WARC."""
+class CrawlPipeline:
+    """The base of lastseen's pipelines: the crawler, its workspace and its WarcCapture extension."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.ws = crawler_workspace(crawler)
+        capture = crawler.get_extension(WarcCapture)
+        if capture is None:
+            raise RuntimeError("the WarcCapture extension is not enabled")
+        self.capture = capture
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> WarcMetadataPipeline:
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        """Scrapy builds each pipeline with its crawler (after the extensions, so WarcCapture is there)."""
         return cls(crawler)
+
+
+class WarcMetadataPipeline(CrawlPipeline):
+    """Appends the metadata record (what was extracted from a page, built by a describe worker) to the WARC."""
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, PageCapture) and item.metadata_record is not None:
-            writer = _extension(self.crawler).writer
+            writer = self.capture.writer
             if writer is not None:
                 writer.append(item.metadata_record)
         return item
 
 
-class VideoPipeline:
+class VideoPipeline(CrawlPipeline):
     """Videos found on a page become tracked video sources tied to the page, and get crawled too."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.ws = crawler_workspace(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> VideoPipeline:
-        return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageCapture) or not item.videos:
@@ -102,16 +99,8 @@ class VideoPipeline:
         return video
 
 
-class VideoMetadataPipeline:
+class VideoMetadataPipeline(CrawlPipeline):
     """Asks the provider about a captured video (yt-dlp, else oEmbed) and stores the answer."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.ws = crawler_workspace(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> VideoMetadataPipeline:
-        return cls(crawler)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageCapture) or item.kind != "video":
@@ -167,15 +156,8 @@ def _iso_date(value: Any) -> str | None:
     return None
 
 
-class CaptureRowPipeline:
-    """Hands each capture's row to WarcCapture, which inserts it once the WARC file is stored."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> CaptureRowPipeline:
-        return cls(crawler)
+class CaptureRowPipeline(CrawlPipeline):
+    """Hands each capture's row to WarcCapture's uploader, which inserts it once the WARC file is stored."""
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageCapture):
@@ -183,32 +165,25 @@ class CaptureRowPipeline:
         meta = {key: item.page_meta.get(key) for key in DB_META_FIELDS} if item.page_meta else None
         if meta is not None and item.page_meta.get("text"):
             meta["text_sha256"] = text_sha256(item.page_meta["text"])
-        row = capture_row(item.source_id, item.records, item.response, item.content_type, meta)
+        row = capture_row(item.source_id, item.records.response, url=item.response.url,
+                          http_status=item.response.status, content_type=item.content_type, page_meta=meta)
         failure = item.failure
         if failure is None and not 200 <= item.response.status < 300:
             failure = f"http_{item.response.status}"
-        _extension(self.crawler).add_capture(PendingCapture(
+        self.capture.uploads.add_capture(PendingCapture(
             source_id=item.source_id, file_name=item.records.response.file_name, row=row,
-            unchanged=item.records.response.record_type == "revisit", alive=failure is None, failure=failure))
+            unchanged=item.records.response.record_type == "revisit", failure=failure))
         return item
 
 
-class FailurePipeline:
+class FailurePipeline(CrawlPipeline):
     """Records fetches that gave no capture, with their reason, so the archivist sees why."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.ws = crawler_workspace(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> FailurePipeline:
-        return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, FailedFetch):
             with session_scope(self.ws.sessions) as session:
                 session.add(CrawlFailure(source_id=item.source_id, url=item.url, reason=item.reason,
                                          detail=item.detail[:2000]))
-            _extension(self.crawler).record_failure(item.reason)
+            self.capture.uploads.record_failure(item.reason)
         return item
 

@@ -1,61 +1,28 @@
-"""`lastseen crawl` and `lastseen export`: run the Scrapy project in-process, and hand researchers one file."""
+"""Running a crawl: the Scrapy project in this process, under the collection's crawl lock."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
 
-from archive.cli.output import Output
-from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
+from archive.errors import UsageError
 from archive.locks import named_lock
-from archive.sources import DEFAULT_COLLECTION
 from archive.storage import StorageError
-from archive.warc import export_collection
 from archive.workspace import Workspace
 from crawler.settings import scrapy_settings
 from crawler.spiders.archive import ArchiveSpider
 
 
-class CrawlProgress:
-    """A rich progress bar on a terminal, plain log lines otherwise, fed by Scrapy's signals."""
-
-    def __init__(self, crawler: Crawler, interactive: bool) -> None:
-        self.done = 0
-        self.interactive = interactive
-        self.progress: Any = None
-        self.task: Any = None
-        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
-        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
-        if interactive:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                     transient=True)
-            self.task = self.progress.add_task("crawl", total=None)
-            self.progress.start()
-
-    def item_scraped(self, item: Any) -> None:
-        self.done += 1
-        if self.progress is not None:
-            self.progress.update(self.task, completed=self.done)
-        elif self.done % 100 == 0:
-            logging.getLogger("lastseen.crawl").info("%d fetched", self.done)
-
-    def spider_closed(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool,
-              interactive: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Crawl in this process (once: Twisted's reactor does not restart) and return the summary."""
+              interactive: bool = False, overrides: dict[str, Any] | None = None,
+              on_crawler: Callable[[Crawler], object] | None = None) -> dict[str, Any]:
+    """Crawl in this process (once: Twisted's reactor does not restart) and return the summary.
+
+    on_crawler is called with the crawler before it starts, to connect to its signals (a progress bar).
+    """
     ws.check()
     if urlsplit(ws.settings.proxy).scheme.lower().startswith("socks"):
         raise UsageError("LASTSEEN_PROXY: the crawl (Scrapy) speaks only to HTTP proxies; checks, yt-dlp and the "
@@ -65,17 +32,19 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
         raise UsageError(f"another crawl of collection {collection!r} is running; try again when it ends")
     try:
         return _crawl(ws, collection=collection, urls=urls, depth=depth, media=media, interactive=interactive,
-                      overrides=overrides)
+                      overrides=overrides, on_crawler=on_crawler)
     finally:
         lock.release()
 
 
 def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool, interactive: bool,
-           overrides: dict[str, Any] | None) -> dict[str, Any]:
+           overrides: dict[str, Any] | None, on_crawler: Callable[[Crawler], object] | None) -> dict[str, Any]:
+    """One CrawlerProcess with the archive spider; the summary WarcCapture left in the stats."""
     settings = scrapy_settings(ws.settings, **{"LOG_LEVEL": "WARNING" if interactive else "INFO", **(overrides or {})})
     process = CrawlerProcess(settings, install_root_handler=not interactive)
     crawler = process.create_crawler(ArchiveSpider)
-    CrawlProgress(crawler, interactive)
+    if on_crawler is not None:
+        on_crawler(crawler)
     process.crawl(crawler, collection=collection, urls=urls, depth=depth, media=media)
     process.start()
     summary = crawler.stats.get_value("lastseen/summary") if crawler.stats else None
@@ -83,49 +52,3 @@ def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media
         raise StorageError("the crawl ended before anything was recorded (see the log above)")
     summary["requests"] = crawler.stats.get_value("downloader/request_count", 0)
     return summary
-
-
-def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Capture sources of a collection that have no capture yet (or the URLs given)."""
-    if args.depth < 0:
-        raise UsageError("--depth must be 0 or more")
-    summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
-                        interactive=sys.stderr.isatty() and not args.json)
-    if out.as_json:
-        out.json(summary)
-    else:
-        failed = summary["failed"]
-        reasons = ", ".join(f"{reason} {count}" for reason, count in failed.items())
-        out.line(f"captured {summary['captured']}, unchanged {summary['unchanged']}, "
-                 f"failed {sum(failed.values())}" + (f" ({reasons})" if reasons else ""))
-        for uri in summary["warc_files"]:
-            out.line(f"  stored {uri}")
-    if summary["storage_error"]:
-        out.warn(f"lastseen: error: storage: {summary['storage_error']}")
-        nothing = summary["captured"] + summary["unchanged"] == 0
-        return EXIT_USAGE if nothing else EXIT_PARTIAL
-    return EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Export a collection's captures to one file."""
-    result = export_collection(ws, args.collection, Path(args.out))
-    if out.as_json:
-        out.json(result)
-    else:
-        out.line(f"wrote {result['file']}: {result['warc_files']} WARC file(s), {result['size']} bytes")
-    return EXIT_OK
-
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `crawl` and `export` to the command line."""
-    p = sub.add_parser("crawl", parents=[common], help="capture sources as WARC (new ones, or the URLs given)")
-    p.add_argument("urls", nargs="*", metavar="URL", help="capture these (added to the collection if new)")
-    p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
-    p.add_argument("--depth", type=int, default=0, help="follow same-site links this deep (default 0)")
-    p.add_argument("--media", action="store_true", help="also store video media files")
-    p.set_defaults(handler=cmd_crawl)
-    p = sub.add_parser("export", parents=[common], help="one .warc.gz or .wacz with a collection's captures")
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
-    p.set_defaults(handler=cmd_export)

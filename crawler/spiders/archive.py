@@ -16,12 +16,13 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
+from archive.captures import previous_capture
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
 from archive.urls import domain_of
 from crawler.describe import PageDescriber, worker_count
-from crawler.extensions import META_PREVIOUS, META_RECORDS, previous_capture
+from crawler.extensions import META_PREVIOUS, META_RECORDS
 from crawler.items import FailedFetch, PageCapture
 from crawler.middlewares import BlockedRequest
 from crawler.workspace import crawler_workspace
