@@ -450,3 +450,39 @@ def test_a_crawl_killed_with_sigkill_leaves_no_process_behind(settings: Settings
     while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
         time.sleep(0.2)
     assert [pid for pid in helpers if _alive(pid)] == []
+
+
+def test_the_progress_bar_counts_requests_and_gives_the_cursor_back(settings: Settings, site: Site) -> None:
+    """It stayed at 0/? and left the cursor hidden."""
+    import pty
+    import re
+
+    build_site(site)
+    site.set("/slow", Page("<html><head><title>Slow</title></head><body>late</body></html>", hang=1.5))
+    env = {**os.environ, "LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
+           "LASTSEEN_STORAGE_URL": settings.storage_url, "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32",
+           "TERM": "xterm-256color", "COLUMNS": "120"}
+    master, slave = pty.openpty()
+    lastseen = Path(sys.executable).with_name("lastseen")
+    process = subprocess.Popen([str(lastseen), "crawl", site.url("/plain"), site.url("/gz"), site.url("/slow")],
+                               stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert process.wait(timeout=120) == 0, screen.decode(errors="replace")[-2000:]
+    text = screen.decode(errors="replace")
+    bar = text[:text.rfind("\x1b[?25h")]  # the frames drawn while the bar was up
+    counts = [(int(a), int(b)) for a, b in re.findall(r"(?<![\d/])(\d+)/(\d+)(?![\d/])", bar)]
+    assert any(0 < done < queued for done, queued in counts), counts
+    assert all(done <= queued for done, queued in counts)
+    assert "/?" not in text
+    assert text.rfind("\x1b[?25l") < text.rfind("\x1b[?25h"), "the cursor is shown again at the end"
+    assert re.search(r"captured [3-9]", text), "the summary follows the bar"

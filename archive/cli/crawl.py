@@ -20,35 +20,58 @@ from crawler.run import run_crawl
 
 
 class CrawlProgress:
-    """A rich progress bar on a terminal, plain log lines otherwise, fed by Scrapy's signals."""
+    """Requests done out of requests queued: a rich bar on a terminal, log lines otherwise, fed by signals.
 
-    def __init__(self, crawler: Crawler, interactive: bool) -> None:
-        self.done = 0
-        self.interactive = interactive
+    A context manager, so the bar comes down and the cursor comes back however the crawl ends. It keeps no
+    state in Scrapy (which holds signal receivers weakly): the caller holds it for the crawl's length.
+    """
+
+    def __init__(self, interactive: bool) -> None:
+        self.queued = self.done = 0
+        self._open: set[int] = set()  # ids of scheduled requests not finished yet (robots.txt is not scheduled)
         self.progress: Any = None
         self.task: Any = None
-        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
-        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         if interactive:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                      transient=True)
-            self.task = self.progress.add_task("crawl", total=None)
-            self.progress.start()
+            self.task = self.progress.add_task("crawl", total=0)
 
-    def item_scraped(self, item: Any) -> None:
-        """Count one fetched item: advance the bar, or log every hundredth."""
-        self.done += 1
+    def __enter__(self) -> CrawlProgress:
         if self.progress is not None:
-            self.progress.update(self.task, completed=self.done)
-        elif self.done % 100 == 0:
-            logging.getLogger("lastseen.crawl").info("%d fetched", self.done)
+            self.progress.start()
+        return self
 
-    def spider_closed(self) -> None:
-        """Take the bar down when the crawl ends."""
+    def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+    def attach(self, crawler: Crawler) -> None:
+        """Follow this crawler's requests."""
+        crawler.signals.connect(self.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(self.request_finished, signal=signals.request_left_downloader)
+        crawler.signals.connect(self.request_finished, signal=signals.request_dropped)
+
+    def request_scheduled(self, request: Any) -> None:
+        """One more request queued."""
+        self._open.add(id(request))
+        self.queued += 1
+        self._show()
+
+    def request_finished(self, request: Any) -> None:
+        """One queued request answered, failed or dropped as a duplicate."""
+        if id(request) not in self._open:
+            return
+        self._open.discard(id(request))
+        self.done += 1
+        self._show()
+        if self.progress is None and self.done % 100 == 0:
+            logging.getLogger("lastseen.crawl").info("%d of %d requests done", self.done, self.queued)
+
+    def _show(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.done, total=max(self.queued, self.done))
 
 
 def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
@@ -56,8 +79,9 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     if args.depth < 0:
         raise UsageError("--depth must be 0 or more")
     interactive = sys.stderr.isatty() and not args.json
-    summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
-                        interactive=interactive, on_crawler=lambda crawler: CrawlProgress(crawler, interactive))
+    with CrawlProgress(interactive) as progress:
+        summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
+                            interactive=interactive, on_crawler=progress.attach)
     if out.as_json:
         out.json(summary)
     else:
