@@ -255,3 +255,12 @@ def test_global_options_anywhere_on_the_line(run, tmp_path: Path, before: bool) 
 def test_serve_refuses_a_port_out_of_range(run, port: str) -> None:
     code, _, err = run("serve", "--port", port)
     assert code == 2 and f"cannot listen on port {port}" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["out.warc.gz", "out.wacz"])
+def test_export_to_an_unwritable_place_is_a_usage_error(run, tmp_path: Path, name: str) -> None:
+    """It exited 70 (internal error) with a traceback's last line."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run("export", str(blocker / name))
+    assert code == 2 and err.startswith("lastseen: error: cannot write") and err.count("\n") == 1

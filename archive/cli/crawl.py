@@ -100,7 +100,11 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Export a collection's captures to one file."""
-    result = export_collection(ws, args.collection, Path(args.out))
+    target = Path(args.out)
+    try:
+        result = export_collection(ws, args.collection, target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     if out.as_json:
         out.json(result)
     else:
