@@ -262,5 +262,6 @@ def test_export_to_an_unwritable_place_is_a_usage_error(run, tmp_path: Path, nam
     """It exited 70 (internal error) with a traceback's last line."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
+    assert run("collection", "default")[0] == 0
     code, _, err = run("export", str(blocker / name))
     assert code == 2 and err.startswith("lastseen: error: cannot write") and err.count("\n") == 1
