@@ -16,14 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from archive.checker import (
-    Fetcher,
-    VideoEndpoints,
-    check_sources,
-    due_sources,
-    error_kind,
-    sources_to_capture,
-)
 from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
@@ -31,6 +23,9 @@ from archive.extract.pagemeta import extract_page_metadata
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
 from archive.net.pacing import RateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.watch.check import VideoEndpoints, check_sources
+from archive.watch.fetch import Fetcher, error_kind
+from archive.watch.select import due_sources, sources_to_capture
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
 from tests.servers.site import Page, Site

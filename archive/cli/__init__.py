@@ -23,8 +23,8 @@ from archive.urls import InvalidURL
 from archive.workspace import Workspace
 
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "crawler.run", "archive.alerts",
-                                     "archive.checker", "archive.wayback_queue", "archive.cli.serve",
+COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "crawler.run", "archive.cli.alerts",
+                                     "archive.cli.check", "archive.wayback_queue", "archive.cli.serve",
                                      "archive.cli.tokens", "scheduler")
 
 
