@@ -23,6 +23,7 @@ from archive.extract.pagemeta import extract_page_metadata
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
 from archive.net.pacing import RateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.sources.limits import MAX_INTERVAL
 from archive.watch.check import VideoEndpoints, check_sources
 from archive.watch.fetch import Fetcher, error_kind
 from archive.watch.select import due_sources, sources_to_capture
@@ -432,6 +433,26 @@ def test_check_command(settings: Settings, site: Site, monkeypatch: pytest.Monke
     assert code == 2 and "not both" in err
     code, _, err = run("check", "-c", "nope")
     assert code == 2 and "no collection named 'nope'" in err
+
+
+def test_an_absurd_stored_interval_does_not_stop_a_round(ws: Workspace, settings: Settings, site: Site,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """An interval stored before inputs were bounded (99999999 days) counts as MAX_INTERVAL, not an overflow."""
+    for name, value in (("DATA_DIR", str(settings.data_dir)), ("DATABASE_URL", settings.database_url),
+                        ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5")):
+        monkeypatch.setenv(f"LASTSEEN_{name}", value)
+    site.set("/story", Page(STORY))
+    absurd, fine = track(ws, site.url("/story"), site.url("/story?again"))
+    with session_scope(ws.sessions) as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"  # PostgreSQL's INTEGER holds 68 years at most
+        session.get(Source, absurd).recheck_interval = 99_999_999 * 86400 if sqlite else 2**31 - 1
+    before = datetime.now(UTC)
+    assert main(["check", "--all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["checked"] == 2 and data["errors"] == []
+    assert source(ws, absurd).next_check_at <= before + timedelta(seconds=MAX_INTERVAL * 1.1) + HOUR
+    assert source(ws, fine).next_check_at <= before + DAY * 1.1 + HOUR
 
 
 # --------------------------------------------------------------------------------------------------
