@@ -22,6 +22,7 @@ from archive.db import session_scope
 from archive.extract.pagemeta import extract_page_metadata
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
 from archive.net.pacing import RateLimiter
+from archive.providers.info import fetch_oembed
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.sources.limits import MAX_INTERVAL
 from archive.watch.check import VideoEndpoints, check_sources
@@ -492,6 +493,22 @@ def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     assert chain.error == "too_many_redirects" and len(chain.chain) == 3
     assert error_kind(TimeoutError("slow")) == "timeout"
     fetcher.close()
+
+
+def test_the_crawls_oembed_fallback_uses_the_one_client(site: Site) -> None:
+    """providers.info.fetch_oembed: the provider's JSON is the video's info; a 404 there says it is gone."""
+    site.set("/oembed", lambda request: Page(json.dumps({"title": "clip"}), content_type="application/json")
+             if "alive" in request.path else Page("Not Found", status=404, content_type="text/plain"))
+    endpoints = {"youtube": site.url("/oembed")}
+    alive = fetch_oembed("youtube", "https://www.youtube.com/watch?v=alive", timeout=5, endpoints=endpoints)
+    assert (alive.info, alive.source, alive.availability) == ({"title": "clip"}, "oembed", "public")
+    gone = fetch_oembed("youtube", "https://www.youtube.com/watch?v=gone", timeout=5, endpoints=endpoints)
+    assert (gone.info, gone.availability, gone.message) == (None, "gone", "oEmbed answered 404")
+    assert site.requests[-1][2]["Accept"] == "application/json"
+    assert site.requests[-1][2]["User-Agent"].startswith("lastseen/"), "a session of archive.net.http"
+    down = fetch_oembed("youtube", "https://www.youtube.com/watch?v=x", timeout=5,
+                        endpoints={"youtube": "http://127.0.0.1:1/oembed"})
+    assert down.info is None and down.availability is None and down.message.startswith("oEmbed: ")
 
 
 def test_ytdlp_is_asked_only_when_enabled(ws: Workspace, site: Site) -> None:
