@@ -59,6 +59,7 @@ class DeliverySummary:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def count(self, notifier: Notifier, outcome: str, n: int, error: str | None = None) -> None:
+        """Add n deliveries (or messages) of this outcome on the notifier's channel."""
         entry = self.channels.setdefault(notifier.channel, {"label": notifier.label, "messages": 0, DELIVERED: 0,
                                                             "retrying": 0, FAILED: 0, "last_error": None})
         entry[outcome] += n

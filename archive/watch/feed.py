@@ -33,6 +33,7 @@ def _xml(text: str | None) -> str:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    """A child element with XML-safe text and attributes."""
     element = ET.SubElement(parent, tag, {k: _xml(v) for k, v in attrs.items()})
     if text is not None:
         element.text = _xml(text)
@@ -40,6 +41,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 
 def _atom_time(value: datetime) -> str:
+    """RFC 3339 in UTC, as Atom wants it."""
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

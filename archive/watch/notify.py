@@ -41,6 +41,7 @@ class Message:
 
     @property
     def is_digest(self) -> bool:
+        """Several alerts in one message."""
         return len(self.alerts) > 1
 
     def title(self) -> str:
@@ -94,6 +95,7 @@ class WebhookNotifier:
         self.session = session or make_session(default_user_agent())
 
     def send(self, message: Message) -> SendResult:
+        """POST the message's JSON, signed when there is a secret."""
         body = message.json_body()
         headers = {"Content-Type": "application/json", "X-Lastseen-Timestamp": str(int(message.sent_at.timestamp())),
                    "X-Lastseen-Delivery": message.key,
@@ -125,6 +127,7 @@ class AppriseNotifier:
         self.label = f"apprise {self._apprise[0].service_name}"
 
     def send(self, message: Message) -> SendResult:
+        """Hand the message's text to Apprise; its warnings are the error."""
         import apprise
 
         with apprise.LogCapture(level=logging.WARNING) as captured:
@@ -162,6 +165,7 @@ class Channels:
     scope: dict[str, int | None] = field(default_factory=dict)
 
     def add(self, notifier: Notifier, collection_id: int | None = None) -> None:
+        """A channel for one collection, or for all (None)."""
         self.notifiers[notifier.channel] = notifier
         self.scope[notifier.channel] = collection_id
 
