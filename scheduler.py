@@ -58,7 +58,8 @@ def _now() -> datetime:
 
 def recheck_round() -> dict[str, Any]:
     """Check the sources that are due (at most schedule_batch of them)."""
-    from archive.checker import check_sources, due_sources
+    from archive.watch.check import check_sources
+    from archive.watch.select import due_sources
 
     ws = _workspace()
     with session_scope(ws.sessions) as session:
@@ -73,7 +74,7 @@ def recheck_round() -> dict[str, Any]:
 def crawl_targets(ws: Workspace) -> list[tuple[str, list[str]]]:
     """(collection, URLs) to crawl: each collection with never-captured sources (URLs empty: the crawl finds
     them) and sources whose content changed since their last capture."""
-    from archive.checker import sources_to_capture
+    from archive.watch.select import sources_to_capture
 
     with session_scope(ws.sessions) as session:
         uncaptured = list(session.scalars(
@@ -127,7 +128,8 @@ def wayback_round() -> dict[str, Any]:
 
 def alert_round() -> dict[str, Any]:
     """Make alerts for new transitions and send what is due."""
-    from archive.alerts import create_alerts, deliver
+    from archive.watch.alerts import create_alerts
+    from archive.watch.deliver import deliver
 
     ws = _workspace()
     with session_scope(ws.sessions) as session:

@@ -626,7 +626,7 @@ def _read_routes(app: FastAPI) -> None:
     def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> Response:
         """The Atom feed of a collection's status transitions."""
         try:
-            from archive.alerts import collection_feed
+            from archive.watch.feed import collection_feed
         except ImportError:
             raise HTTPException(503, "the Atom feed is not available in this installation (archive.alerts is "
                                      "missing)") from None

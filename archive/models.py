@@ -185,6 +185,9 @@ class Check(Base):
     final_url: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="")
     latency_ms: Mapped[float | None] = mapped_column(Float)
+    # What a `changed` check saw, the baseline of the next checks: the main text's hash, else the bytes' hash.
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class StatusTransition(Base):

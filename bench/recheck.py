@@ -122,10 +122,11 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: SQLite in a temporary folder")
     args = parser.parse_args()
 
-    from archive.checker import check_sources, due_sources
     from archive.config import load_settings
     from archive.db import session_scope
     from archive.models import utcnow
+    from archive.watch.check import check_sources
+    from archive.watch.select import due_sources
     from archive.workspace import Workspace
 
     hosts = _hosts(args.hosts)

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from archive import alerts
-from archive.alerts import UnknownCollection, collection_feed, create_alerts, deliver, sign
-from archive.config import Settings
+from archive.config import ConfigError, Settings
 from archive.db import session_scope
 from archive.models import (
     Alert,
@@ -32,6 +30,10 @@ from archive.models import (
 )
 from archive.sources import ensure_collection
 from archive.urls import domain_of, normalize_url, url_hash
+from archive.watch.alerts import create_alerts
+from archive.watch.deliver import CLAIM_LEASE, deliver
+from archive.watch.feed import UnknownCollection, collection_feed
+from archive.watch.notify import Channels, sign
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
 
@@ -268,7 +270,7 @@ def test_gives_up_after_max_attempts_and_honours_retry_after(settings: Settings,
 
 def test_concurrent_workers_send_each_alert_once(settings: Settings, workspaces, receiver,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alerts, "DIGEST_MAX", 3)
+    monkeypatch.setattr("archive.watch.deliver.DIGEST_MAX", 3)
     values = {"webhook_url": receiver.url(), "webhook_secret": SECRET}
     ws = open_ws(workspaces, settings, **values)
     vanish(ws, "flood", [f"https://a.example/{i}" for i in range(24)])
@@ -301,12 +303,12 @@ def test_claim_left_by_a_dead_worker_is_taken_again_after_its_lease(settings: Se
     vanish(ws, "flood", ["https://a.example/1"])
     with session_scope(ws.sessions) as session:
         create_alerts(session)
-    deliver(ws, now=T0, channels=alerts.Channels())  # routes nothing: no channels
+    deliver(ws, now=T0, channels=Channels())  # routes nothing: no channels
     assert count(ws, AlertDelivery) == 0
     with session_scope(ws.sessions) as session:
         alert = session.scalars(select(Alert)).one()
         session.add(AlertDelivery(alert_id=alert.id, channel="webhook", state="sending", attempts=1,
-                                  next_attempt_at=T0 + alerts.CLAIM_LEASE))
+                                  next_attempt_at=T0 + CLAIM_LEASE))
     assert deliver(ws, now=T0 + timedelta(minutes=9))["messages"] == 0, "another worker may still be sending"
     summary = deliver(ws, now=T0 + timedelta(minutes=10))
     assert summary["delivered"] == 1 and len(receiver.posts) == 1
@@ -376,7 +378,7 @@ def test_unreachable_webhook_error_keeps_its_token_secret(settings: Settings, wo
 
 def test_bad_apprise_url_is_a_setting_error(settings: Settings, workspaces) -> None:
     ws = open_ws(workspaces, settings, apprise_urls=("nosuchscheme://token@x",))
-    with pytest.raises(alerts.ConfigError, match="Apprise cannot use nosuchscheme://\\*\\*\\*"):
+    with pytest.raises(ConfigError, match="Apprise cannot use nosuchscheme://\\*\\*\\*"):
         deliver(ws)
 
 

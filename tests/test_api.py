@@ -315,7 +315,7 @@ def test_memento_timemap_and_timegate(api: ApiServer) -> None:
 def test_atom_feed_of_a_collection(api: ApiServer) -> None:
     seed_sources(api)
     response = api.get("/api/collections/quake/feed.atom", role=None)
-    if importlib.util.find_spec("archive.alerts") is None:
+    if importlib.util.find_spec("archive.watch.feed") is None:
         assert response.status_code == 503 and response.json()["error"] == "unavailable"
     else:
         assert response.status_code == 200, response.text

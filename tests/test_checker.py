@@ -16,21 +16,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from archive.checker import (
-    Fetcher,
-    VideoEndpoints,
-    check_sources,
-    due_sources,
-    error_kind,
-    sources_to_capture,
-)
 from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
 from archive.extract.pagemeta import extract_page_metadata
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
 from archive.net.pacing import RateLimiter
+from archive.providers.info import fetch_oembed
 from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.sources.limits import MAX_INTERVAL
+from archive.watch.check import VideoEndpoints, check_sources
+from archive.watch.fetch import Fetcher, error_kind
+from archive.watch.select import due_sources, sources_to_capture
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
 from tests.servers.site import Page, Site
@@ -439,6 +436,26 @@ def test_check_command(settings: Settings, site: Site, monkeypatch: pytest.Monke
     assert code == 2 and "no collection named 'nope'" in err
 
 
+def test_an_absurd_stored_interval_does_not_stop_a_round(ws: Workspace, settings: Settings, site: Site,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """An interval stored before inputs were bounded (99999999 days) counts as MAX_INTERVAL, not an overflow."""
+    for name, value in (("DATA_DIR", str(settings.data_dir)), ("DATABASE_URL", settings.database_url),
+                        ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5")):
+        monkeypatch.setenv(f"LASTSEEN_{name}", value)
+    site.set("/story", Page(STORY))
+    absurd, fine = track(ws, site.url("/story"), site.url("/story?again"))
+    with session_scope(ws.sessions) as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"  # PostgreSQL's INTEGER holds 68 years at most
+        session.get(Source, absurd).recheck_interval = 99_999_999 * 86400 if sqlite else 2**31 - 1
+    before = datetime.now(UTC)
+    assert main(["check", "--all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["checked"] == 2 and data["errors"] == []
+    assert source(ws, absurd).next_check_at <= before + timedelta(seconds=MAX_INTERVAL * 1.1) + HOUR
+    assert source(ws, fine).next_check_at <= before + DAY * 1.1 + HOUR
+
+
 # --------------------------------------------------------------------------------------------------
 # Parts without a database
 # --------------------------------------------------------------------------------------------------
@@ -476,6 +493,22 @@ def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     assert chain.error == "too_many_redirects" and len(chain.chain) == 3
     assert error_kind(TimeoutError("slow")) == "timeout"
     fetcher.close()
+
+
+def test_the_crawls_oembed_fallback_uses_the_one_client(site: Site) -> None:
+    """providers.info.fetch_oembed: the provider's JSON is the video's info; a 404 there says it is gone."""
+    site.set("/oembed", lambda request: Page(json.dumps({"title": "clip"}), content_type="application/json")
+             if "alive" in request.path else Page("Not Found", status=404, content_type="text/plain"))
+    endpoints = {"youtube": site.url("/oembed")}
+    alive = fetch_oembed("youtube", "https://www.youtube.com/watch?v=alive", timeout=5, endpoints=endpoints)
+    assert (alive.info, alive.source, alive.availability) == ({"title": "clip"}, "oembed", "public")
+    gone = fetch_oembed("youtube", "https://www.youtube.com/watch?v=gone", timeout=5, endpoints=endpoints)
+    assert (gone.info, gone.availability, gone.message) == (None, "gone", "oEmbed answered 404")
+    assert site.requests[-1][2]["Accept"] == "application/json"
+    assert site.requests[-1][2]["User-Agent"].startswith("lastseen/"), "a session of archive.net.http"
+    down = fetch_oembed("youtube", "https://www.youtube.com/watch?v=x", timeout=5,
+                        endpoints={"youtube": "http://127.0.0.1:1/oembed"})
+    assert down.info is None and down.availability is None and down.message.startswith("oEmbed: ")
 
 
 def test_ytdlp_is_asked_only_when_enabled(ws: Workspace, site: Site) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
 
 from archive.config import Settings
-from archive.db import DatabaseError, open_database, session_scope
-from archive.models import Alert, Base, Capture, Collection, Source, StatusTransition
+from archive.db import DatabaseError, alembic_config, make_engine, open_database, session_scope
+from archive.models import Alert, Base, Capture, Check, Collection, Source, StatusTransition
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.urls import normalize_url, url_hash
 
@@ -33,6 +36,40 @@ def test_migrating_twice_is_harmless(settings: Settings) -> None:
     with session_scope(sessions) as session:
         assert session.scalars(select(Collection)).all() == []
     sessions.kw["bind"].dispose()
+
+
+def test_old_change_hashes_move_from_the_detail_into_columns(settings: Settings) -> None:
+    """Revision 0003 moves the hash a `changed` check wrote into its detail into the new columns, and back."""
+    engine = make_engine(settings.database_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0002")
+    with session_scope(sessionmaker(engine)) as session:
+        source_id = add_sources(session, ensure_collection(session, "c"), [SourceEntry("https://x.example/")]
+                                ).added[0].id
+    text, payload = "a" * 64, "b" * 64
+    old = {"changed by text": f"main text differs from the capture of 2026-01-01T00:00:00Z; text_sha256={text}",
+           "changed by bytes": f"content differs from the capture of 2026-01-01T00:00:00Z; payload_sha256={payload}"
+                               " (redirects: https://x.example/ -> https://x.example/a)",
+           "ok": "HTTP 200; same main text as the capture of 2026-01-01T00:00:00Z"}
+    checks = sa.table("check_result", sa.column("source_id"), sa.column("checked_at"), sa.column("outcome"),
+                      sa.column("detail"))
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(checks.insert(), [{"source_id": source_id, "checked_at": at, "outcome": "changed",
+                                              "detail": detail} for detail in old.values()])
+    command.upgrade(config, "head")
+    with session_scope(sessionmaker(engine)) as session:
+        rows = [(c.detail, c.text_sha256, c.payload_sha256) for c in session.scalars(select(Check).order_by(Check.id))]
+    assert rows == [("main text differs from the capture of 2026-01-01T00:00:00Z", text, None),
+                    ("content differs from the capture of 2026-01-01T00:00:00Z (redirects: https://x.example/ -> "
+                     "https://x.example/a)", None, payload),
+                    (old["ok"], None, None)]
+    command.downgrade(config, "0002")
+    with engine.connect() as connection:
+        details = list(connection.scalars(sa.select(checks.c.detail).order_by(sa.text("id"))))
+    assert details[0] == old["changed by text"] and details[2] == old["ok"]
+    assert details[1].endswith(f"; payload_sha256={payload}"), "the mark is back where the old checks read it"
+    engine.dispose()
 
 
 def test_one_url_once_per_collection(settings: Settings) -> None:

@@ -193,7 +193,8 @@ def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A check that finds the main text edited makes the next capture round recapture the page."""
     import scheduler
-    from archive.checker import check_sources, sources_to_capture
+    from archive.watch.check import check_sources
+    from archive.watch.select import sources_to_capture
 
     article = "<html><head><title>Flood</title></head><body><article><p>{}</p></article></body></html>"
     site.set("/story", Page(article.format("The river rose three metres overnight near the old bridge. " * 5)))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archive.checker import Fetcher
 from archive.net.http import ca_bundle, make_session
+from archive.watch.fetch import Fetcher
 from tests.servers.site import Page, Site, self_signed_certificate
 
 

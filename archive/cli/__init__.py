@@ -23,9 +23,9 @@ from archive.urls import InvalidURL
 from archive.workspace import Workspace
 
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "archive.cli.crawl", "archive.alerts",
-                                     "archive.checker", "archive.cli.wayback", "archive.cli.serve",
-                                     "archive.cli.tokens", "archive.cli.schedule")
+COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "archive.cli.crawl",
+                                     "archive.cli.alerts", "archive.cli.check", "archive.cli.wayback",
+                                     "archive.cli.serve", "archive.cli.tokens", "archive.cli.schedule")
 
 
 def _global_options() -> argparse.ArgumentParser:

@@ -1,6 +1,8 @@
 """What a video's provider says of it: yt-dlp's info without downloading, else oEmbed.
 
-Runs in a worker thread (both are blocking). A yt-dlp error that says the video is gone is an
+The one oEmbed client of lastseen (the crawl's metadata and the checks both ask through ask_oembed, on a
+requests session of archive.net.http, so the proxy and the CA bundle apply). Runs in a worker thread (both
+are blocking). A yt-dlp error that says the video is gone is an
 answer (removed, private, geo-blocked...), not a crash.
 """
 
@@ -8,10 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
+
+import requests
+import urllib3.exceptions
+
+from archive.net.http import default_user_agent, make_session
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,60 @@ def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30) -> Vid
     return VideoInfo(clean, "yt-dlp", clean.get("availability") or "public")
 
 
+@dataclass
+class OEmbedReply:
+    """What an oEmbed endpoint answered: status and body (capped) or the error, and the URLs passed through."""
+
+    url: str
+    status: int | None = None
+    body: bytes = b""
+    chain: list[str] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def final_url(self) -> str | None:
+        """The URL that answered (after redirects); None when nothing did."""
+        return self.chain[-1] if self.status is not None and self.chain else None
+
+
+def oembed_url(endpoint: str, url: str) -> str:
+    """The endpoint's request URL asking about url, in JSON."""
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode({'url': url, 'format': 'json'})}"
+
+
+def _read_capped(response: requests.Response, max_bytes: int, deadline: float, timeout: float) -> bytes:
+    """The (decoded) body, at most max_bytes, read within the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(64 * 1024):
+        chunks.append(chunk[:max_bytes - size])
+        size += len(chunks[-1])
+        if size >= max_bytes:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the answer took longer than {timeout:g} s")
+    return b"".join(chunks)
+
+
+def ask_oembed(session: requests.Session, endpoint: str, url: str, *, timeout: float,
+               max_bytes: int = _OEMBED_MAX, proxies: dict[str, str] | None = None) -> OEmbedReply:
+    """GET the endpoint's answer about url on this session; failures are in the reply, never raised."""
+    reply = OEmbedReply(oembed_url(endpoint, url))
+    started = time.monotonic()
+    try:
+        with session.get(reply.url, headers={"Accept": "application/json"}, timeout=timeout, proxies=proxies,
+                         stream=True) as response:
+            reply.status = response.status_code
+            reply.chain = [hop.url for hop in response.history] + [response.url]
+            reply.body = _read_capped(response, max_bytes, started + timeout, timeout)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        reply.status, reply.body, reply.error = None, b"", (str(exc).splitlines() or [type(exc).__name__])[0]
+    finally:
+        reply.seconds = time.monotonic() - started
+    return reply
+
+
 def fetch_oembed(provider: str, url: str, *, proxy: str | None = None, timeout: int = 30,
                  endpoints: dict[str, str] | None = None) -> VideoInfo:
     """The provider's oEmbed answer; a 404 there means the video is gone."""
@@ -75,18 +136,11 @@ def fetch_oembed(provider: str, url: str, *, proxy: str | None = None, timeout: 
     endpoint = (endpoints or OEMBED_ENDPOINTS).get(provider)
     if endpoint is None:
         return VideoInfo(None, None, None, f"no oEmbed endpoint for {provider}")
-    handlers = [urllib.request.ProxyHandler({"http": proxy, "https": proxy})] if proxy else []
-    opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(f"{endpoint}?{urlencode({'url': url, 'format': 'json'})}",
-                                     headers={"Accept": "application/json"})
-    status, body = 0, b""
-    try:
-        with opener.open(request, timeout=timeout) as answer:
-            status, body = answer.status, answer.read(_OEMBED_MAX)
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read(_OEMBED_MAX)
-    except (OSError, ValueError) as exc:
-        return VideoInfo(None, None, None, f"oEmbed: {exc}".splitlines()[0])
+    with make_session(default_user_agent(), proxy or "") as session:
+        reply = ask_oembed(session, endpoint, url, timeout=timeout)
+    if reply.status is None:
+        return VideoInfo(None, None, None, f"oEmbed: {reply.error}")
+    status, body = reply.status, reply.body
     verdict = classify_oembed(status, body)
     if status == 200:
         try:

@@ -1,0 +1,288 @@
+"""Availability checks: fetch each source lightly, classify what came back, store it, move its status on evidence.
+
+A check is light: one size-capped GET per source (redirects followed by hand, so the chain is known and loops
+stop), a probe per host and run (the site's answer for a random nonexistent URL, for soft 404s), and for videos
+what the provider says (oEmbed, the watch page's playability, optionally yt-dlp). Nothing is captured here: a
+page whose main text changed is recorded as a `changed` check, and `sources_to_capture` lists such sources for
+the crawl. Status changes only through `archive.status.decide`; every check and every transition is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from archive.db import session_scope
+from archive.models import utcnow
+from archive.net.pacing import MonotonicClock, RateLimiter
+from archive.providers.info import OEMBED_ENDPOINTS
+from archive.status import (
+    DEFINITIVE,
+    Classification,
+    Outcome,
+    WatchPolicy,
+    classify_http,
+    classify_oembed,
+    classify_video_page,
+)
+from archive.watch.fetch import Answer, Fetcher, ProbeCache
+from archive.watch.record import CheckResult, CheckSummary, ResultWriter
+from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
+from archive.workspace import Workspace
+
+logger = logging.getLogger("lastseen.check")
+
+_WINDOW = 1000  # sources loaded (with what to compare them to) and handed to the workers at a time
+_WRITE_BATCH = 200  # checks stored per transaction
+
+# Pages that say more than the video's public page: Dailymotion's player metadata (what yt-dlp reads).
+VIDEO_PAGES = MappingProxyType({"dailymotion": "https://www.dailymotion.com/player/metadata/video/{id}"})
+
+
+@dataclass(frozen=True)
+class VideoEndpoints:
+    """Where providers are asked: oEmbed endpoints and pages that say more than the video's page.
+
+    Tests (and mirrors) point these at other servers. pages maps a provider to a URL template with {id};
+    providers not in it are asked on the source's own URL (the watch page).
+    """
+
+    oembed: Mapping[str, str] = field(default_factory=lambda: dict(OEMBED_ENDPOINTS))
+    pages: Mapping[str, str] = field(default_factory=lambda: dict(VIDEO_PAGES))
+
+    def page_url(self, provider: str, video_id: str, source_url: str) -> str:
+        """The page classify_video_page reads for this video."""
+        template = self.pages.get(provider)
+        return template.format(id=video_id) if template else source_url
+
+
+def _hops(answer: Answer) -> str:
+    """' (redirects: a -> b -> c)' when the fetch was redirected, else ''."""
+    hops = list(dict.fromkeys(answer.chain))
+    return f" (redirects: {' -> '.join(hops)})" if len(hops) > 1 else ""
+
+
+def _needs_probe(answer: Answer) -> bool:
+    """Only an answer that could be a soft 404 or a redirect away needs the site's probe."""
+    return answer.error is None and answer.status is not None and 200 <= answer.status < 400
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A live page against its baseline: changed or not, the human why, and the new hash when it changed."""
+
+    changed: bool
+    why: str
+    text_sha256: str | None = None
+    payload_sha256: str | None = None
+
+
+def compare_content(baseline: Baseline, answer: Answer) -> Comparison:
+    """Whether a live page differs from what its content was last known to be, and what shows it.
+
+    Same bytes: unchanged. Otherwise the main text (as the crawl extracts it: trafilatura via pagemeta) is
+    compared with the capture's text_sha256; non-HTML captures compare their bytes when the server sent them
+    unencoded. A body cut at check_max_bytes is not compared.
+    """
+    if answer.truncated:
+        return Comparison(False, "too large to compare with the capture")
+    payload = hashlib.sha256(answer.body).hexdigest()
+    if baseline.payload_sha256 == payload:
+        return Comparison(False, f"same bytes as {baseline.what}")
+    if baseline.text_sha256:
+        return _compare_text(baseline, answer)
+    if baseline.compare_payload and not answer.content_encoding:
+        return Comparison(True, f"content differs from {baseline.what}", payload_sha256=payload)
+    return Comparison(False, "nothing to compare with")
+
+
+def _compare_text(baseline: Baseline, answer: Answer) -> Comparison:
+    """The page's main text against the baseline's text hash (a new title is named)."""
+    from archive.extract.pagemeta import extract_page_metadata, text_sha256
+
+    meta = extract_page_metadata(answer.body, answer.final_url or answer.url, answer.content_type)
+    if not meta.text:
+        return Comparison(False, "no main text to compare")
+    text = text_sha256(meta.text)
+    if text == baseline.text_sha256:
+        return Comparison(False, f"same main text as {baseline.what}")
+    retitled = ""
+    if baseline.title and meta.title and meta.title != baseline.title:
+        retitled = f"; title {baseline.title[:80]!r} is now {meta.title[:80]!r}"
+    return Comparison(True, f"main text differs from {baseline.what}{retitled}", text_sha256=text)
+
+
+def combine_video_verdicts(page: Classification | None, oembed: Classification | None, http: Classification,
+                           ytdlp: Classification | None = None) -> Classification:
+    """One outcome from what the provider's page, oEmbed, yt-dlp and the page's HTTP answer say.
+
+    The provider's own words win (the watch page naming removed, private, terminated, geo-blocked or
+    age-restricted; then yt-dlp's error), then oEmbed's gone or geo_blocked, then a definitive HTTP answer
+    (404 on Vimeo or Rutube), then any sign of life (page or oEmbed ok), then the page's own answer.
+    """
+    if page is not None and page.outcome not in (Outcome.OK, Outcome.BLOCKED):
+        return Classification(page.outcome, f"video page: {page.detail}")
+    if ytdlp is not None:
+        return Classification(ytdlp.outcome, f"yt-dlp: {ytdlp.detail}")
+    if oembed is not None and oembed.outcome in DEFINITIVE:
+        return oembed
+    if http.outcome in DEFINITIVE:
+        return http
+    if page is not None and page.outcome is Outcome.OK:
+        return Classification(Outcome.OK, f"video page: {page.detail}")
+    if oembed is not None and oembed.outcome is Outcome.OK:
+        return oembed
+    if page is not None:
+        return Classification(page.outcome, f"video page: {page.detail}")
+    return http
+
+
+class SourceChecker:
+    """Checks one source at a time (thread-safe): pages by HTTP and content, videos by what the provider says."""
+
+    def __init__(self, fetcher: Fetcher, *, endpoints: VideoEndpoints | None = None, use_ytdlp: bool = False,
+                 proxy: str = "") -> None:
+        self.fetcher = fetcher
+        self.probes = ProbeCache(fetcher)
+        self.endpoints = endpoints or VideoEndpoints()
+        self.use_ytdlp = use_ytdlp
+        self.proxy = proxy
+
+    def check(self, target: Target) -> CheckResult:
+        """Fetch and classify one source."""
+        if target.kind == "video" and target.provider:
+            return self._check_video(target)
+        return self._check_page(target)
+
+    def _classify(self, url: str, answer: Answer, probe: bool) -> Classification:
+        """classify_http on an answer, with the host's probe when asked for and useful."""
+        return classify_http(url=url, status=answer.status, final_url=answer.final_url,
+                             redirect_chain=answer.chain, body_text=answer.text, error=answer.error,
+                             probe=self.probes.get(url) if probe and _needs_probe(answer) else None)
+
+    def _check_page(self, target: Target) -> CheckResult:
+        """A page: its HTTP answer, then, when alive, its content against the last capture."""
+        answer = self.fetcher.fetch(target.url)
+        verdict = self._classify(target.url, answer, probe=True)
+        detail = verdict.detail + (f": {answer.error_detail}" if answer.error_detail else "")
+        result = CheckResult(target.source_id, verdict.outcome, detail, answer.status, answer.final_url,
+                             round(answer.seconds * 1000, 1))
+        if (verdict.outcome is Outcome.OK and target.baseline is not None and target.kind == "page"
+                and answer.status is not None and 200 <= answer.status < 300):
+            seen = compare_content(target.baseline, answer)
+            result.outcome = Outcome.CHANGED if seen.changed else Outcome.OK
+            result.detail = seen.why if seen.changed else f"{detail}; {seen.why}"
+            result.text_sha256, result.payload_sha256 = seen.text_sha256, seen.payload_sha256
+        result.detail += _hops(answer)
+        return result
+
+    def _oembed(self, target: Target) -> tuple[Classification | None, Answer | None]:
+        """What the provider's oEmbed endpoint says (None when it has none, or says nothing)."""
+        endpoint = self.endpoints.oembed.get(target.provider or "")
+        if not endpoint:
+            return None, None
+        answer = self.fetcher.oembed(endpoint, target.video_url or target.url)
+        if answer.status is None:
+            return None, answer
+        verdict = classify_oembed(answer.status, answer.body or None, provider=target.provider)
+        if verdict is not None:
+            verdict = Classification(verdict.outcome, f"oEmbed: {verdict.detail}")
+        return verdict, answer
+
+    def _ytdlp(self, target: Target) -> Classification | None:
+        """The availability named by yt-dlp's error, if it fails with one."""
+        from archive.providers.info import fetch_ytdlp
+
+        self.fetcher.limiter.acquire((urlsplit(target.url).hostname or "").lower())
+        info = fetch_ytdlp(target.video_url or target.url, proxy=self.proxy or None,
+                           timeout=max(1, int(self.fetcher.timeout)))
+        if info.info is None and info.availability in {o.value for o in Outcome}:
+            return Classification(Outcome(info.availability), info.message)
+        return None
+
+    def _check_video(self, target: Target) -> CheckResult:
+        """A video: oEmbed, the provider's page, optionally yt-dlp, combined."""
+        provider = target.provider or ""
+        oembed, oembed_answer = self._oembed(target)
+        page_url = self.endpoints.page_url(provider, target.video_id or "", target.url)
+        answer = self.fetcher.fetch(page_url)
+        http = self._classify(page_url, answer, probe=False)
+        if answer.error_detail:
+            http = Classification(http.outcome, f"{http.detail}: {answer.error_detail}")
+        page = classify_video_page(provider, answer.status or 0, answer.text or "") if answer.status else None
+        ytdlp = self._ytdlp(target) if self.use_ytdlp and page is None and oembed is None else None
+        verdict = combine_video_verdicts(page, oembed, http, ytdlp)
+        used = oembed_answer if verdict is oembed and oembed_answer is not None else answer
+        seconds = answer.seconds + (oembed_answer.seconds if oembed_answer else 0.0)
+        return CheckResult(target.source_id, verdict.outcome, verdict.detail + _hops(used), used.status,
+                           used.final_url, round(seconds * 1000, 1))
+
+
+def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | None = None,
+                  endpoints: VideoEndpoints | None = None, use_ytdlp: bool = False, timeout: float | None = None,
+                  concurrency: int | None = None, rng: random.Random | None = None,
+                  progress: Callable[[CheckResult], None] | None = None) -> CheckSummary:
+    """Check these sources now, store every check and transition, and say what was found.
+
+    now: the time recorded for every check (default: the wall clock when each check ends); timeout: seconds
+    per request (default check_timeout); the rest of the behaviour comes from the settings (host_rate,
+    check_max_bytes, check_concurrency, proxy, recheck_interval and the confirmation policy).
+    """
+    settings = ws.settings
+    policy = WatchPolicy.from_settings(settings)
+    summary = CheckSummary(started_at=now or utcnow())
+    with session_scope(ws.sessions) as session:
+        targets = interleave(load_targets(session, source_ids, settings.recheck_interval))
+    if not targets:
+        summary.finished_at = now or utcnow()
+        return summary
+    fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
+                      max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
+                      limiter=RateLimiter(settings.host_rate, MonotonicClock()))
+    checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy)
+    writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
+    workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))
+    buffer: list[tuple[CheckResult, datetime]] = []
+
+    def collect(done: Iterable[Future[CheckResult]]) -> None:
+        """Buffer finished checks (with their time) and store them a batch at a time."""
+        for future in done:
+            try:
+                result = future.result()
+            except Exception as exc:  # a bug in a classifier must not lose the other checks
+                logger.exception("check failed")
+                summary.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            buffer.append((result, now or utcnow()))
+            if progress is not None:
+                progress(result)
+        if len(buffer) >= _WRITE_BATCH:
+            writer.store(buffer)
+            buffer.clear()
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
+            pending: set[Future[CheckResult]] = set()
+            for window in chunks(targets, _WINDOW):
+                with session_scope(ws.sessions) as session:
+                    attach_baselines(session, window)
+                for target in window:
+                    while len(pending) >= workers * 2:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        collect(done)
+                    pending.add(pool.submit(checker.check, target))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                collect(done)
+        writer.store(buffer)
+    finally:
+        fetcher.close()
+    summary.finished_at = now or utcnow()
+    return summary

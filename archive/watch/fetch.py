@@ -1,0 +1,257 @@
+"""Fetching for checks: one size-capped GET with a deadline, redirects followed by hand, and the site's probe.
+
+A fetch never raises: what went wrong is in the Answer (error_kind names it, error_detail says it in one line).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from archive.net.http import make_session, request_proxies
+from archive.net.pacing import MonotonicClock, RateLimiter
+from archive.providers.info import ask_oembed
+from archive.status import ProbeAnswer
+
+MAX_REDIRECTS = 10
+_CHUNK = 64 * 1024
+_TEXTUAL = re.compile(r"html|xml|json|javascript|text/", re.I)
+
+
+@dataclass
+class Answer:
+    """What one fetch got: the last status, the URLs passed through, the body (capped) or the error."""
+
+    url: str
+    status: int | None = None
+    final_url: str | None = None
+    chain: list[str] = field(default_factory=list)
+    body: bytes = b""
+    truncated: bool = False
+    content_type: str | None = None
+    content_encoding: str | None = None
+    error: str | None = None  # dns, connect, timeout, tls, too_many_redirects
+    error_detail: str = ""
+    seconds: float = 0.0
+
+    @cached_property
+    def text(self) -> str | None:
+        """The body as text when it is text (HTML, XML, JSON, plain), else None."""
+        if not self.body:
+            return None
+        if self.content_type and not _TEXTUAL.search(self.content_type):
+            return None
+        if not self.content_type and self.body.lstrip()[:1] != b"<":
+            return None
+        from archive.extract.decode import decode_html
+
+        return decode_html(self.body, self.content_type)[0]
+
+
+class _Deadline(Exception):
+    """The whole answer did not arrive in time (a server dripping bytes)."""
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """exc and every exception it wraps (args, reason, cause, context)."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if current in found or len(found) > 20:
+            continue
+        found.append(current)
+        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        todo.extend(item for item in linked if isinstance(item, BaseException))
+    return found
+
+
+def error_kind(exc: BaseException) -> str:
+    """dns, connect, tls or timeout for a failed fetch (what classify_http calls `error`)."""
+    chain = _exception_chain(exc)
+    if any(isinstance(e, urllib3.exceptions.NameResolutionError | socket.gaierror) for e in chain):
+        return "dns"
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError | ConnectionRefusedError) for e in chain):
+        return "connect"
+    if any(isinstance(e, requests.exceptions.SSLError | ssl.SSLError | urllib3.exceptions.SSLError) for e in chain):
+        return "tls"
+    if any(isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError | _Deadline)
+           for e in chain):
+        return "timeout"
+    return "connect"
+
+
+_CAUSED_BY = re.compile(r"\(Caused by \w+\((.*)\)\)\s*$")
+_CONNECTION_PREFIX = re.compile(r"^['\"]?(?:<[^>]*>|HTTPS?Connection(?:Pool)?\([^)]*\)):\s*")
+
+
+def error_detail(exc: BaseException) -> str:
+    """The useful part of a requests/urllib3 error message, one line."""
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    caused = _CAUSED_BY.search(text)
+    if caused:
+        text = caused.group(1)
+    return _CONNECTION_PREFIX.sub("", text).strip("'\" ")[:300] or type(exc).__name__
+
+
+class Fetcher:
+    """Size-capped GETs with a deadline, manual redirects, the per-host rate limit and the proxy setting.
+
+    Thread-safe: each thread has its own requests.Session (connection pool).
+    """
+
+    def __init__(self, *, timeout: float, max_bytes: int, user_agent: str, proxy: str = "",
+                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.user_agent = user_agent
+        self.proxies = request_proxies(proxy)
+        self.limiter = limiter or RateLimiter(0, MonotonicClock())
+        self.max_redirects = max_redirects
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        """This thread's session, made on first use."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session(self.user_agent)  # no proxy here: fetch passes it per request
+            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's connections."""
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def fetch(self, url: str) -> Answer:
+        """GET url, following redirects by hand; errors are in the answer, never raised."""
+        answer = Answer(url=url)
+        session = self.session()
+        session.cookies.clear()  # a cookie wall's cookie counts within one fetch only
+        current, seen = url, {url}
+        spent = 0.0
+        try:
+            for _hop in range(self.max_redirects + 1):
+                answer.chain.append(current)
+                self.limiter.acquire((urlsplit(current).hostname or "").lower())
+                started = time.monotonic()
+                try:
+                    target = self._request(session, current, answer)
+                finally:
+                    spent += time.monotonic() - started
+                if target is None:
+                    return answer
+                if target in seen or urlsplit(target).scheme.lower() not in {"http", "https"}:
+                    answer.final_url = target  # a loop, or a redirect out of the web: classify_http decides
+                    answer.chain.append(target)
+                    return answer
+                seen.add(target)
+                current = target
+            answer.status, answer.error = None, "too_many_redirects"
+            answer.error_detail = f"more than {self.max_redirects} redirects"
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _Deadline) as exc:
+            answer.status, answer.body = None, b""
+            answer.error, answer.error_detail = error_kind(exc), error_detail(exc)
+        finally:
+            answer.seconds = spent
+        return answer
+
+    def oembed(self, endpoint: str, url: str) -> Answer:
+        """The oEmbed endpoint's answer about url, through the one oEmbed client, paced and proxied like a fetch."""
+        self.limiter.acquire((urlsplit(endpoint).hostname or "").lower())
+        session = self.session()
+        session.cookies.clear()
+        reply = ask_oembed(session, endpoint, url, timeout=self.timeout, max_bytes=self.max_bytes,
+                           proxies=self.proxies)
+        return Answer(url=reply.url, status=reply.status, final_url=reply.final_url, chain=reply.chain,
+                      body=reply.body, error_detail=reply.error, seconds=reply.seconds)
+
+    def _request(self, session: requests.Session, url: str, answer: Answer) -> str | None:
+        """One hop: the redirect target, or None once the answer (status, body) is in."""
+        deadline = time.monotonic() + self.timeout
+        response = session.get(url, allow_redirects=False, stream=True, timeout=self.timeout,
+                               proxies=self.proxies)
+        try:
+            answer.status = response.status_code
+            answer.final_url = url
+            location = response.headers.get("Location")
+            if 300 <= response.status_code < 400:
+                if location and location.strip():
+                    return urljoin(url, location.strip())
+                answer.final_url = None  # a redirect to nowhere: classify_http calls it a server error
+            answer.content_type = response.headers.get("Content-Type")
+            answer.content_encoding = response.headers.get("Content-Encoding")
+            self._read(response, answer, deadline)
+            return None
+        finally:
+            response.close()
+
+    def _read(self, response: requests.Response, answer: Answer, deadline: float) -> None:
+        """Read the (decoded) body up to max_bytes, within the deadline."""
+        limit = self.max_bytes + 1
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            chunks.append(chunk[:limit - size])
+            size += len(chunks[-1])
+            if size >= limit:
+                break
+            if time.monotonic() > deadline:
+                raise _Deadline(f"the answer took longer than {self.timeout:g} s")
+        body = b"".join(chunks)
+        answer.truncated = len(body) > self.max_bytes
+        answer.body = body[:self.max_bytes]
+
+
+class ProbeCache:
+    """The site's answer for a random nonexistent URL, asked once per host (scheme and port) per run."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
+        self.token = secrets.token_hex(6)
+        self._answers: dict[str, ProbeAnswer | None] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> ProbeAnswer | None:
+        """The probe for url's host; None when the probe itself failed."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+            host_lock = self._locks[key]
+        with host_lock:
+            with self._lock:
+                if key in self._answers:
+                    return self._answers[key]
+            probe_url = f"{key}/lastseen-probe-{self.token}"
+            answer = self.fetcher.fetch(probe_url)
+            probe = None
+            if answer.error is None:
+                probe = ProbeAnswer.from_response(answer.status, answer.final_url, answer.text, url=probe_url)
+            with self._lock:
+                self._answers[key] = probe
+            return probe

@@ -1,0 +1,178 @@
+"""Storing checks: the Check rows, each source's new state by decide(), its next check, and the transitions.
+
+Source.status is written through archive.sources.state only (the one writer of a source's status).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, lazyload
+
+from archive.db import session_scope
+from archive.models import Check, Source, Video
+from archive.sources.limits import MAX_INTERVAL
+from archive.sources.state import apply_decision, state_of, transition_row
+from archive.status import Decision, Outcome, SourceState, WatchPolicy, decide
+from archive.timefmt import iso
+from archive.watch.select import Target
+from archive.workspace import Workspace
+
+JITTER = 0.1  # the regular next check falls within +-10% of the interval, so checks of a batch spread out
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome, before it is stored."""
+
+    source_id: int
+    outcome: Outcome
+    detail: str
+    http_status: int | None = None
+    final_url: str | None = None
+    latency_ms: float | None = None
+    text_sha256: str | None = None  # a `changed` page's new main text hash: the next checks' baseline
+    payload_sha256: str | None = None  # or its new bytes' hash, when it has no main text to compare
+
+
+@dataclass
+class CheckSummary:
+    """What a run of checks found."""
+
+    started_at: datetime
+    finished_at: datetime | None = None
+    checked: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    to_capture: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `lastseen check --json`."""
+        seconds = (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+        return {
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "seconds": round(seconds, 3) if seconds is not None else None,
+            "checked": self.checked,
+            "outcomes": by_count(self.outcomes),
+            "statuses": by_count(self.statuses),
+            "transition_counts": by_count(Counter(t["kind"] for t in self.transitions)),
+            "transitions": self.transitions,
+            "to_capture": self.to_capture,
+            "errors": self.errors,
+        }
+
+
+def by_count(counts: Counter[str]) -> dict[str, int]:
+    """Most frequent first, ties by name: the same run prints the same way."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _evidence(session: Session, source_id: int, state: SourceState, check: Check) -> list[dict[str, Any]]:
+    """The checks a transition rests on: the whole run of definitive or transient outcomes, else this check."""
+    checks = [check]
+    if state.streak_started_at is not None and state.streak_count > 1:
+        checks = list(session.scalars(select(Check).where(Check.source_id == source_id,
+                                                          Check.checked_at >= state.streak_started_at)
+                                      .order_by(Check.checked_at, Check.id)))
+    return [{"check_id": c.id, "outcome": c.outcome, "at": iso(c.checked_at), "http_status": c.http_status}
+            for c in checks]
+
+
+# What a video's provider said at its last check, kept in Video.availability beside yt-dlp's own words.
+_VIDEO_VERDICTS = frozenset({Outcome.GONE, Outcome.REMOVED, Outcome.PRIVATE, Outcome.ACCOUNT_TERMINATED,
+                             Outcome.GEO_BLOCKED, Outcome.AGE_RESTRICTED})
+
+
+def _note_availability(session: Session, source_id: int, outcome: Outcome) -> None:
+    """A verdict replaces the video's availability; an ok after a verdict makes it public again."""
+    if outcome in _VIDEO_VERDICTS:
+        session.execute(update(Video).where(Video.source_id == source_id).values(availability=outcome.value))
+    elif outcome in (Outcome.OK, Outcome.CHANGED):
+        session.execute(update(Video).where(Video.source_id == source_id,
+                                            Video.availability.in_([v.value for v in _VIDEO_VERDICTS]))
+                        .values(availability="public"))
+
+
+class ResultWriter:
+    """Stores checks in batches: the Check row, decide(), the source's new state and any transition."""
+
+    def __init__(self, ws: Workspace, policy: WatchPolicy, summary: CheckSummary, targets: Mapping[int, Target],
+                 rng: random.Random) -> None:
+        self.ws = ws
+        self.policy = policy
+        self.summary = summary
+        self.targets = targets
+        self.rng = rng
+
+    def next_check(self, target: Target, at: datetime, bring_forward: timedelta | None) -> datetime:
+        """The regular interval with jitter, or sooner when a confirming check is due.
+
+        An interval stored before inputs were bounded counts as MAX_INTERVAL, so the date cannot overflow.
+        """
+        interval = min(target.interval, MAX_INTERVAL)
+        regular = timedelta(seconds=interval * (1 + self.rng.uniform(-JITTER, JITTER)))
+        return at + (min(bring_forward, regular) if bring_forward is not None else regular)
+
+    def store(self, results: Sequence[tuple[CheckResult, datetime]]) -> None:
+        """Store one batch in one transaction: checks and source states first, then the transitions."""
+        if not results:
+            return
+        with session_scope(self.ws.sessions) as session:
+            ids = [result.source_id for result, _ in results]
+            sources = {s.id: s for s in session.scalars(select(Source).options(lazyload(Source.tags))
+                                                        .where(Source.id.in_(ids)))}
+            moved: list[tuple[Source, Check, Decision]] = []
+            for result, at in results:
+                source = sources.get(result.source_id)
+                if source is None:
+                    continue  # deleted while it was being checked
+                check, decision = self._apply(session, source, result, at)
+                if decision.transition is not None:
+                    moved.append((source, check, decision))
+            if moved:
+                session.flush()  # the checks' ids, for the evidence
+                self._record_transitions(session, moved)
+
+    def _apply(self, session: Session, source: Source, result: CheckResult, at: datetime) -> tuple[Check, Decision]:
+        """Add the check and move the source's state by decide(); returns both."""
+        decision = decide(state_of(source), result.outcome, at, self.policy)
+        check = Check(source_id=source.id, checked_at=at, outcome=result.outcome.value,
+                      http_status=result.http_status, final_url=result.final_url, detail=result.detail[:4000],
+                      latency_ms=result.latency_ms, text_sha256=result.text_sha256,
+                      payload_sha256=result.payload_sha256)
+        session.add(check)
+        apply_decision(source, decision, at)
+        source.last_checked_at = at
+        source.next_check_at = self.next_check(self.targets[source.id], at, decision.next_check_in)
+        self.summary.checked += 1
+        self.summary.outcomes[result.outcome.value] += 1
+        self.summary.statuses[source.status] += 1
+        if result.outcome is Outcome.CHANGED:
+            self.summary.to_capture.append(source.id)
+        if source.kind == "video":
+            _note_availability(session, source.id, result.outcome)
+        return check, decision
+
+    def _record_transitions(self, session: Session, moved: Sequence[tuple[Source, Check, Decision]]) -> None:
+        """One StatusTransition row per transition, with its evidence, listed in the summary."""
+        rows = []
+        for source, check, decision in moved:
+            row = transition_row(source, decision, _evidence(session, source.id, decision.new_state, check))
+            session.add(row)
+            rows.append((row, source, check, decision.transition is not None and decision.transition.alerts))
+        session.flush()
+        for row, source, check, alerts in rows:
+            self.summary.transitions.append({
+                "id": row.id, "source_id": source.id, "url": source.normalized_url, "kind": row.kind,
+                "from": row.from_status, "to": row.to_status, "reason": row.reason, "at": iso(row.at),
+                "alerts": alerts, "check_id": check.id,
+            })

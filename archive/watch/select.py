@@ -1,0 +1,179 @@
+"""What is due, and what to compare it with: the sources to check, loaded with their interval and baseline.
+
+Also the question the crawl asks of the checks: which sources changed since their newest capture.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from archive.models import Capture, Check, Collection, Source, Video
+from archive.status import Outcome
+from archive.timefmt import iso
+
+_IN_BATCH = 1000  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a page's content was last known to be: its newest capture, or a later check that saw it change."""
+
+    what: str
+    payload_sha256: str | None = None
+    text_sha256: str | None = None
+    title: str | None = None
+    compare_payload: bool = False
+
+
+@dataclass
+class Target:
+    """A source to check, with what the check needs to know of it."""
+
+    source_id: int
+    url: str
+    kind: str
+    domain: str
+    interval: int
+    provider: str | None = None
+    video_id: str | None = None
+    video_url: str | None = None
+    baseline: Baseline | None = None
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most size items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def due_sources(session: Session, now: datetime, limit: int | None = None, *,
+                collection_id: int | None = None) -> list[int]:
+    """Ids of sources to check now: never checked first, then by how overdue (both use ix_source_next_check)."""
+    def query(condition: Any) -> Any:
+        """Source ids meeting condition, in the collection when one is given."""
+        stmt = select(Source.id).where(condition)
+        return stmt.where(Source.collection_id == collection_id) if collection_id is not None else stmt
+
+    ids = list(session.scalars(query(Source.next_check_at.is_(None)).order_by(Source.id).limit(limit)))
+    if limit is None or len(ids) < limit:
+        rest = None if limit is None else limit - len(ids)
+        ids += session.scalars(query(Source.next_check_at <= now).order_by(Source.next_check_at, Source.id)
+                               .limit(rest))
+    return ids
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """A source whose content changed since its newest capture: the crawl should capture it again."""
+
+    source_id: int
+    collection: str
+    url: str
+    changed_at: datetime
+
+
+def sources_to_capture(session: Session, *, collection_id: int | None = None,
+                       limit: int | None = None) -> list[CaptureRequest]:
+    """Sources with a `changed` check newer than their newest capture, oldest change first.
+
+    The scheduler passes their URLs to the crawl (`run_crawl(ws, collection=..., urls=[...])`); once a capture
+    newer than the change is stored they drop out of this list.
+    """
+    last = (select(Check.source_id, func.max(Check.checked_at).label("changed_at"))
+            .where(Check.outcome == Outcome.CHANGED.value).group_by(Check.source_id).subquery())
+    stmt = (select(last.c.source_id, last.c.changed_at, Collection.name, Source.normalized_url)
+            .join(Source, Source.id == last.c.source_id).join(Collection, Collection.id == Source.collection_id)
+            .where(~exists().where(Capture.source_id == last.c.source_id, Capture.captured_at >= last.c.changed_at))
+            .order_by(last.c.changed_at, last.c.source_id).limit(limit))
+    if collection_id is not None:
+        stmt = stmt.where(Source.collection_id == collection_id)
+    return [CaptureRequest(source_id, name, url, at) for source_id, at, name, url in session.execute(stmt)]
+
+
+def load_targets(session: Session, source_ids: Sequence[int], default_interval: int) -> list[Target]:
+    """The sources of these ids (unknown ids skipped), with their interval and, for videos, provider and id."""
+    targets: list[Target] = []
+    for chunk in chunks(list(dict.fromkeys(source_ids)), _IN_BATCH):
+        rows = session.execute(
+            select(Source.id, Source.normalized_url, Source.kind, Source.domain, Source.recheck_interval,
+                   Collection.recheck_interval, Video.provider, Video.video_id, Video.canonical_url)
+            .join(Collection, Collection.id == Source.collection_id)
+            .outerjoin(Video, Video.source_id == Source.id)
+            .where(Source.id.in_(chunk)))
+        for sid, url, kind, domain, own, collection, provider, video_id, video_url in rows:
+            interval = own or collection or default_interval
+            if kind == "video" and provider is None:
+                from archive.providers import video_from_url
+
+                ref = video_from_url(url)
+                if ref is not None:
+                    provider, video_id, video_url = ref.provider, ref.video_id, ref.canonical_url
+            targets.append(Target(sid, url, kind, domain, interval, provider, video_id, video_url))
+    return targets
+
+
+def interleave(targets: Iterable[Target]) -> list[Target]:
+    """Round-robin over hosts, so the workers spread over many hosts instead of queueing on one."""
+    by_host: dict[str, list[Target]] = defaultdict(list)
+    for target in targets:
+        by_host[target.domain].append(target)
+    queues = [iter(queue) for queue in by_host.values()]
+    ordered: list[Target] = []
+    while queues:
+        alive = []
+        for queue in queues:
+            item = next(queue, None)
+            if item is not None:
+                ordered.append(item)
+                alive.append(queue)
+        queues = alive
+    return ordered
+
+
+def attach_baselines(session: Session, targets: Sequence[Target]) -> None:
+    """Each page's newest 2xx capture, or a later `changed` check's hash (what the crawl has not captured yet)."""
+    pages = {t.source_id: t for t in targets if t.kind == "page"}
+    if pages:
+        captured = _capture_baselines(session, pages)
+        if captured:
+            _change_baselines(session, pages, captured)
+
+
+def _capture_baselines(session: Session, pages: dict[int, Target]) -> dict[int, datetime]:
+    """Give each page its newest 2xx capture as baseline; when each was captured."""
+    newest = func.row_number().over(partition_by=Capture.source_id, order_by=Capture.captured_at.desc()).label("n")
+    inner = (select(Capture.source_id, Capture.captured_at, Capture.payload_sha256, Capture.page_meta,
+                    Capture.content_type, newest)
+             .where(Capture.source_id.in_(list(pages)), Capture.http_status >= 200, Capture.http_status < 300)
+             .subquery())
+    captured: dict[int, datetime] = {}
+    for sid, at, payload, meta, content_type, _ in session.execute(select(inner).where(inner.c.n == 1)):
+        meta = meta or {}
+        html = bool(meta) or "html" in (content_type or "").lower()
+        pages[sid].baseline = Baseline(f"the capture of {iso(at)}", payload, meta.get("text_sha256"),
+                                       meta.get("title"), compare_payload=not html)
+        captured[sid] = at
+    return captured
+
+
+def _change_baselines(session: Session, pages: dict[int, Target], captured: dict[int, datetime]) -> None:
+    """A `changed` check newer than the capture replaces its baseline with the hash that check saw."""
+    latest = func.row_number().over(partition_by=Check.source_id, order_by=Check.checked_at.desc()).label("n")
+    inner = (select(Check.source_id, Check.checked_at, Check.text_sha256, Check.payload_sha256, latest)
+             .where(Check.source_id.in_(list(captured)), Check.outcome == Outcome.CHANGED.value).subquery())
+    for sid, at, text, payload, _ in session.execute(select(inner).where(inner.c.n == 1)):
+        if (text is None and payload is None) or at <= captured[sid]:
+            continue
+        what = f"the change seen at {iso(at)}"
+        title = pages[sid].baseline.title if pages[sid].baseline else None
+        if text is not None:
+            pages[sid].baseline = Baseline(what, None, text, title)
+        else:
+            pages[sid].baseline = Baseline(what, payload, None, None, compare_payload=True)
