@@ -37,9 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import __version__
 from archive.config import Settings
-from archive.dashboard import collection_page, index_page, login_page, source_page
+from archive.api.html import collection_page, index_page, login_page, source_page
 from archive.db import session_scope
-from archive.jobs import JobConflict, JobRunner
+from archive.api.jobs import JobConflict, JobRunner
 from archive.models import (
     SOURCE_STATUSES,
     AlertDelivery,
