@@ -26,6 +26,7 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import select
 
 import archive.api
+import archive.api.read
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import (
@@ -181,7 +182,7 @@ def test_source_filters_and_cursor_pages(api: ApiServer) -> None:
 
 def test_exports_stream_every_filtered_row(api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_sources(api)
-    monkeypatch.setattr(archive.api, "EXPORT_BATCH", 2)
+    monkeypatch.setattr(archive.api.read, "EXPORT_BATCH", 2)
     listed = api.get("/api/sources?domain=news.example&limit=1000").json()["items"]
     assert len(listed) == 3
     response = api.get("/api/sources/export?format=csv&domain=news.example")
@@ -510,7 +511,7 @@ def test_internal_errors_are_logged_json(api: ApiServer, monkeypatch: pytest.Mon
     def broken(*args: object, **kwargs: object) -> list[Any]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(archive.api, "collection_counts", broken)
+    monkeypatch.setattr(archive.api.read, "collection_counts", broken)
     response = api.get("/api/collections")
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error", "message": "internal error (logged on the server)"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from archive.dashboard import bar_chart, time_buckets
+from archive.api.html import bar_chart, time_buckets
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import ensure_collection

@@ -1,6 +1,7 @@
-"""The researchers' dashboard: server-rendered HTML pages with small inline SVG charts; no scripts, no CDN.
+"""The dashboard's HTML: whole pages with small inline SVG charts, no scripts, no CDN; pure rendering.
 
-Pages are built from the same report functions as the CLI and the JSON API, so all three say the same.
+Pages show what archive.api.dashboard read for them, from the same report functions as the CLI and the JSON API,
+so all three say the same.
 """
 
 from __future__ import annotations
@@ -13,24 +14,10 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from archive.models import (
-    SOURCE_STATUSES,
-    Capture,
-    Check,
-    Collection,
-    Source,
-    StatusTransition,
-    WaybackLookup,
-    WaybackSubmission,
-)
+from archive.models import SOURCE_STATUSES, Check, Collection, Source, StatusTransition
 from archive.status import outcome_class
 from archive.timefmt import iso
 
-TABLE_PAGE = 100
-TIMELINE_CHECKS = 500
 MAX_BUCKETS = 120
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -208,51 +195,6 @@ def check_timeline(checks: Sequence[Check], transitions: Sequence[StatusTransiti
     return "".join(parts)
 
 
-# ---------------------------------------------------------------------------------------------- data
-
-
-def vanishing_times(session: Session, collection_id: int) -> list[datetime]:
-    """When sources of a collection were found vanished, oldest first."""
-    return list(session.scalars(
-        select(StatusTransition.at).join(Source, Source.id == StatusTransition.source_id)
-        .where(Source.collection_id == collection_id, StatusTransition.to_status == "vanished")
-        .order_by(StatusTransition.at)))
-
-
-def wayback_links(session: Session, source_ids: Sequence[int]) -> dict[int, str]:
-    """The best Wayback copy per source: the recovery copy, else our newest stored submission, else a lookup's."""
-    links: dict[int, str] = {}
-    if not source_ids:
-        return links
-    for source_id, url in session.execute(
-            select(WaybackLookup.source_id, WaybackLookup.last_ok_url)
-            .where(WaybackLookup.source_id.in_(source_ids), WaybackLookup.last_ok_url.is_not(None))
-            .order_by(WaybackLookup.looked_up_at)):
-        links[source_id] = url
-    for source_id, url in session.execute(
-            select(WaybackSubmission.source_id, WaybackSubmission.archive_url)
-            .where(WaybackSubmission.source_id.in_(source_ids), WaybackSubmission.archive_url.is_not(None))
-            .order_by(WaybackSubmission.requested_at)):
-        links[source_id] = url
-    for source_id, url in session.execute(
-            select(Source.id, Source.recovery_archive_url)
-            .where(Source.id.in_(source_ids), Source.recovery_archive_url.is_not(None))):
-        links[source_id] = url
-    return links
-
-
-def latest_captures(session: Session, source_ids: Sequence[int]) -> dict[int, int]:
-    """The newest capture id per source."""
-    if not source_ids:
-        return {}
-    newest = (select(Capture.source_id, func.max(Capture.captured_at).label("at"))
-              .where(Capture.source_id.in_(source_ids)).group_by(Capture.source_id).subquery())
-    same = (newest.c.source_id == Capture.source_id) & (newest.c.at == Capture.captured_at)
-    rows = session.execute(select(Capture.source_id, func.max(Capture.id)).join(newest, same)
-                           .group_by(Capture.source_id))
-    return {source_id: capture_id for source_id, capture_id in rows}
-
-
 # ---------------------------------------------------------------------------------------------- pages
 
 
@@ -273,26 +215,41 @@ def index_page(collections: Sequence[dict[str, Any]], *, signed_in: bool) -> str
     return page("Collections", f"<h1>Collections</h1>{account}{table}")
 
 
-def collection_page(session: Session, collection: Collection, counts: dict[str, Any], *, status: str | None,
-                    after: int | None) -> str:
+@dataclass(frozen=True)
+class CollectionView:
+    """What a collection's page shows: its counts, when its sources vanished, and one page of its sources."""
+
+    collection: Collection
+    counts: dict[str, Any]
+    status: str | None  # the status the table is filtered by
+    vanishings: list[datetime]
+    sources: list[Source]
+    more: bool  # whether a next page follows
+    captures: dict[int, int]  # source id -> its newest capture id
+    wayback: dict[int, str]  # source id -> its best Wayback copy
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """What a source's page shows: its report detail, its checks (oldest first), transitions, best Wayback copy."""
+
+    source: Source
+    detail: dict[str, Any]
+    checks: list[Check]
+    transitions: list[StatusTransition]
+    wayback_copy: str | None
+
+
+def collection_page(view: CollectionView) -> str:
     """A collection: counts by status, vanishings over time, and a page of its sources."""
+    collection, counts, status, sources = view.collection, view.counts, view.status, view.sources
     name_q = quote(collection.name, safe="")
     by_status = counts["by_status"]
     cards = "".join(f"<div class='count' id='count-{s}'><b>{by_status[s]}</b>{badge(s)}</div>"
                     for s in ("alive", "unreachable", "vanished", "returned", "new"))
     cards += f"<div class='count' id='count-total'><b>{counts['sources']}</b>sources</div>"
-    chart = bar_chart(time_buckets(vanishing_times(session, collection.id)), title="vanishings over time",
-                      empty="no source has vanished yet")
-    query = select(Source).where(Source.collection_id == collection.id).order_by(Source.id).limit(TABLE_PAGE + 1)
-    if status:
-        query = query.where(Source.status == status)
-    if after:
-        query = query.where(Source.id > after)
-    sources = list(session.scalars(query))
-    more = len(sources) > TABLE_PAGE
-    sources = sources[:TABLE_PAGE]
-    ids = [s.id for s in sources]
-    captures, wayback = latest_captures(session, ids), wayback_links(session, ids)
+    chart = bar_chart(time_buckets(view.vanishings), title="vanishings over time", empty="no source has vanished yet")
+    captures, wayback = view.captures, view.wayback
     rows = []
     for source in sources:
         capture = _link(f"/api/captures/{captures[source.id]}", "archived copy") if source.id in captures else "-"
@@ -304,7 +261,7 @@ def collection_page(session: Session, collection: Collection, counts: dict[str, 
     filters = " ".join([_link(f"/collections/{name_q}", "all")] + [
         _link(f"/collections/{name_q}?" + urlencode({"status": s}), s) for s in SOURCE_STATUSES])
     nav = ""
-    if more:
+    if view.more:
         params = {"after": str(sources[-1].id), **({"status": status} if status else {})}
         nav = f"<p>{_link(f'/collections/{name_q}?' + urlencode(params), 'next page')}</p>"
     api = " | ".join([_link(f"/api/sources?collection={name_q}", "JSON"),
@@ -327,12 +284,9 @@ def _capture_row(capture: dict[str, Any]) -> str:
             f"<td>{link}</td></tr>")
 
 
-def source_page(session: Session, source: Source, detail: dict[str, Any]) -> str:
+def source_page(view: SourceView) -> str:
     """One source: status, the check history as a timeline, transitions, captures and copies elsewhere."""
-    checks = list(reversed(list(session.scalars(select(Check).where(Check.source_id == source.id)
-                                                .order_by(Check.checked_at.desc()).limit(TIMELINE_CHECKS)))))
-    transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
-                                       .order_by(StatusTransition.at)))
+    source, detail, checks, transitions = view.source, view.detail, view.checks, view.transitions
     facts = [("status", badge(detail["status"]) + (f" {escape(detail['reason'])}" if detail["reason"] else "")),
              ("collection", _link("/collections/" + quote(detail["collection"], safe=""), detail["collection"])),
              ("kind", escape(detail["kind"])), ("tags", escape(", ".join(detail["tags"])) or "-")]
@@ -347,9 +301,9 @@ def source_page(session: Session, source: Source, detail: dict[str, Any]) -> str
         f"<tr class='check-row'><td>{_when(c.checked_at)}</td><td>{escape(c.outcome)}</td>"
         f"<td>{c.http_status or '-'}</td><td>{escape(c.detail)}</td></tr>" for c in reversed(checks[-50:]))
     capture_rows = "".join(_capture_row(c) for c in detail["captures"])
-    copies = wayback_links(session, [source.id])
     wayback = detail["wayback"]
-    wayback_html = _link(copies[source.id], copies[source.id]) if source.id in copies else "none known"
+    copy = view.wayback_copy
+    wayback_html = _link(copy, copy) if copy is not None else "none known"
     if wayback["lookup"]:
         wayback_html += (f" <span class='muted'>({wayback['lookup']['count']} copies in the archive, "
                          f"{escape(wayback['lookup']['first_timestamp'] or '?')} to "

@@ -1,0 +1,181 @@
+"""The researchers' dashboard: its routes (HTML pages, token sign-in kept in an HttpOnly cookie) and the queries
+that read what each page shows; archive.api.html renders them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from archive.api.access import TOKEN_COOKIE, Caller, CallerDep, collection_or_404, workspace_of
+from archive.api.html import CollectionView, SourceView, collection_page, index_page, login_page, source_page
+from archive.api.read import collection_rows
+from archive.api.schemas import MAX_ID, IdPath, NamePath, Status
+from archive.db import session_scope
+from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
+from archive.report import source_detail
+from archive.tokens import authenticate
+
+TABLE_PAGE = 100
+TIMELINE_CHECKS = 500
+
+router = APIRouter()
+
+
+def vanishing_times(session: Session, collection_id: int) -> list[datetime]:
+    """When sources of a collection were found vanished, oldest first."""
+    return list(session.scalars(
+        select(StatusTransition.at).join(Source, Source.id == StatusTransition.source_id)
+        .where(Source.collection_id == collection_id, StatusTransition.to_status == "vanished")
+        .order_by(StatusTransition.at)))
+
+
+def wayback_links(session: Session, source_ids: Sequence[int]) -> dict[int, str]:
+    """The best Wayback copy per source: the recovery copy, else our newest stored submission, else a lookup's."""
+    links: dict[int, str] = {}
+    if not source_ids:
+        return links
+    for source_id, url in session.execute(
+            select(WaybackLookup.source_id, WaybackLookup.last_ok_url)
+            .where(WaybackLookup.source_id.in_(source_ids), WaybackLookup.last_ok_url.is_not(None))
+            .order_by(WaybackLookup.looked_up_at)):
+        links[source_id] = url
+    for source_id, url in session.execute(
+            select(WaybackSubmission.source_id, WaybackSubmission.archive_url)
+            .where(WaybackSubmission.source_id.in_(source_ids), WaybackSubmission.archive_url.is_not(None))
+            .order_by(WaybackSubmission.requested_at)):
+        links[source_id] = url
+    for source_id, url in session.execute(
+            select(Source.id, Source.recovery_archive_url)
+            .where(Source.id.in_(source_ids), Source.recovery_archive_url.is_not(None))):
+        links[source_id] = url
+    return links
+
+
+def latest_captures(session: Session, source_ids: Sequence[int]) -> dict[int, int]:
+    """The newest capture id per source."""
+    if not source_ids:
+        return {}
+    newest = (select(Capture.source_id, func.max(Capture.captured_at).label("at"))
+              .where(Capture.source_id.in_(source_ids)).group_by(Capture.source_id).subquery())
+    same = (newest.c.source_id == Capture.source_id) & (newest.c.at == Capture.captured_at)
+    rows = session.execute(select(Capture.source_id, func.max(Capture.id)).join(newest, same)
+                           .group_by(Capture.source_id))
+    return {source_id: capture_id for source_id, capture_id in rows}
+
+
+
+def collection_view(session: Session, collection: Collection, counts: dict[str, Any], *, status: str | None,
+                    after: int | None) -> CollectionView:
+    """A collection's page: its counts, vanishings, and TABLE_PAGE sources after `after` (of one status)."""
+    vanishings = vanishing_times(session, collection.id)
+    query = select(Source).where(Source.collection_id == collection.id).order_by(Source.id).limit(TABLE_PAGE + 1)
+    if status:
+        query = query.where(Source.status == status)
+    if after:
+        query = query.where(Source.id > after)
+    sources = list(session.scalars(query))
+    more = len(sources) > TABLE_PAGE
+    sources = sources[:TABLE_PAGE]
+    ids = [s.id for s in sources]
+    return CollectionView(collection=collection, counts=counts, status=status, vanishings=vanishings,
+                          sources=sources, more=more, captures=latest_captures(session, ids),
+                          wayback=wayback_links(session, ids))
+
+
+def source_view(session: Session, source: Source) -> SourceView:
+    """A source's page: its report detail, its latest TIMELINE_CHECKS checks, transitions and best Wayback copy."""
+    detail = source_detail(session, source)
+    checks = list(reversed(list(session.scalars(select(Check).where(Check.source_id == source.id)
+                                                .order_by(Check.checked_at.desc()).limit(TIMELINE_CHECKS)))))
+    transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
+                                       .order_by(StatusTransition.at)))
+    return SourceView(source=source, detail=detail, checks=checks, transitions=transitions,
+                      wayback_copy=wayback_links(session, [source.id]).get(source.id))
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _safe_next(value: str) -> str:
+    """Only a path on this server (no scheme, no '//host'): the login form is no open redirect."""
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def dashboard_index(request: Request, who: CallerDep) -> HTMLResponse:
+    """The collections the caller may read."""
+    with session_scope(workspace_of(request).sessions) as session:
+        rows = collection_rows(session, who)
+    return HTMLResponse(index_page(rows, signed_in=who.role is not None))
+
+
+@router.get("/collections/{name}", response_class=HTMLResponse, include_in_schema=False)
+def dashboard_collection(name: NamePath, request: Request, who: CallerDep, status: Status | None = None,
+                         after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> Response:
+    """A collection's page; anonymous callers of a private one are sent to sign in."""
+    with session_scope(workspace_of(request).sessions) as session:
+        collection = collection_or_404(session, name)
+        if who.role is None and not collection.public_read:
+            return _login_redirect(request)
+        counts = next(row for row in collection_rows(session, Caller(role="reader"))
+                      if row["name"] == collection.name)
+        return HTMLResponse(collection_page(collection_view(session, collection, counts, status=status,
+                                                            after=after)))
+
+
+@router.get("/sources/{source_id}", response_class=HTMLResponse, include_in_schema=False)
+def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Response:
+    """A source's page; anonymous callers of a private one are sent to sign in."""
+    with session_scope(workspace_of(request).sessions) as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            raise HTTPException(404, f"no source {source_id}")
+        if who.role is None and not source.collection.public_read:
+            return _login_redirect(request)
+        return HTMLResponse(source_page(source_view(session, source)))
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_form(next: Annotated[str, Query(max_length=2000)] = "/") -> HTMLResponse:
+    """The sign-in form, coming back to `next` (a path on this server) after."""
+    return HTMLResponse(login_page(next_url=_safe_next(next)))
+
+
+@router.post("/login", include_in_schema=False)
+async def login(request: Request) -> Response:
+    """Sign in with a token from the form: kept in an HttpOnly cookie, good for reading pages only."""
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    token = (form.get("token") or [""])[0].strip()
+    next_url = _safe_next((form.get("next") or ["/"])[0])
+
+    def check() -> bool:
+        with session_scope(workspace_of(request).sessions) as session:
+            return bool(token) and "\x00" not in token and authenticate(session, token) is not None
+
+    if not await run_in_threadpool(check):
+        return HTMLResponse(login_page("That token is not valid.", next_url), status_code=401)
+    response = RedirectResponse(next_url, status_code=303)
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=30 * 86400)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout() -> Response:
+    """Forget the sign-in cookie."""
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE)
+    return response

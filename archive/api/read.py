@@ -1,0 +1,262 @@
+"""Reading the archive: collections with their counts, sources (filtered, paged, exported as CSV or JSON), one
+source's whole story, an archived copy served from its WARC by one ranged read, and a collection's Atom feed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session, selectinload
+
+from archive.api.access import (
+    Caller,
+    CallerDep,
+    anonymous_list,
+    collection_or_404,
+    readable,
+    source_or_404,
+    workspace_of,
+)
+from archive.api.memento import header_url, timegate_url, timemap_url
+from archive.api.schemas import ERRORS, CollectionOut, ErrorOut, FiltersDep, IdPath, NamePath, SourceFilters, SourcePage
+from archive.db import session_scope
+from archive.models import Capture, Collection, Source, SourceTag
+from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
+from archive.storage import StorageError
+from archive.warc import ArchivedRecord, WarcError, read_record
+from archive.workspace import Workspace
+
+logger = logging.getLogger("lastseen.api")
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+EXPORT_BATCH = 1000
+# Headers of the archived response that describe the bytes served; every other one stays in the WARC.
+_ORIGINAL_STATUS = "X-Archive-Orig-Status"
+
+router = APIRouter()
+
+
+def collection_rows(session: Session, who: Caller) -> list[dict[str, Any]]:
+    """Every collection the caller may read with its counts by status and whether it is public."""
+    public = dict(session.execute(select(Collection.name, Collection.public_read)).all())
+    rows = [{**row, "public_read": bool(public.get(row["name"]))} for row in collection_counts(session)]
+    return [row for row in rows if who.role is not None or row["public_read"]]
+
+
+def filtered_sources(filters: SourceFilters, who: Caller, after_id: int | None = None) -> Any:
+    """The query for a filtered source list, by id, limited to what the caller may read."""
+    query = (select(Source).join(Collection, Collection.id == Source.collection_id)
+             .options(selectinload(Source.collection)).order_by(Source.id))
+    if who.role is None:
+        query = query.where(Collection.public_read.is_(True))
+    conditions = [
+        (filters.collection, lambda v: Collection.name == v), (filters.status, lambda v: Source.status == v),
+        (filters.kind, lambda v: Source.kind == v), (filters.domain, lambda v: Source.domain == v),
+        (filters.tag, lambda v: Source.id.in_(select(SourceTag.source_id).where(SourceTag.tag == v))),
+        (filters.added_after, lambda v: Source.added_at >= v), (filters.added_before, lambda v: Source.added_at < v),
+        (filters.vanished_after, lambda v: Source.vanished_at >= v),
+        (filters.vanished_before, lambda v: Source.vanished_at < v),
+        (after_id, lambda v: Source.id > v)]
+    for value, condition in conditions:
+        if value is not None:
+            query = query.where(condition(value))
+    return query
+
+
+@router.get("/api/collections", response_model=list[CollectionOut], responses=ERRORS, tags=["read"])
+def list_collections(request: Request, who: CallerDep) -> list[dict[str, Any]]:
+    """Collections with their number of sources by status (anonymous callers see public ones)."""
+    with session_scope(workspace_of(request).sessions) as session:
+        anonymous_list(session, who)
+        return collection_rows(session, who)
+
+
+@router.get("/api/collections/{name}", response_model=CollectionOut, responses=ERRORS, tags=["read"])
+def get_collection_counts(name: NamePath, request: Request, who: CallerDep) -> dict[str, Any]:
+    """One collection with its counts by status."""
+    with session_scope(workspace_of(request).sessions) as session:
+        collection = collection_or_404(session, name)
+        readable(who, collection)
+        return next(row for row in collection_rows(session, Caller(role="reader")) if row["name"] == collection.name)
+
+
+@router.get("/api/sources", response_model=SourcePage, responses=ERRORS, tags=["read"])
+def list_sources(request: Request, who: CallerDep, filters: FiltersDep,
+                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+                 cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$",
+                                                     description="next_cursor of the page before")] = None,
+                 ) -> dict[str, Any]:
+    """Sources, filtered, oldest first, a page at a time (follow next_cursor)."""
+    after = int(cursor) if cursor else None
+    with session_scope(workspace_of(request).sessions) as session:
+        anonymous_list(session, who, filters.collection)
+        rows = list(session.scalars(filtered_sources(filters, who, after).limit(limit + 1)))
+        items = [source_summary(s) for s in rows[:limit]]
+    more = len(rows) > limit
+    return {"items": items, "next_cursor": str(items[-1]["id"]) if more else None, "limit": limit}
+
+
+@router.get("/api/sources/export", responses={200: {"content": {"text/csv": {}, "application/json": {}}}, **ERRORS},
+            tags=["read"])
+def export_sources(request: Request, who: CallerDep, filters: FiltersDep,
+                   format: Literal["csv", "json"] = "csv") -> StreamingResponse:
+    """Every source matching the filters, as one CSV (the columns of `lastseen list --csv`) or JSON array."""
+    sessions = workspace_of(request).sessions
+    with session_scope(sessions) as session:
+        anonymous_list(session, who, filters.collection)
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        after = None
+        while True:
+            with session_scope(sessions) as session:
+                rows = [source_summary(s) for s in
+                        session.scalars(filtered_sources(filters, who, after).limit(EXPORT_BATCH))]
+            if not rows:
+                return
+            yield rows
+            after = rows[-1]["id"]
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"lastseen-sources-{stamp}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return StreamingResponse(_csv_lines(batches()), media_type="text/csv; charset=utf-8", headers=headers)
+    return StreamingResponse(_json_array(batches()), media_type="application/json", headers=headers)
+
+
+@router.get("/api/sources/{source_id}", responses=ERRORS, tags=["read"])
+def get_source(source_id: IdPath, request: Request, who: CallerDep) -> dict[str, Any]:
+    """Everything known of one source: status, transitions, checks, captures, videos and Wayback copies
+    (the shape of `lastseen status --json`), with links to its archived copies."""
+    with session_scope(workspace_of(request).sessions) as session:
+        source = source_or_404(session, source_id, who)
+        detail = source_detail(session, source)
+    base = str(request.base_url).rstrip("/")
+    for capture in detail["captures"]:
+        capture["archived_copy"] = f"{base}/api/captures/{capture['id']}"
+    detail["links"] = {"dashboard": f"{base}/sources/{source_id}",
+                       "timemap": timemap_url(base, detail["normalized_url"]),
+                       "timegate": timegate_url(base, detail["normalized_url"])}
+    return detail
+
+
+@router.get("/api/captures/{capture_id}", tags=["read"], responses={
+    200: {"description": "the archived body with its original content type", "content": {"*/*": {}}}, **ERRORS})
+def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Response:
+    """The archived body of a capture as it was received, marked as an archived copy (Memento-Datetime,
+    Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body."""
+    ws = workspace_of(request)
+    with session_scope(ws.sessions) as session:
+        capture = session.get(Capture, capture_id)
+        if capture is None:
+            raise HTTPException(404, f"no capture {capture_id}")
+        readable(who, capture.source.collection)
+        holder = capture if capture.record_type != "revisit" else _revisit_original(session, capture)
+        if holder is None:
+            raise HTTPException(404, f"capture {capture_id} is a revisit of a capture that is not in the archive")
+        where = (holder.warc_uri, holder.warc_offset, holder.warc_length)
+        original, captured_at, content_type = capture.url, capture.captured_at, holder.content_type
+        normalized = capture.source.normalized_url
+    record = _read_archived(ws, *where)
+    base = str(request.base_url).rstrip("/")
+    headers = {
+        "Content-Type": _latin1(record.header("Content-Type")) or content_type or "application/octet-stream",
+        "Memento-Datetime": format_datetime(captured_at.astimezone(UTC), usegmt=True),
+        "Link": f'<{header_url(original)}>; rel="original", <{timegate_url(base, normalized)}>; '
+                f'rel="timegate", <{timemap_url(base, normalized)}>; rel="timemap"; '
+                'type="application/link-format"',
+        "Content-Security-Policy": "sandbox",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=86400",
+        "Referrer-Policy": "no-referrer",
+    }
+    encoding = _latin1(record.header("Content-Encoding"))
+    if encoding and encoding.strip().lower() != "identity":
+        headers["Content-Encoding"] = encoding
+    if record.http_status is not None:
+        headers[_ORIGINAL_STATUS] = str(record.http_status)
+    return Response(content=record.body, headers=headers)
+
+
+@router.get("/api/collections/{name}/feed.atom", tags=["read"], responses={
+    200: {"content": {"application/atom+xml": {}}}, 503: {"model": ErrorOut}, **ERRORS})
+def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> Response:
+    """The Atom feed of a collection's status transitions."""
+    try:
+        from archive.watch.feed import collection_feed
+    except ImportError:
+        raise HTTPException(503, "the Atom feed is not available in this installation (archive.watch.feed is "
+                                 "missing)") from None
+    with session_scope(workspace_of(request).sessions) as session:
+        collection = collection_or_404(session, name)
+        readable(who, collection)
+        data = collection_feed(session, collection.name, base_url=str(request.base_url).rstrip("/"))
+    return Response(content=data, media_type="application/atom+xml")
+
+
+def _csv_lines(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    yield buffer.getvalue()
+    for rows in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        for row in rows:
+            writer.writerow(csv_row(row))
+        yield buffer.getvalue()
+
+
+def _json_array(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    yield "["
+    first = True
+    for rows in batches:
+        for row in rows:
+            yield ("" if first else ",\n") + json.dumps(row, ensure_ascii=False)
+            first = False
+    yield "]\n"
+
+
+def _latin1(value: str | None) -> str | None:
+    """A header value that can be sent as is, or None."""
+    if value is None:
+        return None
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _revisit_original(session: Session, revisit: Capture) -> Capture | None:
+    """The earlier capture holding a revisit's body: same payload digest, same source preferred."""
+    if not revisit.payload_digest:
+        return None
+    return session.scalar(
+        select(Capture).where(Capture.payload_digest == revisit.payload_digest, Capture.record_type == "response",
+                              Capture.captured_at <= revisit.captured_at)
+        .order_by(case((Capture.source_id == revisit.source_id, 0), else_=1), Capture.captured_at.desc())
+        .limit(1))
+
+
+def _read_archived(ws: Workspace, uri: str, offset: int, length: int) -> ArchivedRecord:
+    """One record by one ranged read of its WARC file."""
+    try:
+        return read_record(ws.storage.read(ws.storage.key_of(uri), offset, length))
+    except StorageError as exc:
+        logger.error("cannot read %s @%d+%d: %s", uri, offset, length, exc)
+        raise HTTPException(503, f"the archived copy cannot be read from storage now: {exc}") from None
+    except WarcError as exc:
+        logger.error("unreadable record in %s @%d+%d: %s", uri, offset, length, exc)
+        raise HTTPException(500, f"the archived record is unreadable: {exc}") from None

@@ -1,0 +1,221 @@
+"""What the API takes and gives: typed inputs (bodies, path and query parameters, the source filters) and the
+pydantic models of its answers and errors; their names are part of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, HTTPException, Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_URLS = 1000
+MAX_ID = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------------------------- input types
+
+
+def _clean(value: str) -> str:
+    """Text that every database stores: valid UTF-8, no NUL."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _strip_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_strip_name)]
+UrlText = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_clean)]
+Tag = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+NamePath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
+                               description="collection name")]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryText = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
+Status = Literal["new", "alive", "unreachable", "vanished", "returned"]
+Kind = Literal["page", "video"]
+Role = Literal["reader", "archivist", "admin"]
+
+
+class Input(BaseModel):
+    """Request bodies refuse fields they do not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddSourcesIn(Input):
+    urls: list[UrlText] = Field(min_length=1, max_length=MAX_URLS, description="URLs to track")
+    kind: Kind = "page"
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    every: Annotated[str | None, Field(max_length=32, description="recheck interval, e.g. 12h, 30m, 2d")] = None
+
+
+class CollectionPatch(Input):
+    description: Annotated[str | None, Field(max_length=4000), AfterValidator(lambda v: v and _clean(v))] = None
+    public_read: bool | None = None
+
+
+class WebhookIn(Input):
+    url: UrlText
+    collection: Name | None = Field(default=None, description="only this collection's alerts; all when empty")
+    secret: Annotated[str | None, Field(min_length=16, max_length=200), AfterValidator(lambda v: v and _clean(v))] \
+        = Field(default=None, description="HMAC-SHA256 key; made up and returned once when not given")
+
+
+class TokenIn(Input):
+    name: Name
+    role: Role = "reader"
+
+
+# ---------------------------------------------------------------------------------------------- source filters
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise HTTPException(422, f"{name}: time out of range") from None
+
+
+@dataclass(frozen=True)
+class SourceFilters:
+    """The filters every source list and export takes."""
+
+    collection: str | None
+    status: str | None
+    kind: str | None
+    domain: str | None
+    tag: str | None
+    added_after: datetime | None
+    added_before: datetime | None
+    vanished_after: datetime | None
+    vanished_before: datetime | None
+
+
+def source_filters(
+    collection: QueryText = None,
+    status: Status | None = None,
+    kind: Kind | None = None,
+    domain: Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$",
+                                        description="host without 'www.'")] = None,
+    tag: QueryText = None,
+    added_after: datetime | None = None,
+    added_before: datetime | None = None,
+    vanished_after: datetime | None = None,
+    vanished_before: datetime | None = None,
+) -> SourceFilters:
+    """Query parameters to filters; naive times are UTC."""
+    return SourceFilters(collection=collection.strip() if collection else None, status=status, kind=kind,
+                         domain=domain.strip().lower().removeprefix("www.") if domain else None, tag=tag,
+                         added_after=_utc(added_after, "added_after"), added_before=_utc(added_before, "added_before"),
+                         vanished_after=_utc(vanished_after, "vanished_after"),
+                         vanished_before=_utc(vanished_before, "vanished_before"))
+
+
+FiltersDep = Annotated[SourceFilters, Depends(source_filters)]
+
+
+# ---------------------------------------------------------------------------------------------- answers
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class SourceOut(BaseModel):
+    id: int
+    url: str
+    normalized_url: str
+    collection: str
+    kind: str
+    tags: list[str]
+    status: str
+    reason: str | None
+    added_at: str | None
+    first_seen_at: str | None
+    last_seen_alive_at: str | None
+    vanished_at: str | None
+    last_checked_at: str | None
+    next_check_at: str | None
+
+
+class SourcePage(BaseModel):
+    items: list[SourceOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+    limit: int
+
+
+class CollectionOut(BaseModel):
+    name: str
+    description: str
+    sources: int
+    by_status: dict[str, int]
+    recheck_interval: int | None
+    obey_robots: bool
+    public_read: bool
+    created_at: str | None
+
+
+class Refused(BaseModel):
+    url: str
+    reason: str
+
+
+class Known(BaseModel):
+    url: str
+    normalized_url: str
+
+
+class AddSourcesOut(BaseModel):
+    collection: str
+    added: list[str]
+    known: list[Known]
+    refused: list[Refused]
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    collection: str
+    state: str = Field(description="running, succeeded, partial (exit 1) or failed")
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    result: Any = Field(description="the command's --json output, once finished")
+    log_tail: str | None
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    collection: str | None
+    created_at: str | None
+    secret: str | None = Field(default=None, description="only in the answer that created it")
+
+
+class TokenOut(BaseModel):
+    name: str
+    role: str
+    created_at: str | None
+    revoked_at: str | None
+    token: str | None = Field(default=None, description="only in the answer that created it")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": HTTPStatus(code).phrase} for code in (400, 401, 403, 404, 422)}
