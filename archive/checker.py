@@ -32,7 +32,6 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
@@ -165,8 +164,10 @@ class Fetcher:
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, user_agent: str, proxy: str = "",
-                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
+                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS,
+                 allow_networks: tuple[str, ...] = ()) -> None:
         self.timeout = timeout
+        self.allow_networks = tuple(allow_networks)  # the net guard of archive.net.http checks every hop
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.proxies = request_proxies(proxy)
@@ -180,10 +181,9 @@ class Fetcher:
         """This thread's session, made on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = make_session(self.user_agent)  # no proxy here: fetch passes it per request
-            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+            # no proxy here: fetch passes it per request
+            session = make_session(self.user_agent, allow_networks=self.allow_networks, pool_connections=16,
+                                   pool_maxsize=4, max_retries=0)
             self._local.session = session
             with self._sessions_lock:
                 self._sessions.append(session)
@@ -482,7 +482,7 @@ class SourceChecker:
 
         self.fetcher.limiter.acquire((urlsplit(target.url).hostname or "").lower())
         info = fetch_ytdlp(target.video_url or target.url, proxy=self.proxy or None,
-                           timeout=max(1, int(self.fetcher.timeout)))
+                           timeout=max(1, int(self.fetcher.timeout)), allow_networks=self.fetcher.allow_networks)
         if info.info is None and info.availability in {o.value for o in Outcome}:
             return Classification(Outcome(info.availability), info.message)
         return None
@@ -793,7 +793,7 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
         return summary
     fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
                       max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
-                      limiter=RateLimiter(settings.host_rate, MonotonicClock()))
+                      limiter=RateLimiter(settings.host_rate, MonotonicClock()), allow_networks=settings.allow_networks)
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy)
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))

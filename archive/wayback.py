@@ -339,7 +339,8 @@ class _Http:
     def __init__(self, base_url: str, session: requests.Session | None, clock: Clock | None, timeout: float,
                  user_agent: str | None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session or make_session(user_agent or default_user_agent())
+        # The configured endpoint is the operator's: trusted whatever its address; the guard refuses the rest.
+        self.session = session or make_session(user_agent or default_user_agent(), trust=(self.base_url,))
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
 
@@ -754,7 +755,8 @@ def _memento_timestamp(value: str | None) -> str | None:
 def target_from_settings(settings: Settings, *, session: requests.Session | None = None,
                          clock: Clock | None = None) -> WaybackTarget:
     """pywb when a collection is named, else the Internet Archive (SPN2 when both keys are set)."""
-    session = session or make_session(settings.user_agent, settings.proxy)
+    session = session or make_session(settings.user_agent, settings.proxy, allow_networks=settings.allow_networks,
+                                      trust=(settings.wayback_url,))
     timeout = max(float(settings.download_timeout), DEFAULT_TIMEOUT)
     if settings.wayback_collection:
         if settings.wayback_url.rstrip("/") == INTERNET_ARCHIVE_URL:

@@ -28,8 +28,11 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 DOWNLOAD_DELAY = 0.0
 LOG_LEVEL = "INFO"
 
+# The net guard where connections are made: Twisted connects only to addresses this resolver allows
+# (loopback, private, link-local, metadata... refused unless LASTSEEN_ALLOW_NETWORKS allows them).
+DNS_RESOLVER = "archive.net.resolver.GuardedResolver"
 DOWNLOADER_MIDDLEWARES = {
-    # Loopback, private, link-local and metadata addresses are refused, redirects included (LASTSEEN_ALLOW_NETWORKS).
+    # The same guard before a request is queued: a refusal with its reason, no retries, no robots.txt fetch.
     "crawler.middlewares.NetGuardMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,

@@ -205,6 +205,21 @@ class NetGuard:
             return None
         return problem
 
+    def check_host(self, host: str, port: int | None) -> None:
+        """Resolve a host name (or read a literal) and raise BlockedURL unless every address may be reached.
+
+        For clients that resolve the name again themselves (Apprise, a chained proxy): a rebinding window
+        remains there, which the connection-time check of the other clients closes.
+        """
+        host = host.strip("[]").rstrip(".").lower()
+        if not host or (port is not None and self.is_trusted(host, port)):
+            return
+        literal = _literal(host)
+        addresses = [str(literal)] if literal is not None else list(self.resolve(host))
+        if host in _LOCAL_NAMES or host.endswith(".localhost"):
+            addresses.append("127.0.0.1")
+        self.check_addresses(host, port, addresses)
+
     def check_addresses(self, host: str, port: int | None, addresses: Iterable[str]) -> None:
         """Raise BlockedURL unless every address (what ``host`` resolved to) may be connected to on ``port``."""
         for address in addresses:
