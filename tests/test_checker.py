@@ -33,6 +33,7 @@ from archive.net.pacing import RateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
+from tests.conftest import TEST_ALLOW_NETWORKS
 from tests.servers.site import Page, Site
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -403,7 +404,8 @@ def test_due_sources(ws: Workspace) -> None:
 def test_check_command(settings: Settings, site: Site, monkeypatch: pytest.MonkeyPatch,
                        capsys: pytest.CaptureFixture[str]) -> None:
     for name, value in (("DATA_DIR", str(settings.data_dir)), ("DATABASE_URL", settings.database_url),
-                        ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5")):
+                        ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5"),
+                        ("ALLOW_NETWORKS", ",".join(settings.allow_networks))):
         monkeypatch.setenv(f"LASTSEEN_{name}", value)
 
     def run(*args: str) -> tuple[int, str, str]:
@@ -459,7 +461,8 @@ def test_rate_limiter_spaces_requests_per_host() -> None:
 def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     site.set("/big", Page("<html><body>" + "x" * 300_000 + "</body></html>"))
     site.set("/gz", Page("<html><body>" + "y" * 5000 + "</body></html>", encoding="gzip"))
-    fetcher = Fetcher(timeout=TIMEOUT, max_bytes=64 * 1024, user_agent="lastseen-test")
+    fetcher = Fetcher(timeout=TIMEOUT, max_bytes=64 * 1024, user_agent="lastseen-test",
+                      allow_networks=(TEST_ALLOW_NETWORKS,))
     big = fetcher.fetch(site.url("/big"))
     assert big.status == 200 and big.truncated and len(big.body) == 64 * 1024
     gz = fetcher.fetch(site.url("/gz"))
@@ -469,7 +472,8 @@ def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     started = time.monotonic()
     assert fetcher.fetch("http://nothing.lastseen-test.invalid/").error == "dns"
     assert time.monotonic() - started < TIMEOUT, "a name that does not resolve fails at once, not at the timeout"
-    too_many = Fetcher(timeout=TIMEOUT, max_bytes=1024, user_agent="t", max_redirects=2)
+    too_many = Fetcher(timeout=TIMEOUT, max_bytes=1024, user_agent="t", max_redirects=2,
+                        allow_networks=(TEST_ALLOW_NETWORKS,))
     for n in range(4):
         site.set(f"/hop{n}", Page("", status=302, headers=[("Location", f"/hop{n + 1}")], content_type=None))
     chain = too_many.fetch(site.url("/hop0"))

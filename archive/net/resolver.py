@@ -1,4 +1,4 @@
-"""The crawl's name resolver (Scrapy's DNS_RESOLVER): Twisted connects only to addresses the net guard allows.
+"""The crawl's name resolver (Scrapy's TWISTED_DNS_RESOLVER): Twisted connects only where the net guard allows.
 
 Scrapy's HTTP downloads connect through Twisted endpoints, which ask the reactor's name resolver for the
 addresses of a host (IP literals included) and connect to what it answers. This resolver asks the system
@@ -61,12 +61,13 @@ class GuardedResolver(CachingHostnameResolver):
 
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:  # type: ignore[override]
+        """Built once per process (Scrapy passes the CrawlerProcess): LASTSEEN_SETTINGS of the process settings."""
         resolver = super().from_crawler(crawler, reactor)
         settings = crawler.settings.get("LASTSEEN_SETTINGS")
         allow = getattr(settings, "allow_networks", ())
         proxy = getattr(settings, "proxy", "") or ""
         resolver.guard = NetGuard.from_settings(allow, trust=(proxy,) if proxy else ())
-        resolver.stats = crawler.stats
+        resolver.stats = getattr(crawler, "stats", None)
         return resolver
 
     def _refused(self, why: str) -> None:
