@@ -214,7 +214,10 @@ def ia_keys(ia_timestamp: str) -> Iterator[IAServer]:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[ApiServer]:
-    """The API and dashboard served over real HTTP, on SQLite and on PostgreSQL."""
+    """The API and dashboard served over real HTTP, on SQLite and on PostgreSQL, with nothing allowed to the guard.
+
+    API tests check what the SSRF guard refuses; the ones that need a local server allow it explicitly.
+    """
     from tests.servers.api import serve  # uvicorn and the app load only for the tests that serve them
 
-    yield from serve(settings)
+    yield from serve(settings.replace(allow_networks=()))
