@@ -126,7 +126,10 @@ class Settings:
     # API
     api_host: str = _setting("127.0.0.1", "str", "address `lastseen serve` listens on")
     api_port: int = _setting(8000, "int", "port `lastseen serve` listens on")
-    allow_networks: tuple[str, ...] = _setting((), "list", "private networks API-submitted URLs may reach")
+    allow_networks: tuple[str, ...] = _setting(
+        (), "list", "non-public networks lastseen may connect to (checks, crawls, yt-dlp, webhooks, oEmbed...): "
+        "NET or NET:PORTS, e.g. 10.0.0.0/8, 127.0.0.1/32:8080, 127.0.0.1:8000-8099, [::1]:443, [fd00::/8]:443; "
+        "without PORTS every port")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()

@@ -12,6 +12,7 @@ import logging
 import mimetypes
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from twisted.internet.threads import deferToThread
 
 from archive.db import session_scope
 from archive.models import CrawlFailure, Video
+from archive.providers.info import guarded_ydl_options
 from archive.storage import media_key, sha256_file
 from crawler.items import PageCapture
 from crawler.workspace import crawler_workspace
@@ -47,8 +49,9 @@ class StoredMedia:
     size: int
 
 
-def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, max_bytes: int) -> Path:
-    """The media file of a video page or link, downloaded by yt-dlp into `folder`."""
+def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, max_bytes: int,
+                   allow_networks: Iterable[str] = ()) -> Path:
+    """The media file of a video page or link, downloaded by yt-dlp into `folder` (its traffic guarded)."""
     import yt_dlp
     from yt_dlp.utils import DownloadError
 
@@ -57,8 +60,7 @@ def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, m
         "socket_timeout": timeout, "retries": 1, "logger": logger, "max_filesize": max_bytes,
         "outtmpl": str(folder / "media.%(ext)s"), "format": "best/bestvideo+bestaudio",
     }
-    if proxy:
-        options["proxy"] = proxy
+    options.update(guarded_ydl_options(proxy, allow_networks))  # every connection through the net guard
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
             ydl.extract_info(url, download=True)
@@ -115,7 +117,7 @@ class MediaPipeline:
         folder = Path(tempfile.mkdtemp(prefix="media-", dir=settings.spool_dir))
         try:
             path = download_media(url, folder, proxy=settings.proxy or None, timeout=settings.download_timeout,
-                                  max_bytes=settings.media_size_cap)
+                                  max_bytes=settings.media_size_cap, allow_networks=settings.allow_networks)
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             stored = self.ws.storage.put_file(media_key(sha256_file(path), path.suffix), path, content_type)
             return StoredMedia(uri=stored.uri, sha256=stored.sha256, size=stored.size)

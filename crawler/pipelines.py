@@ -110,15 +110,16 @@ class VideoMetadataPipeline(CrawlPipeline):
             provider = video.provider if video else "direct"
         settings = self.ws.settings
         answer = await deferred_to_future(deferToThread(
-            self._ask, provider, item.requested_url, settings.proxy or None, settings.check_timeout))
+            self._ask, provider, item.requested_url, settings.proxy or None, settings.check_timeout,
+            settings.allow_networks))
         await deferred_to_future(deferToThread(self._store, item, provider, answer))
         return item
 
     @staticmethod
-    def _ask(provider: str, url: str, proxy: str | None, timeout: int) -> VideoInfo:
-        answer = fetch_ytdlp(url, proxy=proxy, timeout=timeout)
+    def _ask(provider: str, url: str, proxy: str | None, timeout: int, allow: tuple[str, ...] = ()) -> VideoInfo:
+        answer = fetch_ytdlp(url, proxy=proxy, timeout=timeout, allow_networks=allow)
         if answer.info is None and answer.availability is None:
-            fallback = fetch_oembed(provider, url, proxy=proxy, timeout=timeout)
+            fallback = fetch_oembed(provider, url, proxy=proxy, timeout=timeout, allow_networks=allow)
             if fallback.info is not None or fallback.availability is not None:
                 return fallback
         return answer

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy.settings import default_settings
+
 from archive.config import Settings
+
+# The net guard where connections are made: Twisted connects only to addresses this resolver allows
+# (loopback, private, link-local, metadata... refused unless LASTSEEN_ALLOW_NETWORKS allows them).
+# Scrapy 2.14 renamed DNS_RESOLVER to TWISTED_DNS_RESOLVER (the old name still works, with a warning).
+_RESOLVER_SETTING = "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
 
 BOT_NAME = "lastseen"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -29,7 +36,7 @@ DOWNLOAD_DELAY = 0.0
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
-    # Loopback, private, link-local and metadata addresses are refused, redirects included (LASTSEEN_ALLOW_NETWORKS).
+    # The same guard before a request is queued: a refusal with its reason, no retries, no robots.txt fetch.
     "crawler.middlewares.NetGuardMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
@@ -59,6 +66,7 @@ def scrapy_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "DOWNLOAD_MAXSIZE": settings.page_size_cap,
         "DOWNLOAD_WARNSIZE": min(settings.page_size_cap, 32 * 1024**2),
         "RETRY_TIMES": settings.crawl_retries,
+        _RESOLVER_SETTING: "archive.net.resolver.GuardedResolver",
     })
     values.update(overrides)
     return values

@@ -109,10 +109,19 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"s3://{bucket}/archive"
 
 
+# Where the test servers listen: what the net guard must let tests reach.
+TEST_ALLOW_NETWORKS = "127.0.0.1/32"
+
+
 def make_settings(tmp_path: Path, **values: object) -> Settings:
-    """Settings on a temporary data folder, as LASTSEEN_* variables would give them."""
+    """Settings on a temporary data folder, as LASTSEEN_* variables would give them.
+
+    The test servers listen on 127.0.0.1, so the net guard's allow-list is 127.0.0.1/32 unless a test says
+    otherwise (the SSRF tests pass allow_networks="": nothing allowed).
+    """
     env = {f"LASTSEEN_{key.upper()}": str(value) for key, value in values.items()}
     env.setdefault("LASTSEEN_DATA_DIR", str(tmp_path / "data"))
+    env.setdefault("LASTSEEN_ALLOW_NETWORKS", TEST_ALLOW_NETWORKS)
     return load_settings(environ=env)
 
 
@@ -155,6 +164,7 @@ def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     monkeypatch.setenv("LASTSEEN_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("LASTSEEN_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("LASTSEEN_STORAGE_URL", settings.storage_url)
+    monkeypatch.setenv("LASTSEEN_ALLOW_NETWORKS", ",".join(settings.allow_networks))
 
     def _run(*args: str) -> tuple[int, str, str]:
         code = main(list(args))
@@ -204,7 +214,10 @@ def ia_keys(ia_timestamp: str) -> Iterator[IAServer]:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[ApiServer]:
-    """The API and dashboard served over real HTTP, on SQLite and on PostgreSQL."""
+    """The API and dashboard served over real HTTP, on SQLite and on PostgreSQL, with nothing allowed to the guard.
+
+    API tests check what the SSRF guard refuses; the ones that need a local server allow it explicitly.
+    """
     from tests.servers.api import serve  # uvicorn and the app load only for the tests that serve them
 
-    yield from serve(settings)
+    yield from serve(settings.replace(allow_networks=()))

@@ -30,6 +30,7 @@ from archive.watch.fetch import Fetcher, error_kind
 from archive.watch.select import due_sources, sources_to_capture
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
+from tests.conftest import TEST_ALLOW_NETWORKS
 from tests.servers.site import Page, Site
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -400,7 +401,8 @@ def test_due_sources(ws: Workspace) -> None:
 def test_check_command(settings: Settings, site: Site, monkeypatch: pytest.MonkeyPatch,
                        capsys: pytest.CaptureFixture[str]) -> None:
     for name, value in (("DATA_DIR", str(settings.data_dir)), ("DATABASE_URL", settings.database_url),
-                        ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5")):
+                        ("STORAGE_URL", settings.storage_url), ("HOST_RATE", "1000"), ("CHECK_TIMEOUT", "5"),
+                        ("ALLOW_NETWORKS", ",".join(settings.allow_networks))):
         monkeypatch.setenv(f"LASTSEEN_{name}", value)
 
     def run(*args: str) -> tuple[int, str, str]:
@@ -476,7 +478,8 @@ def test_rate_limiter_spaces_requests_per_host() -> None:
 def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     site.set("/big", Page("<html><body>" + "x" * 300_000 + "</body></html>"))
     site.set("/gz", Page("<html><body>" + "y" * 5000 + "</body></html>", encoding="gzip"))
-    fetcher = Fetcher(timeout=TIMEOUT, max_bytes=64 * 1024, user_agent="lastseen-test")
+    fetcher = Fetcher(timeout=TIMEOUT, max_bytes=64 * 1024, user_agent="lastseen-test",
+                      allow_networks=(TEST_ALLOW_NETWORKS,))
     big = fetcher.fetch(site.url("/big"))
     assert big.status == 200 and big.truncated and len(big.body) == 64 * 1024
     gz = fetcher.fetch(site.url("/gz"))
@@ -486,7 +489,8 @@ def test_fetcher_caps_bodies_and_tells_failures_apart(site: Site) -> None:
     started = time.monotonic()
     assert fetcher.fetch("http://nothing.lastseen-test.invalid/").error == "dns"
     assert time.monotonic() - started < TIMEOUT, "a name that does not resolve fails at once, not at the timeout"
-    too_many = Fetcher(timeout=TIMEOUT, max_bytes=1024, user_agent="t", max_redirects=2)
+    too_many = Fetcher(timeout=TIMEOUT, max_bytes=1024, user_agent="t", max_redirects=2,
+                        allow_networks=(TEST_ALLOW_NETWORKS,))
     for n in range(4):
         site.set(f"/hop{n}", Page("", status=302, headers=[("Location", f"/hop{n + 1}")], content_type=None))
     chain = too_many.fetch(site.url("/hop0"))
@@ -500,14 +504,16 @@ def test_the_crawls_oembed_fallback_uses_the_one_client(site: Site) -> None:
     site.set("/oembed", lambda request: Page(json.dumps({"title": "clip"}), content_type="application/json")
              if "alive" in request.path else Page("Not Found", status=404, content_type="text/plain"))
     endpoints = {"youtube": site.url("/oembed")}
-    alive = fetch_oembed("youtube", "https://www.youtube.com/watch?v=alive", timeout=5, endpoints=endpoints)
+    alive = fetch_oembed("youtube", "https://www.youtube.com/watch?v=alive", timeout=5, endpoints=endpoints,
+                         allow_networks=(TEST_ALLOW_NETWORKS,))
     assert (alive.info, alive.source, alive.availability) == ({"title": "clip"}, "oembed", "public")
-    gone = fetch_oembed("youtube", "https://www.youtube.com/watch?v=gone", timeout=5, endpoints=endpoints)
+    gone = fetch_oembed("youtube", "https://www.youtube.com/watch?v=gone", timeout=5, endpoints=endpoints,
+                        allow_networks=(TEST_ALLOW_NETWORKS,))
     assert (gone.info, gone.availability, gone.message) == (None, "gone", "oEmbed answered 404")
     assert site.requests[-1][2]["Accept"] == "application/json"
     assert site.requests[-1][2]["User-Agent"].startswith("lastseen/"), "a session of archive.net.http"
     down = fetch_oembed("youtube", "https://www.youtube.com/watch?v=x", timeout=5,
-                        endpoints={"youtube": "http://127.0.0.1:1/oembed"})
+                        endpoints={"youtube": "http://127.0.0.1:1/oembed"}, allow_networks=(TEST_ALLOW_NETWORKS,))
     assert down.info is None and down.availability is None and down.message.startswith("oEmbed: ")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from archive.net.http import ca_bundle, make_session
 from archive.watch.fetch import Fetcher
+from tests.conftest import TEST_ALLOW_NETWORKS
 from tests.servers.site import Page, Site, self_signed_certificate
 
 
@@ -23,7 +24,7 @@ def https_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 def fetch(url: str) -> tuple[int | None, str | None]:
-    fetcher = Fetcher(timeout=5, max_bytes=10_000, user_agent="lastseen-test")
+    fetcher = Fetcher(timeout=5, max_bytes=10_000, user_agent="lastseen-test", allow_networks=(TEST_ALLOW_NETWORKS,))
     try:
         answer = fetcher.fetch(url)
         return answer.status, answer.error

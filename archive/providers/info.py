@@ -1,9 +1,10 @@
 """What a video's provider says of it: yt-dlp's info without downloading, else oEmbed.
 
 The one oEmbed client of lastseen (the crawl's metadata and the checks both ask through ask_oembed, on a
-requests session of archive.net.http, so the proxy and the CA bundle apply). Runs in a worker thread (both
-are blocking). A yt-dlp error that says the video is gone is an
-answer (removed, private, geo-blocked...), not a crash.
+requests session of archive.net.http, so the proxy, the CA bundle and the net guard apply). Runs in a worker
+thread (both are blocking). A yt-dlp error that says the video is gone is an answer (removed, private,
+geo-blocked...), not a crash. yt-dlp goes through the guarded forwarding proxy (archive.net.forward, chained
+to the proxy setting); ``allow_networks`` is LASTSEEN_ALLOW_NETWORKS.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +20,7 @@ from urllib.parse import urlencode
 import requests
 import urllib3.exceptions
 
+from archive.net.forward import guarded_proxy_url
 from archive.net.http import default_user_agent, make_session
 
 logger = logging.getLogger(__name__)
@@ -43,26 +46,31 @@ class VideoInfo:
     message: str = ""
 
 
-def _ydl_options(proxy: str | None, timeout: int) -> dict[str, Any]:
+def guarded_ydl_options(proxy: str | None, allow_networks: Iterable[str] = ()) -> dict[str, Any]:
+    """yt-dlp options that send all its traffic through the net guard's forwarding proxy."""
+    return {"proxy": guarded_proxy_url(tuple(allow_networks), proxy or "")}
+
+
+def _ydl_options(proxy: str | None, timeout: int, allow_networks: Iterable[str] = ()) -> dict[str, Any]:
     options: dict[str, Any] = {
         "quiet": True, "no_warnings": True, "skip_download": True, "noplaylist": True,
         "socket_timeout": timeout, "extractor_retries": 1, "noprogress": True, "logger": logger,
         "retries": 1, "playlist_items": "1",
     }
-    if proxy:
-        options["proxy"] = proxy
+    options.update(guarded_ydl_options(proxy, allow_networks))
     return options
 
 
-def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30) -> VideoInfo:
-    """yt-dlp's info JSON for a video page, or the outcome its error names."""
+def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30,
+                allow_networks: Iterable[str] = ()) -> VideoInfo:
+    """yt-dlp's info JSON for a video page, or the outcome its error names (its traffic guarded)."""
     import yt_dlp
     from yt_dlp.utils import DownloadError
 
     from archive.status import classify_ytdlp_error
 
     try:
-        with yt_dlp.YoutubeDL(_ydl_options(proxy, timeout)) as ydl:
+        with yt_dlp.YoutubeDL(_ydl_options(proxy, timeout, allow_networks)) as ydl:
             info = ydl.extract_info(url, download=False)
             clean = ydl.sanitize_info(info)
     except DownloadError as exc:
@@ -129,14 +137,14 @@ def ask_oembed(session: requests.Session, endpoint: str, url: str, *, timeout: f
 
 
 def fetch_oembed(provider: str, url: str, *, proxy: str | None = None, timeout: int = 30,
-                 endpoints: dict[str, str] | None = None) -> VideoInfo:
+                 endpoints: dict[str, str] | None = None, allow_networks: Iterable[str] = ()) -> VideoInfo:
     """The provider's oEmbed answer; a 404 there means the video is gone."""
     from archive.status import classify_oembed
 
     endpoint = (endpoints or OEMBED_ENDPOINTS).get(provider)
     if endpoint is None:
         return VideoInfo(None, None, None, f"no oEmbed endpoint for {provider}")
-    with make_session(default_user_agent(), proxy or "") as session:
+    with make_session(default_user_agent(), proxy or "", allow_networks=tuple(allow_networks)) as session:
         reply = ask_oembed(session, endpoint, url, timeout=timeout)
     if reply.status is None:
         return VideoInfo(None, None, None, f"oEmbed: {reply.error}")

@@ -202,7 +202,7 @@ class SourceChecker:
 
         self.fetcher.limiter.acquire((urlsplit(target.url).hostname or "").lower())
         info = fetch_ytdlp(target.video_url or target.url, proxy=self.proxy or None,
-                           timeout=max(1, int(self.fetcher.timeout)))
+                           timeout=max(1, int(self.fetcher.timeout)), allow_networks=self.fetcher.allow_networks)
         if info.info is None and info.availability in {o.value for o in Outcome}:
             return Classification(Outcome(info.availability), info.message)
         return None
@@ -245,7 +245,7 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
         return summary
     fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
                       max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
-                      limiter=RateLimiter(settings.host_rate, MonotonicClock()))
+                      limiter=RateLimiter(settings.host_rate, MonotonicClock()), allow_networks=settings.allow_networks)
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy)
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))

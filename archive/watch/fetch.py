@@ -18,7 +18,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from archive.net.http import make_session, request_proxies
 from archive.net.pacing import MonotonicClock, RateLimiter
@@ -114,8 +113,10 @@ class Fetcher:
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, user_agent: str, proxy: str = "",
-                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
+                 limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS,
+                 allow_networks: tuple[str, ...] = ()) -> None:
         self.timeout = timeout
+        self.allow_networks = tuple(allow_networks)  # the net guard of archive.net.http checks every hop
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.proxies = request_proxies(proxy)
@@ -129,10 +130,9 @@ class Fetcher:
         """This thread's session, made on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = make_session(self.user_agent)  # no proxy here: fetch passes it per request
-            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+            # no proxy here: fetch passes it per request
+            session = make_session(self.user_agent, allow_networks=self.allow_networks, pool_connections=16,
+                                   pool_maxsize=4, max_retries=0)
             self._local.session = session
             with self._sessions_lock:
                 self._sessions.append(session)

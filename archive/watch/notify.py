@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from archive.config import ConfigError, Settings
 from archive.models import Webhook
+from archive.net.guard import BlockedURL, NetGuard
 from archive.net.http import default_user_agent, make_session, one_line
 from archive.net.pacing import parse_retry_after
 from archive.timefmt import iso
@@ -117,10 +118,11 @@ class WebhookNotifier:
 class AppriseNotifier:
     """Any Apprise URL (mail, Matrix, Slack, Telegram, json://...); Apprise does the talking."""
 
-    def __init__(self, url: str, channel: str) -> None:
+    def __init__(self, url: str, channel: str, *, allow_networks: tuple[str, ...] = ()) -> None:
         import apprise
 
         self.channel = channel
+        self.guard = NetGuard.from_settings(allow_networks)
         self._apprise = apprise.Apprise()
         if not self._apprise.add(url):
             raise ConfigError(f"LASTSEEN_APPRISE_URLS: Apprise cannot use {url.split('://', 1)[0]}://***")
@@ -130,6 +132,11 @@ class AppriseNotifier:
         """Hand the message's text to Apprise; its warnings are the error."""
         import apprise
 
+        try:  # Apprise connects itself: its target host is checked here (archive.net.guard)
+            for server in self._apprise:
+                self.guard.check_host(str(getattr(server, "host", "") or ""), getattr(server, "port", None))
+        except BlockedURL as exc:
+            return SendResult(False, one_line(f"refused by the net guard: {exc}"))
         with apprise.LogCapture(level=logging.WARNING) as captured:
             ok = bool(self._apprise.notify(body=message.text(), title=message.title(),
                                            body_format=apprise.NotifyFormat.TEXT))
@@ -177,11 +184,11 @@ class Channels:
 def configured_channels(session: Session, settings: Settings) -> Channels:
     """The webhook of the settings, the Webhook rows, and the Apprise URLs."""
     channels = Channels()
-    http = make_session(settings.user_agent, settings.proxy)
+    http = make_session(settings.user_agent, settings.proxy, allow_networks=settings.allow_networks)
     if settings.webhook_url:
         channels.add(WebhookNotifier(settings.webhook_url, settings.webhook_secret, "webhook", session=http))
     for hook in session.scalars(select(Webhook).order_by(Webhook.id)):
         channels.add(WebhookNotifier(hook.url, hook.secret, f"webhook:{hook.id}", session=http), hook.collection_id)
     for url in settings.apprise_urls:
-        channels.add(AppriseNotifier(url, f"apprise:{short_hash(url)}"))
+        channels.add(AppriseNotifier(url, f"apprise:{short_hash(url)}", allow_networks=settings.allow_networks))
     return channels

@@ -264,7 +264,8 @@ class HttpTarget:
     def __init__(self, base_url: str, session: requests.Session | None, clock: Clock | None, timeout: float,
                  user_agent: str | None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session or make_session(user_agent or default_user_agent())
+        # The configured endpoint is the operator's: trusted whatever its address; the guard refuses the rest.
+        self.session = session or make_session(user_agent or default_user_agent(), trust=(self.base_url,))
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
 

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 def target_from_settings(settings: Settings, *, session: requests.Session | None = None,
                          clock: Clock | None = None) -> WaybackTarget:
     """pywb when a collection is named, else the Internet Archive (SPN2 when both keys are set)."""
-    session = session or make_session(settings.user_agent, settings.proxy)
+    session = session or make_session(settings.user_agent, settings.proxy, allow_networks=settings.allow_networks,
+                                      trust=(settings.wayback_url,))
     timeout = max(float(settings.download_timeout), DEFAULT_TIMEOUT)
     if settings.wayback_collection:
         if settings.wayback_url.rstrip("/") == INTERNET_ARCHIVE_URL:
