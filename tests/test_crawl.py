@@ -304,7 +304,7 @@ def test_depth_robots_size_cap_and_export(settings: Settings, site: Site) -> Non
 
     with zipfile.ZipFile(out_wacz) as package:
         names = package.namelist()
-        assert "datapackage.json" in names and "indexes/index.cdxj" in names
+        assert "datapackage.json" in names and "indexes/index.cdx.gz" in names
         pages = package.read("pages/pages.jsonl").decode()
         assert site.url("/a") in pages and '"title": "A"' in pages
     code, _, stderr = crawl(settings, site, str(settings.data_dir / "x.zip"), "-c", "deep", command="export")
