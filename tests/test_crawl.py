@@ -74,6 +74,7 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),  # this checkout's code, not the venv's install
         "LASTSEEN_DATA_DIR": str(settings.data_dir),
         "LASTSEEN_DATABASE_URL": settings.database_url,
         "LASTSEEN_STORAGE_URL": settings.storage_url,
