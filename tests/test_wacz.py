@@ -12,6 +12,8 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -20,8 +22,9 @@ from archive.config import Settings
 from tests.conftest import _need
 from tests.servers.pywb import _clean_env
 from tests.servers.site import Page, Site
-from tests.servers.wacz import ToolUnavailable, pywacz_venv
+from tests.servers.wacz import ToolUnavailable, pywacz_venv, replaywebpage_dir, serve_folder
 from tests.test_crawl import crawl
+from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 
 GZIP_PAGE = ("<html><head><title>Flood in the valley</title></head><body><article><h1>Flood in the valley</h1>"
              "<p>The river rose three metres overnight and the old bridge was closed by the police.</p>"
@@ -68,6 +71,28 @@ def pywacz_bin(tool_cache: Path) -> Path:
     except ToolUnavailable as exc:
         _need(f"py-wacz cannot be installed here: {exc}")
         raise
+
+
+@pytest.fixture(scope="module")
+def replaywebpage(tool_cache: Path) -> Path:
+    """ReplayWeb.page's app (index.html, ui.js, sw.js) from the npm registry."""
+    try:
+        return replaywebpage_dir(tool_cache)
+    except ToolUnavailable as exc:
+        _need(f"ReplayWeb.page cannot be fetched here: {exc}")
+        raise
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium (never a downloaded build), driven by Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        _need(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -169,3 +194,64 @@ def test_wacz_export_validates_imports_into_pywb_and_lists_the_pages(
         assert gone.status_code == 404 and b"nothing here" in gone.content, "the archived 404 replays as 404"
         moved = replay("/old", allow_redirects=False)
         assert moved.status_code == 301 and moved.headers["Location"].endswith("/gzip.html")
+
+
+# Every text node of the app, shadow roots included, trimmed.
+TEXT_NODES = """() => { const out = [];
+  const walk = (node) => { if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes || []) {
+      if (child.nodeType === 3) out.push(child.textContent.trim()); else walk(child); } };
+  walk(document.body); return out; }"""
+
+
+def _wait_for(check: Any, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"ReplayWeb.page never showed {what}"
+        time.sleep(0.3)
+    return found
+
+
+def _frame_texts(page: Any) -> list[str]:
+    texts = []
+    for frame in page.frames:
+        try:
+            texts.append(frame.evaluate("document.body ? document.body.innerText : ''"))
+        except Exception:  # a frame navigating away meanwhile
+            continue
+    return texts
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_replaywebpage_shows_the_pages_and_finds_them_by_their_text(
+        exported: tuple[Path, dict[str, bytes]], site: Site, replaywebpage: Path, browser: Any,
+        tmp_path: Path) -> None:
+    """ReplayWeb.page, served as a static site next to the WACZ, replays pages from it and searches their text."""
+    wacz, _ = exported
+    web = tmp_path / "web"
+    web.mkdir()
+    for name in ("index.html", "ui.js", "sw.js"):
+        (web / name).write_bytes((replaywebpage / name).read_bytes())
+    (web / wacz.name).write_bytes(wacz.read_bytes())
+    with serve_folder(web) as base:
+        source = quote(f"{base}/{wacz.name}", safe="")
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            for path, words in (("/gzip.html", "three metres overnight"), ("/cp1251.html", "полиция задержала")):
+                page.goto(f"{base}/?source={source}#view=replay&url={quote(site.url(path), safe='')}")
+                _wait_for(lambda words=words: any(words in text for text in _frame_texts(page)), f"{path}'s text")
+            # Full-text search: a word of one page's text only (not in any title or URL) finds that page only.
+            for word, path in (("митинг", "/cp1251.html"), ("overnight", "/gzip.html")):
+                page.close()
+                page = context.new_page()  # the list alone, not what an earlier view left in the app
+                page.goto(f"{base}/?source={source}#view=pages&query={quote(word)}")
+                others = {site.url(p) for p in ("/", "/gzip.html", "/cp1251.html")} - {site.url(path)}
+
+                def only(url: str = site.url(path), others: set[str] = others, page: Any = page) -> bool:
+                    shown = set(page.evaluate(TEXT_NODES))
+                    return url in shown and not shown & others
+
+                _wait_for(only, f"{path} alone found by {word!r}")
+        finally:
+            context.close()

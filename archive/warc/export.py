@@ -52,7 +52,8 @@ def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as work:
         blocks, idx = Path(work) / "index.cdx.gz", Path(work) / "index.idx"
         _write_zipnum(paths, blocks, idx)
-        # Stored, not deflated: replay tools read WARC records and index blocks by ranges of the ZIP itself.
+        # WARC files and index blocks are stored, not deflated: replay tools read them by ranges of the ZIP
+        # itself. The page list is read whole, and deflated (its text can be large).
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as package:
             for path in paths:
                 _add_file(package, resources, path, f"archive/{path.name}")
@@ -162,7 +163,7 @@ def _add_file(package: zipfile.ZipFile, resources: list[dict[str, Any]], path: P
 
 
 def _add(package: zipfile.ZipFile, resources: list[dict[str, Any]], name: str, data: bytes) -> None:
-    package.writestr(name, data)
+    package.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
     resources.append({"name": Path(name).name.lower(), "path": name,
                       "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)})
 

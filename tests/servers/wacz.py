@@ -1,16 +1,19 @@
 """The WACZ tools the export is checked against, each installed in its own place and kept in the pytest cache.
 
 ``pywacz_venv(cache_dir)``: a virtualenv with py-wacz (``wacz validate``), made once in ``.pytest_cache/d/``.
-``replaywebpage_dir(cache_dir)``: the ``replaywebpage`` npm package (ui.js and sw.js), installed once by npm.
-``serve_folder(folder)``: a plain HTTP server on 127.0.0.1 for a folder, as a static web host would serve it.
+``replaywebpage_dir(cache_dir)``: the ``replaywebpage`` npm package (the app's index.html, ui.js, sw.js).
+``serve_folder(folder)``: an HTTP server on 127.0.0.1 for a folder, as a static web host serves it (ranges too).
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,40 +61,72 @@ def pywacz_venv(cache_dir: Path) -> Path:
 
 
 def replaywebpage_dir(cache_dir: Path) -> Path:
-    """The folder of the replaywebpage npm package (ui.js, sw.js), installed on first use."""
+    """The files of the replaywebpage npm package (index.html, ui.js, sw.js), fetched on first use.
+
+    `npm pack`, not `npm install`: the package ships built bundles, and its build dependencies need not
+    resolve (some pinned ones are missing from registry mirrors)."""
     root = cache_dir / "replaywebpage"
     marker = root / ".installed"
-    package = root / "node_modules" / "replaywebpage"
-    if marker.exists() and marker.read_text().strip() == REPLAYWEBPAGE_PACKAGE and (package / "ui.js").exists():
+    package = root / "package"
+    if marker.exists() and marker.read_text().strip() == REPLAYWEBPAGE_PACKAGE and (package / "sw.js").exists():
         return package
     npm = shutil.which("npm")
     if npm is None:
         raise ToolUnavailable("npm is not installed")
-    root.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     try:
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(root),
-                        REPLAYWEBPAGE_PACKAGE], check=True, capture_output=True, timeout=INSTALL_TIMEOUT,
-                       env=_clean_env())
+        packed = subprocess.run([npm, "pack", "--silent", REPLAYWEBPAGE_PACKAGE], cwd=root, check=True,
+                                capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=_clean_env())
     except subprocess.TimeoutExpired:
-        raise ToolUnavailable(f"npm install {REPLAYWEBPAGE_PACKAGE} took over {INSTALL_TIMEOUT:g}s") from None
+        raise ToolUnavailable(f"npm pack {REPLAYWEBPAGE_PACKAGE} took over {INSTALL_TIMEOUT:g}s") from None
     except subprocess.CalledProcessError as exc:
-        raise ToolUnavailable(f"cannot install {REPLAYWEBPAGE_PACKAGE}: {_last_line(exc.stderr)}") from None
-    if not (package / "ui.js").exists() or not (package / "sw.js").exists():
-        raise ToolUnavailable(f"{REPLAYWEBPAGE_PACKAGE} has no ui.js and sw.js")
+        raise ToolUnavailable(f"cannot fetch {REPLAYWEBPAGE_PACKAGE}: {_last_line(exc.stderr)}") from None
+    with tarfile.open(root / packed.stdout.strip().splitlines()[-1]) as tarball:
+        tarball.extractall(root, filter="data")
+    if not all((package / name).exists() for name in ("index.html", "ui.js", "sw.js")):
+        raise ToolUnavailable(f"{REPLAYWEBPAGE_PACKAGE} has no index.html, ui.js and sw.js")
     marker.write_text(REPLAYWEBPAGE_PACKAGE + "\n")
     return package
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
+class _StaticHandler(SimpleHTTPRequestHandler):
+    """Files as a static web host serves them, with single byte ranges (ReplayWeb.page reads a WACZ by ranges)."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "application/javascript",
+                      ".wacz": "application/wacz+zip"}
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
         return
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
+        path = Path(self.translate_path(self.path))
+        if not wanted or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        first, last = wanted.groups()
+        start = int(first) if first else max(0, size - int(last or 0))
+        end = min(int(last), size - 1) if first and last else size - 1
+        if start > end or start >= size:
+            self.send_error(416)
+            return None
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(data)
 
 
 @contextmanager
 def serve_folder(folder: Path) -> Iterator[str]:
-    """Serve a folder over HTTP on 127.0.0.1 (ranges are not needed: ReplayWeb.page falls back to whole reads);
-    yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+    """Serve a folder over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(_StaticHandler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
