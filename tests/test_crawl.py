@@ -75,6 +75,7 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),  # this checkout's code, not the venv's install
         "LASTSEEN_DATA_DIR": str(settings.data_dir),
         "LASTSEEN_DATABASE_URL": settings.database_url,
         "LASTSEEN_STORAGE_URL": settings.storage_url,
@@ -305,7 +306,7 @@ def test_depth_robots_size_cap_and_export(settings: Settings, site: Site) -> Non
 
     with zipfile.ZipFile(out_wacz) as package:
         names = package.namelist()
-        assert "datapackage.json" in names and "indexes/index.cdxj" in names
+        assert "datapackage.json" in names and "indexes/index.cdx.gz" in names
         pages = package.read("pages/pages.jsonl").decode()
         assert site.url("/a") in pages and '"title": "A"' in pages
     code, _, stderr = crawl(settings, site, str(settings.data_dir / "x.zip"), "-c", "deep", command="export")

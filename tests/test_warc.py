@@ -219,7 +219,11 @@ def test_wacz_package(tmp_path: Path) -> None:
     with zipfile.ZipFile(out) as z:
         names = set(z.namelist())
         assert {f"archive/{c.path.name}" for c in closed} <= names
-        assert {"indexes/index.cdxj", "pages/pages.jsonl", "datapackage.json", "datapackage-digest.json"} <= names
+        assert {"indexes/index.cdx.gz", "indexes/index.idx", "pages/pages.jsonl", "datapackage.json",
+                "datapackage-digest.json"} <= names
+        stored = [i for i in z.infolist() if i.filename.startswith(("archive/", "indexes/index.cdx.gz"))]
+        assert all(info.compress_type == zipfile.ZIP_STORED for info in stored), "read by ranges"
+        assert z.getinfo("pages/pages.jsonl").compress_type == zipfile.ZIP_DEFLATED, "read whole: compressed"
         package = json.loads(z.read("datapackage.json"))
         assert package["wacz_version"] == "1.1.1"
         import hashlib
@@ -228,10 +232,44 @@ def test_wacz_package(tmp_path: Path) -> None:
             data = z.read(resource["path"])
             assert resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
             assert resource["bytes"] == len(data)
-        index = z.read("indexes/index.cdxj").decode().splitlines()
+        index = gzip.decompress(z.read("indexes/index.cdx.gz")).decode().splitlines()
         assert [line.split(" ")[0] for line in index] == ["test,example)/one", "test,example)/two"]
+        idx = z.read("indexes/index.idx").decode().splitlines()
+        assert json.loads(idx[0].split(" ", 2)[2]) == {"format": "cdxj-gzip-1.0", "filename": "index.cdx.gz"}
+        block = json.loads(idx[1].split(" ", 2)[2])
+        assert idx[1].startswith("test,example)/one ") and block["offset"] == 0 and block["length"] > 0
         page_lines = [json.loads(line) for line in z.read("pages/pages.jsonl").decode().splitlines()]
         assert page_lines[0]["format"] == "json-pages-1.0" and page_lines[1]["url"] == "http://example.test/one"
+
+
+def test_wacz_pages_are_the_html_pages_read_from_the_records(tmp_path: Path) -> None:
+    from archive.warc.export import wacz_pages
+
+    closed: list[ClosedWarc] = []
+    w = writer(tmp_path, closed)
+    html = [("Content-Type", "text/html; charset=utf-8")]
+    page = b"<html><head><title>First</title></head><body><article><p>" + b"The river rose overnight. " * 20 \
+        + b"</p></article></body></html>"
+    exchange(w, gzip.compress(page), url="http://example.test/page", headers=[*html, ("Content-Encoding", "gzip")])
+    later = w.write_exchange(url="http://example.test/page", method="GET", request_headers=[],
+                             http_version="HTTP/1.1", status=200, reason="OK", response_headers=html,
+                             body=b"<title>Later</title>", ip_address=None,
+                             fetched_at=datetime(2026, 11, 25, tzinfo=UTC))
+    described = exchange(w, b"<title>raw</title>", url="http://example.test/described")
+    w.write_metadata(url="http://example.test/described", concurrent_to=described.response.record_id,
+                     fields={"title": "Described", "text": "what the crawl extracted"}, fetched_at=WHEN)
+    exchange(w, b"\x89PNG...", url="http://example.test/logo.png", headers=[("Content-Type", "image/png")])
+    exchange(w, b"<title>Gone</title>", url="http://example.test/gone", headers=html, status=404)
+    exchange(w, b"", url="http://example.test/old", headers=[("Location", "/page")], status=301)
+    w.close()
+    assert later.response.record_type == "response"
+    pages = wacz_pages([c.path for c in closed])
+    assert [(p["url"], p["ts"], p["title"]) for p in pages] == [
+        ("http://example.test/described", "2026-11-24T10:30:15Z", "Described"),
+        ("http://example.test/page", "2026-11-24T10:30:15Z", "First"),
+    ], "HTML 200 responses only, each once at its first capture"
+    assert pages[0]["text"] == "what the crawl extracted", "from the page's metadata record"
+    assert "The river rose overnight." in pages[1]["text"], "extracted from the (gzip) body without one"
 
 
 def test_files_also_roll_over_by_age(tmp_path: Path) -> None:
