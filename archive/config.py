@@ -127,6 +127,11 @@ class Settings:
     api_host: str = _setting("127.0.0.1", "str", "address `lastseen serve` listens on")
     api_port: int = _setting(8000, "int", "port `lastseen serve` listens on")
     allow_networks: tuple[str, ...] = _setting((), "list", "private networks API-submitted URLs may reach")
+    # Evidence
+    tsa_urls: tuple[str, ...] = _setting((), "list", "RFC 3161 timestamp authorities asked to stamp each WARC file "
+                                         "(none: no trusted time)")
+    tsa_certs: tuple[str, ...] = _setting((), "list", "PEM files of TSA and CA certificates that timestamp tokens "
+                                          "are verified with")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -138,6 +143,9 @@ class Settings:
         scheme = urlsplit(self.storage_url).scheme
         if scheme not in {"file", "s3"}:
             raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {scheme!r} (use file:///path or s3://bucket)")
+        for url in self.tsa_urls:
+            if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).netloc:
+                raise ConfigError(f"LASTSEEN_TSA_URLS: not an http(s) URL: {url!r}")
 
     @property
     def user_agent(self) -> str:
