@@ -25,7 +25,7 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order.
 COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "crawler.run", "archive.alerts",
                                      "archive.checker", "archive.wayback_queue", "archive.cli.serve",
-                                     "archive.cli.tokens", "scheduler")
+                                     "archive.cli.tokens", "archive.cli.verify", "scheduler")
 
 
 def _global_options() -> argparse.ArgumentParser:
