@@ -19,6 +19,7 @@ from archive.evidence import (
     verify_paths,
     verify_stored,
 )
+from archive.storage import StorageError
 from archive.workspace import Workspace
 
 
@@ -61,6 +62,14 @@ def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     return EXIT_OK
 
 
+def _shown(ws: Workspace, uri: str) -> str:
+    """A stored file's key (short, as `verify` names it), or its URI when it is not in this storage."""
+    try:
+        return ws.storage.key_of(uri)
+    except StorageError:
+        return uri
+
+
 def cmd_timestamp(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Ask the TSAs for tokens of stored WARC files none has stamped yet; exit 1 when a TSA failed."""
     try:
@@ -78,7 +87,7 @@ def cmd_timestamp(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             if outcome.ok:
                 out.line(f"stamped {outcome.detail}  by {outcome.tsa_url}")
             else:
-                out.line(f"FAILED  {outcome.file_uri}: {outcome.detail}")
+                out.line(f"FAILED  {_shown(ws, outcome.file_uri)}: {outcome.detail}")
         out.line(f"{len(outcomes) - len(failed)} token(s) kept, {len(failed)} failed (asked again next time)")
     return EXIT_PARTIAL if failed else EXIT_OK
 

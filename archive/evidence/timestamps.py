@@ -81,6 +81,10 @@ class HttpTimestampAuthority:
         try:
             reply = self.session.post(self.url, data=request.as_bytes(), timeout=self.timeout,
                                       headers={"Content-Type": QUERY_TYPE, "Accept": REPLY_TYPE})
+        except requests.Timeout:
+            raise TimestampError(f"TSA {self.url}: no answer in {self.timeout:g}s") from None
+        except requests.ConnectionError:
+            raise TimestampError(f"TSA {self.url}: cannot connect") from None
         except requests.RequestException as exc:
             raise TimestampError(f"TSA {self.url}: {one_line(str(exc)) or type(exc).__name__}") from None
         if reply.status_code != 200:

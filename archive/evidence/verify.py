@@ -108,8 +108,8 @@ def _check_records(raw: _HashingStream, report: FileReport, label: str = "") -> 
                 report.problems += [f"{label}record {record_id} at offset {iterator.get_record_offset()}: {problem}"
                                     for problem in record.digest_checker.problems]
     except Exception as exc:  # warcio and zlib raise many kinds on damaged bytes; each becomes one reason
-        report.problems.append(f"{label}unreadable after {report.records} record(s): "
-                               f"{one_line(str(exc), 200) or type(exc).__name__}")
+        text = "".join(char if char.isprintable() else "?" for char in one_line(str(exc), 80))
+        report.problems.append(f"{label}unreadable after {report.records} record(s): {text or type(exc).__name__}")
     else:
         if report.records == 0:
             report.problems.append(f"{label}no WARC records")
