@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.config import Settings
 from archive.db import session_scope
+from archive.evidence import HttpTimestampAuthority
 from archive.models import TimestampToken
 from archive.sources import ensure_collection
 from archive.storage import warc_key
@@ -128,6 +130,13 @@ def test_a_second_tsa_adds_a_second_token(run, ws: Workspace, tsa: TsaServer, tm
         other.close()
 
 
+def _tsa_stamp(tsa: TsaServer, path: Path) -> Path:
+    """FILE.tsr beside a local file, asked of the TSA as lastseen asks it."""
+    token = path.with_name(path.name + ".tsr")
+    token.write_bytes(HttpTimestampAuthority(tsa.url, requests.Session()).stamp(path.read_bytes()).der)
+    return token
+
+
 def _warc_with_bad_payload_digest() -> bytes:
     """A gzipped WARC response whose body changed after warcio wrote its digests."""
     buffer = io.BytesIO()
@@ -155,7 +164,7 @@ def test_a_record_whose_payload_changed_fails(run, ws: Workspace) -> None:
 def test_a_wacz_verifies_alone(tsa: TsaServer, ws: Workspace, run, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A third party's check: the WACZ and the CA, no database (an unreachable one is never opened)."""
-    key, path = _store(ws)
+    _, path = _store(ws)
     monkeypatch.setenv("LASTSEEN_TSA_URLS", tsa.url)
     assert run("timestamp")[0] == 0
     wacz = tmp_path / "c.wacz"
@@ -167,6 +176,9 @@ def test_a_wacz_verifies_alone(tsa: TsaServer, ws: Workspace, run, tmp_path: Pat
     report = json.loads(out)[0]
     assert code == 0 and report["ok"] and report["records"] == 3
     assert report["tokens"][0]["token"] == f"archive/{path.name}.tsr"
+    token = _tsa_stamp(tsa, wacz)
+    code, out, _ = run("verify", str(wacz), "--tsa-cert", str(tsa.ca_pem), "--json")
+    assert code == 0 and json.loads(out)[0]["tokens"][1]["token"] == str(token), "a token of the WACZ itself"
     data = bytearray(wacz.read_bytes())
     inner = data.find(path.read_bytes()[:64])
     data[inner + 200] ^= 0x01

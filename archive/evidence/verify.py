@@ -4,7 +4,8 @@ For each WARC file (stored, or a local file, or every WARC inside an exported WA
 recomputed, every record's WARC-Payload-Digest and WARC-Block-Digest is recomputed (warcio's digest
 checking, as `warcio check` uses it), and each timestamp token kept beside it must be for that SHA-256
 and signed by a TSA certificate chaining to the certificates given. A WACZ is checked from the file alone
-(no database): datapackage-digest.json, every resource's hash and size, the WARCs inside and their tokens.
+(no database): datapackage-digest.json, every resource's hash and size, the WARCs inside and their tokens
+(``archive/<file>.tsr`` in the package), and tokens of the package itself (``FILE.wacz.tsr`` beside it).
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def _verify_warc_file(path: Path, roots: Sequence[x509.Certificate]) -> FileRepo
 
 
 def _verify_wacz(path: Path, roots: Sequence[x509.Certificate]) -> FileReport:
-    """One report for a WACZ: its package digest, every resource, the WARCs inside and their tokens."""
+    """One report for a WACZ: its package digest, every resource, the WARCs inside, their tokens and its own."""
     report = FileReport(str(path))
     try:
         with zipfile.ZipFile(path) as package:
@@ -195,7 +196,9 @@ def _verify_wacz(path: Path, roots: Sequence[x509.Certificate]) -> FileReport:
     except (zipfile.BadZipFile, OSError) as exc:
         report.problems.append(f"not a readable WACZ: {one_line(str(exc), 200)}")
     with path.open("rb") as handle:
-        report.sha256 = _HashingStream(handle.read).finish().hex()
+        digest = _HashingStream(handle.read).finish()
+    report.sha256 = digest.hex()
+    _check_tokens(report, digest, _local_tokens(path), roots)
     return report
 
 
