@@ -130,6 +130,11 @@ class Settings:
         (), "list", "non-public networks lastseen may connect to (checks, crawls, yt-dlp, webhooks, oEmbed...): "
         "NET or NET:PORTS, e.g. 10.0.0.0/8, 127.0.0.1/32:8080, 127.0.0.1:8000-8099, [::1]:443, [fd00::/8]:443; "
         "without PORTS every port")
+    # Evidence
+    tsa_urls: tuple[str, ...] = _setting((), "list", "RFC 3161 timestamp authorities asked to stamp each WARC file "
+                                         "(none: no trusted time)")
+    tsa_certs: tuple[str, ...] = _setting((), "list", "PEM files of TSA and CA certificates that timestamp tokens "
+                                          "are verified with")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -141,6 +146,9 @@ class Settings:
         scheme = urlsplit(self.storage_url).scheme
         if scheme not in {"file", "s3"}:
             raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {scheme!r} (use file:///path or s3://bucket)")
+        for url in self.tsa_urls:
+            if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).netloc:
+                raise ConfigError(f"LASTSEEN_TSA_URLS: not an http(s) URL: {url!r}")
 
     @property
     def user_agent(self) -> str:

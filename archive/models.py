@@ -363,3 +363,20 @@ class CrawlFailure(Base):
     url: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class TimestampToken(Base):
+    """An RFC 3161 timestamp token of a stored file, kept in storage beside it (``<key>.tsr``)."""
+
+    __tablename__ = "timestamp_token"
+    __table_args__ = (Index("ix_timestamp_token_file", "file_uri", "tsa_url"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    file_uri: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    tsa_url: Mapped[str] = mapped_column(Text)
+    token_uri: Mapped[str] = mapped_column(Text)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    token_size: Mapped[int] = mapped_column(Integer)
+    gen_time: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

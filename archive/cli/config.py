@@ -7,7 +7,8 @@ from typing import Any
 
 from archive.cli.output import Output
 from archive.config import setting_docs
-from archive.errors import EXIT_OK
+from archive.errors import EXIT_OK, UsageError
+from archive.evidence import TimestampError, load_certificates
 from archive.workspace import Workspace
 
 
@@ -23,7 +24,22 @@ def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     for name, value in shown.items():
         text = ", ".join(value) if isinstance(value, list) else str(value)
         out.line(f"LASTSEEN_{name.upper():<28} {text or '-':<50} # {docs[name]}")
+    if args.check:
+        out.line(_timestamps_check(ws))
     return EXIT_OK
+
+
+def _timestamps_check(ws: Workspace) -> str:
+    """Whether captures get trusted time: the TSAs asked, and the certificates their tokens are checked with."""
+    settings = ws.settings
+    if not settings.tsa_urls:
+        return "timestamps: no TSA configured (LASTSEEN_TSA_URLS is empty): WARC files get no trusted time"
+    try:
+        certificates = len(load_certificates(settings.tsa_certs))
+    except TimestampError as exc:
+        raise UsageError(str(exc)) from None
+    checked = f"checked with {certificates} certificate(s)" if certificates else "not checked (no LASTSEEN_TSA_CERTS)"
+    return f"timestamps: {len(settings.tsa_urls)} TSA(s) configured, tokens {checked}"
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -1,0 +1,107 @@
+"""`lastseen verify` and `lastseen timestamp`: check that kept bytes still hold; get trusted time for them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from archive.cli.output import Output
+from archive.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.evidence import (
+    FileReport,
+    TimestampError,
+    authorities,
+    load_certificates,
+    timestamp_stored,
+    verify_paths,
+    verify_stored,
+)
+from archive.storage import StorageError
+from archive.workspace import Workspace
+
+
+def _roots(args: argparse.Namespace, ws: Workspace) -> list[x509.Certificate]:
+    """The certificates tokens are checked with: --tsa-cert, else LASTSEEN_TSA_CERTS."""
+    try:
+        return load_certificates(args.tsa_cert or ws.settings.tsa_certs)
+    except TimestampError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _line(report: FileReport) -> str:
+    if not report.ok:
+        return f"FAILED  {report.name}: {'; '.join(report.problems)}"
+    times = ", ".join(token["time"] for token in report.tokens)
+    stamped = f"timestamped {times}" if times else "no timestamp token"
+    return f"ok      {report.name}  sha256:{report.sha256[:16]}  {report.records} records, {stamped}"
+
+
+def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """One line per file; exit 0 only when every file, record digest and token holds."""
+    if args.collection and args.files:
+        raise UsageError("give -c COLLECTION or FILEs, not both")
+    roots = _roots(args, ws)
+    if args.files:
+        reports = verify_paths([Path(name) for name in args.files], roots)
+    else:
+        reports = verify_stored(ws, roots, args.collection)
+    failed = [report for report in reports if not report.ok]
+    if out.as_json:
+        out.json([report.as_dict() for report in reports])
+    elif not reports:
+        out.line("no WARC files to verify")
+    else:
+        for report in reports:
+            out.line(_line(report))
+    if failed:
+        out.warn(f"lastseen: {len(failed)} of {len(reports)} file(s) failed verification")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _shown(ws: Workspace, uri: str) -> str:
+    """A stored file's key (short, as `verify` names it), or its URI when it is not in this storage."""
+    try:
+        return ws.storage.key_of(uri)
+    except StorageError:
+        return uri
+
+
+def cmd_timestamp(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Ask the TSAs for tokens of stored WARC files none has stamped yet; exit 1 when a TSA failed."""
+    try:
+        tsas = authorities(ws.settings)
+    except TimestampError as exc:
+        raise UsageError(str(exc)) from None
+    if not tsas:
+        raise UsageError("no timestamp authority configured (set LASTSEEN_TSA_URLS)")
+    outcomes = timestamp_stored(ws, tsas, args.collection)
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    if out.as_json:
+        out.json([outcome.as_dict() for outcome in outcomes])
+    else:
+        for outcome in outcomes:
+            if outcome.ok:
+                out.line(f"stamped {outcome.detail}  by {outcome.tsa_url}")
+            else:
+                out.line(f"FAILED  {_shown(ws, outcome.file_uri)}: {outcome.detail}")
+        out.line(f"{len(outcomes) - len(failed)} token(s) kept, {len(failed)} failed (asked again next time)")
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `verify` and `timestamp` to the command line."""
+    p = sub.add_parser("verify", parents=[common],
+                       help="recompute digests of stored WARC files (or FILEs, or a WACZ) and check their timestamps")
+    p.add_argument("files", nargs="*", metavar="FILE", help="local WARC or WACZ files (default: the stored ones)")
+    p.add_argument("-c", "--collection", help="only this collection's WARC files")
+    p.add_argument("--tsa-cert", action="append", metavar="PEM",
+                   help="CA (and TSA) certificates to check tokens with (default LASTSEEN_TSA_CERTS)")
+    p.set_defaults(handler=cmd_verify)
+    p = sub.add_parser("timestamp", parents=[common],
+                       help="get RFC 3161 timestamp tokens for stored WARC files that have none yet")
+    p.add_argument("-c", "--collection", help="only this collection's WARC files")
+    p.set_defaults(handler=cmd_timestamp)

@@ -1,0 +1,113 @@
+"""Getting and keeping timestamp tokens of stored WARC files: ``<key>.tsr`` in storage, a row in the database.
+
+A TSA that fails costs nothing but a line in the outcomes: the file keeps no token from it, and the next
+`lastseen timestamp` (or scheduler round) asks again, since it asks every TSA that has not stamped a file yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from archive.db import session_scope
+from archive.errors import UsageError
+from archive.evidence.timestamps import Stamp, TimestampAuthority, TimestampError
+from archive.models import Capture, Collection, Source, TimestampToken
+from archive.storage import Storage, StorageError
+from archive.workspace import Workspace
+
+WARC_PREFIX = "warc/"
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    """What one TSA did for one file: a token kept (its storage key) or why not."""
+
+    file_uri: str
+    tsa_url: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {"file": self.file_uri, "tsa": self.tsa_url, "ok": self.ok, "detail": self.detail}
+
+
+def token_keys(storage: Storage, key: str) -> list[str]:
+    """Keys of the tokens kept beside a stored file: ``<key>.tsr``, then ``<key>.2.tsr``, ``<key>.3.tsr``..."""
+    pattern = re.compile(re.escape(key) + r"(\.\d+)?\.tsr")
+    return [found for found in storage.keys(key + ".") if pattern.fullmatch(found)]
+
+
+def _free_token_key(storage: Storage, key: str) -> str:
+    """The first token key beside a file not yet taken (one file may have tokens from several TSAs)."""
+    candidate, number = f"{key}.tsr", 1
+    while storage.exists(candidate):
+        number += 1
+        candidate = f"{key}.{number}.tsr"
+    return candidate
+
+
+def keep_stamp(ws: Workspace, file_uri: str, file_sha256: str, stamp: Stamp) -> str:
+    """Store a granted token beside its file and record it; the token's storage key."""
+    key = _free_token_key(ws.storage, ws.storage.key_of(file_uri))
+    stored = ws.storage.put_bytes(key, stamp.der, "application/timestamp-reply")
+    with session_scope(ws.sessions) as session:
+        session.add(TimestampToken(file_uri=file_uri, file_sha256=file_sha256, tsa_url=stamp.tsa_url,
+                                   token_uri=stored.uri, token_sha256=stored.sha256, token_size=stored.size,
+                                   gen_time=stamp.gen_time))
+    return key
+
+
+def stamp_file(ws: Workspace, file_uri: str, data: bytes,
+               tsas: Sequence[TimestampAuthority]) -> list[StampOutcome]:
+    """Ask each TSA for a token of a stored file's bytes and keep each one granted; never raises for a TSA."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    outcomes = []
+    for tsa in tsas:
+        try:
+            stamp = tsa.stamp(data)
+        except TimestampError as exc:
+            outcomes.append(StampOutcome(file_uri, tsa.url, False, str(exc)))
+            continue
+        outcomes.append(StampOutcome(file_uri, tsa.url, True, keep_stamp(ws, file_uri, sha256, stamp)))
+    return outcomes
+
+
+def stored_warc_uris(ws: Workspace, collection: str | None = None) -> list[str]:
+    """The stored WARC files: a collection's (from its captures), or every one in storage or the database."""
+    with session_scope(ws.sessions) as session:
+        query = select(Capture.warc_uri).distinct()
+        if collection is not None:
+            if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
+                raise UsageError(f"no collection named {collection!r}")
+            query = query.join(Source).join(Collection).where(Collection.name == collection)
+        uris = set(session.scalars(query))
+    if collection is None:
+        uris.update(ws.storage.uri(key) for key in ws.storage.keys(WARC_PREFIX) if key.endswith(".warc.gz"))
+    return sorted(uris)
+
+
+def timestamp_stored(ws: Workspace, tsas: Sequence[TimestampAuthority],
+                     collection: str | None = None) -> list[StampOutcome]:
+    """Ask the TSAs for tokens of stored WARC files that none has stamped yet (failed TSAs are asked again).
+
+    Each file is read whole once (rfc3161-client hashes the bytes itself); files roll at LASTSEEN_WARC_MAX_SIZE.
+    """
+    outcomes: list[StampOutcome] = []
+    for uri in stored_warc_uris(ws, collection):
+        with session_scope(ws.sessions) as session:
+            done = set(session.scalars(select(TimestampToken.tsa_url).where(TimestampToken.file_uri == uri)))
+        missing = [tsa for tsa in tsas if tsa.url not in done]
+        if not missing:
+            continue
+        try:
+            data = ws.storage.read(ws.storage.key_of(uri))
+        except StorageError as exc:
+            outcomes += [StampOutcome(uri, tsa.url, False, str(exc)) for tsa in missing]
+            continue
+        outcomes += stamp_file(ws, uri, data, missing)
+    return outcomes
