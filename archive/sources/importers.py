@@ -132,7 +132,7 @@ def _root_name(path: Path) -> str:
         for _event, element in etree.iterparse(str(path), events=("start",), resolve_entities=False,
                                                no_network=True, huge_tree=False):
             return _local(element.tag)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, OSError) as exc:  # OSError: bytes its encoding cannot read
         raise ImportFormatError(f"{path} is not well-formed XML: {exc}") from None
     raise ImportFormatError(f"{path} is not well-formed XML: no root element")
 
@@ -159,7 +159,7 @@ def _well_formed(path: Path) -> None:
     try:
         for _event, element in _events(str(path)):
             element.clear(keep_tail=False)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, OSError) as exc:  # OSError: bytes its encoding cannot read
         raise ImportFormatError(f"{path} is not well-formed XML: {exc}") from None
 
 
@@ -181,7 +181,7 @@ def _read_feed(path: Path, kind: str) -> tuple[str, Iterator[SourceEntry]]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
     try:
         root = etree.parse(str(path), parser).getroot()
-    except etree.XMLSyntaxError:
+    except (etree.XMLSyntaxError, OSError):  # OSError: bytes its encoding cannot read
         return fmt, _recovered_feed(path)
     return fmt, iter(_atom_entries(root) if kind == "feed" else _rss_entries(root))
 
