@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -52,8 +51,10 @@ def make_engine(database_url: str) -> Engine:
         raise ConfigError(f"LASTSEEN_DATABASE_URL: unsupported database {url.get_backend_name()!r}") from None
 
 
-def alembic_config(engine: Engine) -> Config:
-    """Alembic's configuration pointing at our migrations and this engine."""
+def alembic_config(engine: Engine) -> Any:
+    """Alembic's configuration pointing at our migrations and this engine (Alembic loads only when used)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -62,6 +63,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (a no-op when it is already there)."""
+    from alembic import command
+
     try:
         with engine.begin() as connection:
             config = alembic_config(engine)

@@ -8,15 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scrapy import signals
-from scrapy.crawler import Crawler
-
 from archive.cli.output import Output
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.sources import DEFAULT_COLLECTION
 from archive.warc import export_collection
 from archive.workspace import Workspace
-from crawler.run import run_crawl
 
 
 class CrawlProgress:
@@ -47,8 +43,10 @@ class CrawlProgress:
         if self.progress is not None:
             self.progress.stop()
 
-    def attach(self, crawler: Crawler) -> None:
-        """Follow this crawler's requests."""
+    def attach(self, crawler: Any) -> None:
+        """Follow this crawler's requests (a scrapy.crawler.Crawler)."""
+        from scrapy import signals
+
         crawler.signals.connect(self.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self.request_finished, signal=signals.request_left_downloader)
         crawler.signals.connect(self.request_finished, signal=signals.request_dropped)
@@ -78,6 +76,8 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Capture sources of a collection that have no capture yet (or the URLs given)."""
     if args.depth < 0:
         raise UsageError("--depth must be 0 or more")
+    from crawler.run import run_crawl  # Scrapy loads only for a crawl: every other command starts faster
+
     interactive = sys.stderr.isatty() and not args.json
     with CrawlProgress(interactive) as progress:
         summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
