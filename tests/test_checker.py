@@ -53,7 +53,7 @@ STORY = article("Flood in the valley",
 
 @pytest.fixture
 def ws(settings: Settings) -> Iterator[Workspace]:
-    workspace = Workspace(settings.replace(host_rate=1000.0, check_concurrency=8))
+    workspace = Workspace(settings.replace(host_rate=1000.0, provider_rate=1000.0, check_concurrency=8))
     yield workspace
     workspace.close()
 
