@@ -25,13 +25,13 @@ def upgrade() -> None:
                     sa.Column('since', sa.DateTime(timezone=True), nullable=False),
                     sa.Column('reason', sa.Text(), nullable=False),
                     sa.PrimaryKeyConstraint('provider'))
-    with op.batch_alter_table('collection', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('proxy', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('cookies_file', sa.Text(), nullable=True))
+    # Plain ALTER TABLE, not a batch: SQLite's batch copies the table, and dropping the old collection table
+    # would cascade to every source.
+    op.add_column('collection', sa.Column('proxy', sa.Text(), nullable=True))
+    op.add_column('collection', sa.Column('cookies_file', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('collection', schema=None) as batch_op:
-        batch_op.drop_column('cookies_file')
-        batch_op.drop_column('proxy')
+    op.drop_column('collection', 'cookies_file')  # SQLite >= 3.35 drops a column in place
+    op.drop_column('collection', 'proxy')
     op.drop_table('provider_pause')
