@@ -213,3 +213,19 @@ def test_kind_page_and_the_override(ws: Workspace) -> None:
 ])
 def test_pages_that_say_nothing(provider: str, body: str) -> None:
     assert read_page(provider, 200, body) is None
+
+
+def test_status_shows_the_providers_last_verdict(run, settings, providers: ProviderServer) -> None:  # noqa: ANN001
+    providers.set(URLS["telegram"], "gone")
+    code, _, _ = run("add", URLS["telegram"])
+    workspace = Workspace(settings.replace(provider_rate=1000.0))
+    try:
+        with session_scope(workspace.sessions) as session:
+            [sid] = session.scalars(select(Source.id))
+        check(workspace, providers, [sid])
+    finally:
+        workspace.close()
+    code, out, _ = run("status", URLS["telegram"])
+    assert code == 0 and "[default, video]" in out
+    assert "provider said" in out and "gone: telegram: video page: Telegram embed: Post not found" in out
+    assert providers.site.url("/telegram/page?id=valleynews/123") in out
