@@ -109,6 +109,9 @@ class Settings:
     transient_checks: int = _setting(3, "int", "transient failures in a row before 'vanished'")
     transient_span: int = _setting(86400, "duration", "...and the time they must span")
     host_rate: float = _setting(1.0, "float", "checks per second to one host")
+    provider_rate: float = _setting(1.0, "float", "checks per second of one video provider's videos")
+    provider_pause: int = _setting(1800, "duration", "a provider that answered with a bot check or rate limit "
+                                   "is not asked again for this long")
     check_timeout: int = _setting(30, "duration", "a check that takes longer is a timeout")
     check_max_bytes: int = _setting(2 * 1024**2, "size", "bytes of a body a check reads")
     check_concurrency: int = _setting(64, "int", "checks under way at once, all hosts together")
@@ -179,6 +182,11 @@ class Settings:
                 value = _mask(f.name, value)
             out[f.name] = value
         return out
+
+
+def mask_proxy(value: str | None) -> str | None:
+    """A proxy URL with its password masked, for showing."""
+    return _mask("proxy", value) if value else value
 
 
 def _mask(name: str, value: Any) -> Any:

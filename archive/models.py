@@ -77,6 +77,8 @@ class Collection(Base):
     alert_on_changed: Mapped[bool] = mapped_column(Boolean, default=False)
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    proxy: Mapped[str | None] = mapped_column(Text, default=None)  # yt-dlp's proxy for this collection's videos
+    cookies_file: Mapped[str | None] = mapped_column(Text, default=None)  # a cookies file yt-dlp may send
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -247,6 +249,20 @@ class PageVideo(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
     found_as: Mapped[str] = mapped_column(String(16), default="link")
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProviderPause(Base):
+    """A video provider answered with a bot check or rate limit: its videos are not checked until `until`.
+
+    Kept in the database so every process (scheduler, CLI, API jobs) sees it; one row per provider.
+    """
+
+    __tablename__ = "provider_pause"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime] = mapped_column()
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class WaybackSubmission(Base):

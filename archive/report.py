@@ -151,6 +151,10 @@ def source_detail(session: Session, source: Source) -> dict[str, Any]:
         .where(PageVideo.page_source_id == source.id).order_by(Video.id))]
     own_video = session.scalar(select(Video).where(Video.source_id == source.id))
     detail["video"] = video_dict(own_video) if own_video else None
+    last = session.scalar(select(Check).where(Check.source_id == source.id)
+                          .order_by(Check.checked_at.desc(), Check.id.desc()).limit(1)) if own_video else None
+    detail["verdict"] = None if last is None else {  # what the video's provider said last, and where
+        "at": iso(last.checked_at), "outcome": last.outcome, "words": last.detail, "page": last.final_url}
     detail["found_on"] = [page.normalized_url for page in session.scalars(
         select(Source).join(PageVideo, PageVideo.page_source_id == Source.id)
         .where(PageVideo.video_id == own_video.id).order_by(Source.id))] if own_video else []

@@ -17,7 +17,7 @@ from archive.db import session_scope
 from archive.extract.pagemeta import text_sha256
 from archive.models import CrawlFailure, PageVideo, Source, Video
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
-from archive.sources import SourceEntry, add_sources
+from archive.sources import SourceEntry, add_sources, as_video
 from archive.storage import meta_key
 from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
@@ -88,12 +88,7 @@ class VideoPipeline(CrawlPipeline):
         result = add_sources(session, page.collection, [SourceEntry(ref.canonical_url)], kind="video",
                              tags=(f"video:{ref.provider}",))
         source = result.added[0] if result.added else result.known[0][1]
-        video = session.scalar(select(Video).where(Video.source_id == source.id))
-        if video is None:
-            video = Video(source_id=source.id, provider=ref.provider, video_id=ref.video_id,
-                          canonical_url=ref.canonical_url)
-            session.add(video)
-            session.flush()
+        video = as_video(session, source.id, ref)  # a URL given before as a page is a video too
         if result.added:
             new_sources.append((source.id, source.normalized_url))
         return video
@@ -108,16 +103,19 @@ class VideoMetadataPipeline(CrawlPipeline):
         with session_scope(self.ws.sessions) as session:
             video = session.scalar(select(Video).where(Video.source_id == item.source_id))
             provider = video.provider if video else "direct"
+            source = session.get(Source, item.source_id)
+            own = (source.collection.proxy, source.collection.cookies_file) if source else (None, None)
         settings = self.ws.settings
         answer = await deferred_to_future(deferToThread(
-            self._ask, provider, item.requested_url, settings.proxy or None, settings.check_timeout,
-            settings.allow_networks))
+            self._ask, provider, item.requested_url, own[0] or settings.proxy or None, settings.check_timeout,
+            own[1], settings.allow_networks))
         await deferred_to_future(deferToThread(self._store, item, provider, answer))
         return item
 
     @staticmethod
-    def _ask(provider: str, url: str, proxy: str | None, timeout: int, allow: tuple[str, ...] = ()) -> VideoInfo:
-        answer = fetch_ytdlp(url, proxy=proxy, timeout=timeout, allow_networks=allow)
+    def _ask(provider: str, url: str, proxy: str | None, timeout: int, cookies: str | None,
+             allow: tuple[str, ...] = ()) -> VideoInfo:
+        answer = fetch_ytdlp(url, proxy=proxy, timeout=timeout, cookies=cookies, allow_networks=allow)
         if answer.info is None and answer.availability is None:
             fallback = fetch_oembed(provider, url, proxy=proxy, timeout=timeout, allow_networks=allow)
             if fallback.info is not None or fallback.availability is not None:

@@ -54,7 +54,7 @@ STORY = article("Flood in the valley",
 
 @pytest.fixture
 def ws(settings: Settings) -> Iterator[Workspace]:
-    workspace = Workspace(settings.replace(host_rate=1000.0, check_concurrency=8))
+    workspace = Workspace(settings.replace(host_rate=1000.0, provider_rate=1000.0, check_concurrency=8))
     yield workspace
     workspace.close()
 
@@ -524,9 +524,9 @@ def test_ytdlp_is_asked_only_when_enabled(ws: Workspace, site: Site) -> None:
         session.add(Video(source_id=sid, provider="youtube", video_id="abc", canonical_url=site.url("/clip/abc")))
     silent = VideoEndpoints(oembed={}, pages={})
     check(ws, [sid], T0, endpoints=silent)
-    assert checks(ws, sid)[-1].outcome == "gone" and checks(ws, sid)[-1].detail.startswith("HTTP 404")
+    assert checks(ws, sid)[-1].outcome == "gone" and checks(ws, sid)[-1].detail.startswith("youtube: HTTP 404")
     hits = site.hits("/clip/abc")
     check(ws, [sid], T0 + HOUR, endpoints=silent, use_ytdlp=True)  # yt-dlp's generic extractor, on this site
     last = checks(ws, sid)[-1]
-    assert last.outcome == "gone" and last.detail.startswith("yt-dlp:") and "404" in last.detail
+    assert last.outcome == "gone" and last.detail.startswith("youtube: yt-dlp:") and "404" in last.detail
     assert site.hits("/clip/abc") > hits + 1, "yt-dlp asked the page itself"

@@ -153,7 +153,8 @@ def test_collection_settings(run) -> None:
                        "--public", "yes", "--description", "Russian-language news", "--json")
     data = json.loads(out)
     assert code == 0 and data == {"name": "ru", "description": "Russian-language news", "recheck_interval": 21600,
-                                  "obey_robots": False, "alert_on_changed": True, "public_read": True}
+                                  "obey_robots": False, "alert_on_changed": True, "public_read": True,
+                                  "proxy": None, "cookies_file": None}
     code, out, _ = run("collection", "ru", "--robots", "obey", "--json")
     assert json.loads(out)["obey_robots"] is True and json.loads(out)["recheck_interval"] == 21600
     code, out, _ = run("collections", "--json")
@@ -163,6 +164,20 @@ def test_collection_settings(run) -> None:
     assert exit_info.value.code == 2
     code, _, err = run("collection", "ru", "--every", "soon")
     assert code == 2 and err.strip().splitlines()[-1].startswith("lastseen: error: not a duration")
+
+
+def test_collection_proxy_and_cookies_for_ytdlp(run, tmp_path) -> None:
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    code, out, _ = run("collection", "ru", "--proxy", "socks5://me:secret@127.0.0.1:1080", "--cookies", str(cookies),
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and data["proxy"] == "socks5://me:***@127.0.0.1:1080", "the password is never shown"
+    assert data["cookies_file"] == str(cookies)
+    code, _, err = run("collection", "ru", "--cookies", str(tmp_path / "missing.txt"))
+    assert code == 2 and err.count("\n") == 1 and "is not a readable file" in err
+    code, out, _ = run("collection", "ru", "--proxy", "", "--cookies", "", "--json")
+    assert json.loads(out)["proxy"] is None and json.loads(out)["cookies_file"] is None
 
 
 @pytest.mark.parametrize("every, ok", [("99999999d", False), ("99999999999999999999d", False), ("30000d", False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -43,9 +44,10 @@ def test_old_change_hashes_move_from_the_detail_into_columns(settings: Settings)
     engine = make_engine(settings.database_url)
     config = alembic_config(engine)
     command.upgrade(config, "0002")
-    with session_scope(sessionmaker(engine)) as session:
-        source_id = add_sources(session, ensure_collection(session, "c"), [SourceEntry("https://x.example/")]
-                                ).added[0].id
+    with session_scope(sessionmaker(engine)) as session:  # the collection as revision 0002 knows it
+        collection_id = session.execute(sa.insert(Collection).values(name="c").returning(Collection.id)).scalar_one()
+        source_id = add_sources(session, SimpleNamespace(id=collection_id),  # type: ignore[arg-type]
+                                [SourceEntry("https://x.example/")]).added[0].id
     text, payload = "a" * 64, "b" * 64
     old = {"changed by text": f"main text differs from the capture of 2026-01-01T00:00:00Z; text_sha256={text}",
            "changed by bytes": f"content differs from the capture of 2026-01-01T00:00:00Z; payload_sha256={payload}"

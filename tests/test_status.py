@@ -9,6 +9,7 @@ import pytest
 
 from archive.config import Settings, load_settings
 from archive.models import SOURCE_STATUSES
+from archive.providers import read_page
 from archive.status import (
     ALIVE,
     DEFINITIVE,
@@ -22,7 +23,6 @@ from archive.status import (
     WatchPolicy,
     classify_http,
     classify_oembed,
-    classify_video_page,
     classify_ytdlp_error,
     decide,
     make_fingerprint,
@@ -335,7 +335,7 @@ def test_fingerprint_is_title_then_words() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# classify_video_page
+# read_page: each provider's module reads its own pages
 # --------------------------------------------------------------------------------------------------
 
 def youtube_page(status: str, reason: str | None = None, subreason: str | None = None, *,
@@ -391,7 +391,7 @@ def youtube_page(status: str, reason: str | None = None, subreason: str | None =
      None, "age_restricted"),
 ])
 def test_youtube_playability(status: str, reason: str | None, subreason: str | None, expected: str) -> None:
-    result = classify_video_page("youtube", 200, youtube_page(status, reason, subreason))
+    result = read_page("youtube", 200, youtube_page(status, reason, subreason))
     assert result is not None and result.outcome == expected, result
     assert status in result.detail
 
@@ -403,24 +403,24 @@ def test_youtube_playability(status: str, reason: str | None, subreason: str | N
     ("SOMETHING_NEW", "Video unavailable"),
 ])
 def test_youtube_playability_without_a_verdict(status: str, reason: str) -> None:
-    assert classify_video_page("youtube", 200, youtube_page(status, reason)) is None
+    assert read_page("youtube", 200, youtube_page(status, reason)) is None
 
 
 def test_youtube_reason_only_in_the_error_screen() -> None:
     body = youtube_page("ERROR", "Video unavailable", "This video has been removed by the uploader",
                         reason_as_text=False)
-    result = classify_video_page("youtube", 200, body)
+    result = read_page("youtube", 200, body)
     assert result is not None and result.outcome == "removed"
 
 
 def test_youtube_pages_without_a_player_response() -> None:
-    assert classify_video_page("youtube", 200, "<html><body>Before you continue to YouTube</body></html>") is None
+    assert read_page("youtube", 200, "<html><body>Before you continue to YouTube</body></html>") is None
     captcha = "<html><body>Our systems have detected unusual traffic from your computer network.</body></html>"
-    result = classify_video_page("youtube", 200, captcha)
+    result = read_page("youtube", 200, captcha)
     assert result is not None and result.outcome == "blocked"
     broken = "<script>var ytInitialPlayerResponse = {\"playabilityStatus\": {\"status\": \"ERR</script>"
-    assert classify_video_page("youtube", 200, broken) is None
-    assert classify_video_page("youtube", 404, youtube_page("ERROR", "Video unavailable")) is None
+    assert read_page("youtube", 200, broken) is None
+    assert read_page("youtube", 404, youtube_page("ERROR", "Video unavailable")) is None
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -435,9 +435,9 @@ def test_youtube_pages_without_a_player_response() -> None:
     ({"title": "Flood in the city", "qualities": {"auto": []}}, "ok"),
 ])
 def test_dailymotion_player_metadata(body: dict[str, object], expected: str | None) -> None:
-    result = classify_video_page("dailymotion", 200, json.dumps(body))
+    result = read_page("dailymotion", 200, json.dumps(body))
     assert (result.outcome if result else None) == expected
-    assert classify_video_page("dailymotion", 200, "<html>not json</html>") is None
+    assert read_page("dailymotion", 200, "<html>not json</html>") is None
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -456,7 +456,7 @@ def test_dailymotion_player_metadata(body: dict[str, object], expected: str | No
     ("<html><body><script>var playerParams = {};</script></body></html>", None),
 ])
 def test_vk_pages(body: str, expected: str | None) -> None:
-    result = classify_video_page("vk", 200, body)
+    result = read_page("vk", 200, body)
     assert (result.outcome if result else None) == expected
 
 
@@ -469,15 +469,15 @@ def test_vk_pages(body: str, expected: str | None) -> None:
     ('<div data-options="{}">player</div>', None),
 ])
 def test_ok_pages(body: str, expected: str | None) -> None:
-    result = classify_video_page("ok", 200, body)
+    result = read_page("ok", 200, body)
     assert (result.outcome if result else None) == expected
 
 
 def test_providers_without_page_signals() -> None:
     body = youtube_page("ERROR", "Video unavailable")
-    assert classify_video_page("vimeo", 200, body) is None
-    assert classify_video_page("rutube", 200, body) is None
-    assert classify_video_page("youtube", 200, "") is None
+    assert read_page("vimeo", 200, body) is None
+    assert read_page("rutube", 200, body) is None
+    assert read_page("youtube", 200, "") is None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class Input(BaseModel):
 
 class AddSourcesIn(Input):
     urls: list[UrlText] = Field(min_length=1, max_length=MAX_URLS, description="URLs to track")
-    kind: Kind = "page"
+    kind: Kind | None = None  # None: from the URL (a video when a provider recognizes it)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     every: Annotated[str | None, Field(max_length=32, description="recheck interval, e.g. 12h, 30m, 2d")] = None
 

@@ -112,6 +112,8 @@ _SHOWN_TRANSITIONS = 50
 def _print_summary(out: Output, summary: CheckSummary) -> None:
     """The human summary: counts, then the transitions that raise alerts."""
     data = summary.as_dict()
+    if summary.paused:
+        out.line(f"{summary.paused} video(s) not checked: their provider is paused after a bot check or rate limit")
     if not summary.checked and not summary.errors:
         out.line("nothing to check")
         return

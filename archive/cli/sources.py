@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from archive.cli.output import Output
+from archive.config import mask_proxy
 from archive.db import session_scope
-from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
@@ -182,6 +183,10 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
     if d["video"]:
         v = d["video"]
         out.line(f"  video             {v['provider']} {v['video_id']}: {v['title'] or '-'} by {v['uploader'] or '-'}")
+        if d["verdict"]:
+            said = d["verdict"]
+            out.line(f"    provider said   {said['at']}  {said['outcome']}: {said['words']}")
+            out.line(f"    shown by        {said['page'] or '-'}")
         for page in d["found_on"]:
             out.line(f"    found on        {page}")
     for v in d["videos"]:
@@ -235,15 +240,30 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.alert_on_changed = args.alert_on_changed
         if args.public is not None:
             collection.public_read = args.public
+        if args.proxy is not None:
+            collection.proxy = args.proxy.strip() or None
+        if args.cookies is not None:
+            collection.cookies_file = _cookies_file(args.cookies)
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
-                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read}
+                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
+                "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file}
     if out.as_json:
         out.json(data)
     else:
         for key, value in data.items():
             out.line(f"{key:<18} {'-' if value is None else value}")
     return EXIT_OK
+
+
+def _cookies_file(value: str) -> str | None:
+    """The cookies file's absolute path (empty: none); a usage error when it cannot be read."""
+    if not value.strip():
+        return None
+    path = Path(value).expanduser().absolute()
+    if not path.is_file():
+        raise UsageError(f"--cookies: {value} is not a readable file")
+    return str(path)
 
 
 def collection_arg(parser: argparse.ArgumentParser, default: str | None = DEFAULT_COLLECTION) -> None:
@@ -258,7 +278,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("urls", nargs="+", metavar="URL")
     collection_arg(p)
     p.add_argument("--tag", action="append", default=[], help="tag the sources (repeatable)")
-    p.add_argument("--kind", choices=SOURCE_KINDS, default="page")
+    p.add_argument("--kind", choices=SOURCE_KINDS, default=None,
+                   help="page or video for every URL (default: a video when a provider recognizes the URL)")
     p.add_argument("--every", help="recheck interval for these sources, e.g. 12h, 30m, 2d")
     p.set_defaults(handler=cmd_add)
 
@@ -266,7 +287,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("file")
     collection_arg(p)
     p.add_argument("--tag", action="append", default=[], help="tag the sources (repeatable)")
-    p.add_argument("--kind", choices=SOURCE_KINDS, default="page")
+    p.add_argument("--kind", choices=SOURCE_KINDS, default=None,
+                   help="page or video for every URL (default: a video when a provider recognizes the URL)")
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("list", parents=[common], help="list sources")
@@ -292,4 +314,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--robots", type=_yes_no, metavar="obey|ignore", help="obey robots.txt while crawling")
     p.add_argument("--alert-on-changed", type=_yes_no, metavar="yes|no", help="alert when content changes")
     p.add_argument("--public", type=_yes_no, metavar="yes|no", help="readable over the API without a token")
+    p.add_argument("--proxy", metavar="URL", help="proxy yt-dlp uses for this collection's videos ('' for none)")
+    p.add_argument("--cookies", metavar="FILE", help="cookies file (Netscape format) yt-dlp sends for this "
+                   "collection's videos; never written into an archive ('' for none)")
     p.set_defaults(handler=cmd_collection)

@@ -4,8 +4,13 @@ A provider module names its DOMAINS (registered domains: the last two labels of 
 scanner looks for in a link before parsing it, and `recognize(url)` -> (provider, video_id, canonical_url).
 The same video written as a watch link, a short link and an embed is one `VideoRef`: the key is
 (provider, video_id), and `canonical_url` is the provider's public page for it. A URL that no provider
-recognizes is still a video when its path names a media file ("direct"). Nothing here touches the network
-except `info` (what a provider says of a video), which is imported on its own.
+recognizes is still a video when its path names a media file ("direct").
+
+Each module also names what is worth asking about a video (OEMBED, its oEmbed endpoint; PAGE, the page that
+says most) and reads the answers (read_page, read_oembed): how that provider says removed, private,
+account terminated, geo-blocked, age-restricted, login required, rate-limited or bot-checked. A URL any
+provider recognizes names a video: its source is of kind "video" (kind_of). Nothing here touches the network
+except `info` (what yt-dlp or oEmbed says of a video), which is imported on its own.
 """
 
 from __future__ import annotations
@@ -24,16 +29,23 @@ from archive.providers import (
     vk,
     youtube,
 )
-from archive.providers.base import Found, Provider, VideoRef, parse_url
+from archive.providers.base import Found, Provider, VideoRef, fill, parse_url
+from archive.status import Classification
+from archive.vocab import SourceKind
 
-__all__ = ["HINTS", "PROVIDERS", "VideoRef", "recognize", "video_from_url"]
+__all__ = ["HINTS", "OEMBED_ENDPOINTS", "PAGES", "PROVIDERS", "VideoRef", "kind_of", "page_url", "read_oembed",
+           "read_page", "recognize", "video_from_url"]
 
 _REGISTRY: tuple[Provider, ...] = (youtube, vimeo, dailymotion, vk, rutube, ok, twitter, telegram, facebook,
                                    tiktok, instagram)
 _BY_DOMAIN: dict[str, Provider] = {domain: provider for provider in _REGISTRY for domain in provider.DOMAINS}
 
+_BY_NAME: dict[str, Provider] = {provider.NAME: provider for provider in (*_REGISTRY, direct)}
+
 PROVIDERS = (*(provider.NAME for provider in _REGISTRY), direct.NAME)
 HINTS = tuple(hint for provider in (*_REGISTRY, direct) for hint in provider.HINTS)
+OEMBED_ENDPOINTS = {provider.NAME: provider.OEMBED for provider in _REGISTRY if provider.OEMBED}
+PAGES = {provider.NAME: provider.PAGE for provider in (*_REGISTRY, direct)}
 
 
 def recognize(url: str) -> Found | None:
@@ -52,3 +64,27 @@ def video_from_url(url: str) -> VideoRef | None:
         return None
     found = recognize(url)
     return VideoRef(found[0], found[1], found[2], "link") if found else None
+
+
+def kind_of(url: str) -> str:
+    """"video" for a URL that names a video or a post with media (any provider recognizes it), else "page"."""
+    return SourceKind.VIDEO.value if video_from_url(url) is not None else SourceKind.PAGE.value
+
+
+def page_url(provider: str, template: str, video_id: str, canonical: str) -> str:
+    """The page to ask about a video: the template ({id}, {url}, {query}, {token}) filled in."""
+    module = _BY_NAME.get(provider)
+    token = getattr(module, "token", None)
+    return fill(template, video_id, canonical, token(video_id) if token is not None else "")
+
+
+def read_page(provider: str, status: int, text: str) -> Classification | None:
+    """What the provider's page (PAGE) says of the video; None: nothing we can rely on, or no such provider."""
+    module = _BY_NAME.get(provider)
+    return module.read_page(status, text) if module is not None and text else None
+
+
+def read_oembed(provider: str, status: int, body: bytes | None) -> Classification | None:
+    """What the provider's oEmbed endpoint says of the video; None: nothing."""
+    module = _BY_NAME.get(provider)
+    return module.read_oembed(status, body) if module is not None else None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
+
+from archive.status import Classification, classify_oembed
 
 Found = tuple[str, str, str]  # provider, video_id, canonical_url
 
@@ -43,14 +46,28 @@ class VideoURL:
 
 
 class Provider(Protocol):
-    """A provider module: its name, its domains, what hints at it in a link, and its URL recognizer."""
+    """A provider module: its name, domains, link hints and URL recognizer; what to ask it and how to read it.
+
+    OEMBED is its oEmbed endpoint (None: it has none that answers without a key); PAGE the URL template of the
+    page that says most about a video ({id}: the video id, {url}: its canonical URL, {query}: that URL's
+    query with its "?", {token}: a request token where the endpoint wants one). read_page says what that page
+    answered (None: nothing we can rely on; the HTTP answer then decides), read_oembed what oEmbed did.
+    """
 
     NAME: str
     DOMAINS: tuple[str, ...]
     HINTS: tuple[str, ...]  # lower-case literals, one of which is in every URL of the provider
+    OEMBED: str | None
+    PAGE: str
 
     def recognize(self, url: VideoURL) -> Found | None:
         """(provider, video_id, canonical_url) when the URL is one of the provider's videos, else None."""
+
+    def read_page(self, status: int, text: str) -> Classification | None:
+        """What the provider's page (status, decoded body) says of the video."""
+
+    def read_oembed(self, status: int, body: bytes | None) -> Classification | None:
+        """What the provider's oEmbed endpoint says of the video."""
 
 
 def is_num(text: str | None) -> bool:
@@ -91,3 +108,50 @@ def parse_url(url: str) -> VideoURL | None:
         return None  # "%" only gets there from white space inside the host: not a URL a browser would open
     domain = ".".join(host.rsplit(".", 2)[-2:])
     return VideoURL(url, host, domain, parts.path, parts.query)
+
+
+def load_json(text: str) -> object:
+    """The JSON value of a whole body, or None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def json_after(text: str, marker: re.Pattern[str]) -> dict[str, Any] | None:
+    """The first JSON object that follows a match of marker in text (a script's `var x = {...}`), or None."""
+    decoder = json.JSONDecoder()
+    for match in marker.finditer(text):
+        try:
+            value, _ = decoder.raw_decode(text, match.end())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def oembed_answer(status: int, body: bytes | None, *, not_found_is_gone: bool = True) -> Classification | None:
+    """What an oEmbed endpoint's answer says, the way most providers answer (see classify_oembed).
+
+    Rate limits (429) and server errors are kept too: a check that could not tell says so. 404 is gone only
+    where the provider answers 404 for nothing else (not_found_is_gone).
+    """
+    if status in (404, 410) and not not_found_is_gone:
+        return None
+    return classify_oembed(status, body, include_transient=True)
+
+
+def said(who: str, verdict: Classification | None, words: str = "") -> Classification | None:
+    """The verdict with its detail prefixed by who said it (and the provider's own words when given)."""
+    if verdict is None:
+        return None
+    detail = f"{who}: {words.strip()[:200]}" if words.strip() else f"{who}: {verdict.detail}"
+    return Classification(verdict.outcome, detail)
+
+
+def fill(template: str, video_id: str, canonical: str, token: str = "") -> str:
+    """A PAGE template filled in for one video."""
+    query = urlsplit(canonical).query
+    return (template.replace("{id}", video_id).replace("{url}", canonical)
+            .replace("{query}", f"?{query}" if query else "").replace("{token}", token))

@@ -2,15 +2,26 @@
 
 Short links that cannot be resolved offline (fb.watch/CODE, facebook.com/share/v/CODE) are kept as videos
 whose id is the short code; they cannot be merged with the numeric id they point to.
+
+Asked: the video's page (Facebook's oEmbed needs an app token). It answers 200 both ways: a video that was
+deleted or whose audience changed says "This content isn't available right now" (or "This video isn't
+available anymore", "the link you followed may be broken"), gone; a page that only shows the login form
+("You must log in to continue", id="login_form", what yt-dlp's facebook.py looks for) is a login wall: we
+could not tell. "You're temporarily blocked" / "You've been temporarily blocked" is a rate limit.
 """
 
 from __future__ import annotations
 
+import re
+
 from archive.providers.base import CODE, Found, VideoURL, is_num, parse_url, query_params
+from archive.status import Classification, Outcome, wall_page
 
 NAME = "facebook"
 DOMAINS = ("facebook.com", "fb.com", "fb.watch")
 HINTS = ("facebook", "fb.")
+OEMBED = None
+PAGE = "{url}"
 
 
 def _plugin(href: str) -> Found | None:
@@ -51,3 +62,30 @@ def recognize(url: VideoURL) -> Found | None:
     if not is_num(vid):
         return None
     return NAME, vid, f"https://www.facebook.com/watch/?v={vid}"  # type: ignore[return-value]
+
+
+_GONE = re.compile(r"(?i)this content isn(?:'|’)t available (?:right now|at the moment)"
+                   r"|this video (?:isn(?:'|’)t|is no longer) available|the link you followed may be broken")
+_LOGIN = re.compile(r'(?i)>you must log in to continue|id="login_form"|id="loginbutton"|<title>log in to facebook')
+_THROTTLED = re.compile(r"(?i)you(?:'|’)(?:re|ve been) temporarily blocked|going too fast")
+_VIDEO = re.compile(r'(?i)<meta[^>]+property="og:video|"playable_url"')
+
+
+def read_page(status: int, text: str) -> Classification | None:
+    """Gone wording, a login wall or a rate limit (blocked), or a page with the video in it (ok)."""
+    found = _THROTTLED.search(text)
+    if found:
+        return Classification(Outcome.BLOCKED, f"Facebook: {found.group(0)} (rate limit)")
+    found = _GONE.search(text)
+    if found:
+        return Classification(Outcome.GONE, f"Facebook: {found.group(0)}")
+    if _VIDEO.search(text):
+        return Classification(Outcome.OK, "Facebook page plays the video")
+    if _LOGIN.search(text):
+        return Classification(Outcome.BLOCKED, "Facebook: login required to see the page (login wall)")
+    return wall_page(text)
+
+
+def read_oembed(status: int, body: bytes | None) -> Classification | None:
+    """Facebook is not asked by oEmbed: nothing."""
+    return None

@@ -22,18 +22,12 @@ import urllib3.exceptions
 
 from archive.net.forward import guarded_proxy_url
 from archive.net.http import default_user_agent, make_session
+from archive.providers import OEMBED_ENDPOINTS
 
 logger = logging.getLogger(__name__)
 
-OEMBED_ENDPOINTS = {
-    "youtube": "https://www.youtube.com/oembed",
-    "vimeo": "https://vimeo.com/api/oembed.json",
-    "dailymotion": "https://www.dailymotion.com/services/oembed",
-    "twitter": "https://publish.twitter.com/oembed",
-    "tiktok": "https://www.tiktok.com/oembed",
-    "rutube": "https://rutube.ru/api/oembed/",
-}
 _OEMBED_MAX = 1024 * 1024
+_SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-csrf-token", "x-guest-token"})
 
 
 @dataclass
@@ -51,28 +45,56 @@ def guarded_ydl_options(proxy: str | None, allow_networks: Iterable[str] = ()) -
     return {"proxy": guarded_proxy_url(tuple(allow_networks), proxy or "")}
 
 
-def _ydl_options(proxy: str | None, timeout: int, allow_networks: Iterable[str] = ()) -> dict[str, Any]:
+def _ydl_options(proxy: str | None, timeout: int, cookies: str | None,
+                 allow_networks: Iterable[str] = ()) -> dict[str, Any]:
     options: dict[str, Any] = {
         "quiet": True, "no_warnings": True, "skip_download": True, "noplaylist": True,
         "socket_timeout": timeout, "extractor_retries": 1, "noprogress": True, "logger": logger,
         "retries": 1, "playlist_items": "1",
     }
     options.update(guarded_ydl_options(proxy, allow_networks))
+    if cookies:
+        options["cookiefile"] = cookies
     return options
 
 
-def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30,
+def scrub_info(value: Any) -> Any:
+    """yt-dlp's info without what a site or the archivist's cookies file gave it to authenticate.
+
+    Drops every "cookies" field (yt-dlp copies the cookies it sent into each format) and the cookie and
+    authorization headers of every "http_headers"; nothing of the kind may reach an archive.
+    """
+    if isinstance(value, dict):
+        clean: dict[str, Any] = {}
+        for key, item in value.items():
+            if key == "cookies":
+                continue
+            if key == "http_headers" and isinstance(item, dict):
+                clean[key] = {k: v for k, v in item.items() if str(k).lower() not in _SECRET_HEADERS}
+            else:
+                clean[key] = scrub_info(item)
+        return clean
+    if isinstance(value, list):
+        return [scrub_info(item) for item in value]
+    return value
+
+
+def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30, cookies: str | None = None,
                 allow_networks: Iterable[str] = ()) -> VideoInfo:
-    """yt-dlp's info JSON for a video page, or the outcome its error names (its traffic guarded)."""
+    """yt-dlp's info JSON (scrubbed of cookies and auth headers) for a video page, or the outcome its error names.
+
+    cookies: a Netscape cookies file (a collection's setting) for providers that ask us to sign in. Its
+    traffic goes through the net guard's forwarding proxy (chained to `proxy`).
+    """
     import yt_dlp
     from yt_dlp.utils import DownloadError
 
     from archive.status import classify_ytdlp_error
 
     try:
-        with yt_dlp.YoutubeDL(_ydl_options(proxy, timeout, allow_networks)) as ydl:
+        with yt_dlp.YoutubeDL(_ydl_options(proxy, timeout, cookies, allow_networks)) as ydl:
             info = ydl.extract_info(url, download=False)
-            clean = ydl.sanitize_info(info)
+            clean = scrub_info(ydl.sanitize_info(info))
     except DownloadError as exc:
         message = str(exc).removeprefix("ERROR: ").strip().splitlines()[0]
         verdict = classify_ytdlp_error(message)

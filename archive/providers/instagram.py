@@ -1,12 +1,23 @@
-"""Instagram: posts, reels and IGTV by shortcode (also under a user's path)."""
+"""Instagram: posts, reels and IGTV by shortcode (also under a user's path); what it says.
+
+Asked: the post's page (Instagram's oEmbed needs an app token). A post that is gone answers "Sorry, this
+page isn't available." (the link may be broken or the page removed); a private account's post says "This
+account is private"; a login page (yt-dlp: "Main webpage is locked behind the login page") is a login wall
+and "Please wait a few minutes before you try again" a rate limit: we could not tell.
+"""
 
 from __future__ import annotations
 
+import re
+
 from archive.providers.base import CODE, Found, VideoURL
+from archive.status import Classification, Outcome, wall_page
 
 NAME = "instagram"
 DOMAINS = ("instagram.com", "instagr.am")
 HINTS = ("instagr",)
+OEMBED = None
+PAGE = "{url}"
 
 _KINDS = ("p", "reel", "reels", "tv")
 
@@ -22,3 +33,29 @@ def recognize(url: VideoURL) -> Found | None:
     if not code or code == "audio" or len(code) < 5 or not CODE.fullmatch(code):
         return None
     return NAME, code, f"https://www.instagram.com/p/{code}/"
+
+
+_GONE = re.compile(r"(?i)sorry, this page isn(?:'|’)t available")
+_PRIVATE = re.compile(r"(?i)this account is private")
+_LOGIN = re.compile(r'(?i)<title>\s*login • instagram|id="loginForm"|"/accounts/login/\?next=')
+_THROTTLED = re.compile(r"(?i)please wait a few minutes before you try again")
+_POST = re.compile(r'(?i)<meta[^>]+property="og:url"[^>]+content="https://www\.instagram\.com/(?:[\w.]+/)?(?:p|reel|tv)/')
+
+
+def read_page(status: int, text: str) -> Classification | None:
+    """Gone or private wording, a login wall or rate limit (blocked), or the post's page (ok)."""
+    for pattern, outcome, what in ((_THROTTLED, Outcome.BLOCKED, "rate limit"), (_GONE, Outcome.GONE, "gone"),
+                                   (_PRIVATE, Outcome.PRIVATE, "private account")):
+        found = pattern.search(text)
+        if found:
+            return Classification(outcome, f"Instagram: {found.group(0)} ({what})")
+    if _POST.search(text):
+        return Classification(Outcome.OK, "Instagram shows the post")
+    if _LOGIN.search(text):
+        return Classification(Outcome.BLOCKED, "Instagram: login required to see the post (login wall)")
+    return wall_page(text)
+
+
+def read_oembed(status: int, body: bytes | None) -> Classification | None:
+    """Instagram is not asked by oEmbed: nothing."""
+    return None

@@ -1,17 +1,26 @@
 """TikTok: @user/video pages, embeds, the player, and vm./vt./t/ short links.
 
 Short links cannot be resolved offline: they are kept as videos whose id is the short code.
+
+Asked: oEmbed (200; 400 with {"code": 400, "message": "Something went wrong"} for a video it will not
+describe, which says nothing) and the video page, which answers 200 and carries the video's state in its
+__UNIVERSAL_DATA_FOR_REHYDRATION__ script (__DEFAULT_SCOPE__ / webapp.video-detail / statusCode, what yt-dlp
+reads): 0 there, 10216 private ("This video is private"), 10222 a private account, 10204 not available (gone).
+A captcha ("Verify to continue") is a bot check.
 """
 
 from __future__ import annotations
 
 import re
 
-from archive.providers.base import CODE, Found, VideoURL, is_num
+from archive.providers.base import CODE, Found, VideoURL, is_num, json_after, oembed_answer
+from archive.status import Classification, Outcome, wall_page
 
 NAME = "tiktok"
 DOMAINS = ("tiktok.com",)
 HINTS = ("tiktok",)
+OEMBED = "https://www.tiktok.com/oembed"
+PAGE = "{url}"
 
 _V = re.compile(r"(\d+)\.html")
 
@@ -44,3 +53,31 @@ def recognize(url: VideoURL) -> Found | None:
     if not is_num(vid):
         return None
     return NAME, vid, f"https://www.tiktok.com/@{user}/video/{vid}"  # type: ignore[return-value]
+
+
+_DATA = re.compile(r'<script[^>]+id="__UNIVERSAL_DATA_FOR_REHYDRATION__"[^>]*>\s*(?=\{)')
+_CODES = {10216: (Outcome.PRIVATE, "the video is private"), 10222: (Outcome.PRIVATE, "the account is private"),
+          10204: (Outcome.GONE, "the video is not available")}
+_CAPTCHA = re.compile(r"(?i)verify to continue|captcha-verify|tiktok-verify-page")
+
+
+def read_page(status: int, text: str) -> Classification | None:
+    """The video detail's statusCode (and statusMsg); a captcha page is blocked."""
+    if _CAPTCHA.search(text):
+        return Classification(Outcome.BLOCKED, "TikTok answered with a captcha (verify to continue)")
+    data = json_after(text, _DATA)
+    detail = ((data or {}).get("__DEFAULT_SCOPE__") or {}).get("webapp.video-detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("statusCode"), int):
+        return wall_page(text)
+    code, words = detail["statusCode"], str(detail.get("statusMsg") or "")
+    if code == 0 and (detail.get("itemInfo") or {}).get("itemStruct"):
+        return Classification(Outcome.OK, "TikTok statusCode 0: the video is there")
+    if code in _CODES:
+        outcome, meaning = _CODES[code]
+        return Classification(outcome, f"TikTok statusCode {code}: {words or meaning}")
+    return None
+
+
+def read_oembed(status: int, body: bytes | None) -> Classification | None:
+    """200: there; 404: gone; 400 ("Something went wrong") and 403: nothing."""
+    return oembed_answer(status, body)

@@ -1,12 +1,25 @@
-"""Twitter / X: a status (and its mirrors fxtwitter, vxtwitter, fixupx...) and the embed widget's ?id=."""
+"""Twitter / X: a status (and its mirrors fxtwitter, vxtwitter, fixupx...) and the embed widget's ?id=.
+
+Asked: oEmbed (publish.twitter.com: 200, 404 for a post that does not exist, 403 for protected or suspended
+ones, which says nothing), and the syndication endpoint the embed widget and yt-dlp read
+(cdn.syndication.twimg.com/tweet-result), which answers 404 for a deleted post and, for one it will not show,
+200 with a TweetTombstone (its text: deleted by the author, a suspended account, an account that no longer
+exists, violated the X Rules, age-restricted) or a TweetUnavailable with a reason (Protected, NsfwLoggedOut,
+Suspended). The token it asks for is not checked (yt-dlp sends a random one).
+"""
 
 from __future__ import annotations
 
-from archive.providers.base import Found, VideoURL, is_num, query_params
+import hashlib
+
+from archive.providers.base import Found, VideoURL, is_num, load_json, oembed_answer, query_params
+from archive.status import Classification, Outcome, availability_wording, wall_page
 
 NAME = "twitter"
 DOMAINS = ("twitter.com", "x.com", "fxtwitter.com", "vxtwitter.com", "fixupx.com", "fixvx.com")
 HINTS = ("twitter", "x.com")
+OEMBED = "https://publish.twitter.com/oembed"
+PAGE = "https://cdn.syndication.twimg.com/tweet-result?id={id}&token={token}"
 
 
 def recognize(url: VideoURL) -> Found | None:
@@ -24,3 +37,56 @@ def recognize(url: VideoURL) -> Found | None:
     if vid is None:
         return None
     return NAME, vid, f"https://x.com/i/status/{vid}"
+
+
+_TOMBSTONES: list[tuple[str, Outcome]] = [
+    ("deleted by the post author", Outcome.REMOVED), ("deleted by the tweet author", Outcome.REMOVED),
+    ("suspended account", Outcome.ACCOUNT_TERMINATED), ("account that no longer exists", Outcome.ACCOUNT_TERMINATED),
+    ("violated the x rules", Outcome.REMOVED), ("violated the twitter rules", Outcome.REMOVED),
+    ("limits who can view", Outcome.PRIVATE), ("age-restricted", Outcome.AGE_RESTRICTED),
+    ("withheld in", Outcome.GEO_BLOCKED),
+]
+_UNAVAILABLE = {"Protected": Outcome.PRIVATE, "NsfwLoggedOut": Outcome.AGE_RESTRICTED,
+                "Suspended": Outcome.ACCOUNT_TERMINATED}
+
+
+def token(video_id: str) -> str:
+    """A request token for the syndication endpoint (any ten base-36 characters do)."""
+    return hashlib.sha256(video_id.encode()).hexdigest()[:10]
+
+
+def _tombstone(data: dict[str, object]) -> Classification | None:
+    """What a TweetTombstone's or TweetUnavailable's words say."""
+    if data.get("__typename") == "TweetUnavailable":
+        reason = str(data.get("reason") or "")
+        outcome = _UNAVAILABLE.get(reason)
+        return Classification(outcome, f"X: the post is unavailable ({reason})") if outcome else None
+    stone = data.get("tombstone")
+    text = stone.get("text") if isinstance(stone, dict) else None
+    words = str(text.get("text") if isinstance(text, dict) else text or "").strip()
+    for wording, outcome in _TOMBSTONES:
+        if wording in words.lower():
+            return Classification(outcome, f"X: {words[:200]}")
+    verdict = availability_wording(words) if words else None
+    return Classification(verdict.outcome, f"X: {words[:200]}") if verdict else None
+
+
+def read_page(status: int, text: str) -> Classification | None:
+    """404: deleted; a tombstone's words; a tweet: there; an empty object says nothing."""
+    if status == 404:
+        return Classification(Outcome.GONE, "X syndication 404: no such post")
+    data = load_json(text)
+    if not isinstance(data, dict):
+        return wall_page(text)
+    if not (200 <= status < 300):
+        return None
+    if data.get("__typename") in ("TweetTombstone", "TweetUnavailable"):
+        return _tombstone(data)
+    if data.get("__typename") == "Tweet" or data.get("id_str"):
+        return Classification(Outcome.OK, "X syndication shows the post")
+    return None
+
+
+def read_oembed(status: int, body: bytes | None) -> Classification | None:
+    """200: there; 404: gone; 403 (protected, suspended or limited): nothing."""
+    return oembed_answer(status, body)

@@ -2,17 +2,25 @@
 
 Unlisted videos (vimeo.com/ID/HASH, player.vimeo.com/video/ID?h=HASH) keep their hash in canonical_url:
 without it the public page is a 404 and the video would look gone.
+
+Asked: oEmbed (200; 404 both for a video that is gone and for one restricted to some embedding domains, so
+404 says nothing there; 403 for private ones) and the video page, which is a 404 for a video that is gone
+and says "private", "protected by a password" or "log in" in its title for the others (yt-dlp's vimeo.py).
+A 429 or a "verify" page is Vimeo's bot check.
 """
 
 from __future__ import annotations
 
 import re
 
-from archive.providers.base import Found, VideoURL, is_num, query_params
+from archive.providers.base import Found, VideoURL, is_num, oembed_answer, query_params
+from archive.status import Classification, Outcome, availability_wording, wall_page
 
 NAME = "vimeo"
 DOMAINS = ("vimeo.com",)
 HINTS = ("vimeo",)
+OEMBED = "https://vimeo.com/api/oembed.json"
+PAGE = "{url}"
 
 _HASH = re.compile(r"[0-9a-f]{6,}")
 
@@ -53,3 +61,29 @@ def recognize(url: VideoURL) -> Found | None:
     if key and _HASH.fullmatch(key):
         canonical += f"/{key}"
     return NAME, vid, canonical
+
+
+_TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
+_PRIVATE = re.compile(r"(?i)private video|this video is private|protected by a password|password[- ]protected"
+                      r"|log in to watch|only logged[- ]in users")
+
+
+def read_page(status: int, text: str) -> Classification | None:
+    """Private, password or login pages, Vimeo's own "does not exist", and bot checks; a 404 is left to HTTP."""
+    wall = wall_page(text)
+    if wall is not None:
+        return wall
+    if not (200 <= status < 300):
+        return None
+    title = _TITLE.search(text)
+    words = title.group(1).strip() if title else ""
+    if _PRIVATE.search(words):
+        return Classification(Outcome.PRIVATE, f"Vimeo: {words[:200]}")
+    if "does not exist" in words.lower() or "page not found" in words.lower():
+        return availability_wording("this video does not exist")
+    return None
+
+
+def read_oembed(status: int, body: bytes | None) -> Classification | None:
+    """200: there; 404 (gone, or restricted to other domains) and 403 (private): nothing."""
+    return oembed_answer(status, body, not_found_is_gone=False)

@@ -1,4 +1,8 @@
-"""Adding sources to collections: normalized, de-duplicated, each refusal with its reason."""
+"""Adding sources to collections: normalized, de-duplicated, each refusal with its reason.
+
+A source's kind comes from its URL unless asked otherwise: a URL any provider recognizes (archive.providers)
+names a video and becomes a `video` source with its video row, everything else a `page`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag
+from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag, Video
+from archive.providers import VideoRef, recognize
 from archive.sources.limits import InputError, clean_tag, collection_name
 from archive.urls import InvalidURL, domain_of, normalize_url, url_hash
 
@@ -86,8 +91,11 @@ def find_sources(session: Session, url: str, collection: str | None = None) -> l
 
 
 def add_sources(session: Session, collection: Collection, entries: Iterable[SourceEntry], *,
-                kind: str = "page", tags: Sequence[str] = (), recheck_interval: int | None = None) -> AddResult:
-    """Add entries to a collection; known URLs are reported, invalid ones refused, the rest go in."""
+                kind: str | None = None, tags: Sequence[str] = (), recheck_interval: int | None = None) -> AddResult:
+    """Add entries to a collection; known URLs are reported, invalid ones refused, the rest go in.
+
+    kind: "page" or "video" for every entry; None (the default) takes each entry's kind from its URL.
+    """
     result = AddResult()
     for batch in add_in_batches(session, collection, entries, kind=kind, tags=tags,
                                 recheck_interval=recheck_interval):
@@ -96,10 +104,10 @@ def add_sources(session: Session, collection: Collection, entries: Iterable[Sour
 
 
 def add_in_batches(session: Session, collection: Collection, entries: Iterable[SourceEntry], *,
-                   kind: str = "page", tags: Sequence[str] = (),
+                   kind: str | None = None, tags: Sequence[str] = (),
                    recheck_interval: int | None = None) -> Iterator[AddResult]:
     """add_sources for inputs of any size: one result per batch, so nothing grows with the input."""
-    if kind not in SOURCE_KINDS:
+    if kind is not None and kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     tags = [clean_tag(tag) for tag in tags]
     result = AddResult()
@@ -134,8 +142,8 @@ def _refusal(entry: SourceEntry) -> str | tuple[SourceEntry, str, str]:
     return entry, normalized, url_hash(normalized)
 
 
-def _add_batch(session: Session, collection: Collection, batch: list[tuple[SourceEntry, str, str]], kind: str,
-               tags: Sequence[str], recheck_interval: int | None, result: AddResult) -> None:
+def _add_batch(session: Session, collection: Collection, batch: list[tuple[SourceEntry, str, str]],
+               kind: str | None, tags: Sequence[str], recheck_interval: int | None, result: AddResult) -> None:
     """Insert one batch's new sources and their tags with one statement each (fast on PostgreSQL too)."""
     hashes = {digest for _, _, digest in batch}
     existing = {digest: Tracked(source_id, normalized) for digest, source_id, normalized in session.execute(
@@ -144,12 +152,16 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
     rows: dict[str, dict[str, Any]] = {}
     tag_sets: dict[str, set[str]] = {}
     order: list[tuple[SourceEntry, str, bool]] = []  # (entry, hash, new here)
+    videos: dict[str, tuple[str, str, str]] = {}
     for entry, normalized, digest in batch:
         is_new = digest not in existing and digest not in rows
         if is_new:
+            found = recognize(normalized) if kind != "page" else None
+            if found is not None and kind in (None, "video"):
+                videos[digest] = found
             rows[digest] = {"collection_id": collection.id, "url": entry.url.strip(), "normalized_url": normalized,
-                            "url_hash": digest, "domain": domain_of(normalized), "kind": kind,
-                            "recheck_interval": recheck_interval}
+                            "url_hash": digest, "domain": domain_of(normalized),
+                            "kind": kind or ("video" if found else "page"), "recheck_interval": recheck_interval}
             tag_sets[digest] = {tag for tag in (*tags, *entry.tags) if tag}
         order.append((entry, digest, is_new))
     if rows:
@@ -160,8 +172,24 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
                     for digest, names in tag_sets.items() for tag in sorted(names)]
         if tag_rows:
             session.execute(insert(SourceTag), tag_rows)
+        video_rows = [{"source_id": existing[digest].id, "provider": provider, "video_id": video_id,
+                       "canonical_url": canonical} for digest, (provider, video_id, canonical) in videos.items()]
+        if video_rows:
+            session.execute(insert(Video), video_rows)
     for entry, digest, is_new in order:
         if is_new:
             result.added.append(existing[digest])
         else:
             result.known.append((entry, existing[digest]))
+
+
+def as_video(session: Session, source_id: int, ref: VideoRef) -> Video:
+    """The source becomes a video (a URL given as a page and then found on a page as a video): its video row."""
+    session.execute(update(Source).where(Source.id == source_id, Source.kind != "video").values(kind="video"))
+    video = session.scalar(select(Video).where(Video.source_id == source_id))
+    if video is None:
+        video = Video(source_id=source_id, provider=ref.provider, video_id=ref.video_id,
+                      canonical_url=ref.canonical_url)
+        session.add(video)
+        session.flush()
+    return video

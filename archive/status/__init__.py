@@ -8,7 +8,7 @@ behind it hold one part each:
 * text - visible text, fingerprints, similarity and not-found wording of pages;
 * sites - registrable domains, one site's domains, and what a redirect's destination says;
 * http - classify_http, one HTTP check of a page;
-* video - what video providers' pages, oEmbed endpoints and yt-dlp messages say of a video;
+* video - what any video provider's words, oEmbed answers and yt-dlp messages say (providers add their own);
 * machine - the status machine: decide() turns outcomes into statuses and transitions.
 """
 
@@ -17,7 +17,7 @@ from archive.status.machine import ALERT_KINDS, Decision, SourceState, Transitio
 from archive.status.outcomes import ALIVE, DEFINITIVE, TRANSIENT, Classification, Outcome, OutcomeClass, outcome_class
 from archive.status.sites import SHORTENERS, registrable_domain
 from archive.status.text import make_fingerprint, text_similarity, visible_text
-from archive.status.video import classify_oembed, classify_video_page, classify_ytdlp_error
+from archive.status.video import availability_wording, classify_oembed, classify_ytdlp_error, wall_page
 
 __all__ = [
     "ALERT_KINDS",
@@ -35,7 +35,7 @@ __all__ = [
     "WatchPolicy",
     "classify_http",
     "classify_oembed",
-    "classify_video_page",
+    "availability_wording",
     "classify_ytdlp_error",
     "decide",
     "make_fingerprint",
@@ -43,4 +43,5 @@ __all__ = [
     "registrable_domain",
     "text_similarity",
     "visible_text",
+    "wall_page",
 ]

@@ -1,7 +1,9 @@
-"""What video providers say of a video: their pages, their oEmbed answers and yt-dlp's error messages.
+"""What any video provider's words, oEmbed answers and yt-dlp's error messages say of a video: the generic part.
 
 One set of availability wordings (removed, private, account terminated, geo-blocked, age-restricted, gone,
-anti-bot walls) serves YouTube's playability reasons, other providers' pages and yt-dlp messages.
+anti-bot walls, rate limits) serves every provider's pages and yt-dlp messages; how each provider says it on
+its own pages (YouTube's playabilityStatus, Dailymotion's error codes, VK's and OK's stubs...) lives in that
+provider's module under archive.providers, which reads its pages with these.
 
 YouTube's oEmbed answers 401 both for private videos and for public videos whose owner disabled embedding,
 so 401/403 say nothing (None): calling them private would raise false alarms.
@@ -11,10 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from archive.status.outcomes import TRANSIENT, Classification, Outcome
-from archive.status.text import fold_text, inline_text
+from archive.status.text import fold_text
 
 # --------------------------------------------------------------------------------------------------
 # Availability wording shared by YouTube pages, other providers' pages and yt-dlp messages
@@ -33,7 +34,8 @@ _WORDING: list[tuple[re.Pattern[str], Outcome | None, str]] = [(re.compile(p, re
     (r"playback on other websites has been disabled|embed-only video|cannot be played here", None, ""),
     (r"unsupported url", None, ""),
     # anti-bot answers, rate limits: we could not look
-    (r"not a bot|not a robot|captcha|unusual traffic|content isn't available|rate[- ]?limit"
+    (r"not a bot|not a robot|captcha|unusual traffic|content isn't available,? try again later|try again later"
+     r"|rate[- ]?limit"
      r"|too many requests|tls fingerprint|your ip (?:address )?(?:may be|is|has been) blocked"
      r"|blocked by websense", Outcome.BLOCKED, "anti-bot answer or rate limit"),
     # geography and state blocking
@@ -76,169 +78,28 @@ def _match_wording(text: str) -> tuple[bool, Classification | None]:
     return False, None
 
 
-def _availability_wording(text: str) -> Classification | None:
+def availability_wording(text: str) -> Classification | None:
     """The verdict of the first wording rule `text` matches (None: no rule, or no verdict)."""
     return _match_wording(text)[1]
 
 
 # --------------------------------------------------------------------------------------------------
-# classify_video_page
+# walls: pages a provider shows instead of the video when it will not answer us
 # --------------------------------------------------------------------------------------------------
 
-_PLAYABILITY = re.compile(r'"playabilityStatus"\s*:\s*(?=\{)')
-_YT_ALIVE = {"OK": "playable", "LIVE_STREAM_OFFLINE": "an offline or scheduled live stream"}
-_YT_AGE = {"AGE_CHECK_REQUIRED", "AGE_VERIFICATION_REQUIRED", "CONTENT_CHECK_REQUIRED"}
-_YT_UNAVAILABLE = {"ERROR", "LOGIN_REQUIRED", "UNPLAYABLE"}
+_WALLS = re.compile(
+    r"unusual traffic from your computer network|/sorry/index|g-recaptcha|h-captcha|cf-challenge|cf_chl_opt"
+    r"|<title>just a moment\.\.\.</title>|verify (?:you are|you're) (?:a )?human|confirm you(?:'|’)?re not a bot"
+    r"|please wait while we verify|checking your browser|access to this page has been denied",
+    re.I)
 
 
-def _yt_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        if isinstance(value.get("simpleText"), str):
-            return value["simpleText"]
-        runs = value.get("runs")
-        if isinstance(runs, list):
-            return "".join(run.get("text", "") for run in runs if isinstance(run, dict))
-    return ""
-
-
-def _youtube_playability(body: str) -> dict[str, Any] | None:
-    decoder = json.JSONDecoder()
-    for match in _PLAYABILITY.finditer(body):
-        try:
-            value, _ = decoder.raw_decode(body, match.end())
-        except ValueError:
-            continue
-        if isinstance(value, dict) and isinstance(value.get("status"), str):
-            return value
-    return None
-
-
-def _classify_youtube_page(body: str) -> Classification | None:
-    playability = _youtube_playability(body)
-    if playability is None:
-        if re.search(r"unusual traffic from your computer network|/sorry/index", body):
-            return Classification(Outcome.BLOCKED, "YouTube answered with a captcha page")
+def wall_page(text: str) -> Classification | None:
+    """blocked when a page is a captcha or bot check (Google's /sorry page, Cloudflare, reCAPTCHA), else None."""
+    match = _WALLS.search(text or "")
+    if match is None:
         return None
-    status = playability["status"]
-    renderer = ((playability.get("errorScreen") or {}).get("playerErrorMessageRenderer") or {})
-    texts: list[str] = []
-    for text in (_yt_text(playability.get("reason")), _yt_text(renderer.get("reason")),
-                 _yt_text(renderer.get("subreason"))):
-        text = text.strip()
-        if text and text not in texts:
-            texts.append(text)
-    reason = ". ".join(t.rstrip(".") for t in texts)
-    if status in _YT_ALIVE:
-        return Classification(Outcome.OK, f"playabilityStatus {status}: {_YT_ALIVE[status]}")
-    if status in _YT_AGE:
-        return Classification(Outcome.AGE_RESTRICTED, f"playabilityStatus {status}" + (f": {reason}" * bool(reason)))
-    if status not in _YT_UNAVAILABLE:
-        return None  # a status we do not know: do not guess
-    verdict = _availability_wording(reason) if reason else None
-    if verdict is not None:
-        return Classification(verdict.outcome, f"playabilityStatus {status}: {reason}")
-    if status == "ERROR":
-        # YouTube's hard error for a video that is not there; its wording may be localized.
-        return Classification(Outcome.GONE, f"playabilityStatus ERROR: {reason or 'no reason given'}")
-    return None  # LOGIN_REQUIRED or UNPLAYABLE with wording we do not know: do not guess
-
-
-# Dailymotion's player metadata (https://www.dailymotion.com/player/metadata/video/<id>, what yt-dlp reads)
-# carries error.code; meanings from Dailymotion's access-error table.
-_DAILYMOTION_CODES = {
-    "DM002": (Outcome.REMOVED, "content deleted"),
-    "DM004": (Outcome.REMOVED, "copyrighted content, access forbidden"),
-    "DM005": (Outcome.REMOVED, "content rejected (terms of use or copyright)"),
-    "DM007": (Outcome.GEO_BLOCKED, "geo-restricted by its owner"),
-    "DM008": (Outcome.AGE_RESTRICTED, "explicit content"),
-    "DM010": (Outcome.PRIVATE, "private content"),
-}
-
-
-def _classify_dailymotion(body: str) -> Classification | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    error = data.get("error")
-    if isinstance(error, dict):
-        code = str(error.get("code") or "")
-        title = str(error.get("title") or error.get("raw_message") or "")
-        if code in _DAILYMOTION_CODES:
-            outcome, detail = _DAILYMOTION_CODES[code]
-            return Classification(outcome, f"Dailymotion {code}: {title or detail}")
-        return None  # encoding in progress, live not started, embedding rules...: not about availability
-    if data.get("title") or data.get("qualities"):
-        return Classification(Outcome.OK, "Dailymotion metadata without an error")
-    return None
-
-
-# vk.com video pages: the messages yt-dlp's VKIE looks for (extractor/vk.py, ERRORS).
-_VK_SIGNS: list[tuple[re.Pattern[str], Outcome | None, str]] = [(re.compile(p, re.S), o, d) for p, o, d in (
-    (r"<!>Видео временно недоступно", None, ""),
-    (r">Видеозапись .*? была изъята из публичного доступа в связи с обращением правообладателя\.<",
-     Outcome.REMOVED, "removed at the copyright holder's request"),
-    (r">The video .*? was removed from public access by request of the copyright holder\.<",
-     Outcome.REMOVED, "removed at the copyright holder's request"),
-    (r"<!>This video is no longer available, because it has been deleted\.", Outcome.REMOVED, "deleted"),
-    (r"<!>Видеозапись недоступна, так как её автор был заблокирован\.", Outcome.ACCOUNT_TERMINATED,
-     "the author was blocked"),
-    (r"<!>This video is no longer available, because its author has been blocked\.",
-     Outcome.ACCOUNT_TERMINATED, "the author was blocked"),
-    (r"<!>The video .+? is not available in your region\.", Outcome.GEO_BLOCKED, "not available in this region"),
-    (r"<!>Please log in or <", Outcome.PRIVATE, "only for logged-in users"),
-    (r"<!>Access denied", Outcome.PRIVATE, "access denied"),
-)]
-_VK_MESSAGE = re.compile(r'(?s)<div[^>]+(?:class="video_layer_message"|id="video_ext_msg")[^>]*>(.+?)</div>')
-
-
-def _classify_vk(body: str) -> Classification | None:
-    for pattern, outcome, detail in _VK_SIGNS:
-        if pattern.search(body):
-            return Classification(outcome, f"VK: {detail}") if outcome else None
-    message = _VK_MESSAGE.search(body)
-    if message:
-        return _availability_wording(inline_text(message.group(1)))
-    return None
-
-
-# ok.ru: the stub text yt-dlp's OdnoklassnikiIE reads (extractor/odnoklassniki.py).
-_OK_STUB = re.compile(r'(?s)<[^>]+class="[^"]*\bvp_video_stub_txt\b[^"]*"[^>]*>(.*?)</')
-
-
-def _classify_ok(body: str) -> Classification | None:
-    stub = _OK_STUB.search(body)
-    if stub:
-        return _availability_wording(inline_text(stub.group(1)))
-    if ">Access to this video is restricted</div>" in body:
-        return Classification(Outcome.PRIVATE, "OK: access to this video is restricted")
-    return None
-
-
-_PAGE_CLASSIFIERS = {
-    "youtube": _classify_youtube_page,
-    "dailymotion": _classify_dailymotion,
-    "vk": _classify_vk,
-    "ok": _classify_ok,
-}
-
-
-def classify_video_page(provider: str, status: int, body_text: str) -> Classification | None:
-    """What a video provider's page says of the video, for sites that answer 200 for videos that are gone.
-
-    youtube: the watch (or embed) page's playabilityStatus; dailymotion: the player metadata JSON;
-    vk: the video page or video_ext.php; ok: the video page. Vimeo and Rutube answer 404 for videos that are
-    gone (classify_http covers them), so there is nothing page-specific to read. None: the page says nothing
-    we can rely on (or the status is not 2xx: use classify_http).
-    """
-    if not body_text or not (200 <= status < 300):
-        return None
-    classifier = _PAGE_CLASSIFIERS.get(provider.lower())
-    return classifier(body_text) if classifier else None
+    return Classification(Outcome.BLOCKED, f"anti-bot page: {fold_text(match.group(0))[:80]}")
 
 
 # --------------------------------------------------------------------------------------------------

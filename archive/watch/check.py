@@ -2,9 +2,13 @@
 
 A check is light: one size-capped GET per source (redirects followed by hand, so the chain is known and loops
 stop), a probe per host and run (the site's answer for a random nonexistent URL, for soft 404s), and for videos
-what the provider says (oEmbed, the watch page's playability, optionally yt-dlp). Nothing is captured here: a
-page whose main text changed is recorded as a `changed` check, and `sources_to_capture` lists such sources for
-the crawl. Status changes only through `archive.status.decide`; every check and every transition is stored.
+what the provider's module (archive.providers) says is worth asking: its oEmbed endpoint and the page that says
+most (YouTube's watch page, Telegram's embed widget, Dailymotion's player metadata...), optionally yt-dlp.
+Videos of one provider are paced together (provider_rate); a provider that answers with a bot check or a rate
+limit is paused (provider_pause, kept in the database) and its videos are not checked until the pause ends.
+Nothing is captured here: a page whose main text changed is recorded as a `changed` check, and
+`sources_to_capture` lists such sources for the crawl. Status changes only through `archive.status.decide`;
+every check and every transition is stored.
 """
 
 from __future__ import annotations
@@ -22,17 +26,18 @@ from urllib.parse import urlsplit
 from archive.db import session_scope
 from archive.models import utcnow
 from archive.net.pacing import MonotonicClock, RateLimiter
-from archive.providers.info import OEMBED_ENDPOINTS
+from archive.providers import OEMBED_ENDPOINTS, PAGES, page_url, read_oembed, read_page
 from archive.status import (
     DEFINITIVE,
     Classification,
     Outcome,
     WatchPolicy,
     classify_http,
-    classify_oembed,
-    classify_video_page,
+    classify_ytdlp_error,
 )
+from archive.timefmt import iso
 from archive.watch.fetch import Answer, Fetcher, ProbeCache
+from archive.watch.pauses import ProviderPauses, defer_sources
 from archive.watch.record import CheckResult, CheckSummary, ResultWriter
 from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
 from archive.workspace import Workspace
@@ -42,25 +47,23 @@ logger = logging.getLogger("lastseen.check")
 _WINDOW = 1000  # sources loaded (with what to compare them to) and handed to the workers at a time
 _WRITE_BATCH = 200  # checks stored per transaction
 
-# Pages that say more than the video's public page: Dailymotion's player metadata (what yt-dlp reads).
-VIDEO_PAGES = MappingProxyType({"dailymotion": "https://www.dailymotion.com/player/metadata/video/{id}"})
+_UNPAUSED = "direct"  # media files on any host: paced per host, never paused as a provider
 
 
 @dataclass(frozen=True)
 class VideoEndpoints:
-    """Where providers are asked: oEmbed endpoints and pages that say more than the video's page.
+    """Where providers are asked: their oEmbed endpoints and the pages that say most (each module's PAGE).
 
-    Tests (and mirrors) point these at other servers. pages maps a provider to a URL template with {id};
-    providers not in it are asked on the source's own URL (the watch page).
+    Tests (and mirrors) point these at other servers. pages maps a provider to a URL template ({id}, {url},
+    {query}, {token}: see archive.providers.base.fill); a provider not in it is asked on its video's URL.
     """
 
-    oembed: Mapping[str, str] = field(default_factory=lambda: dict(OEMBED_ENDPOINTS))
-    pages: Mapping[str, str] = field(default_factory=lambda: dict(VIDEO_PAGES))
+    oembed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(OEMBED_ENDPOINTS))
+    pages: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(PAGES))
 
-    def page_url(self, provider: str, video_id: str, source_url: str) -> str:
-        """The page classify_video_page reads for this video."""
-        template = self.pages.get(provider)
-        return template.format(id=video_id) if template else source_url
+    def page_url(self, provider: str, video_id: str, video_url: str) -> str:
+        """The page the provider's module reads for this video."""
+        return page_url(provider, self.pages.get(provider, "{url}"), video_id, video_url)
 
 
 def _hops(answer: Answer) -> str:
@@ -123,11 +126,13 @@ def combine_video_verdicts(page: Classification | None, oembed: Classification |
                            ytdlp: Classification | None = None) -> Classification:
     """One outcome from what the provider's page, oEmbed, yt-dlp and the page's HTTP answer say.
 
-    The provider's own words win (the watch page naming removed, private, terminated, geo-blocked or
-    age-restricted; then yt-dlp's error), then oEmbed's gone or geo_blocked, then a definitive HTTP answer
-    (404 on Vimeo or Rutube), then any sign of life (page or oEmbed ok), then the page's own answer.
+    The provider's own words win (its page naming removed, private, terminated, geo-blocked, age-restricted,
+    or a bot check or rate limit: blocked, which no other answer turns into alive; then yt-dlp's error), then
+    oEmbed's gone or geo_blocked, then a definitive HTTP answer (404 on Vimeo), then the page's own sign of
+    life; a page that refused us (403, 429) is blocked even when oEmbed answers; then oEmbed's ok, then
+    oEmbed's rate limit when the page said nothing, then the page's HTTP answer.
     """
-    if page is not None and page.outcome not in (Outcome.OK, Outcome.BLOCKED):
+    if page is not None and page.outcome is not Outcome.OK:
         return Classification(page.outcome, f"video page: {page.detail}")
     if ytdlp is not None:
         return Classification(ytdlp.outcome, f"yt-dlp: {ytdlp.detail}")
@@ -135,12 +140,12 @@ def combine_video_verdicts(page: Classification | None, oembed: Classification |
         return oembed
     if http.outcome in DEFINITIVE:
         return http
-    if page is not None and page.outcome is Outcome.OK:
-        return Classification(Outcome.OK, f"video page: {page.detail}")
-    if oembed is not None and oembed.outcome is Outcome.OK:
-        return oembed
     if page is not None:
-        return Classification(page.outcome, f"video page: {page.detail}")
+        return Classification(Outcome.OK, f"video page: {page.detail}")
+    if http.outcome is Outcome.BLOCKED:
+        return http
+    if oembed is not None and oembed.outcome in (Outcome.OK, Outcome.BLOCKED):
+        return oembed
     return http
 
 
@@ -148,18 +153,28 @@ class SourceChecker:
     """Checks one source at a time (thread-safe): pages by HTTP and content, videos by what the provider says."""
 
     def __init__(self, fetcher: Fetcher, *, endpoints: VideoEndpoints | None = None, use_ytdlp: bool = False,
-                 proxy: str = "") -> None:
+                 proxy: str = "", providers: RateLimiter | None = None, pauses: ProviderPauses | None = None,
+                 now: Callable[[], datetime] = utcnow) -> None:
         self.fetcher = fetcher
         self.probes = ProbeCache(fetcher)
         self.endpoints = endpoints or VideoEndpoints()
         self.use_ytdlp = use_ytdlp
         self.proxy = proxy
+        self.providers = providers or RateLimiter(0, MonotonicClock())
+        self.pauses = pauses
+        self.now = now
 
-    def check(self, target: Target) -> CheckResult:
-        """Fetch and classify one source."""
+    def check(self, target: Target) -> CheckResult | None:
+        """Fetch and classify one source; None when its provider is paused (nothing asked, nothing to store)."""
         if target.kind == "video" and target.provider:
             return self._check_video(target)
         return self._check_page(target)
+
+    def paused_until(self, target: Target) -> datetime | None:
+        """When the pause of the target's provider ends, if one holds."""
+        if self.pauses is None or target.kind != "video" or target.provider in (None, _UNPAUSED):
+            return None
+        return self.pauses.until(target.provider or "", self.now())
 
     def _classify(self, url: str, answer: Answer, probe: bool) -> Classification:
         """classify_http on an answer, with the host's probe when asked for and useful."""
@@ -191,7 +206,7 @@ class SourceChecker:
         answer = self.fetcher.oembed(endpoint, target.video_url or target.url)
         if answer.status is None:
             return None, answer
-        verdict = classify_oembed(answer.status, answer.body or None, provider=target.provider)
+        verdict = read_oembed(target.provider or "", answer.status, answer.body or None)
         if verdict is not None:
             verdict = Classification(verdict.outcome, f"oEmbed: {verdict.detail}")
         return verdict, answer
@@ -201,28 +216,40 @@ class SourceChecker:
         from archive.providers.info import fetch_ytdlp
 
         self.fetcher.limiter.acquire((urlsplit(target.url).hostname or "").lower())
-        info = fetch_ytdlp(target.video_url or target.url, proxy=self.proxy or None,
-                           timeout=max(1, int(self.fetcher.timeout)), allow_networks=self.fetcher.allow_networks)
-        if info.info is None and info.availability in {o.value for o in Outcome}:
-            return Classification(Outcome(info.availability), info.message)
+        info = fetch_ytdlp(target.video_url or target.url, proxy=target.proxy or self.proxy or None,
+                           timeout=max(1, int(self.fetcher.timeout)), cookies=target.cookies,
+                           allow_networks=self.fetcher.allow_networks)
+        if info.info is None and info.message:
+            return classify_ytdlp_error(info.message, include_transient=True)
         return None
 
-    def _check_video(self, target: Target) -> CheckResult:
-        """A video: oEmbed, the provider's page, optionally yt-dlp, combined."""
+    def _check_video(self, target: Target) -> CheckResult | None:
+        """A video: what its provider's module says to ask (oEmbed, its page), optionally yt-dlp, combined.
+
+        A bot check or rate limit (blocked) pauses the provider; its other videos wait for the pause to end.
+        """
         provider = target.provider or ""
+        if self.paused_until(target) is not None:
+            return None
+        if provider != _UNPAUSED:
+            self.providers.acquire(provider)
         oembed, oembed_answer = self._oembed(target)
-        page_url = self.endpoints.page_url(provider, target.video_id or "", target.url)
+        page_url = self.endpoints.page_url(provider, target.video_id or "", target.video_url or target.url)
         answer = self.fetcher.fetch(page_url)
         http = self._classify(page_url, answer, probe=False)
         if answer.error_detail:
             http = Classification(http.outcome, f"{http.detail}: {answer.error_detail}")
-        page = classify_video_page(provider, answer.status or 0, answer.text or "") if answer.status else None
+        page = read_page(provider, answer.status, answer.text or "") if answer.status else None
         ytdlp = self._ytdlp(target) if self.use_ytdlp and page is None and oembed is None else None
         verdict = combine_video_verdicts(page, oembed, http, ytdlp)
         used = oembed_answer if verdict is oembed and oembed_answer is not None else answer
         seconds = answer.seconds + (oembed_answer.seconds if oembed_answer else 0.0)
-        return CheckResult(target.source_id, verdict.outcome, verdict.detail + _hops(used), used.status,
-                           used.final_url, round(seconds * 1000, 1))
+        detail = f"{provider}: {verdict.detail}{_hops(used)}"
+        if verdict.outcome is Outcome.BLOCKED and provider != _UNPAUSED and self.pauses is not None:
+            until = self.pauses.pause(provider, self.now(), detail)
+            detail += f"; {provider} paused until {iso(until)}" if until is not None else ""
+        return CheckResult(target.source_id, verdict.outcome, detail, used.status, used.final_url,
+                           round(seconds * 1000, 1))
 
 
 def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | None = None,
@@ -246,19 +273,31 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
     fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
                       max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
                       limiter=RateLimiter(settings.host_rate, MonotonicClock()), allow_networks=settings.allow_networks)
-    checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy)
+    pauses = ProviderPauses(ws, settings.provider_pause)
+    pauses.load(now or utcnow())
+    checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy,
+                            providers=RateLimiter(settings.provider_rate, MonotonicClock()), pauses=pauses,
+                            now=(lambda: now) if now is not None else utcnow)
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))
     buffer: list[tuple[CheckResult, datetime]] = []
+    waiting: dict[int, datetime] = {}  # sources of a paused provider: due again when the pause ends
 
-    def collect(done: Iterable[Future[CheckResult]]) -> None:
+    def check_one(target: Target) -> tuple[Target, CheckResult | None]:
+        """The target and its check (None: its provider is paused)."""
+        return target, checker.check(target)
+
+    def collect(done: Iterable[Future[tuple[Target, CheckResult | None]]]) -> None:
         """Buffer finished checks (with their time) and store them a batch at a time."""
         for future in done:
             try:
-                result = future.result()
+                target, result = future.result()
             except Exception as exc:  # a bug in a classifier must not lose the other checks
                 logger.exception("check failed")
                 summary.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if result is None:
+                waiting[target.source_id] = checker.paused_until(target) or now or utcnow()
                 continue
             buffer.append((result, now or utcnow()))
             if progress is not None:
@@ -269,7 +308,7 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
-            pending: set[Future[CheckResult]] = set()
+            pending: set[Future[tuple[Target, CheckResult | None]]] = set()
             for window in chunks(targets, _WINDOW):
                 with session_scope(ws.sessions) as session:
                     attach_baselines(session, window)
@@ -277,12 +316,14 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
                     while len(pending) >= workers * 2:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         collect(done)
-                    pending.add(pool.submit(checker.check, target))
+                    pending.add(pool.submit(check_one, target))
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 collect(done)
         writer.store(buffer)
     finally:
         fetcher.close()
+    defer_sources(ws, waiting)
+    summary.paused = len(waiting)
     summary.finished_at = now or utcnow()
     return summary

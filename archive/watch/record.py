@@ -53,6 +53,7 @@ class CheckSummary:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     to_capture: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    paused: int = 0  # videos not checked: their provider is paused after a bot check or rate limit
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `lastseen check --json`."""
@@ -62,6 +63,7 @@ class CheckSummary:
             "finished_at": iso(self.finished_at),
             "seconds": round(seconds, 3) if seconds is not None else None,
             "checked": self.checked,
+            "paused": self.paused,
             "outcomes": by_count(self.outcomes),
             "statuses": by_count(self.statuses),
             "transition_counts": by_count(Counter(t["kind"] for t in self.transitions)),

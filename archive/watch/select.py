@@ -45,6 +45,8 @@ class Target:
     video_id: str | None = None
     video_url: str | None = None
     baseline: Baseline | None = None
+    proxy: str | None = None  # the collection's proxy for yt-dlp
+    cookies: str | None = None  # the collection's cookies file for yt-dlp
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -103,11 +105,12 @@ def load_targets(session: Session, source_ids: Sequence[int], default_interval: 
     for chunk in chunks(list(dict.fromkeys(source_ids)), _IN_BATCH):
         rows = session.execute(
             select(Source.id, Source.normalized_url, Source.kind, Source.domain, Source.recheck_interval,
-                   Collection.recheck_interval, Video.provider, Video.video_id, Video.canonical_url)
+                   Collection.recheck_interval, Video.provider, Video.video_id, Video.canonical_url,
+                   Collection.proxy, Collection.cookies_file)
             .join(Collection, Collection.id == Source.collection_id)
             .outerjoin(Video, Video.source_id == Source.id)
             .where(Source.id.in_(chunk)))
-        for sid, url, kind, domain, own, collection, provider, video_id, video_url in rows:
+        for sid, url, kind, domain, own, collection, provider, video_id, video_url, proxy, cookies in rows:
             interval = own or collection or default_interval
             if kind == "video" and provider is None:
                 from archive.providers import video_from_url
@@ -115,7 +118,8 @@ def load_targets(session: Session, source_ids: Sequence[int], default_interval: 
                 ref = video_from_url(url)
                 if ref is not None:
                     provider, video_id, video_url = ref.provider, ref.video_id, ref.canonical_url
-            targets.append(Target(sid, url, kind, domain, interval, provider, video_id, video_url))
+            targets.append(Target(sid, url, kind, domain, interval, provider, video_id, video_url,
+                                  proxy=proxy, cookies=cookies))
     return targets
 
 

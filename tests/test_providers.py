@@ -1,0 +1,231 @@
+"""Every provider, played by a local server: alive, each way it says gone, the traps, and kind from the URL."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from archive.db import session_scope
+from archive.models import Check, ProviderPause, Source, Video
+from archive.providers import kind_of, read_page
+from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.watch.check import check_sources
+from archive.workspace import Workspace
+from tests.conftest import make_settings
+from tests.servers.providers import PLAYS, ProviderServer
+from tests.servers.site import Site
+
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+# One URL form of each provider's videos (every form is in test_kind_from_every_url_form).
+URLS = {
+    "youtube": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+    "vimeo": "https://vimeo.com/76979871",
+    "dailymotion": "https://www.dailymotion.com/video/x8abcd",
+    "vk": "https://vk.com/video-22822305_456239018",
+    "rutube": "https://rutube.ru/video/c3290e8a3a5f4e7d9e2cb2b0f2d6c5a1/",
+    "ok": "https://ok.ru/video/20079905452",
+    "telegram": "https://t.me/valleynews/123",
+    "twitter": "https://x.com/valleynews/status/1580661436132757506",
+    "tiktok": "https://www.tiktok.com/@valleynews/video/7106594312292453675",
+    "facebook": "https://www.facebook.com/watch/?v=1085478998563811",
+    "instagram": "https://www.instagram.com/p/CgmTqR8OtzF/",
+}
+
+EXPECTED = {
+    ("youtube", "alive"): "ok", ("youtube", "removed"): "removed", ("youtube", "private"): "private",
+    ("youtube", "terminated"): "account_terminated", ("youtube", "geo"): "geo_blocked",
+    ("youtube", "age"): "age_restricted", ("youtube", "try_later"): "blocked", ("youtube", "bot"): "blocked",
+    ("youtube", "captcha"): "blocked",
+    ("vimeo", "alive"): "ok", ("vimeo", "gone"): "gone", ("vimeo", "private"): "private",
+    ("vimeo", "other_domains"): "ok",
+    ("dailymotion", "alive"): "ok", ("dailymotion", "removed"): "removed", ("dailymotion", "geo"): "geo_blocked",
+    ("dailymotion", "private"): "private", ("dailymotion", "age"): "age_restricted",
+    ("vk", "alive"): "ok", ("vk", "removed"): "removed", ("vk", "terminated"): "account_terminated",
+    ("vk", "geo"): "geo_blocked", ("vk", "private"): "private", ("vk", "bot"): "blocked",
+    ("rutube", "alive"): "ok", ("rutube", "gone"): "gone", ("rutube", "removed"): "removed",
+    ("rutube", "hidden"): "private",
+    ("ok", "alive"): "ok", ("ok", "gone"): "gone", ("ok", "terminated"): "account_terminated",
+    ("ok", "private"): "private",
+    ("telegram", "alive"): "ok", ("telegram", "gone"): "gone",
+    ("twitter", "alive"): "ok", ("twitter", "deleted"): "gone", ("twitter", "suspended"): "account_terminated",
+    ("twitter", "protected"): "private", ("twitter", "age"): "age_restricted",
+    ("tiktok", "alive"): "ok", ("tiktok", "private"): "private", ("tiktok", "gone"): "gone",
+    ("tiktok", "captcha"): "blocked",
+    ("facebook", "alive"): "ok", ("facebook", "gone"): "gone", ("facebook", "login"): "blocked",
+    ("facebook", "throttled"): "blocked",
+    ("instagram", "alive"): "ok", ("instagram", "gone"): "gone", ("instagram", "private"): "private",
+    ("instagram", "login"): "blocked", ("instagram", "throttled"): "blocked",
+}
+
+
+@pytest.fixture
+def providers(site: Site) -> ProviderServer:
+    return ProviderServer(site)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    workspace = Workspace(make_settings(tmp_path, host_rate=1000, provider_rate=1000, check_concurrency=4))
+    yield workspace
+    workspace.close()
+
+
+def add(ws: Workspace, *urls: str, kind: str | None = None) -> list[int]:
+    with session_scope(ws.sessions) as session:
+        result = add_sources(session, ensure_collection(session, "default"), [SourceEntry(u) for u in urls],
+                             kind=kind)
+        return [s.id for s in result.added]
+
+
+def check(ws: Workspace, providers: ProviderServer, ids: list[int], at: datetime = T0) -> object:
+    return check_sources(ws, ids, now=at, timeout=2.0, rng=random.Random(1), endpoints=providers.endpoints())
+
+
+def last_check(ws: Workspace, source_id: int) -> Check | None:
+    with session_scope(ws.sessions) as session:
+        return session.scalar(select(Check).where(Check.source_id == source_id).order_by(Check.id.desc()).limit(1))
+
+
+def test_every_state_played_is_tested() -> None:
+    assert set(EXPECTED) == {(p, s) for p, states in PLAYS.items() for s in states}
+    assert set(URLS) == set(PLAYS)
+
+
+@pytest.mark.parametrize("provider, state", sorted(EXPECTED))
+def test_what_each_provider_says(ws: Workspace, providers: ProviderServer, provider: str, state: str) -> None:
+    providers.set(URLS[provider], state)
+    [sid] = add(ws, URLS[provider])
+    check(ws, providers, [sid])
+    found = last_check(ws, sid)
+    assert found is not None and found.outcome == EXPECTED[(provider, state)], found and found.detail
+    assert found.detail.startswith(f"{provider}: ")
+    if found.outcome == "blocked":
+        with session_scope(ws.sessions) as session:
+            pause = session.get(ProviderPause, provider)
+            assert pause is not None and pause.until == T0 + timedelta(seconds=1800)
+
+
+def test_could_not_tell_is_never_alive_nor_gone(ws: Workspace, providers: ProviderServer) -> None:
+    """YouTube's rate limit ("try again later") beside an oEmbed 200, and its bot check, are blocked, with words."""
+    providers.set(URLS["youtube"], "try_later")
+    [sid] = add(ws, URLS["youtube"])
+    check(ws, providers, [sid])
+    found = last_check(ws, sid)
+    assert found is not None and found.outcome == "blocked"
+    assert "try again later" in found.detail and "paused until" in found.detail
+    with session_scope(ws.sessions) as session:
+        assert session.get(Source, sid).status not in ("alive", "vanished"), "could not tell: neither"
+
+
+def test_age_gated_video_with_oembed_401_is_alive(ws: Workspace, providers: ProviderServer) -> None:
+    providers.set(URLS["youtube"], "age")
+    [sid] = add(ws, URLS["youtube"])
+    check(ws, providers, [sid])
+    with session_scope(ws.sessions) as session:
+        assert session.get(Source, sid).status == "alive"
+        assert session.scalar(select(Video.availability).where(Video.source_id == sid)) == "age_restricted"
+
+
+def test_deleted_telegram_post_is_gone_not_changed(ws: Workspace, providers: ProviderServer) -> None:
+    providers.set(URLS["telegram"], "alive")
+    [sid] = add(ws, URLS["telegram"])
+    check(ws, providers, [sid])
+    providers.set(URLS["telegram"], "gone")
+    check(ws, providers, [sid], T0 + timedelta(days=1))
+    found = last_check(ws, sid)
+    assert found is not None and found.outcome == "gone" and "Post not found" in found.detail
+    assert any("/telegram/page?id=valleynews/123" in path for _, path, _ in providers.site.requests)
+
+
+def test_a_bot_check_pauses_the_provider(ws: Workspace, providers: ProviderServer) -> None:
+    """The provider's other videos are not asked (no check stored) and are due when the pause ends."""
+    providers.set(URLS["youtube"], "bot")
+    other = "https://youtu.be/aaaaaaaaaaa"
+    providers.set(other, "alive")
+    [blocked] = add(ws, URLS["youtube"])
+    check(ws, providers, [blocked])
+    [waiting] = add(ws, other)
+    asked = len(providers.site.requests)
+    summary = check(ws, providers, [waiting], T0 + timedelta(minutes=5))
+    assert len(providers.site.requests) == asked, "a paused provider is not asked"
+    assert last_check(ws, waiting) is None and summary.paused == 1  # type: ignore[attr-defined]
+    with session_scope(ws.sessions) as session:
+        assert session.get(Source, waiting).next_check_at == T0 + timedelta(seconds=1800)
+    check(ws, providers, [waiting], T0 + timedelta(seconds=1801))
+    found = last_check(ws, waiting)
+    assert found is not None and found.outcome == "ok"
+
+
+@pytest.mark.parametrize("url, provider", [
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "youtube"), ("https://youtu.be/dQw4w9WgXcQ", "youtube"),
+    ("https://www.youtube.com/shorts/dQw4w9WgXcQ", "youtube"),
+    ("https://www.youtube.com/embed/dQw4w9WgXcQ", "youtube"),
+    ("https://m.youtube.com/watch?v=dQw4w9WgXcQ&t=10", "youtube"),
+    ("https://www.youtube.com/live/dQw4w9WgXcQ", "youtube"),
+    ("https://vimeo.com/76979871", "vimeo"), ("https://player.vimeo.com/video/76979871?h=8272103f6e", "vimeo"),
+    ("https://www.dailymotion.com/video/x8abcd", "dailymotion"), ("https://dai.ly/x8abcd", "dailymotion"),
+    ("https://vk.com/video-22822305_456239018", "vk"), ("https://vk.com/clip-22822305_456239018", "vk"),
+    ("https://vk.com/video_ext.php?oid=-22822305&id=456239018", "vk"),
+    ("https://rutube.ru/video/c3290e8a3a5f4e7d9e2cb2b0f2d6c5a1/", "rutube"),
+    ("https://rutube.ru/shorts/c3290e8a3a5f4e7d9e2cb2b0f2d6c5a1/", "rutube"),
+    ("https://ok.ru/video/20079905452", "ok"), ("https://ok.ru/videoembed/20079905452", "ok"),
+    ("https://t.me/valleynews/123", "telegram"), ("https://t.me/s/valleynews/123", "telegram"),
+    ("https://x.com/valleynews/status/1580661436132757506", "twitter"),
+    ("https://twitter.com/valleynews/status/1580661436132757506", "twitter"),
+    ("https://www.tiktok.com/@valleynews/video/7106594312292453675", "tiktok"),
+    ("https://vm.tiktok.com/ZMabcdef/", "tiktok"),
+    ("https://www.facebook.com/watch/?v=1085478998563811", "facebook"), ("https://fb.watch/abcDEF123/", "facebook"),
+    ("https://www.facebook.com/valleynews/videos/1085478998563811/", "facebook"),
+    ("https://www.instagram.com/p/CgmTqR8OtzF/", "instagram"),
+    ("https://www.instagram.com/reel/CgmTqR8OtzF/", "instagram"),
+])
+def test_kind_from_every_url_form(ws: Workspace, url: str, provider: str) -> None:
+    assert kind_of(url) == "video"
+    [sid] = add(ws, url)
+    with session_scope(ws.sessions) as session:
+        assert session.get(Source, sid).kind == "video"
+        assert session.scalar(select(Video.provider).where(Video.source_id == sid)) == provider
+
+
+def test_kind_page_and_the_override(ws: Workspace) -> None:
+    assert kind_of("https://news.example.com/2026/flood") == "page"
+    assert kind_of("https://t.me/valleynews") == "page"  # a channel, not a post
+    page, forced = add(ws, "https://news.example.com/2026/flood", "https://youtu.be/dQw4w9WgXcQ", kind="page")
+    [video] = add(ws, "https://news.example.com/clip.mp4")
+    with session_scope(ws.sessions) as session:
+        assert [session.get(Source, i).kind for i in (page, forced, video)] == ["page", "page", "video"]
+        assert session.scalar(select(Video).where(Video.source_id == forced)) is None
+
+
+@pytest.mark.parametrize("provider, body", [
+    ("youtube", "<html><body>Before you continue to YouTube</body></html>"),
+    ("dailymotion", "<html>not json</html>"),
+    ("vk", "<html><body><script>var playerParams = {};</script><!>Видео временно недоступно</body></html>"),
+    ("telegram", '<div class="tgme_widget_message_error">Something unusual</div>'),
+    ("twitter", "{}"),
+    ("direct", "anything"),
+])
+def test_pages_that_say_nothing(provider: str, body: str) -> None:
+    assert read_page(provider, 200, body) is None
+
+
+def test_status_shows_the_providers_last_verdict(run, settings, providers: ProviderServer) -> None:  # noqa: ANN001
+    providers.set(URLS["telegram"], "gone")
+    code, _, _ = run("add", URLS["telegram"])
+    workspace = Workspace(settings.replace(provider_rate=1000.0))
+    try:
+        with session_scope(workspace.sessions) as session:
+            [sid] = session.scalars(select(Source.id))
+        check(workspace, providers, [sid])
+    finally:
+        workspace.close()
+    code, out, _ = run("status", URLS["telegram"])
+    assert code == 0 and "[default, video]" in out
+    assert "provider said" in out and "gone: telegram: video page: Telegram embed: Post not found" in out
+    assert providers.site.url("/telegram/page?id=valleynews/123") in out
