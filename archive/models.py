@@ -363,3 +363,24 @@ class CrawlFailure(Base):
     url: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class TaskLease(Base):
+    """Work handed to a Celery task: one row per (kind, key) from the moment it is queued until it is done.
+
+    The scheduler writes the row with the task's id before sending the task, so it never queues the same work
+    twice; the worker that runs the task claims the row (holder, a new expires_at) with one UPDATE, so two
+    deliveries of one task do the work once; a row whose expires_at has passed is free to be handed out again.
+    """
+
+    __tablename__ = "task_lease"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_task_lease_kind_key"),
+                      Index("ix_task_lease_task", "task_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str | None] = mapped_column(String(200), default=None)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
