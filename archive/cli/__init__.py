@@ -25,7 +25,8 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order.
 COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "archive.cli.crawl",
                                      "archive.cli.alerts", "archive.cli.check", "archive.cli.wayback",
-                                     "archive.cli.serve", "archive.cli.tokens", "archive.cli.schedule")
+                                     "archive.cli.serve", "archive.cli.tokens", "archive.cli.schedule",
+                                     "archive.cli.worker")
 
 
 def _global_options() -> argparse.ArgumentParser:
