@@ -187,10 +187,11 @@ def _wait(condition, timeout: float, what: str, logs: list[Path], tick=None) -> 
         time.sleep(1.0)
 
 
+@pytest.mark.timeout(420)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_workers_share_the_work_once_across_a_kill(settings: Settings, broker_url: str, redis_url: str,
                                                          sites: list[TimedSite], tmp_path: Path) -> None:
-    values = {"broker_url": broker_url, "redis_url": redis_url, "task_lease": 10, "task_batch": 5,
+    values = {"broker_url": broker_url, "redis_url": redis_url, "task_lease": 20, "task_batch": 20,
               "host_rate": HOST_RATE, "allow_networks": ("127.0.0.0/8",), "check_timeout": 5,
               "describe_workers": 1, "wayback_url": "http://127.0.0.1:9", "confirm_checks": 1}
     settings = settings.replace(**values)
@@ -202,7 +203,7 @@ def test_three_workers_share_the_work_once_across_a_kill(settings: Settings, bro
     from archive.tasks.app import app_for
 
     app_for(settings).control.purge()
-    env = env_for(settings, LASTSEEN_BROKER_URL=broker_url, LASTSEEN_REDIS_URL=redis_url, LASTSEEN_TASK_LEASE="10",
+    env = env_for(settings, LASTSEEN_BROKER_URL=broker_url, LASTSEEN_REDIS_URL=redis_url, LASTSEEN_TASK_LEASE="20",
                   LASTSEEN_HOST_RATE=str(HOST_RATE), LASTSEEN_ALLOW_NETWORKS="127.0.0.0/8",
                   LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_WAYBACK_URL="http://127.0.0.1:9",
                   LASTSEEN_CONFIRM_CHECKS="1")
@@ -222,7 +223,7 @@ def test_three_workers_share_the_work_once_across_a_kill(settings: Settings, bro
             done_checks, done_captures = _per_source(ws, Check), _per_source(ws, Capture)
             return (len(done_checks) == 60 and min(done_checks.values()) >= checks and len(done_captures) == 60)
 
-        _wait(lambda: all_done(1), 100, "every source checked and captured", logs, scheduler.run_round)
+        _wait(lambda: all_done(1), 240, "every source checked and captured", logs, scheduler.run_round)
         with session_scope(ws.sessions) as session:  # the second round of checks: everything due again
             session.execute(update(Source).values(next_check_at=utcnow()))
         _wait(lambda: all_done(2), 60, "the second round of checks", logs, scheduler.run_round)

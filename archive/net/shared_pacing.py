@@ -8,6 +8,7 @@ machines), instead of this process's memory. The pause for everyone (quota, HTTP
 from __future__ import annotations
 
 import math
+import threading
 import time
 from functools import cache
 from typing import Any
@@ -27,13 +28,25 @@ def window_for(rate: float) -> tuple[int, int]:
     return max(1, math.floor(rate * seconds + 1e-9)), seconds
 
 
+_made_lock = threading.Lock()
+
+
 @cache
-def _strategy(redis_url: str) -> Any:
-    """One moving-window limiter per Redis URL and process (the storage holds a connection pool)."""
+def _made(redis_url: str) -> Any:
     from limits.storage import storage_from_string
     from limits.strategies import MovingWindowRateLimiter
 
     return MovingWindowRateLimiter(storage_from_string(redis_url))
+
+
+def _strategy(redis_url: str) -> Any:
+    """One moving-window limiter per Redis URL and process (the storage holds a connection pool).
+
+    Made under a lock: limits checks the redis package's version as it loads it, and a second thread importing
+    redis at the same moment makes it read a half-loaded module (version 0.0.0) and refuse.
+    """
+    with _made_lock:
+        return _made(redis_url)
 
 
 class SharedRateLimiter(RateLimiter):

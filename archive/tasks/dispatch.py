@@ -20,6 +20,8 @@ from archive.tasks import leases
 from archive.tasks.app import send
 from archive.workspace import Workspace
 
+QUEUED_LEASES = 6  # queued work waits this many task_lease periods before it is queued again (a lost message)
+
 
 def _queue(ws: Workspace, kind: str, batches: Sequence[Sequence[str]], now: datetime,
            extra: Sequence[Any] = ()) -> int:
@@ -29,7 +31,7 @@ def _queue(ws: Workspace, kind: str, batches: Sequence[Sequence[str]], now: date
         return 0
     with session_scope(ws.sessions) as session:
         for task_id, keys in tasks:
-            leases.grant(session, kind, keys, task_id, now, ws.settings.task_lease)
+            leases.grant(session, kind, keys, task_id, now, ws.settings.task_lease * QUEUED_LEASES)
     for task_id, keys in tasks:
         send(ws.settings, kind, task_id, [keys, *extra])
     return len(tasks)

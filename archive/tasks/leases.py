@@ -32,7 +32,8 @@ def held_keys(session: Session, kind: str, now: datetime) -> set[str]:
 
 
 def grant(session: Session, kind: str, keys: Sequence[str], task_id: str, now: datetime, ttl: float) -> None:
-    """Lease these keys (nobody may hold them now) to the task that will be sent with task_id.
+    """Lease these keys (nobody may hold them now) to the task that will be sent with task_id, for ttl seconds
+    while its message waits (the broker keeps it; this only covers a message lost with a broker's disk).
 
     Only the scheduler that leads the job grants, so no two grants race; a run-out row is replaced.
     """

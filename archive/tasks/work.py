@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from archive.db import session_scope
-from archive.models import Capture, Collection, Source, utcnow
+from archive.models import Collection, Source, utcnow
+from archive.sources import awaiting_capture
 from archive.spawn import run_lastseen
 from archive.tasks import leases
 from archive.workspace import Workspace
@@ -68,16 +69,20 @@ def check_batch(run: Run) -> dict[str, Any]:
 
 
 def capture_batch(run: Run) -> dict[str, Any]:
-    """Crawl the task's sources not captured since they were queued, one crawl child per collection."""
+    """Crawl the task's sources still to capture (a capture's time is its fetch's, so "captured since queued"
+    would miss a slow crawl's captures), one crawl child per collection."""
+    from archive.watch.select import sources_to_capture
+
     claimed = run.claim("capture")
     if not claimed:
         return {"captured": 0, "claimed": 0}
-    queued = min(claimed.values())
-    with session_scope(run.ws.sessions) as session:
+    ids = [int(key) for key in claimed]
+    with session_scope(run.ws.sessions) as session:  # still due as the scheduler judges it: new, or changed since
+        changed = {request.source_id for request in sources_to_capture(session) if request.source_id in set(ids)}
         rows = session.execute(
             select(Source.id, Collection.name, Source.normalized_url).join(Collection)
-            .where(Source.id.in_([int(key) for key in claimed]),
-                   ~exists().where(Capture.source_id == Source.id, Capture.captured_at >= queued))
+            .where(Source.id.in_(ids), awaiting_capture(utcnow(), run.ws.settings.capture_retry)
+                   | Source.id.in_(changed or [-1]))
             .order_by(Collection.name, Source.id)).all()
     by_collection: dict[str, list[tuple[int, str]]] = {}
     for source_id, collection, url in rows:
