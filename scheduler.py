@@ -4,7 +4,8 @@ Run it as `python scheduler.py` or `lastseen schedule`. APScheduler keeps its jo
 database; the work itself (what is due, what is queued, what is undelivered) lives in lastseen's tables,
 so a restarted scheduler carries on where the last one stopped without losing or repeating anything.
 Only the holder of the `scheduler` lock acts; a second scheduler waits as a standby and takes over when
-the first dies.
+the first dies. With LASTSEEN_BROKER_URL the jobs only decide what is due and queue it for `lastseen worker`
+processes (archive.tasks); without it they do the work here.
 """
 
 from __future__ import annotations
@@ -57,11 +58,15 @@ def _now() -> datetime:
 # --- the jobs: module-level functions, so the persistent job store can name them -------------------
 
 def recheck_round() -> dict[str, Any]:
-    """Check the sources that are due (at most schedule_batch of them)."""
+    """Check the sources that are due (at most schedule_batch of them); with a broker, queue them for workers."""
     from archive.watch.check import check_sources
     from archive.watch.select import due_sources
 
     ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_checks
+
+        return queue_checks(ws)
     with session_scope(ws.sessions) as session:
         ids = due_sources(session, _now(), ws.settings.schedule_batch)
     if not ids:
@@ -92,8 +97,13 @@ def crawl_targets(ws: Workspace) -> list[tuple[str, list[str]]]:
 
 
 def capture_round() -> list[dict[str, Any]]:
-    """Crawl new and changed sources, each crawl in its own process (Twisted's reactor runs once a process)."""
+    """Crawl new and changed sources, each crawl in its own process (Twisted's reactor runs once a process);
+    with a broker, queue them for workers."""
     ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_captures
+
+        return [queue_captures(ws)]
     results = []
     for collection, urls in crawl_targets(ws):
         started = time.monotonic()
@@ -112,7 +122,6 @@ def wayback_round() -> dict[str, Any]:
     from archive.wayback.queue import drain
 
     ws = _workspace()
-    summary = drain(ws)
     now = _now()
     with session_scope(ws.sessions) as session:
         vanished = [source_id for source_id in session.scalars(
@@ -122,16 +131,25 @@ def wayback_round() -> dict[str, Any]:
             if _recovery_tried.get(source_id, now - RECOVERY_RETRY) <= now - RECOVERY_RETRY][:100]
     for source_id in vanished:
         _recovery_tried[source_id] = now
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_singleton
+
+        return queue_singleton(ws, "wayback", "drain", [vanished])
+    summary = drain(ws)
     recovered = recover_sources(ws, vanished) if vanished else []
     return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
 
 
 def alert_round() -> dict[str, Any]:
-    """Make alerts for new transitions and send what is due."""
+    """Make alerts for new transitions and send what is due; with a broker, a worker does both."""
     from archive.watch.alerts import create_alerts
     from archive.watch.deliver import deliver
 
     ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_singleton
+
+        return queue_singleton(ws, "alerts", "deliver")
     with session_scope(ws.sessions) as session:
         made = create_alerts(session)
     result = deliver(ws)

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Source, WaybackSubmission
+from archive.models import Capture, Check, Source, WaybackSubmission
 from archive.sources.state import seen_alive
 from archive.timefmt import iso
 from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
@@ -138,3 +138,18 @@ def enqueue_captures(session: Session, pairs: Sequence[tuple[int, int]], batch: 
                 session.add(WaybackSubmission(source_id=source_id, capture_id=capture_id,
                                               state=SubmissionState.QUEUED.value, attempts=0))
     session.flush()
+
+
+def still_to_capture(session: Session, source_ids: Sequence[int]) -> list[int]:
+    """Of these sources, those still owed a capture: never captured, or a check said `changed` since their newest.
+
+    The rule the scheduler's capture round follows (archive.watch.select.sources_to_capture); a worker's crawl
+    applies it again under the collection's lock, so work handed out twice is captured once.
+    """
+    ids = list(source_ids)
+    captured = dict(session.execute(select(Capture.source_id, func.max(Capture.captured_at))
+                                    .where(Capture.source_id.in_(ids)).group_by(Capture.source_id)).all())
+    changed = dict(session.execute(select(Check.source_id, func.max(Check.checked_at))
+                                   .where(Check.source_id.in_(ids), Check.outcome == "changed")
+                                   .group_by(Check.source_id)).all())
+    return [i for i in ids if i not in captured or (i in changed and changed[i] > captured[i])]

@@ -120,6 +120,13 @@ class Settings:
     standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
     schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
                                               "alerts (default all)")
+    # Scaling out (see README "Scaling out")
+    broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
+                               "scheduler does all the work in its own process", secret=True)
+    redis_url: str = _setting("", "str", "Redis holding per-host rate limits shared by every worker; empty: "
+                              "each process paces itself", secret=True)
+    task_lease: int = _setting(900, "duration", "work a lost worker held is handed out again after this")
+    task_batch: int = _setting(50, "int", "sources per check or capture task")
     # Alerts
     webhook_url: str = _setting("", "str", "POST alerts here as signed JSON", secret=True)
     webhook_secret: str = _setting("", "str", "HMAC-SHA256 key for the webhook signature", secret=True)
@@ -193,7 +200,7 @@ def _mask(name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_mask(name, item) for item in value]
     text = str(value)
-    if name == "database_url" or name == "proxy":
+    if name in {"database_url", "proxy", "broker_url", "redis_url"}:
         parts = urlsplit(text)
         if parts.password:
             return text.replace(f":{parts.password}@", ":***@", 1)

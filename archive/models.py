@@ -1,5 +1,7 @@
 """The data model: collections, sources, captures, checks, videos, Wayback copies, transitions and alerts.
 
+One concept, the schema, kept in one module so every table and index is read in one place.
+
 Designed for years of history and millions of URLs: every list the CLI, scheduler and API ask for has an
 index, long URLs are looked up through a SHA-256 of their normalized form, and timestamps are UTC.
 """
@@ -396,3 +398,24 @@ class TimestampToken(Base):
     token_size: Mapped[int] = mapped_column(Integer)
     gen_time: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskLease(Base):
+    """Work handed to a Celery task: one row per (kind, key) from the moment it is queued until it is done.
+
+    The scheduler writes the row with the task's id before sending the task, so it never queues the same work
+    twice; the worker that runs the task claims the row (holder, a new expires_at) with one UPDATE, so two
+    deliveries of one task do the work once; a row whose expires_at has passed is free to be handed out again.
+    """
+
+    __tablename__ = "task_lease"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_task_lease_kind_key"),
+                      Index("ix_task_lease_task", "task_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str | None] = mapped_column(String(200), default=None)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()

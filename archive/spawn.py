@@ -8,9 +8,10 @@ load it twice (two UsageError classes).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from archive.config import ENV_PREFIX, Settings, settings_environment
@@ -30,7 +31,24 @@ def start_lastseen(settings: Settings, args: Sequence[str], **popen: Any) -> sub
     return subprocess.Popen([*LASTSEEN, *args], env=child_environment(settings), **popen)
 
 
-def run_lastseen(settings: Settings, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run `lastseen ARGS` to its end with our settings; its output is captured as text."""
+def _death_signal() -> Callable[[], object]:
+    """What the child runs before exec: Linux kills it when the thread that started it ends (PR_SET_PDEATHSIG).
+
+    The function is looked up here, in the parent: a forked child of a threaded process must not import.
+    """
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def run_lastseen(settings: Settings, args: Sequence[str], timeout: float, *,
+                 die_with_parent: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `lastseen ARGS` to its end with our settings; its output is captured as text.
+
+    die_with_parent (Linux): the child is killed if this process dies first, so a killed worker's crawl does not
+    go on storing captures after its lease has run out and the work was handed to another worker.
+    """
+    preexec = _death_signal() if die_with_parent and sys.platform.startswith("linux") else None
     return subprocess.run([*LASTSEEN, *args], capture_output=True, text=True, timeout=timeout,
-                          env=child_environment(settings))
+                          env=child_environment(settings), preexec_fn=preexec)

@@ -18,7 +18,8 @@ from crawler.spiders.archive import ArchiveSpider
 
 def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool,
               interactive: bool = False, overrides: dict[str, Any] | None = None,
-              on_crawler: Callable[[Crawler], object] | None = None) -> dict[str, Any]:
+              on_crawler: Callable[[Crawler], object] | None = None,
+              only_due: bool = False) -> dict[str, Any]:
     """Crawl in this process (once: Twisted's reactor does not restart) and return the summary.
 
     on_crawler is called with the crawler before it starts, to connect to its signals (a progress bar).
@@ -32,20 +33,22 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
         raise UsageError(f"another crawl of collection {collection!r} is running; try again when it ends")
     try:
         return _crawl(ws, collection=collection, urls=urls, depth=depth, media=media, interactive=interactive,
-                      overrides=overrides, on_crawler=on_crawler)
+                      overrides=overrides, on_crawler=on_crawler, only_due=only_due)
     finally:
         lock.release()
 
 
 def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool, interactive: bool,
-           overrides: dict[str, Any] | None, on_crawler: Callable[[Crawler], object] | None) -> dict[str, Any]:
+           overrides: dict[str, Any] | None, on_crawler: Callable[[Crawler], object] | None,
+           only_due: bool) -> dict[str, Any]:
     """One CrawlerProcess with the archive spider; the summary WarcCapture left in the stats."""
     settings = scrapy_settings(ws.settings, **{"LOG_LEVEL": "WARNING" if interactive else "INFO", **(overrides or {})})
     process = CrawlerProcess(settings, install_root_handler=not interactive)
     crawler = process.create_crawler(ArchiveSpider)
     if on_crawler is not None:
         on_crawler(crawler)
-    process.crawl(crawler, collection=collection, urls=urls, depth=depth, media=media)
+    process.crawl(crawler, collection=collection, urls=urls, depth=depth, media=media,
+                  only_due=only_due)
     process.start()
     summary = crawler.stats.get_value("lastseen/summary") if crawler.stats else None
     if summary is None:

@@ -19,6 +19,7 @@ ONE_CONCEPT = "one concept"
 # (layer, group): a lower layer number is higher in the house; stages (layer 2) are each their own group.
 LAYERS: dict[str, tuple[int, str]] = {
     "archive.cli": (1, "cli"), "archive.api": (1, "api"), "scheduler": (1, "scheduler"),
+    "archive.tasks": (1, "tasks"),  # Celery tasks run the stages for the scheduler, as the CLI does
     "crawler": (2, "crawler"), "archive.watch": (2, "watch"), "archive.wayback": (2, "wayback"),
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "providers.info", "report", "tokens",
                                                  "spawn")},
@@ -29,8 +30,8 @@ LAYERS: dict[str, tuple[int, str]] = {
                                                    "errors")},
 }
 PACKAGE = ("archive", (5, "pure"))  # the package itself holds __version__ only; it is no prefix of the others
-# The command line is the door to the other surfaces: `lastseen serve` runs the API, `lastseen schedule` the scheduler.
-SURFACE_DOORS = {("cli", "api"), ("cli", "scheduler")}
+# The command line is the door to the other surfaces (`serve`, `schedule`, `worker`); the scheduler hands work to tasks.
+SURFACE_DOORS = {("cli", "api"), ("cli", "scheduler"), ("cli", "tasks"), ("scheduler", "tasks")}
 
 
 def layer_of(module: str) -> tuple[int, str] | None:

@@ -81,7 +81,8 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     interactive = sys.stderr.isatty() and not args.json
     with CrawlProgress(interactive) as progress:
         summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
-                            interactive=interactive, on_crawler=progress.attach)
+                            interactive=interactive, on_crawler=progress.attach,
+                            only_due=args.only_due)
     if out.as_json:
         out.json(summary)
     else:
@@ -119,6 +120,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
     p.add_argument("--depth", type=int, default=0, help="follow same-site links this deep (default 0)")
     p.add_argument("--media", action="store_true", help="also store video media files")
+    p.add_argument("--only-due", action="store_true",
+                   help="skip given URLs captured since they last changed (workers use it so work runs once)")
     p.set_defaults(handler=cmd_crawl)
     p = sub.add_parser("export", parents=[common], help="one .warc.gz or .wacz with a collection's captures")
     p.add_argument("out", metavar="OUT")

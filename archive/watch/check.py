@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from archive.db import session_scope
 from archive.models import utcnow
 from archive.net.pacing import MonotonicClock, RateLimiter
+from archive.net.shared_pacing import host_limiter
 from archive.providers import OEMBED_ENDPOINTS, PAGES, page_url, read_oembed, read_page
 from archive.status import (
     DEFINITIVE,
@@ -260,7 +261,8 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
 
     now: the time recorded for every check (default: the wall clock when each check ends); timeout: seconds
     per request (default check_timeout); the rest of the behaviour comes from the settings (host_rate,
-    check_max_bytes, check_concurrency, proxy, recheck_interval and the confirmation policy).
+    check_max_bytes, check_concurrency, proxy, recheck_interval and the confirmation policy; with redis_url the
+    per-host rate is shared by every process checking, through Redis).
     """
     settings = ws.settings
     policy = WatchPolicy.from_settings(settings)
@@ -272,7 +274,8 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
         return summary
     fetcher = Fetcher(timeout=float(timeout if timeout is not None else settings.check_timeout),
                       max_bytes=settings.check_max_bytes, user_agent=settings.user_agent, proxy=settings.proxy,
-                      limiter=RateLimiter(settings.host_rate, MonotonicClock()), allow_networks=settings.allow_networks)
+                      limiter=host_limiter(settings.redis_url, settings.host_rate),
+                      allow_networks=settings.allow_networks)
     pauses = ProviderPauses(ws, settings.provider_pause)
     pauses.load(now or utcnow())
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy,

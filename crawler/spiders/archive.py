@@ -16,7 +16,7 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
-from archive.captures import previous_capture
+from archive.captures import previous_capture, still_to_capture
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
@@ -41,9 +41,12 @@ class ArchiveSpider(Spider):
     name = "archive"
 
     def __init__(self, collection: str = "default", urls: str | list[str] | None = None, depth: int | str = 0,
-                 media: bool | str = False, **kwargs: Any) -> None:
+                 media: bool | str = False, only_due: bool | str = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.collection_name = collection
+        # Only given URLs still owed a capture (judged under the crawl's lock): a worker's task asks for it, so
+        # work handed out twice (a lease that ran out during a slow crawl) is captured once.
+        self.only_due = _true(only_due)
         self.urls = urls.split() if isinstance(urls, str) else list(urls or [])
         self.depth = int(depth)
         self.media = _true(media)
@@ -78,6 +81,8 @@ class ArchiveSpider(Spider):
                 for entry, reason in result.refused:
                     self.logger.warning("refused %s: %s", entry.url, reason)
                 ids = [s.id for s in result.added] + [s.id for _, s in result.known]
+                if self.only_due:
+                    ids = still_to_capture(session, ids)
                 chosen = [session.get(Source, i) for i in dict.fromkeys(ids)]
                 rows = [(s.id, s.normalized_url, s.kind, previous_capture(session, s.id)) for s in chosen if s]
                 yield from rows

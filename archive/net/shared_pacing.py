@@ -1,0 +1,86 @@
+"""Per-host rate limits shared by every worker: the counts live in Redis, so ten workers are as polite as one.
+
+``SharedRateLimiter`` is a ``RateLimiter`` (the checks' Fetcher takes either) whose slots are hits in a
+moving window kept by the ``limits`` library in Redis (its Redis storage is atomic across processes and
+machines), instead of this process's memory. The pause for everyone (quota, HTTP 429) stays per process.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from functools import cache
+from typing import Any
+
+from archive.net.pacing import Clock, MonotonicClock, RateLimiter
+
+NAMESPACE = "lastseen-host"
+_MAX_WAIT_STEP = 1.0  # seconds between looks at a full window (another worker's hit may expire sooner)
+
+
+def window_for(rate: float) -> tuple[int, int]:
+    """(hits, seconds) of a moving window as close to ``rate`` per second as whole numbers allow, never faster:
+    1.0 -> (1, 1); 5.0 -> (5, 1); 0.3 -> (1, 4); 2.5 -> (5, 2)."""
+    if rate <= 0:
+        raise ValueError("a shared limit needs a positive rate")
+    seconds = math.ceil(1 / rate - 1e-9) if rate < 1 else (1 if float(rate).is_integer() else 2)
+    return max(1, math.floor(rate * seconds + 1e-9)), seconds
+
+
+_made_lock = threading.Lock()
+
+
+@cache
+def _made(redis_url: str) -> Any:
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
+    return MovingWindowRateLimiter(storage_from_string(redis_url))
+
+
+def _strategy(redis_url: str) -> Any:
+    """One moving-window limiter per Redis URL and process (the storage holds a connection pool).
+
+    Made under a lock: limits checks the redis package's version as it loads it, and a second thread importing
+    redis at the same moment makes it read a half-loaded module (version 0.0.0) and refuse.
+    """
+    with _made_lock:
+        return _made(redis_url)
+
+
+class SharedRateLimiter(RateLimiter):
+    """``rate`` requests a second per key across every process using the same Redis."""
+
+    def __init__(self, redis_url: str, rate: float, clock: Clock | None = None) -> None:
+        super().__init__(rate, clock or MonotonicClock())
+        from limits import RateLimitItemPerSecond
+
+        hits, seconds = window_for(rate)
+        self.item = RateLimitItemPerSecond(hits, seconds, namespace=NAMESPACE)
+        self.strategy = _strategy(redis_url)
+
+    def reserve(self, key: str = "") -> float:
+        """Take the key's slot if one is free now (0.0); else the seconds until one may be, taking none."""
+        wait = self.pause_remaining()
+        if wait > 0:
+            return wait
+        if self.strategy.hit(self.item, key):
+            return 0.0
+        stats = self.strategy.get_window_stats(self.item, key)
+        return max(0.01, min(_MAX_WAIT_STEP, stats.reset_time - time.time()))
+
+    def acquire(self, key: str = "") -> float:
+        """Wait until the key has a free slot in the shared window, and take it; returns the seconds waited."""
+        waited = 0.0
+        while (wait := self.reserve(key)) > 0:
+            self.clock.sleep(wait)
+            waited += wait
+        return waited
+
+
+def host_limiter(redis_url: str, rate: float) -> RateLimiter:
+    """The checks' per-host limiter: shared through Redis when a URL is given and the rate is limited."""
+    if redis_url and rate > 0:
+        return SharedRateLimiter(redis_url, rate)
+    return RateLimiter(rate, MonotonicClock())

@@ -1,0 +1,5 @@
+"""Scaling out on Celery: the scheduler leases due work and queues it; `lastseen worker` processes run it.
+
+A surface beside the scheduler (it runs the stages; only the CLI and the scheduler import it). Without
+LASTSEEN_BROKER_URL nothing here is used and the scheduler does every round in its own process.
+"""

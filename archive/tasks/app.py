@@ -1,0 +1,52 @@
+"""The Celery application: one per process, configured from the settings, with one queue per kind of work.
+
+Every task is acknowledged late and rejected (requeued) when its worker is lost, and a worker takes one
+message at a time per thread, so a killed worker's messages go back to the queue; the leases in the database
+(archive.tasks.leases) make a second delivery do nothing that was done. With Redis as the broker a message
+unacknowledged for ``task_lease`` seconds is delivered again (its visibility timeout), in step with the leases.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from archive.config import Settings
+
+# kind of work -> (task name, queue); the kinds are also the lease kinds.
+TASKS: dict[str, str] = {"check": "lastseen.check", "capture": "lastseen.capture", "wayback": "lastseen.wayback",
+                         "alerts": "lastseen.alerts"}
+QUEUES: tuple[str, ...] = tuple(TASKS)
+
+
+@cache
+def celery_app(broker_url: str, task_lease: int) -> Any:
+    """The Celery app of this broker (cached: the scheduler sends through one connection pool)."""
+    from celery import Celery
+
+    app = Celery("lastseen", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue="check",
+        task_routes={name: {"queue": kind} for kind, name in TASKS.items()},
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={"visibility_timeout": task_lease},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+def app_for(settings: Settings) -> Any:
+    """The app of these settings' broker."""
+    return celery_app(settings.broker_url, settings.task_lease)
+
+
+def send(settings: Settings, kind: str, task_id: str, args: list[Any]) -> None:
+    """Queue one task of this kind under task_id (the id its leases name)."""
+    app_for(settings).send_task(TASKS[kind], args=args, task_id=task_id, queue=kind)

@@ -1,0 +1,86 @@
+"""The scheduler's side with a broker: decide what is due, lease it, and queue it in batches for the workers.
+
+Leases are written and committed before the messages are sent, so a worker always finds the lease its task
+names; work already leased (queued or under way) is not queued again until its lease runs out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from archive.db import session_scope
+from archive.models import Collection, Source, utcnow
+from archive.sources import awaiting_capture
+from archive.tasks import leases
+from archive.tasks.app import send
+from archive.workspace import Workspace
+
+QUEUED_LEASES = 6  # queued work waits this many task_lease periods before it is queued again (a lost message)
+
+
+def _queue(ws: Workspace, kind: str, batches: Sequence[Sequence[str]], now: datetime,
+           extra: Sequence[Any] = ()) -> int:
+    """Lease each batch of keys to a new task, commit, then send the tasks; how many were sent."""
+    tasks = [(str(uuid.uuid4()), list(batch)) for batch in batches if batch]
+    if not tasks:
+        return 0
+    with session_scope(ws.sessions) as session:
+        for task_id, keys in tasks:
+            leases.grant(session, kind, keys, task_id, now, ws.settings.task_lease * QUEUED_LEASES)
+    for task_id, keys in tasks:
+        send(ws.settings, kind, task_id, [keys, *extra])
+    return len(tasks)
+
+
+def _batches(keys: Sequence[str], size: int) -> list[Sequence[str]]:
+    size = max(1, size)
+    return [keys[start:start + size] for start in range(0, len(keys), size)]
+
+
+def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
+    """Lease and queue the due sources nobody holds (at most schedule_batch), task_batch per task."""
+    from archive.watch.select import due_sources
+
+    now = now or utcnow()
+    with session_scope(ws.sessions) as session:
+        leases.prune(session, now)
+        held = leases.held_keys(session, "check", now)
+        due = [str(sid) for sid in due_sources(session, now, ws.settings.schedule_batch + len(held))]
+    keys = [key for key in due if key not in held][:ws.settings.schedule_batch]
+    return {"queued": len(keys), "tasks": _queue(ws, "check", _batches(keys, ws.settings.task_batch), now)}
+
+
+def queue_captures(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
+    """Lease and queue sources never captured and sources changed since their capture, per collection."""
+    from archive.watch.select import sources_to_capture
+
+    now = now or utcnow()
+    limit = ws.settings.schedule_batch
+    with session_scope(ws.sessions) as session:
+        held = leases.held_keys(session, "capture", now)
+        rows = list(session.execute(select(Source.id, Collection.name).join(Collection)
+                                    .where(awaiting_capture(now, ws.settings.capture_retry))
+                                    .order_by(Source.id).limit(limit + len(held))))
+        rows += [(request.source_id, request.collection) for request in sources_to_capture(session, limit=limit)]
+    by_collection: dict[str, list[str]] = {}
+    for source_id, collection in rows:
+        if str(source_id) not in held:
+            by_collection.setdefault(collection, []).append(str(source_id))
+    batches = [batch for _, keys in sorted(by_collection.items())
+               for batch in _batches(list(dict.fromkeys(keys)), ws.settings.task_batch)][:max(1, limit)]
+    return {"queued": sum(len(batch) for batch in batches), "tasks": _queue(ws, "capture", batches, now)}
+
+
+def queue_singleton(ws: Workspace, kind: str, key: str, extra: Sequence[Any] = (),
+                    now: datetime | None = None) -> dict[str, Any]:
+    """Queue the one task of a kind that works on a whole queue (Wayback drain, alert delivery), unless one is
+    queued or under way already."""
+    now = now or utcnow()
+    with session_scope(ws.sessions) as session:
+        busy = key in leases.held_keys(session, kind, now)
+    return {"tasks": 0 if busy else _queue(ws, kind, [[key]], now, extra)}

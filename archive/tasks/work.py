@@ -1,0 +1,134 @@
+"""What a worker does with each task: claim the task's leases, redo nothing already stored, do the rest.
+
+Each body takes the task's id, a holder name unique to this run, and the keys it was sent with; it claims
+the leases (a second delivery of the message finds them held, or gone once the work is stored), drops what
+became done since it was queued (a source checked or captured since), does the work with the stage's own
+code, and releases the leases only after the results are stored. A run that dies leaves its leases to run out
+(``task_lease``), and the scheduler hands what is still due to a new task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from archive.db import session_scope
+from archive.models import Collection, Source, utcnow
+from archive.sources import awaiting_capture
+from archive.spawn import run_lastseen
+from archive.tasks import leases
+from archive.workspace import Workspace
+
+logger = logging.getLogger("lastseen.tasks")
+
+CRAWL_TIMEOUT = 6 * 3600
+BUSY = "another crawl of collection"  # what `lastseen crawl` says when the collection's crawl lock is held
+
+
+class CollectionBusy(Exception):
+    """A crawl of the collection is running elsewhere (crawls of one collection take turns): try later."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of one task: where it works, the task's id, and the name its leases are held under."""
+
+    ws: Workspace
+    task_id: str
+    holder: str
+
+    def claim(self, kind: str) -> dict[str, datetime]:
+        """The task's keys this run now holds, with when each was queued."""
+        return leases.claim(self.ws.sessions, kind, self.task_id, self.holder, utcnow(), self.ws.settings.task_lease)
+
+    def release(self, kind: str, keys: Sequence[str]) -> None:
+        """The work on these keys is stored."""
+        leases.release(self.ws.sessions, kind, keys, self.holder)
+
+
+def check_batch(run: Run) -> dict[str, Any]:
+    """Check the task's sources not checked since they were queued."""
+    from archive.watch.check import check_sources
+
+    claimed = run.claim("check")
+    if not claimed:
+        return {"checked": 0, "claimed": 0}
+    queued = min(claimed.values())
+    with session_scope(run.ws.sessions) as session:
+        ids = list(session.scalars(select(Source.id).where(
+            Source.id.in_([int(key) for key in claimed]),
+            (Source.last_checked_at.is_(None)) | (Source.last_checked_at < queued))))
+    summary = check_sources(run.ws, ids) if ids else None
+    run.release("check", list(claimed))
+    return {"claimed": len(claimed), "checked": summary.checked if summary else 0}
+
+
+def capture_batch(run: Run) -> dict[str, Any]:
+    """Crawl the task's sources still to capture (a capture's time is its fetch's, so "captured since queued"
+    would miss a slow crawl's captures), one crawl child per collection."""
+    from archive.watch.select import sources_to_capture
+
+    claimed = run.claim("capture")
+    if not claimed:
+        return {"captured": 0, "claimed": 0}
+    ids = [int(key) for key in claimed]
+    with session_scope(run.ws.sessions) as session:  # still due as the scheduler judges it: new, or changed since
+        changed = {request.source_id for request in sources_to_capture(session) if request.source_id in set(ids)}
+        rows = session.execute(
+            select(Source.id, Collection.name, Source.normalized_url).join(Collection)
+            .where(Source.id.in_(ids), awaiting_capture(utcnow(), run.ws.settings.capture_retry)
+                   | Source.id.in_(changed or [-1]))
+            .order_by(Collection.name, Source.id)).all()
+    by_collection: dict[str, list[tuple[int, str]]] = {}
+    for source_id, collection, url in rows:
+        by_collection.setdefault(collection, []).append((source_id, url))
+    done = [key for key in claimed if int(key) not in {row[0] for row in rows}]
+    results = []
+    for collection, sources in by_collection.items():
+        crawl = run_lastseen(run.ws.settings, ["crawl", "--json", "-c", collection, "--only-due",
+                                               *(url for _, url in sources)],
+                             timeout=CRAWL_TIMEOUT, die_with_parent=True)
+        if crawl.returncode == 2 and BUSY in crawl.stderr:
+            run.release("capture", done)
+            leases.hand_back(run.ws.sessions, "capture", [str(sid) for sid, _ in sources], run.holder, utcnow(),
+                             run.ws.settings.task_lease)
+            raise CollectionBusy(collection)
+        if crawl.returncode not in (0, 1):
+            logger.warning("crawl of %s ended with %d: %s", collection, crawl.returncode,
+                           (crawl.stderr.strip().splitlines() or [""])[-1])
+        done += [str(sid) for sid, _ in sources]
+        results.append({"collection": collection, "urls": len(sources), "exit": crawl.returncode})
+    run.release("capture", done)
+    return {"claimed": len(claimed), "crawls": results}
+
+
+def wayback_round(run: Run, recover: Sequence[int]) -> dict[str, Any]:
+    """Drain the Wayback queue (its rows are claimed by their own state) and look for recovery copies."""
+    from archive.wayback.lookups import recover_sources
+    from archive.wayback.queue import drain
+
+    if not run.claim("wayback"):
+        return {"submitted": 0, "claimed": 0}
+    summary = drain(run.ws)
+    recovered = recover_sources(run.ws, list(recover)) if recover else []
+    run.release("wayback", ["drain"])
+    return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
+
+
+def alerts_round(run: Run) -> dict[str, Any]:
+    """Make alerts for new transitions and deliver what is due (deliveries are claimed row by row)."""
+    from archive.watch.alerts import create_alerts
+    from archive.watch.deliver import deliver
+
+    if not run.claim("alerts"):
+        return {"created": 0, "claimed": 0}
+    with session_scope(run.ws.sessions) as session:
+        made = create_alerts(session)
+    result = deliver(run.ws)
+    run.release("alerts", ["deliver"])
+    return {"created": made, **result}

@@ -1,0 +1,255 @@
+"""Scaling out on Celery: workers on the real RabbitMQ and Redis share the work once, politely, across a kill -9;
+without a broker nothing changes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+import scheduler
+from archive.config import Settings
+from archive.db import session_scope
+from archive.models import Capture, Check, Source, TaskLease, utcnow
+from archive.net.shared_pacing import SharedRateLimiter, window_for
+from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.tasks import leases
+from archive.workspace import Workspace
+from tests.conftest import _need
+from tests.servers.site import Page, Site
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKER = os.environ.get("LASTSEEN_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
+REDIS = os.environ.get("LASTSEEN_TEST_REDIS", "redis://127.0.0.1:6379/13")
+HOST_RATE = 5.0
+
+
+def _reachable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not _reachable(6379):
+        _need("Redis not reachable at 127.0.0.1:6379")
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+    return REDIS
+
+
+@pytest.fixture
+def broker_url() -> str:
+    if not _reachable(5672):
+        _need("RabbitMQ not reachable at 127.0.0.1:5672")
+    return BROKER
+
+
+SPAN = 5  # seconds over which a host's request rate is measured
+
+
+class TimedSite(Site):
+    """A site that remembers when each check (requests' Accept: */*) reached it; crawls (Scrapy) are apart."""
+
+    def __init__(self, host: str, pages: int) -> None:
+        super().__init__(host)
+        self.check_times: list[float] = []
+        self.paths = [f"/story/{n}" for n in range(pages)]
+        for path in self.paths:
+            self.set(path, self._answer(path))
+        self.fallback = self._answer("")
+
+    def _answer(self, path: str):  # type: ignore[no-untyped-def]
+        def answer(handler: BaseHTTPRequestHandler) -> Page:
+            if handler.headers.get("Accept") == "*/*":
+                with self._lock:
+                    self.check_times.append(time.monotonic())
+            if not path:
+                return Page("<html><body>no such page</body></html>", status=404)
+            return Page(f"<html><head><title>{path}</title></head><body><p>story {path} stays</p></body></html>")
+        return answer
+
+    def busiest(self, span: float) -> int:
+        """The most checks that reached the site within any `span` seconds."""
+        times = sorted(self.check_times)
+        return max((sum(1 for t in times[i:] if t - start < span) for i, start in enumerate(times)), default=0)
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTSEEN_") and not k.endswith("_PROXY")}
+    env.update({"LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
+                "LASTSEEN_STORAGE_URL": settings.storage_url, "PYTHONPATH": str(ROOT), **extra})
+    return env
+
+
+def test_window_is_never_faster_than_the_rate() -> None:
+    for rate, window in ((1.0, (1, 1)), (5.0, (5, 1)), (0.5, (1, 2)), (0.3, (1, 4)), (2.5, (5, 2))):
+        assert window_for(rate) == window
+        hits, seconds = window
+        assert hits / seconds <= rate
+
+
+def test_two_processes_share_one_hosts_limit(redis_url: str) -> None:
+    """Two limiters (as in two workers) together take no more than the rate from one host."""
+    first, second = SharedRateLimiter(redis_url, 4.0), SharedRateLimiter(redis_url, 4.0)
+    taken: list[float] = []
+    lock = threading.Lock()
+
+    def take(limiter: SharedRateLimiter) -> None:
+        for _ in range(6):
+            limiter.acquire("example.org")
+            with lock:
+                taken.append(time.monotonic())
+
+    threads = [threading.Thread(target=take, args=(limiter,)) for limiter in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken.sort()
+    assert max(sum(1 for t in taken[i:] if t - start < 0.9) for i, start in enumerate(taken)) <= 4
+    assert taken[-1] - taken[0] >= 2.0, "12 slots at 4/s span at least two windows"
+    assert first.acquire("other.example") == 0.0, "each host has its own window"
+
+
+def test_a_task_delivered_twice_does_its_work_once(settings: Settings) -> None:
+    ws = Workspace(settings)
+    now = utcnow()
+    with session_scope(ws.sessions) as session:
+        leases.grant(session, "check", ["1", "2"], "task-a", now, 60)
+    with session_scope(ws.sessions) as session:
+        assert leases.held_keys(session, "check", now) == {"1", "2"}
+    first = leases.claim(ws.sessions, "check", "task-a", "run-1", now, 60)
+    again = leases.claim(ws.sessions, "check", "task-a", "run-2", now, 60)
+    assert set(first) == {"1", "2"} and again == {}, "the second delivery finds the work held"
+    assert leases.claim(ws.sessions, "check", "task-b", "run-3", now, 60) == {}, "another task's work is not ours"
+    later = now + timedelta(seconds=61)
+    assert set(leases.claim(ws.sessions, "check", "task-a", "run-4", later, 60)) == {"1", "2"}, \
+        "a lost run's hold runs out"
+    leases.release(ws.sessions, "check", ["1", "2"], "run-1")
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(TaskLease)) == 2, "only the holder releases"
+    leases.release(ws.sessions, "check", ["1", "2"], "run-4")
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(TaskLease)) == 0
+    ws.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_without_a_broker_the_scheduler_works_in_process(settings: Settings, site: Site, run) -> None:  # type: ignore[no-untyped-def]
+    site.set("/here", Page("<html><head><title>Here</title></head><body>here</body></html>"))
+    ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",)))
+    with session_scope(ws.sessions) as session:
+        add_sources(session, ensure_collection(session, "local"), [SourceEntry(site.url("/here"))])
+    scheduler._ws = ws
+    assert scheduler.recheck_round()["checked"] == 1, "checked here, not queued"
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Check)) == 1
+        assert session.scalar(select(func.count()).select_from(TaskLease)) == 0
+    code, _, err = run("worker")
+    assert code == 2 and err.count("\n") == 1 and "LASTSEEN_BROKER_URL is not set" in err
+    ws.close()
+
+
+@pytest.fixture
+def sites() -> Iterator[list[TimedSite]]:
+    servers = [TimedSite(f"127.0.0.{n}", 20).start() for n in (1, 2, 3)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def _per_source(ws: Workspace, model: type) -> dict[int, int]:
+    with session_scope(ws.sessions) as session:
+        return dict(session.execute(select(model.source_id, func.count()).group_by(model.source_id)).all())
+
+
+def _wait(condition, timeout: float, what: str, logs: list[Path], tick=None) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
+            raise AssertionError(f"timed out waiting for {what}\n{tails}")
+        if tick is not None:
+            tick()
+        time.sleep(1.0)
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_three_workers_share_the_work_once_across_a_kill(settings: Settings, broker_url: str, redis_url: str,
+                                                         sites: list[TimedSite], tmp_path: Path) -> None:
+    values = {"broker_url": broker_url, "redis_url": redis_url, "task_lease": 20, "task_batch": 20,
+              "host_rate": HOST_RATE, "allow_networks": ("127.0.0.0/8",), "check_timeout": 5,
+              "describe_workers": 1, "wayback_url": "http://127.0.0.1:9", "confirm_checks": 1}
+    settings = settings.replace(**values)
+    ws = Workspace(settings)
+    with session_scope(ws.sessions) as session:
+        for n, site in enumerate(sites):
+            add_sources(session, ensure_collection(session, f"site{n}"),
+                        [SourceEntry(site.url(path)) for path in site.paths])
+    from archive.tasks.app import app_for
+
+    app_for(settings).control.purge()
+    env = env_for(settings, LASTSEEN_BROKER_URL=broker_url, LASTSEEN_REDIS_URL=redis_url, LASTSEEN_TASK_LEASE="20",
+                  LASTSEEN_HOST_RATE=str(HOST_RATE), LASTSEEN_ALLOW_NETWORKS="127.0.0.0/8",
+                  LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_WAYBACK_URL="http://127.0.0.1:9",
+                  LASTSEEN_CONFIRM_CHECKS="1")
+    logs = [tmp_path / f"worker{n}.log" for n in range(3)]
+    workers = [subprocess.Popen([sys.executable, "-c", "from archive.cli import run; run()", "worker",
+                                 "--concurrency", "2", "--region", f"r{n}"],
+                                stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+               for n, log in enumerate(logs)]
+    scheduler._ws = ws
+    try:
+        _wait(lambda: all("ready" in log.read_text(errors="replace") for log in logs), 60, "workers ready", logs)
+        _wait(lambda: sum(_per_source(ws, Check).values()) >= 10, 60, "the first checks", logs, scheduler.run_round)
+        workers[0].send_signal(signal.SIGKILL)  # mid-run: its tasks' leases must run out and be handed out again
+        workers[0].wait()
+
+        def all_done(checks: int) -> bool:
+            done_checks, done_captures = _per_source(ws, Check), _per_source(ws, Capture)
+            return (len(done_checks) == 60 and min(done_checks.values()) >= checks and len(done_captures) == 60)
+
+        _wait(lambda: all_done(1), 240, "every source checked and captured", logs, scheduler.run_round)
+        with session_scope(ws.sessions) as session:  # the second round of checks: everything due again
+            session.execute(update(Source).values(next_check_at=utcnow()))
+        _wait(lambda: all_done(2), 60, "the second round of checks", logs, scheduler.run_round)
+        time.sleep(2)
+        scheduler.run_round()
+        time.sleep(3)
+
+        checks, captures = _per_source(ws, Check), _per_source(ws, Capture)
+        assert sorted(set(checks.values())) == [2], "every check round stored once per source"
+        assert sorted(set(captures.values())) == [1], "every source captured exactly once"
+        limit = window_for(HOST_RATE)[0]
+        # Counted where they arrive, over 5 s: on a loaded machine the site's threads may take a second's
+        # requests late and the next second's on time, so one window of slack; three workers each keeping
+        # only their own count would reach three times the limit.
+        busiest = [site.busiest(SPAN) for site in sites]
+        assert max(busiest) <= limit * (SPAN + 1) and min(busiest) >= 1, f"checks in the busiest {SPAN} s: {busiest}"
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        ws.close()
