@@ -76,6 +76,8 @@ class Collection(Base):
     obey_robots: Mapped[bool] = mapped_column(Boolean, default=True)
     alert_on_changed: Mapped[bool] = mapped_column(Boolean, default=False)
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A full-page screenshot of each captured HTML page: None follows the default (on when Chromium is found).
+    screenshots: Mapped[bool | None] = mapped_column(Boolean, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
@@ -380,3 +382,26 @@ class TimestampToken(Base):
     token_size: Mapped[int] = mapped_column(Integer)
     gen_time: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustodyEvent(Base):
+    """One line of the custody record: who added, captured, exported, re-timestamped or deleted what, and when.
+
+    Append-only: archive.evidence.custody is its one writer, and an event is never changed or deleted (the
+    mapper refuses it). Collection and subject are kept as text, not keys, so the record outlives what it names.
+    """
+
+    __tablename__ = "custody_event"
+    __table_args__ = (
+        Index("ix_custody_collection_time", "collection", "at"),
+        Index("ix_custody_subject", "subject_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(Text)
+    collection: Mapped[str | None] = mapped_column(String(200), default=None)
+    subject: Mapped[str] = mapped_column(Text)
+    subject_hash: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

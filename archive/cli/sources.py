@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from archive.cli.output import Output
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL
+from archive.evidence import command_actor
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
@@ -90,8 +91,9 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.collection)
+        actor = command_actor("add" if fmt is None else f"import {args.file}")
         for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
-                                     recheck_interval=every):
+                                     recheck_interval=every, actor=actor):
             report.batch(result)
     return report.finish()
 
@@ -235,9 +237,12 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.alert_on_changed = args.alert_on_changed
         if args.public is not None:
             collection.public_read = args.public
+        if args.screenshots is not None:
+            collection.screenshots = args.screenshots
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
-                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read}
+                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
+                "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots}
     if out.as_json:
         out.json(data)
     else:
@@ -292,4 +297,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--robots", type=_yes_no, metavar="obey|ignore", help="obey robots.txt while crawling")
     p.add_argument("--alert-on-changed", type=_yes_no, metavar="yes|no", help="alert when content changes")
     p.add_argument("--public", type=_yes_no, metavar="yes|no", help="readable over the API without a token")
+    p.add_argument("--screenshots", type=_yes_no, metavar="yes|no",
+                   help="a full-page screenshot of each captured HTML page (default LASTSEEN_SCREENSHOTS)")
     p.set_defaults(handler=cmd_collection)
