@@ -1,4 +1,5 @@
-"""The data model: collections, sources, captures, checks, videos, Wayback copies, transitions and alerts.
+"""The data model, one concept: collections, sources, captures, checks, videos, Wayback copies, transitions,
+alerts, timestamp tokens and the custody record.
 
 Designed for years of history and millions of URLs: every list the CLI, scheduler and API ask for has an
 index, long URLs are looked up through a SHA-256 of their normalized form, and timestamps are UTC.

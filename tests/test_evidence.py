@@ -266,7 +266,7 @@ def test_a_crawl_is_timestamped_signed_and_in_the_custody_record(run, ws: Worksp
     _spec_check(wacz)
     with zipfile.ZipFile(wacz) as package:
         names = package.namelist()
-        custody = [json.loads(line) for line in package.read("custody.jsonl").splitlines()]
+        custody = [json.loads(line) for line in package.read("custody/custody.jsonl").splitlines()]
     assert any(name.startswith("archive/") and name.endswith(".warc.gz.tsr") for name in names)
     assert [(event["action"], event["subject"]) for event in custody] == [
         ("added", url), ("captured", ws.storage.uri(key)), ("timestamped", ws.storage.uri(key))]

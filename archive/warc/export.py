@@ -49,7 +49,7 @@ _CHUNK = 16 * 1024 * 1024
 ZIPNUM_LINES = 1024
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 WACZ_VERSION = "1.1.1"
-CUSTODY_FILE = "custody.jsonl"
+CUSTODY_FILE = "custody/custody.jsonl"  # in a folder: py-wacz expects every file in one
 
 
 Signer = Callable[[str, str], dict[str, Any]]  # (datapackage.json's hash, created) -> signedData
