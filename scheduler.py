@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -107,7 +108,9 @@ def capture_round() -> list[dict[str, Any]]:
     results = []
     for collection, urls in crawl_targets(ws):
         started = time.monotonic()
-        done = run_lastseen(ws.settings, ["crawl", "--json", "-c", collection, *urls], timeout=CRAWL_TIMEOUT)
+        started_by = f"lastseen scheduler on {socket.gethostname()}"
+        done = run_lastseen(ws.settings, ["crawl", "--json", "-c", collection, "--started-by", started_by, *urls],
+                            timeout=CRAWL_TIMEOUT)
         if done.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
                            (done.stderr.strip().splitlines() or [""])[-1])
@@ -158,11 +161,27 @@ def alert_round() -> dict[str, Any]:
     return {"created": made, **result}
 
 
+def timestamp_round() -> dict[str, Any]:
+    """Ask the TSAs again for tokens of stored WARC files that lack one (a TSA was down, a crawl died)."""
+    from archive.evidence import authorities, timestamp_stored
+
+    ws = _workspace()
+    tsas = authorities(ws.settings)
+    if not tsas:
+        return {"skipped": "no TSA configured"}
+    outcomes = timestamp_stored(ws, tsas, actor=f"lastseen scheduler on {socket.gethostname()}")
+    failed = sum(not outcome.ok for outcome in outcomes)
+    if outcomes:
+        logger.info("timestamps: %d kept, %d failed", len(outcomes) - failed, failed)
+    return {"kept": len(outcomes) - failed, "failed": failed}
+
+
 JOBS: dict[str, Callable[[], Any]] = {
     "recheck": recheck_round,
     "capture": capture_round,
     "wayback": wayback_round,
     "alerts": alert_round,
+    "timestamp": timestamp_round,
 }
 
 
@@ -232,9 +251,9 @@ class Leadership:
         self.held.clear()
 
 
-def scheduled_jobs(value: tuple[str, ...]) -> list[str]:
-    """The jobs this process offers to run (LASTSEEN_SCHEDULE_JOBS; default all)."""
-    names = [name for name in value if name] or list(JOBS)
+def scheduled_jobs(value: tuple[str, ...], timestamps: bool = True) -> list[str]:
+    """The jobs this process offers to run (LASTSEEN_SCHEDULE_JOBS; default all, `timestamp` only with TSAs)."""
+    names = [name for name in value if name] or [name for name in JOBS if timestamps or name != "timestamp"]
     unknown = sorted(set(names) - set(JOBS))
     if unknown:
         from archive.config import ConfigError
@@ -253,7 +272,7 @@ def run_scheduler(ws: Workspace, stop: threading.Event | None = None) -> int:
     ws.check()
     _ws = ws
     settings = ws.settings
-    jobs = scheduled_jobs(settings.schedule_jobs)
+    jobs = scheduled_jobs(settings.schedule_jobs, bool(settings.tsa_urls))
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(len(JOBS))},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(60, settings.schedule_tick)},

@@ -7,6 +7,7 @@ their WARC file is stored, so a capture and its queued public copy go in togethe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from archive.models import Capture, Check, Source, WaybackSubmission
 from archive.sources.state import seen_alive
+from archive.storage import Storage, StorageError
 from archive.timefmt import iso
 from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
-from archive.warc import RevisitTarget, WarcRecordInfo
+from archive.warc import SCREENSHOT_URI_PREFIX, RevisitTarget, WarcError, WarcRecordInfo, read_record
 
 _ID_BATCH = 500  # ids per IN (...) query: well inside every database's parameter limit
 
@@ -153,3 +155,27 @@ def still_to_capture(session: Session, source_ids: Sequence[int]) -> list[int]:
                                    .where(Check.source_id.in_(ids), Check.outcome == "changed")
                                    .group_by(Check.source_id)).all())
     return [i for i in ids if i not in captured or (i in changed and changed[i] > captured[i])]
+
+
+def latest_screenshot(session: Session, storage: Storage, source_id: int, tries: int = 5) -> bytes | None:
+    """The PNG of a source's latest screenshot: found through the CDXJ index stored beside the WARC file of
+    each of its latest captures (the screenshot is written into the same file as the page)."""
+    captures = session.scalars(select(Capture).where(Capture.source_id == source_id,
+                                                     Capture.record_type == "response")
+                               .order_by(Capture.captured_at.desc()).limit(tries))
+    for capture in captures:
+        try:
+            key = storage.key_of(capture.warc_uri)
+            index = storage.read(key + ".cdxj").decode("utf-8", errors="replace")
+        except StorageError:
+            continue
+        wanted = SCREENSHOT_URI_PREFIX + capture.url
+        found = [fields for fields in (json.loads(line.split(" ", 2)[2]) for line in index.splitlines()
+                                       if SCREENSHOT_URI_PREFIX in line and line.count(" ") >= 2)
+                 if fields.get("url") == wanted]
+        if found:
+            try:
+                return read_record(storage.read(key, int(found[-1]["offset"]), int(found[-1]["length"]))).body
+            except (StorageError, WarcError):
+                return None
+    return None

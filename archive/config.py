@@ -119,7 +119,7 @@ class Settings:
     schedule_batch: int = _setting(2000, "int", "due sources one scheduler round checks at most")
     standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
     schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
-                                              "alerts (default all)")
+                                              "alerts, timestamp (default all)")
     # Scaling out (see README "Scaling out")
     broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
                                "scheduler does all the work in its own process", secret=True)
@@ -145,6 +145,14 @@ class Settings:
                                          "(none: no trusted time)")
     tsa_certs: tuple[str, ...] = _setting((), "list", "PEM files of TSA and CA certificates that timestamp tokens "
                                           "are verified with")
+    wacz_signing_key: str = _setting("", "str", "PEM ECDSA P-256 private key that signs WACZ exports; default: one "
+                                     "made on first use in data_dir/keys")
+    egress_region: str = _setting("", "str", "where the crawl's traffic reaches the internet (a country, a cloud "
+                                  "region), written into every WARC file")
+    screenshots: bool = _setting(True, "bool", "a full-page screenshot of each captured HTML page when Chromium is "
+                                 "found (collections may switch it off)")
+    chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
+    screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()

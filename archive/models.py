@@ -1,4 +1,5 @@
-"""The data model: collections, sources, captures, checks, videos, Wayback copies, transitions and alerts.
+"""The data model, one concept: collections, sources, captures, checks, videos, Wayback copies, transitions,
+alerts, timestamp tokens and the custody record.
 
 One concept, the schema, kept in one module so every table and index is read in one place.
 
@@ -78,6 +79,8 @@ class Collection(Base):
     obey_robots: Mapped[bool] = mapped_column(Boolean, default=True)
     alert_on_changed: Mapped[bool] = mapped_column(Boolean, default=False)
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A full-page screenshot of each captured HTML page: None follows the default (on when Chromium is found).
+    screenshots: Mapped[bool | None] = mapped_column(Boolean, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     proxy: Mapped[str | None] = mapped_column(Text, default=None)  # yt-dlp's proxy for this collection's videos
     cookies_file: Mapped[str | None] = mapped_column(Text, default=None)  # a cookies file yt-dlp may send
@@ -419,3 +422,26 @@ class TaskLease(Base):
     holder: Mapped[str | None] = mapped_column(String(200), default=None)
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class CustodyEvent(Base):
+    """One line of the custody record: who added, captured, exported, re-timestamped or deleted what, and when.
+
+    Append-only: archive.evidence.custody is its one writer, and an event is never changed or deleted (the
+    mapper refuses it). Collection and subject are kept as text, not keys, so the record outlives what it names.
+    """
+
+    __tablename__ = "custody_event"
+    __table_args__ = (
+        Index("ix_custody_collection_time", "collection", "at"),
+        Index("ix_custody_subject", "subject_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(Text)
+    collection: Mapped[str | None] = mapped_column(String(200), default=None)
+    subject: Mapped[str] = mapped_column(Text)
+    subject_hash: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -9,6 +9,7 @@ them and then records the capture rows the pipelines hand over.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -21,7 +22,7 @@ from scrapy.http import Response
 from twisted.internet import task
 
 from archive import __version__
-from archive.warc import RevisitTarget, RollingWarcWriter
+from archive.warc import RevisitTarget, RollingWarcWriter, custody_warcinfo
 from crawler.upload import WarcUploader
 from crawler.workspace import crawler_workspace
 
@@ -38,6 +39,8 @@ class WarcCapture:
         self.uploads = WarcUploader(self.ws)
         self.writer: RollingWarcWriter | None = None
         self._roller: task.LoopingCall | None = None
+        # Called before the last file closes, for records still to come (screenshots being taken).
+        self.before_close: list[Callable[[], None]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -60,19 +63,20 @@ class WarcCapture:
                                         max_age=float(settings.warc_max_age))
         self._roller = task.LoopingCall(self.writer.roll_if_old)
         self._roller.start(min(30.0, max(1.0, settings.warc_max_age / 4)), now=False)
-        self.uploads.start()
+        self.uploads.start(collection, self._started_by())
         self.uploads.salvage(settings.spool_dir, prefix)
 
+    def _started_by(self) -> str:
+        """The command, API token or scheduler that started this crawl (LASTSEEN_STARTED_BY from run_crawl)."""
+        return self.crawler.settings.get("LASTSEEN_STARTED_BY") or "scrapy crawl archive"
+
     def _warcinfo(self, collection: str) -> dict[str, str]:
-        """The warcinfo record's fields: who made the files, with what, for which collection."""
+        """The warcinfo record's fields: who made the files, with what, from where, why, for which collection."""
         settings = self.ws.settings
         return {
-            "software": f"lastseen/{__version__} (Scrapy)",
-            "format": "WARC File Format 1.1",
-            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-            "operator": settings.operator or "unknown",
-            "isPartOf": collection,
-            "hostname": socket.gethostname(),
+            **custody_warcinfo(software=f"lastseen/{__version__} (Scrapy)", operator=settings.operator,
+                               hostname=socket.gethostname(), proxy=settings.proxy, region=settings.egress_region,
+                               started_by=self._started_by(), collection=collection),
             "http-header-user-agent": settings.user_agent,
             "robots": "obey" if self.crawler.settings.getbool("ROBOTSTXT_OBEY") else "ignore",
         }
@@ -102,6 +106,8 @@ class WarcCapture:
         if self._roller is not None and self._roller.running:
             self._roller.stop()
         try:
+            for finish in self.before_close:
+                finish()
             if self.writer is not None:
                 self.writer.close()
         finally:

@@ -19,10 +19,11 @@ from crawler.spiders.archive import ArchiveSpider
 def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool,
               interactive: bool = False, overrides: dict[str, Any] | None = None,
               on_crawler: Callable[[Crawler], object] | None = None,
-              only_due: bool = False) -> dict[str, Any]:
+              only_due: bool = False, started_by: str = "") -> dict[str, Any]:
     """Crawl in this process (once: Twisted's reactor does not restart) and return the summary.
 
-    on_crawler is called with the crawler before it starts, to connect to its signals (a progress bar).
+    on_crawler is called with the crawler before it starts, to connect to its signals (a progress bar);
+    started_by (a command, an API token, the scheduler) is written into the WARC files and the custody record.
     """
     ws.check()
     if urlsplit(ws.settings.proxy).scheme.lower().startswith("socks"):
@@ -32,8 +33,9 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
     if not lock.acquire():
         raise UsageError(f"another crawl of collection {collection!r} is running; try again when it ends")
     try:
+        given = {"LASTSEEN_STARTED_BY": started_by} if started_by else {}
         return _crawl(ws, collection=collection, urls=urls, depth=depth, media=media, interactive=interactive,
-                      overrides=overrides, on_crawler=on_crawler, only_due=only_due)
+                      overrides={**given, **(overrides or {})}, on_crawler=on_crawler, only_due=only_due)
     finally:
         lock.release()
 

@@ -43,6 +43,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 EXTENSIONS = {
     "crawler.extensions.WarcCapture": 100,
+    "crawler.screenshots.Screenshots": 200,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.WarcMetadataPipeline": 100,

@@ -1,8 +1,11 @@
 """Closed WARC files to storage from one background thread; capture rows follow their file.
 
 Each closed file is indexed (CDXJ) and stored with its index; the capture rows waiting for it are recorded
-only then, so a row never points at bytes that are not durably kept. Files an earlier crawl of the same
-collection left in the spool (its upload failed, or it died) are salvaged and stored the same way.
+only then, so a row never points at bytes that are not durably kept, and the custody record gets a
+`captured` event naming the file. Files an earlier crawl of the same collection left in the spool (its upload
+failed, or it died) are salvaged and stored the same way. A stored file is then timestamped by the TSAs of
+LASTSEEN_TSA_URLS on a thread of its own: a slow or failing TSA only logs (`lastseen timestamp` and the
+scheduler's `timestamp` job ask again), never holding up a capture.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from archive.captures import record_captures
 from archive.db import session_scope
+from archive.evidence import CAPTURED, TimestampAuthority, TimestampError, authorities, record, stamp_file
 from archive.storage import StorageError, warc_key
 from archive.warc import ClosedWarc, salvage, write_index
 from archive.workspace import Workspace
@@ -51,11 +55,13 @@ class CrawlSummary:
     failed: Counter[str] = field(default_factory=Counter)
     storage_error: str | None = None
     files: list[str] = field(default_factory=list)
+    timestamps: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as the crawl's stats (and `lastseen crawl --json`) show it."""
         return {"captured": self.captured, "unchanged": self.unchanged, "failed": dict(sorted(self.failed.items())),
-                "storage_error": self.storage_error, "warc_files": list(self.files)}
+                "storage_error": self.storage_error, "warc_files": list(self.files),
+                "timestamps": {"kept": self.timestamps["kept"], "failed": self.timestamps["failed"]}}
 
 
 class WarcUploader:
@@ -70,11 +76,24 @@ class WarcUploader:
         self._failed_files: dict[str, str] = {}
         self._queue: queue.Queue[ClosedWarc | Path | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._stamps: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._stamper: threading.Thread | None = None
+        self._tsas: list[TimestampAuthority] = []
+        self.collection: str | None = None
+        self.actor = "lastseen crawl"
 
-    def start(self) -> None:
-        """Start the upload thread."""
+    def start(self, collection: str | None = None, actor: str = "lastseen crawl") -> None:
+        """Start the upload thread, and the timestamping thread when TSAs are configured."""
+        self.collection, self.actor = collection, actor
+        try:
+            self._tsas = list(authorities(self.ws.settings))
+        except TimestampError as exc:
+            logger.error("stored WARC files will not be timestamped now: %s", exc)
         self._thread = threading.Thread(target=self._loop, name="warc-upload", daemon=True)
         self._thread.start()
+        if self._tsas:
+            self._stamper = threading.Thread(target=self._stamp_loop, name="warc-timestamp", daemon=True)
+            self._stamper.start()
 
     def put(self, closed: ClosedWarc) -> None:
         """Queue a closed file for storage (the writer's on_close callback)."""
@@ -112,6 +131,9 @@ class WarcUploader:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join()
+        self._stamps.put(None)
+        if self._stamper is not None:
+            self._stamper.join()
         with self._lock:
             for name, waiting in self._pending.items():
                 logger.error("WARC file %s was never stored; %d capture(s) not recorded", name, len(waiting))
@@ -148,6 +170,9 @@ class WarcUploader:
                 lost = self._pending.pop(name, [])
                 self.summary.failed["storage"] += len(lost)
             return
+        with session_scope(self.ws.sessions) as session:
+            record(session, CAPTURED, self.actor, [stored.uri], collection=self.collection,
+                   detail={"sha256": stored.sha256, "size": stored.size, "records": closed.records})
         with self._lock:
             self._stored[name] = stored.uri
             self.summary.files.append(stored.uri)
@@ -155,6 +180,26 @@ class WarcUploader:
         self._insert(waiting, stored.uri)
         closed.path.unlink(missing_ok=True)
         cdxj.unlink(missing_ok=True)
+        if self._tsas:
+            self._stamps.put((stored.uri, self.ws.storage.key_of(stored.uri)))
+
+    def _stamp_loop(self) -> None:
+        """Timestamp stored files one after another; what fails is logged and asked again later."""
+        while (item := self._stamps.get()) is not None:
+            uri, key = item
+            try:
+                outcomes = stamp_file(self.ws, uri, self.ws.storage.read(key), self._tsas, self.actor)
+            except Exception as exc:  # the database or storage failed: the file is asked for again later
+                logger.error("timestamping %s failed (asked again by `lastseen timestamp`): %s", key, exc)
+                with self._lock:
+                    self.summary.timestamps["failed"] += len(self._tsas)
+                continue
+            for outcome in outcomes:
+                if not outcome.ok:
+                    logger.warning("timestamping %s: %s (asked again by `lastseen timestamp`)", key, outcome.detail)
+            with self._lock:
+                self.summary.timestamps["kept"] += sum(outcome.ok for outcome in outcomes)
+                self.summary.timestamps["failed"] += sum(not outcome.ok for outcome in outcomes)
 
     def _insert(self, pending: list[PendingCapture], uri: str) -> None:
         """Capture rows for a stored file, and what they tell of their sources, in one transaction."""

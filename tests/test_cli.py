@@ -154,9 +154,10 @@ def test_collection_settings(run) -> None:
     data = json.loads(out)
     assert code == 0 and data == {"name": "ru", "description": "Russian-language news", "recheck_interval": 21600,
                                   "obey_robots": False, "alert_on_changed": True, "public_read": True,
-                                  "proxy": None, "cookies_file": None}
-    code, out, _ = run("collection", "ru", "--robots", "obey", "--json")
+                                  "proxy": None, "cookies_file": None, "screenshots": True}
+    code, out, _ = run("collection", "ru", "--robots", "obey", "--screenshots", "no", "--json")
     assert json.loads(out)["obey_robots"] is True and json.loads(out)["recheck_interval"] == 21600
+    assert json.loads(out)["screenshots"] is False
     code, out, _ = run("collections", "--json")
     assert json.loads(out)[0]["recheck_interval"] == 21600
     with pytest.raises(SystemExit) as exit_info:

@@ -84,6 +84,7 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
         "LASTSEEN_CHECK_TIMEOUT": "2",
         "LASTSEEN_CRAWL_RETRIES": "1",
         "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32",
+        "LASTSEEN_SCREENSHOTS": "no",  # Chromium only where a test looks at screenshots
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }
@@ -487,3 +488,55 @@ def test_the_progress_bar_counts_requests_and_gives_the_cursor_back(settings: Se
     assert "/?" not in text
     assert text.rfind("\x1b[?25l") < text.rfind("\x1b[?25h"), "the cursor is shown again at the end"
     assert re.search(r"captured [3-9]", text), "the summary follows the bar"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_screenshot_of_the_archived_page_is_in_its_warc(settings: Settings, site: Site) -> None:
+    """Chromium renders the captured bytes, not the live page again; what the page pulls in (its stylesheet) goes
+    through the net guard, which refuses a private address; the PNG joins the page's WARC."""
+    import png
+
+    site.set("/blue", Page('<html><head><link rel="stylesheet" href="/style.css"></head><body>'
+                           '<img style="position:absolute" src="http://10.255.255.1/t.png">'
+                           '<div style="height:1500px">tall</div></body></html>'))
+    site.set("/style.css", Page("body { margin: 0; background: #3366cc }", content_type="text/css"))
+    site.set("/pic.png", Page(b"not an image", content_type="image/png"))
+    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_PROXY": ""}
+    code, summary, stderr = crawl(settings, site, site.url("/blue"), site.url("/pic.png"), "-c", "shots",
+                                  extra_env=env)
+    assert code == 0 and summary["captured"] == 2, stderr[-3000:]
+    records = stored_records(settings)
+    response = next(h for _, kind, h, _ in records if kind == "response" and h.get_header("WARC-Target-URI")
+                    == site.url("/blue"))
+    shots = [(key, h, body) for key, kind, h, body in records if kind == "resource"]
+    assert len(shots) == 1, "one screenshot: the image is no HTML page"
+    key, headers, body = shots[0]
+    assert headers.get_header("WARC-Target-URI") == "urn:lastseen:screenshot:" + site.url("/blue")
+    assert headers.get_header("WARC-Concurrent-To") == response.get_header("WARC-Record-ID")
+    assert headers.get_header("Content-Type") == "image/png"
+    assert key == next(k for k, kind, h, _ in records if h is response), "in the same WARC file as the page"
+    width, height, rows, info = png.Reader(bytes=body).asRGBA8()
+    assert (width, height) == (1280, 1500), "the full page, not the 800-pixel viewport"
+    assert site.hits("/blue") == 1 and site.hits("/style.css") == 1, "the page once (the crawl), its style once"
+    row = list(rows)[1400]
+    assert tuple(row[640 * 4:640 * 4 + 3]) == (0x33, 0x66, 0xCC)
+    with session_scope(open_database(settings.database_url)) as session:
+        assert session.scalars(select(CrawlFailure).where(CrawlFailure.reason == "screenshot")).all() == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_failed_screenshot_is_a_stored_failure_not_a_failed_capture(settings: Settings, site: Site,
+                                                                       run) -> None:
+    site.set("/page", Page("<html><body>hello</body></html>"))
+    assert run("collection", "off", "--screenshots", "no")[0] == 0
+    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_PROXY": "", "LASTSEEN_CHROMIUM_PATH": "/bin/false"}
+    code, summary, stderr = crawl(settings, site, site.url("/page"), "-c", "broken", extra_env=env)
+    assert code == 0 and summary["captured"] == 1 and summary["failed"] == {}, stderr[-3000:]
+    with session_scope(open_database(settings.database_url)) as session:
+        failures = session.scalars(select(CrawlFailure)).all()
+        assert [(f.reason, f.url) for f in failures] == [("screenshot", site.url("/page"))]
+        assert session.scalars(select(Capture)).one().url == site.url("/page")
+    code, summary, _ = crawl(settings, site, site.url("/page"), "-c", "off", extra_env=env)
+    assert code == 0 and not [r for r in stored_records(settings) if r[1] == "resource"]
+    with session_scope(open_database(settings.database_url)) as session:
+        assert len(session.scalars(select(CrawlFailure)).all()) == 1, "the collection said no: nothing tried"

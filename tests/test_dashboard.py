@@ -3,6 +3,7 @@ the sign-in form; and the chart's bucketing on its own."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
@@ -11,12 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import png
 import pytest
+import requests
 
 from archive.api.html import bar_chart, time_buckets
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import ensure_collection
+from archive.storage import warc_key
+from archive.warc import ClosedWarc, RollingWarcWriter, prepare_screenshot, write_index
 from tests.conftest import IN_CI
 from tests.servers.api import ApiServer, add_capture, add_check, add_source, add_transition, at, store_exchange
 
@@ -207,3 +212,41 @@ def test_time_buckets_choose_day_week_or_month() -> None:
     assert sum(b.count for b in months) == 2
     assert time_buckets([]) == []
     assert "no source has vanished yet" in bar_chart([], title="t", empty="no source has vanished yet")
+
+
+def test_source_page_shows_the_latest_screenshot(api: ApiServer, browser: Any) -> None:
+    """The screenshot the crawl wrote into the page's WARC file is found through its CDXJ and shown."""
+    data = seed(api)
+    spool = api.workspace.settings.spool_dir
+    closed: list[ClosedWarc] = []
+    writer = RollingWarcWriter(spool, prefix="shot", max_size=1 << 30, warcinfo={}, on_close=closed.append)
+    when = at("2026-03-07T00:00")
+    records = writer.write_exchange(url="https://news.example/0", method="GET", request_headers=[],
+                                    http_version="HTTP/1.1", status=200, reason="OK",
+                                    response_headers=[("Content-Type", "text/html")], body=b"<p>again</p>",
+                                    ip_address=None, fetched_at=when)
+    out = io.BytesIO()
+    png.from_array([[0x33, 0x66, 0xCC] * 3] * 2, "RGB").write(out)
+    image = out.getvalue()
+    writer.append(prepare_screenshot(url="https://news.example/0", concurrent_to=records.response.record_id,
+                                     png=image, taken_at=when))
+    writer.close()
+    index = write_index(closed[0])
+    uri = api.workspace.storage.put_file(warc_key(closed[0].path.name, when), closed[0].path).uri
+    api.workspace.storage.put_file(warc_key(index.name, when), index)
+    with session_scope(api.workspace.sessions) as session:
+        add_capture(session, session.get(Source, data["story"]), records.response, uri)
+    context = browser.new_context(extra_http_headers=api.headers("reader"))
+    page = context.new_page()
+    assert page.goto(api.url(f"/sources/{data['story']}")).status == 200
+    shot = page.locator(".beside img.screenshot")
+    assert shot.get_attribute("src") == f"/sources/{data['story']}/screenshot.png"
+    assert shot.evaluate("img => img.complete && img.naturalWidth") == 3
+    assert page.request.get(api.url(f"/sources/{data['story']}/screenshot.png")).body() == image
+    context.close()
+    assert requests.get(api.url(f"/sources/{data['story']}/screenshot.png"), timeout=10).status_code == 404, \
+        "a private collection's screenshot is not shown to anyone"
+    other = browser.new_context(extra_http_headers=api.headers("reader"))
+    quake = other.new_page()
+    assert quake.goto(api.url("/sources/1")).status == 200 and quake.locator("img.screenshot").count() == 0
+    other.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import io
 import json
 import subprocess
@@ -13,19 +15,22 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import select
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.config import Settings
 from archive.db import session_scope
-from archive.evidence import HttpTimestampAuthority
-from archive.models import TimestampToken
+from archive.evidence import CustodyError, HttpTimestampAuthority, sign_hash, signing_key
+from archive.models import CustodyEvent, TimestampToken
 from archive.sources import ensure_collection
 from archive.storage import warc_key
 from archive.warc import write_wacz
 from archive.workspace import Workspace
 from tests.servers.api import add_capture, add_source, at, store_exchange
+from tests.servers.site import Page, Site
 from tests.servers.tsa import TsaServer
+from tests.test_crawl import crawl
 
 
 @pytest.fixture
@@ -209,3 +214,103 @@ def test_config_check_says_whether_tsas_are_configured(run, tsa: TsaServer, monk
     monkeypatch.setenv("LASTSEEN_TSA_URLS", "ftp://tsa.example/")
     code, _, err = run("config", "--check")
     assert code == 2 and "LASTSEEN_TSA_URLS: not an http(s) URL" in err
+
+
+def _spec_check(wacz: Path) -> None:
+    """The WACZ signing spec's anonymous check, done as a third party would: `cryptography` and the spec alone."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    with zipfile.ZipFile(wacz) as package:
+        digest = json.loads(package.read("datapackage-digest.json"))
+        datapackage = package.read("datapackage.json")
+    signed = digest["signedData"]
+    assert set(signed) == {"hash", "created", "software", "version", "signature", "publicKey"}
+    assert signed["hash"] == digest["hash"] == "sha256:" + hashlib.sha256(datapackage).hexdigest()
+    assert signed["created"] == json.loads(datapackage)["created"]
+    key = serialization.load_der_public_key(base64.b64decode(signed["publicKey"]))
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    key.verify(base64.b64decode(signed["signature"]), signed["hash"].encode(), ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_crawl_is_timestamped_signed_and_in_the_custody_record(run, ws: Workspace, tsa: TsaServer, site: Site,
+                                                                  tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    site.set("/story", Page("<html><head><title>Story</title></head><body><p>what happened</p></body></html>"))
+    url = site.url("/story")
+    assert run("add", url, "-c", "ev")[0] == 0
+    env = {"LASTSEEN_PROXY": "", "LASTSEEN_TSA_URLS": tsa.url, "LASTSEEN_TSA_CERTS": str(tsa.ca_pem),
+           "LASTSEEN_OPERATOR": "Valley Desk", "LASTSEEN_EGRESS_REGION": "eu-west", "LASTSEEN_SCREENSHOTS": "no"}
+    code, summary, stderr = crawl(ws.settings, site, "-c", "ev", extra_env=env)
+    assert code == 0 and summary["captured"] == 1 and summary["timestamps"] == {"kept": 1, "failed": 0}, stderr
+    key = ws.storage.key_of(summary["warc_files"][0])
+    path = ws.settings.data_dir / "storage" / key
+    token = path.with_name(path.name + ".tsr")
+    result = _openssl_verify(path, token, tsa.ca_pem)
+    assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stderr
+    code, out, _ = run("verify", "--tsa-cert", str(tsa.ca_pem))
+    assert code == 0 and out.startswith(f"ok      {key}") and "timestamped 20" in out
+    with path.open("rb") as handle:
+        info = next(iter(ArchiveIterator(handle)))
+        fields = dict(line.split(": ", 1) for line in info.content_stream().read().decode().splitlines() if line)
+    assert fields["operator"] == "Valley Desk" and fields["egress-region"] == "eu-west"
+    assert fields["egress-proxy"] == "direct" and fields["startedBy"].endswith(": lastseen crawl -c ev")
+    assert fields["software"].startswith("lastseen/") and fields["hostname"]
+
+    monkeypatch.setenv("LASTSEEN_TSA_URLS", tsa.url)
+    wacz = tmp_path / "out" / "ev.wacz"
+    code, out, err = run("export", "-c", "ev", str(wacz))
+    assert code == 0 and "signed by key sha256:" in out, err
+    assert wacz.with_name("ev.wacz.tsr").is_file(), "the package is timestamped beside it"
+    _spec_check(wacz)
+    with zipfile.ZipFile(wacz) as package:
+        names = package.namelist()
+        custody = [json.loads(line) for line in package.read("custody/custody.jsonl").splitlines()]
+    assert any(name.startswith("archive/") and name.endswith(".warc.gz.tsr") for name in names)
+    assert [(event["action"], event["subject"]) for event in custody] == [
+        ("added", url), ("captured", ws.storage.uri(key)), ("timestamped", ws.storage.uri(key))]
+    assert custody[0]["actor"].endswith(": lastseen add") and custody[1]["detail"]["sha256"]
+    with session_scope(ws.sessions) as session:
+        logged = session.scalars(select(CustodyEvent).order_by(CustodyEvent.id)).all()
+        assert [event.action for event in logged] == ["added", "captured", "timestamped", "exported"]
+        assert logged[-1].subject == str(wacz) and logged[-1].detail["sha256"] == hashlib.sha256(
+            wacz.read_bytes()).hexdigest()
+        logged[0].actor = "someone else"
+        with pytest.raises(CustodyError):
+            session.flush()
+        session.rollback()
+
+    monkeypatch.setenv("LASTSEEN_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    code, out, _ = run("verify", str(wacz), "--tsa-cert", str(tsa.ca_pem))
+    assert code == 0 and out.startswith(f"ok      {wacz}") and "signed by key sha256:" in out, out
+    data = bytearray(wacz.read_bytes())
+    inner = data.find(path.read_bytes()[:64])
+    assert inner > 0
+    data[inner + 300] ^= 0x01
+    wacz.write_bytes(bytes(data))
+    code, out, _ = run("verify", str(wacz), "--tsa-cert", str(tsa.ca_pem))
+    assert code == 1 and out.startswith(f"FAILED  {wacz}: ") and ".warc.gz: SHA-256 is not" in out
+
+
+def test_a_wacz_signature_fails_when_the_package_list_changes(ws: Workspace, run, tmp_path: Path) -> None:
+    """Rewriting datapackage.json and its digest together (a forger's move) breaks the signature."""
+    _, path = _store(ws)
+    wacz = tmp_path / "c.wacz"
+    write_wacz([path], wacz, title="c", pages=[],
+               sign=lambda digest, created: sign_hash(signing_key(ws.settings), digest, created))
+    _spec_check(wacz)
+    assert (ws.settings.data_dir / "keys" / "wacz-signing.pem").stat().st_mode & 0o077 == 0
+    forged = tmp_path / "forged.wacz"
+    with zipfile.ZipFile(wacz) as source, zipfile.ZipFile(forged, "w") as out:
+        digest = json.loads(source.read("datapackage-digest.json"))
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "datapackage.json":
+                data = data.replace(b'"title": "c"', b'"title": "d"')
+                digest["hash"] = digest["signedData"]["hash"] = "sha256:" + hashlib.sha256(data).hexdigest()
+            if item.filename != "datapackage-digest.json":
+                out.writestr(item, data)
+        out.writestr("datapackage-digest.json", json.dumps(digest))
+    code, out, _ = run("verify", str(forged))
+    assert code == 1 and "the signature of datapackage.json's hash does not verify" in out

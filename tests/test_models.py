@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -44,10 +43,21 @@ def test_old_change_hashes_move_from_the_detail_into_columns(settings: Settings)
     engine = make_engine(settings.database_url)
     config = alembic_config(engine)
     command.upgrade(config, "0002")
-    with session_scope(sessionmaker(engine)) as session:  # the collection as revision 0002 knows it
-        collection_id = session.execute(sa.insert(Collection).values(name="c").returning(Collection.id)).scalar_one()
-        source_id = add_sources(session, SimpleNamespace(id=collection_id),  # type: ignore[arg-type]
-                                [SourceEntry("https://x.example/")]).added[0].id
+    # Rows written as revision 0002 knew them (today's models have columns 0002 lacks).
+    with engine.begin() as connection:
+        collection_id = connection.execute(sa.table("collection", sa.column("id"), sa.column("name"),
+                                                    sa.column("description"), sa.column("obey_robots"),
+                                                    sa.column("alert_on_changed"), sa.column("public_read"),
+                                                    sa.column("created_at")).insert().values(
+            name="c", description="", obey_robots=True, alert_on_changed=False, public_read=False,
+            created_at=datetime(2026, 1, 1)).returning(sa.literal_column("id"))).scalar_one()
+        source_id = connection.execute(sa.table("source", sa.column("collection_id"), sa.column("url"),
+                                                sa.column("normalized_url"), sa.column("url_hash"),
+                                                sa.column("domain"), sa.column("kind"), sa.column("added_at"),
+                                                sa.column("status"), sa.column("streak_count")).insert().values(
+            collection_id=collection_id, url="https://x.example/", normalized_url="https://x.example/",
+            url_hash="0" * 64, domain="x.example", kind="page", added_at=datetime(2026, 1, 1), status="new",
+            streak_count=0).returning(sa.literal_column("id"))).scalar_one()
     text, payload = "a" * 64, "b" * 64
     old = {"changed by text": f"main text differs from the capture of 2026-01-01T00:00:00Z; text_sha256={text}",
            "changed by bytes": f"content differs from the capture of 2026-01-01T00:00:00Z; payload_sha256={payload}"

@@ -5,6 +5,7 @@ that read what each page shows; archive.api.html renders them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -19,6 +20,7 @@ from archive.api.access import TOKEN_COOKIE, Caller, CallerDep, collection_or_40
 from archive.api.html import CollectionView, SourceView, collection_page, index_page, login_page, source_page
 from archive.api.read import collection_rows
 from archive.api.schemas import MAX_ID, IdPath, NamePath, Status
+from archive.captures import latest_screenshot
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
@@ -145,7 +147,22 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Res
             raise HTTPException(404, f"no source {source_id}")
         if who.role is None and not source.collection.public_read:
             return _login_redirect(request)
-        return HTMLResponse(source_page(source_view(session, source)))
+        shot = latest_screenshot(session, workspace_of(request).storage, source.id) is not None
+        return HTMLResponse(source_page(replace(source_view(session, source), screenshot=shot)))
+
+
+@router.get("/sources/{source_id}/screenshot.png", include_in_schema=False)
+def dashboard_screenshot(source_id: IdPath, request: Request, who: CallerDep) -> Response:
+    """The latest screenshot of a source (a PNG read from its WARC file), for its page."""
+    ws = workspace_of(request)
+    with session_scope(ws.sessions) as session:
+        source = session.get(Source, source_id)
+        if source is None or (who.role is None and not source.collection.public_read):
+            raise HTTPException(404, f"no source {source_id}")
+        png = latest_screenshot(session, ws.storage, source.id)
+    if png is None:
+        raise HTTPException(404, f"no screenshot of source {source_id}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)

@@ -32,6 +32,8 @@ th{font-size:.8rem;text-transform:uppercase;color:#5b6470}td.url{word-break:brea
 .badge{display:inline-block;border-radius:9px;padding:0 .55rem;font-size:.8rem;font-weight:600;color:#fff}
 .status-new{background:#7a8591}.status-alive{background:#2e7d32}.status-unreachable{background:#d08700}
 .status-vanished{background:#c62828}.status-returned{background:#1565c0}
+.beside{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}
+.screenshot{border:1px solid #e3e6ea;border-radius:6px;max-height:400px;object-fit:cover;object-position:top}
 .chart,.timeline{background:#fff;border:1px solid #e3e6ea;border-radius:6px;max-width:100%;height:auto}
 .bar{fill:#c62828}.axis{stroke:#9aa3ad}.label{font-size:11px;fill:#5b6470}
 .check-alive{fill:#2e7d32}.check-transient{fill:#d08700}.check-definitive{fill:#c62828}.check-unknown{fill:#7a8591}
@@ -238,6 +240,7 @@ class SourceView:
     checks: list[Check]
     transitions: list[StatusTransition]
     wayback_copy: str | None
+    screenshot: bool = False  # whether a screenshot of a capture is stored (shown beside the timeline)
 
 
 def collection_page(view: CollectionView) -> str:
@@ -284,6 +287,12 @@ def _capture_row(capture: dict[str, Any]) -> str:
             f"<td>{link}</td></tr>")
 
 
+def _screenshot(source_id: int) -> str:
+    """The latest screenshot beside the timeline, linking to the full-size PNG."""
+    src = f"/sources/{source_id}/screenshot.png"
+    return f"<a href='{src}'><img class='screenshot' alt='latest screenshot' src='{src}' width='240'></a>"
+
+
 def source_page(view: SourceView) -> str:
     """One source: status, the check history as a timeline, transitions, captures and copies elsewhere."""
     source, detail, checks, transitions = view.source, view.detail, view.checks, view.transitions
@@ -311,7 +320,8 @@ def source_page(view: SourceView) -> str:
     url_q = quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~")
     body = (f"<h1 class='url'>{escape(source.normalized_url)}</h1><p>{_link(source.url, 'original URL')} | "
             f"{_link(f'/api/sources/{source.id}', 'JSON')} | {_link(f'/api/timemap/link/{url_q}', 'TimeMap')}</p>"
-            f"<dl>{facts_html}</dl><h2>Check history</h2>{check_timeline(checks, transitions)}"
+            f"<dl>{facts_html}</dl><h2>Check history</h2><div class='beside'>{check_timeline(checks, transitions)}"
+            f"{_screenshot(source.id) if view.screenshot else ''}</div>"
             "<h2>Status changes</h2><table id='transitions'><thead><tr><th>when</th><th>change</th><th>why</th></tr>"
             f"</thead><tbody>{transition_rows}</tbody></table>"
             "<h2>Captures</h2><table id='captures'><thead><tr><th>captured</th><th>HTTP</th><th>record</th>"

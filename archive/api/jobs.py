@@ -95,8 +95,11 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, kind: str, collection: str) -> Job:
-        """Start `lastseen KIND -c COLLECTION --json`; JobConflict if one is running for it already."""
+    def start(self, kind: str, collection: str, started_by: str = "") -> Job:
+        """Start `lastseen KIND -c COLLECTION --json`; JobConflict if one is running for it already.
+
+        A crawl is told who started it (`--started-by`): its WARC files and the custody record name them.
+        """
         if kind not in JOB_KINDS:
             raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}")
         with self._lock:
@@ -108,7 +111,10 @@ class JobRunner:
             self.folder.mkdir(parents=True, exist_ok=True)
             out_path, err_path = self.folder / f"{job_id}.json", self.folder / f"{job_id}.log"
             with out_path.open("wb") as out, err_path.open("wb") as err:
-                process = start_lastseen(self.settings, [kind, "-c", collection, "--json"], stdin=subprocess.DEVNULL,
+                args = [kind, "-c", collection, "--json"]
+                if kind == "crawl" and started_by:
+                    args += ["--started-by", started_by]
+                process = start_lastseen(self.settings, args, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, start_new_session=True)
             job = Job(id=job_id, kind=kind, collection=collection, started_at=utcnow(), process=process,
                       out_path=out_path, err_path=err_path)

@@ -78,7 +78,7 @@ def add_collection_sources(name: NamePath, body: AddSourcesIn, request: Request,
         try:
             collection = ensure_collection(session, name)
             result = add_sources(session, collection, entries, kind=body.kind, tags=body.tags,
-                                 recheck_interval=every)
+                                 recheck_interval=every, actor=f"API token {who.name}")
         except InputError as exc:
             raise HTTPException(422, str(exc)) from None
         out = {"collection": collection.name, "added": [s.normalized_url for s in result.added],
@@ -93,7 +93,7 @@ def _start_job(kind: str, name: str, request: Request, who: Caller) -> JSONRespo
     with session_scope(workspace_of(request).sessions) as session:
         collection = collection_or_404(session, name).name
     try:
-        job = request.app.state.jobs.start(kind, collection)
+        job = request.app.state.jobs.start(kind, collection, started_by=f"API token {who.name}")
     except JobConflict as exc:
         raise HTTPException(409, str(exc)) from None
     logger.info("%s started %s of %s: job %s", who.name, kind, collection, job.id)

@@ -26,6 +26,7 @@ def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         out.line(f"LASTSEEN_{name.upper():<28} {text or '-':<50} # {docs[name]}")
     if args.check:
         out.line(_timestamps_check(ws))
+        out.line(_screenshots_check(ws))
     return EXIT_OK
 
 
@@ -40,6 +41,19 @@ def _timestamps_check(ws: Workspace) -> str:
         raise UsageError(str(exc)) from None
     checked = f"checked with {certificates} certificate(s)" if certificates else "not checked (no LASTSEEN_TSA_CERTS)"
     return f"timestamps: {len(settings.tsa_urls)} TSA(s) configured, tokens {checked}"
+
+
+def _screenshots_check(ws: Workspace) -> str:
+    """Whether crawls take screenshots: the switch, and whether Chromium is there."""
+    settings = ws.settings
+    if not settings.screenshots:
+        return "screenshots: off (LASTSEEN_SCREENSHOTS=no)"
+    from crawler.screenshots import chromium_found  # Scrapy loads only for --check
+
+    found = chromium_found(settings)
+    if found is None:
+        return f"screenshots: off: Chromium not found at {settings.chromium_path} (LASTSEEN_CHROMIUM_PATH)"
+    return f"screenshots: on, with Chromium {found} (collections may switch them off)"
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

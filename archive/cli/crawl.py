@@ -10,6 +10,7 @@ from typing import Any
 
 from archive.cli.output import Output
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
+from archive.evidence import command_actor
 from archive.sources import DEFAULT_COLLECTION
 from archive.warc import export_collection
 from archive.workspace import Workspace
@@ -82,7 +83,8 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     with CrawlProgress(interactive) as progress:
         summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
                             interactive=interactive, on_crawler=progress.attach,
-                            only_due=args.only_due)
+                            only_due=args.only_due,
+                            started_by=args.started_by or command_actor(f"crawl -c {args.collection}"))
     if out.as_json:
         out.json(summary)
     else:
@@ -100,16 +102,26 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Export a collection's captures to one file."""
+    """Export a collection's captures to one file; a WACZ is signed, and timestamped when TSAs are configured."""
     target = Path(args.out)
     try:
-        result = export_collection(ws, args.collection, target)
+        result = export_collection(ws, args.collection, target,
+                                   actor=command_actor(f"export -c {args.collection} {args.out}"))
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    failed = [stamp for stamp in result.get("timestamps", []) if not stamp["ok"]]
     if out.as_json:
         out.json(result)
     else:
         out.line(f"wrote {result['file']}: {result['warc_files']} WARC file(s), {result['size']} bytes")
+        if "signed_by" in result:
+            out.line(f"  signed by key {result['signed_by']}")
+        for stamp in result.get("timestamps", []):
+            out.line(f"  timestamp {stamp['detail']}" if stamp["ok"] else f"  FAILED timestamp by {stamp['tsa']}: "
+                     f"{stamp['detail']}")
+    if failed:
+        out.warn(f"lastseen: {len(failed)} TSA(s) failed to timestamp {target} (the export itself is complete)")
+        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -122,6 +134,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--media", action="store_true", help="also store video media files")
     p.add_argument("--only-due", action="store_true",
                    help="skip given URLs captured since they last changed (workers use it so work runs once)")
+    p.add_argument("--started-by", help=argparse.SUPPRESS)  # the API or scheduler that starts this crawl
     p.set_defaults(handler=cmd_crawl)
     p = sub.add_parser("export", parents=[common], help="one .warc.gz or .wacz with a collection's captures")
     p.add_argument("out", metavar="OUT")

@@ -19,6 +19,7 @@ from archive.cli.output import Output
 from archive.config import mask_proxy
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.evidence import command_actor
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
@@ -91,8 +92,9 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.collection)
+        actor = command_actor("add" if fmt is None else f"import {args.file}")
         for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
-                                     recheck_interval=every):
+                                     recheck_interval=every, actor=actor):
             report.batch(result)
     return report.finish()
 
@@ -244,10 +246,13 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.proxy = args.proxy.strip() or None
         if args.cookies is not None:
             collection.cookies_file = _cookies_file(args.cookies)
+        if args.screenshots is not None:
+            collection.screenshots = args.screenshots
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
                 "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
-                "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file}
+                "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
+                "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots}
     if out.as_json:
         out.json(data)
     else:
@@ -317,4 +322,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy", metavar="URL", help="proxy yt-dlp uses for this collection's videos ('' for none)")
     p.add_argument("--cookies", metavar="FILE", help="cookies file (Netscape format) yt-dlp sends for this "
                    "collection's videos; never written into an archive ('' for none)")
+    p.add_argument("--screenshots", type=_yes_no, metavar="yes|no",
+                   help="a full-page screenshot of each captured HTML page (default LASTSEEN_SCREENSHOTS)")
     p.set_defaults(handler=cmd_collection)

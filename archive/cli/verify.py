@@ -14,6 +14,7 @@ from archive.evidence import (
     FileReport,
     TimestampError,
     authorities,
+    command_actor,
     load_certificates,
     timestamp_stored,
     verify_paths,
@@ -36,7 +37,8 @@ def _line(report: FileReport) -> str:
         return f"FAILED  {report.name}: {'; '.join(report.problems)}"
     times = ", ".join(token["time"] for token in report.tokens)
     stamped = f"timestamped {times}" if times else "no timestamp token"
-    return f"ok      {report.name}  sha256:{report.sha256[:16]}  {report.records} records, {stamped}"
+    signed = f", signed by key {report.signed_by}" if report.signed_by else ""
+    return f"ok      {report.name}  sha256:{report.sha256[:16]}  {report.records} records, {stamped}{signed}"
 
 
 def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
@@ -78,7 +80,7 @@ def cmd_timestamp(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         raise UsageError(str(exc)) from None
     if not tsas:
         raise UsageError("no timestamp authority configured (set LASTSEEN_TSA_URLS)")
-    outcomes = timestamp_stored(ws, tsas, args.collection)
+    outcomes = timestamp_stored(ws, tsas, args.collection, actor=command_actor("timestamp"))
     failed = [outcome for outcome in outcomes if not outcome.ok]
     if out.as_json:
         out.json([outcome.as_dict() for outcome in outcomes])

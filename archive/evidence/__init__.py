@@ -4,7 +4,35 @@ The package's front door: consumers import from `archive.evidence`, not from its
 stamping, verify).
 """
 
-from archive.evidence.stamping import StampOutcome, stamp_file, stored_warc_uris, timestamp_stored, token_keys
+from archive.evidence.custody import (
+    ADDED,
+    CAPTURED,
+    DELETED,
+    EXPORTED,
+    TIMESTAMPED,
+    CustodyError,
+    command_actor,
+    custody_lines,
+    events_about,
+    record,
+)
+from archive.evidence.signing import (
+    SigningError,
+    check_signed,
+    fingerprint,
+    key_path,
+    public_key_der,
+    sign_hash,
+    signing_key,
+)
+from archive.evidence.stamping import (
+    StampOutcome,
+    stamp_file,
+    stamp_local,
+    stored_warc_uris,
+    timestamp_stored,
+    token_keys,
+)
 from archive.evidence.timestamps import (
     HttpTimestampAuthority,
     Stamp,
@@ -17,13 +45,31 @@ from archive.evidence.timestamps import (
 from archive.evidence.verify import FileReport, verify_paths, verify_stored
 
 __all__ = [
+    "ADDED",
+    "CAPTURED",
+    "DELETED",
+    "EXPORTED",
+    "TIMESTAMPED",
+    "CustodyError",
+    "command_actor",
+    "custody_lines",
+    "events_about",
+    "record",
     "FileReport",
     "HttpTimestampAuthority",
     "Stamp",
+    "SigningError",
     "StampOutcome",
     "TimestampAuthority",
     "TimestampError",
     "authorities",
+    "check_signed",
+    "fingerprint",
+    "key_path",
+    "public_key_der",
+    "sign_hash",
+    "signing_key",
+    "stamp_local",
     "load_certificates",
     "stamp_file",
     "stored_warc_uris",

@@ -10,14 +10,17 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
 from archive.db import session_scope
 from archive.errors import UsageError
+from archive.evidence.custody import TIMESTAMPED, record
 from archive.evidence.timestamps import Stamp, TimestampAuthority, TimestampError
 from archive.models import Capture, Collection, Source, TimestampToken
 from archive.storage import Storage, StorageError
+from archive.timefmt import iso
 from archive.workspace import Workspace
 
 WARC_PREFIX = "warc/"
@@ -51,19 +54,21 @@ def _free_token_key(storage: Storage, key: str) -> str:
     return candidate
 
 
-def keep_stamp(ws: Workspace, file_uri: str, file_sha256: str, stamp: Stamp) -> str:
-    """Store a granted token beside its file and record it; the token's storage key."""
+def keep_stamp(ws: Workspace, file_uri: str, file_sha256: str, stamp: Stamp, actor: str) -> str:
+    """Store a granted token beside its file and record it (a row, a custody event); the token's storage key."""
     key = _free_token_key(ws.storage, ws.storage.key_of(file_uri))
     stored = ws.storage.put_bytes(key, stamp.der, "application/timestamp-reply")
     with session_scope(ws.sessions) as session:
         session.add(TimestampToken(file_uri=file_uri, file_sha256=file_sha256, tsa_url=stamp.tsa_url,
                                    token_uri=stored.uri, token_sha256=stored.sha256, token_size=stored.size,
                                    gen_time=stamp.gen_time))
+        record(session, TIMESTAMPED, actor, [file_uri],
+               detail={"sha256": file_sha256, "tsa": stamp.tsa_url, "token": stored.uri, "time": iso(stamp.gen_time)})
     return key
 
 
-def stamp_file(ws: Workspace, file_uri: str, data: bytes,
-               tsas: Sequence[TimestampAuthority]) -> list[StampOutcome]:
+def stamp_file(ws: Workspace, file_uri: str, data: bytes, tsas: Sequence[TimestampAuthority],
+               actor: str = "lastseen timestamp") -> list[StampOutcome]:
     """Ask each TSA for a token of a stored file's bytes and keep each one granted; never raises for a TSA."""
     sha256 = hashlib.sha256(data).hexdigest()
     outcomes = []
@@ -73,7 +78,27 @@ def stamp_file(ws: Workspace, file_uri: str, data: bytes,
         except TimestampError as exc:
             outcomes.append(StampOutcome(file_uri, tsa.url, False, str(exc)))
             continue
-        outcomes.append(StampOutcome(file_uri, tsa.url, True, keep_stamp(ws, file_uri, sha256, stamp)))
+        outcomes.append(StampOutcome(file_uri, tsa.url, True, keep_stamp(ws, file_uri, sha256, stamp, actor)))
+    return outcomes
+
+
+def stamp_local(path: Path, tsas: Sequence[TimestampAuthority]) -> list[StampOutcome]:
+    """Tokens of a local file (an export) from each TSA, beside it: ``FILE.tsr``, ``FILE.2.tsr``...; never raises
+    for a TSA. Written whole or not at all (the file is renamed into place)."""
+    data = path.read_bytes()
+    outcomes = []
+    for tsa in tsas:
+        try:
+            stamp = tsa.stamp(data)
+        except TimestampError as exc:
+            outcomes.append(StampOutcome(str(path), tsa.url, False, str(exc)))
+            continue
+        number = 1 + sum(outcome.ok for outcome in outcomes)
+        token = path.with_name(f"{path.name}.tsr" if number == 1 else f"{path.name}.{number}.tsr")
+        partial = token.with_name(f".{token.name}.tmp")
+        partial.write_bytes(stamp.der)
+        partial.replace(token)
+        outcomes.append(StampOutcome(str(path), tsa.url, True, str(token)))
     return outcomes
 
 
@@ -91,8 +116,8 @@ def stored_warc_uris(ws: Workspace, collection: str | None = None) -> list[str]:
     return sorted(uris)
 
 
-def timestamp_stored(ws: Workspace, tsas: Sequence[TimestampAuthority],
-                     collection: str | None = None) -> list[StampOutcome]:
+def timestamp_stored(ws: Workspace, tsas: Sequence[TimestampAuthority], collection: str | None = None,
+                     actor: str = "lastseen timestamp") -> list[StampOutcome]:
     """Ask the TSAs for tokens of stored WARC files that none has stamped yet (failed TSAs are asked again).
 
     Each file is read whole once (rfc3161-client hashes the bytes itself); files roll at LASTSEEN_WARC_MAX_SIZE.
@@ -109,5 +134,5 @@ def timestamp_stored(ws: Workspace, tsas: Sequence[TimestampAuthority],
         except StorageError as exc:
             outcomes += [StampOutcome(uri, tsa.url, False, str(exc)) for tsa in missing]
             continue
-        outcomes += stamp_file(ws, uri, data, missing)
+        outcomes += stamp_file(ws, uri, data, missing, actor)
     return outcomes

@@ -4,8 +4,9 @@ For each WARC file (stored, or a local file, or every WARC inside an exported WA
 recomputed, every record's WARC-Payload-Digest and WARC-Block-Digest is recomputed (warcio's digest
 checking, as `warcio check` uses it), and each timestamp token kept beside it must be for that SHA-256
 and signed by a TSA certificate chaining to the certificates given. A WACZ is checked from the file alone
-(no database): datapackage-digest.json, every resource's hash and size, the WARCs inside and their tokens
-(``archive/<file>.tsr`` in the package), and tokens of the package itself (``FILE.wacz.tsr`` beside it).
+(no database): datapackage-digest.json and its signature (WACZ signing), every resource's hash and size, the
+WARCs inside and their tokens (``archive/<file>.tsr`` in the package), and tokens of the package itself
+(``FILE.wacz.tsr`` beside it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.db import session_scope
 from archive.errors import UsageError
+from archive.evidence.signing import check_signed
 from archive.evidence.stamping import stored_warc_uris, token_keys
 from archive.evidence.timestamps import TimestampError, verify_token
 from archive.models import TimestampToken
@@ -45,6 +47,7 @@ class FileReport:
     records: int = 0
     tokens: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    signed_by: str | None = None  # a WACZ's signing key (its fingerprint) when its signature holds
 
     @property
     def ok(self) -> bool:
@@ -53,7 +56,7 @@ class FileReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.name, "ok": self.ok, "sha256": self.sha256, "records": self.records,
-                "tokens": self.tokens, "problems": self.problems}
+                "tokens": self.tokens, "signed_by": self.signed_by, "problems": self.problems}
 
 
 class _HashingStream(io.RawIOBase):
@@ -211,12 +214,16 @@ def _package_resources(package: zipfile.ZipFile, report: FileReport) -> list[dic
         report.problems.append(f"datapackage.json missing or unreadable: {one_line(str(exc), 200)}")
         return []
     try:
-        claimed = json.loads(package.read("datapackage-digest.json"))["hash"]
+        digest = json.loads(package.read("datapackage-digest.json"))
+        claimed = digest["hash"]
     except (KeyError, ValueError, TypeError):
         report.problems.append("datapackage-digest.json missing or unreadable")
-    else:
-        if claimed != "sha256:" + hashlib.sha256(data).hexdigest():
-            report.problems.append("datapackage.json does not match datapackage-digest.json")
+        return resources
+    if claimed != "sha256:" + hashlib.sha256(data).hexdigest():
+        report.problems.append("datapackage.json does not match datapackage-digest.json")
+    if "signedData" in digest:
+        report.signed_by, problems = check_signed(digest["signedData"], claimed, json.loads(data).get("created"))
+        report.problems += problems
     return resources
 
 

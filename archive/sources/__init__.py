@@ -14,12 +14,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
+from archive.evidence import ADDED, record
 from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag, Video
 from archive.providers import VideoRef, recognize
 from archive.sources.limits import InputError, clean_tag, collection_name
 from archive.urls import InvalidURL, domain_of, normalize_url, url_hash
 
 DEFAULT_COLLECTION = "default"
+# Who adds sources nobody named: a crawl following links, or finding videos on pages.
+CRAWL_ACTOR = "lastseen crawl"
 _BATCH = 500
 
 
@@ -91,21 +94,23 @@ def find_sources(session: Session, url: str, collection: str | None = None) -> l
 
 
 def add_sources(session: Session, collection: Collection, entries: Iterable[SourceEntry], *,
-                kind: str | None = None, tags: Sequence[str] = (), recheck_interval: int | None = None) -> AddResult:
+                kind: str | None = None, tags: Sequence[str] = (), recheck_interval: int | None = None,
+                actor: str = CRAWL_ACTOR) -> AddResult:
     """Add entries to a collection; known URLs are reported, invalid ones refused, the rest go in.
 
     kind: "page" or "video" for every entry; None (the default) takes each entry's kind from its URL.
+    Each source added is an `added` event of the custody record, by actor (who asked).
     """
     result = AddResult()
     for batch in add_in_batches(session, collection, entries, kind=kind, tags=tags,
-                                recheck_interval=recheck_interval):
+                                recheck_interval=recheck_interval, actor=actor):
         result.extend(batch)
     return result
 
 
 def add_in_batches(session: Session, collection: Collection, entries: Iterable[SourceEntry], *,
-                   kind: str | None = None, tags: Sequence[str] = (),
-                   recheck_interval: int | None = None) -> Iterator[AddResult]:
+                   kind: str | None = None, tags: Sequence[str] = (), recheck_interval: int | None = None,
+                   actor: str = CRAWL_ACTOR) -> Iterator[AddResult]:
     """add_sources for inputs of any size: one result per batch, so nothing grows with the input."""
     if kind is not None and kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
@@ -120,12 +125,20 @@ def add_in_batches(session: Session, collection: Collection, entries: Iterable[S
         batch.append(refusal)
         if len(batch) >= _BATCH:
             _add_batch(session, collection, batch, kind, tags, recheck_interval, result)
+            _record_added(session, collection, result, actor)
             yield result
             result, batch = AddResult(), []
     if batch:
         _add_batch(session, collection, batch, kind, tags, recheck_interval, result)
+        _record_added(session, collection, result, actor)
     if batch or result.refused:
         yield result
+
+
+def _record_added(session: Session, collection: Collection, result: AddResult, actor: str) -> None:
+    """The custody record's `added` events of a batch's new sources."""
+    record(session, ADDED, actor, [source.normalized_url for source in result.added], collection=collection.name,
+           detail={"kind": "sources"})
 
 
 def _refusal(entry: SourceEntry) -> str | tuple[SourceEntry, str, str]:

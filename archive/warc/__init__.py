@@ -8,17 +8,21 @@ from archive.warc.export import export_collection, write_wacz
 from archive.warc.index import salvage, write_cdxj, write_index
 from archive.warc.reader import ArchivedRecord, WarcError, iter_records, read_record
 from archive.warc.writer import (
+    SCREENSHOT_URI_PREFIX,
     ClosedWarc,
     ExchangeRecords,
     PreparedRecord,
     RevisitTarget,
     RollingWarcWriter,
     WarcRecordInfo,
+    custody_warcinfo,
     prepare_metadata,
+    prepare_screenshot,
     sha1_b32,
 )
 
 __all__ = [
+    "SCREENSHOT_URI_PREFIX",
     "ArchivedRecord",
     "ClosedWarc",
     "ExchangeRecords",
@@ -27,9 +31,11 @@ __all__ = [
     "RollingWarcWriter",
     "WarcError",
     "WarcRecordInfo",
+    "custody_warcinfo",
     "export_collection",
     "iter_records",
     "prepare_metadata",
+    "prepare_screenshot",
     "read_record",
     "salvage",
     "sha1_b32",

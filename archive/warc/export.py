@@ -12,7 +12,7 @@ import hashlib
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +24,21 @@ from warcio.archiveiterator import ArchiveIterator
 from archive import __version__
 from archive.db import session_scope
 from archive.errors import UsageError
+from archive.evidence import (
+    EXPORTED,
+    SigningError,
+    TimestampError,
+    authorities,
+    custody_lines,
+    events_about,
+    fingerprint,
+    public_key_der,
+    record,
+    sign_hash,
+    signing_key,
+    stamp_local,
+    token_keys,
+)
 from archive.models import Capture, Collection, Source
 from archive.storage import sha256_file
 from archive.warc.writer import METADATA_URI_PREFIX
@@ -34,10 +49,18 @@ _CHUNK = 16 * 1024 * 1024
 ZIPNUM_LINES = 1024
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 WACZ_VERSION = "1.1.1"
+CUSTODY_FILE = "custody/custody.jsonl"  # in a folder: py-wacz expects every file in one
 
 
-def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str, str]] | None = None) -> None:
+Signer = Callable[[str, str], dict[str, Any]]  # (datapackage.json's hash, created) -> signedData
+
+
+def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str, str]] | None = None,
+               extras: Sequence[tuple[str, bytes]] = (), sign: Signer | None = None) -> None:
     """A WACZ 1.1.1 package: the WARC files, a ZipNum index, pages.jsonl, datapackage.json and its digest.
+
+    extras are more files listed in datapackage.json (a WARC's timestamp tokens as `archive/NAME.tsr`, the
+    custody record); sign gives the digest's `signedData` (WACZ signing, archive.evidence).
 
     The index is `indexes/index.cdx.gz` (sorted CDXJ in gzip blocks of ZIPNUM_LINES lines) with
     `indexes/index.idx` (the first key of each block and where it lies), as py-wacz writes it: ReplayWeb.page
@@ -60,12 +83,16 @@ def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str
             _add_file(package, resources, blocks, "indexes/index.cdx.gz")
             _add_file(package, resources, idx, "indexes/index.idx")
             _add(package, resources, "pages/pages.jsonl", _pages_jsonl(pages))
+            for name, data in extras:
+                _add(package, resources, name, data)
             datapackage = {"profile": "data-package", "wacz_version": WACZ_VERSION, "title": title,
                            "created": created, "modified": created, "software": f"lastseen/{__version__}",
                            "resources": resources}
             data = json.dumps(datapackage, indent=2).encode("utf-8")
             package.writestr("datapackage.json", data)
-            digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+            digest: dict[str, Any] = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+            if sign is not None:
+                digest["signedData"] = sign(digest["hash"], created)
             package.writestr("datapackage-digest.json", json.dumps(digest))
     tmp.replace(out)
 
@@ -189,8 +216,13 @@ def _copy_object(ws: Workspace, uri: str, out: BinaryIO) -> int:
     return size
 
 
-def export_collection(ws: Workspace, collection: str, target: Path) -> dict[str, Any]:
-    """Write one .warc.gz (the collection's WARC files, whole) or a .wacz package."""
+def export_collection(ws: Workspace, collection: str, target: Path, actor: str = "lastseen export") -> dict[str, Any]:
+    """Write one .warc.gz (the collection's WARC files, whole) or a signed .wacz package with the evidence.
+
+    A WACZ carries each WARC's timestamp tokens and the custody record of what it holds, is signed with the
+    deployment's key, and is timestamped itself (``FILE.wacz.tsr`` beside it) when TSAs are configured. The
+    export is a custody event once written.
+    """
     uris = collection_warc_uris(ws, collection)
     name = target.name.lower()
     if not (name.endswith(".warc.gz") or name.endswith(".wacz")):
@@ -202,13 +234,38 @@ def export_collection(ws: Workspace, collection: str, target: Path) -> dict[str,
             for uri in uris:
                 size += _copy_object(ws, uri, out)
         Path(out.name).replace(target)
-        return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": size}
+        result = {"collection": collection, "file": str(target), "warc_files": len(uris), "size": size}
+    else:
+        result = _export_wacz(ws, collection, uris, target)
+    with session_scope(ws.sessions) as session:
+        record(session, EXPORTED, actor, [str(target.absolute())], collection=collection,
+               detail={"sha256": sha256_file(target), "size": target.stat().st_size, "warc_files": uris})
+    return result
+
+
+def _export_wacz(ws: Workspace, collection: str, uris: list[str], target: Path) -> dict[str, Any]:
+    """The WACZ with tokens, custody record and signature; then the package's own timestamp tokens."""
+    try:
+        key = signing_key(ws.settings)
+        tsas = authorities(ws.settings)
+    except (SigningError, TimestampError) as exc:
+        raise UsageError(str(exc)) from None
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-        paths = []
+        paths: list[Path] = []
+        extras: list[tuple[str, bytes]] = []
         for index, uri in enumerate(uris):
-            path = Path(tmp) / f"{index:05d}-{Path(ws.storage.key_of(uri)).name}"
+            key_name = ws.storage.key_of(uri)
+            path = Path(tmp) / f"{index:05d}-{Path(key_name).name}"
             with path.open("wb") as out:
                 _copy_object(ws, uri, out)
             paths.append(path)
-        write_wacz(paths, target, title=f"lastseen collection {collection}")
-    return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": target.stat().st_size}
+            extras += [(f"archive/{path.name}{token.removeprefix(key_name)}", ws.storage.read(token))
+                       for token in token_keys(ws.storage, key_name)]
+        with session_scope(ws.sessions) as session:
+            extras.append((CUSTODY_FILE, custody_lines(events_about(session, collection, uris))))
+        write_wacz(paths, target, title=f"lastseen collection {collection}", extras=extras,
+                   sign=lambda digest, created: sign_hash(key, digest, created))
+    stamps = stamp_local(target, tsas) if tsas else []
+    return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": target.stat().st_size,
+            "signed_by": fingerprint(public_key_der(key)),
+            "timestamps": [outcome.as_dict() for outcome in stamps]}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 # Hop-by-hop headers describe the transfer, not the payload we keep (already de-chunked by Twisted).
 _TRANSFER_HEADERS = {"transfer-encoding", "content-length"}
 METADATA_URI_PREFIX = "urn:lastseen:metadata:"
+SCREENSHOT_URI_PREFIX = "urn:lastseen:screenshot:"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,17 @@ class RollingWarcWriter:
         self._name = ""
         self._records = 0
         self._index: list[tuple[str, str, str]] = []
+        self._holds = 0
+
+    def hold(self) -> None:
+        """Keep the current file open (no rolling over) until release: a record to come belongs with it."""
+        with self._lock:
+            self._holds += 1
+
+    def release(self) -> None:
+        """End one hold."""
+        with self._lock:
+            self._holds = max(0, self._holds - 1)
 
     @property
     def current_file(self) -> str | None:
@@ -151,7 +164,7 @@ class RollingWarcWriter:
         self._index = []
 
     def _ensure_open(self) -> WARCWriter:
-        if self._fh is not None and (self._fh.tell() >= self.max_size or self._too_old()):
+        if self._fh is not None and not self._holds and (self._fh.tell() >= self.max_size or self._too_old()):
             self._close_current()
         if self._writer is None:
             self._open()
@@ -239,7 +252,7 @@ class RollingWarcWriter:
     def roll_if_old(self) -> None:
         """Close the current file if it is older than max_age, so a slow crawl's captures are stored steadily."""
         with self._lock:
-            if self._fh is not None and self._too_old():
+            if self._fh is not None and not self._holds and self._too_old():
                 self._close_current()
 
     def close(self) -> None:
@@ -263,6 +276,28 @@ class RollingWarcWriter:
             self.on_close(closed)
         except Exception:
             logger.exception("WARC file %s is kept in the spool: handing it over failed", path)
+
+
+def custody_warcinfo(*, software: str, operator: str, hostname: str, proxy: str, region: str, started_by: str,
+                     collection: str) -> dict[str, str]:
+    """The warcinfo fields that say who made a file, where from and why (the custody of its records).
+
+    The egress is the proxy's scheme, host and port (never its credentials) and the configured region;
+    `startedBy` is the command, API token or scheduler that started the crawl.
+    """
+    parts = urlsplit(proxy) if proxy else None
+    egress = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" if parts else "direct"
+    return {
+        "software": software,
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "operator": operator or "unknown",
+        "hostname": hostname,
+        "egress-proxy": egress,
+        "egress-region": region or "unknown",
+        "startedBy": started_by,
+        "isPartOf": collection,
+    }
 
 
 def metadata_uri(url: str) -> str:
@@ -291,6 +326,29 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
                           payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
                           block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data))
     return PreparedRecord(data=member, info=info, mime="application/json")
+
+
+def prepare_screenshot(*, url: str, concurrent_to: str, png: bytes, taken_at: datetime) -> PreparedRecord:
+    """A `resource` record holding a page's screenshot (PNG), tied to the page's response record.
+
+    Its Target-URI is ``urn:lastseen:screenshot:<page URL>``, not the page's own URL, so replay never serves
+    the picture for the page (as with metadata records).
+    """
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True, warc_version="1.1")
+    target = SCREENSHOT_URI_PREFIX + url
+    headers = {"WARC-Date": warc_date(taken_at), "WARC-Concurrent-To": concurrent_to}
+    record = writer.create_warc_record(target, "resource", payload=io.BytesIO(png), length=len(png),
+                                       warc_content_type="image/png", warc_headers_dict=headers)
+    writer.write_record(record)
+    member = out.getvalue()
+    rec = record.rec_headers
+    info = WarcRecordInfo(file_name="", offset=0, length=len(member), record_id=rec.get_header("WARC-Record-ID"),
+                          record_type="resource", target_uri=target, date=rec.get_header("WARC-Date"),
+                          payload_sha256=hashlib.sha256(png).hexdigest(),
+                          payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(png),
+                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(png))
+    return PreparedRecord(data=member, info=info, mime="image/png")
 
 
 def _mime(headers: Iterable[tuple[str, str]]) -> str | None:

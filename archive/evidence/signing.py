@@ -1,0 +1,110 @@
+"""Signed WACZ packages, per Webrecorder's "WACZ Signing and Verification" (wacz-auth 0.1.0), anonymous form.
+
+`datapackage-digest.json` carries `signedData`: the datapackage.json hash, its creation time, the software,
+an ECDSA P-256 / SHA-256 signature of the hash text (DER, base64) and the public key (DER SubjectPublicKeyInfo,
+base64). Anyone can check it with the key alone; that the key is this deployment's is known from outside the
+package (its fingerprint, `lastseen config --check`). The key is the deployment's: made on first use in
+``data_dir/keys`` (owner-only), or LASTSEEN_WACZ_SIGNING_KEY. The `cryptography` library does the ECDSA.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from archive import __version__
+from archive.config import Settings
+
+# The properties of the anonymous form; the spec allows no others.
+ANONYMOUS_FIELDS = {"hash", "created", "software", "version", "signature", "publicKey"}
+KEY_FILE = "wacz-signing.pem"
+
+
+class SigningError(Exception):
+    """A key that cannot be had or used; one line for the user."""
+
+
+def key_path(settings: Settings) -> Path:
+    """Where the deployment's signing key is: LASTSEEN_WACZ_SIGNING_KEY, else data_dir/keys/wacz-signing.pem."""
+    return Path(settings.wacz_signing_key).expanduser() if settings.wacz_signing_key else \
+        settings.data_dir / "keys" / KEY_FILE
+
+
+def signing_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
+    """The deployment's ECDSA P-256 key; made (and kept, owner-only) on first use unless one is configured."""
+    path = key_path(settings)
+    if not path.exists() and not settings.wacz_signing_key:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        return key
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise SigningError(f"cannot read the WACZ signing key {path}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError):
+        raise SigningError(f"{path} holds no unencrypted PEM private key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise SigningError(f"{path}: the WACZ signing key must be ECDSA P-256 (the spec's anonymous signing)")
+    return key
+
+
+def public_key_der(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The public key as DER SubjectPublicKeyInfo, the form signedData carries (base64)."""
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def fingerprint(public_der: bytes) -> str:
+    """A public key's SHA-256 (of its DER), as `sha256:HEX`: what the deployment publishes and verify prints."""
+    return "sha256:" + hashlib.sha256(public_der).hexdigest()
+
+
+def sign_hash(key: ec.EllipticCurvePrivateKey, hash_text: str, created: str) -> dict[str, Any]:
+    """The anonymous signedData of a datapackage.json hash (`sha256:HEX`) made at `created`."""
+    signature = key.sign(hash_text.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
+    return {"hash": hash_text, "created": created, "software": f"lastseen/{__version__}", "version": __version__,
+            "signature": base64.b64encode(signature).decode("ascii"),
+            "publicKey": base64.b64encode(public_key_der(key)).decode("ascii")}
+
+
+def check_signed(signed: Any, hash_text: str, created: Any) -> tuple[str | None, list[str]]:
+    """Check signedData against the package: the key's fingerprint when the signature holds, and problems."""
+    if not isinstance(signed, dict):
+        return None, ["signedData is not an object"]
+    if "publicKey" not in signed:
+        return None, ["signedData is not an anonymous signature (domain signatures are not checked here)"]
+    problems = [f"signedData has a property the spec does not allow: {name}"
+                for name in sorted(set(signed) - ANONYMOUS_FIELDS)]
+    if signed.get("hash") != hash_text:
+        problems.append("the signed hash is not datapackage.json's")
+    if signed.get("created") != created:
+        problems.append("the signature's time is not the package's `created`")
+    try:
+        public_der = base64.b64decode(str(signed["publicKey"]), validate=True)
+        public = serialization.load_der_public_key(public_der)
+        signature = base64.b64decode(str(signed.get("signature", "")), validate=True)
+    except (binascii.Error, ValueError):
+        return None, [*problems, "signedData's publicKey or signature is not valid base64 DER"]
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        return None, [*problems, "signedData's publicKey is not an ECDSA key"]
+    if len(signature) == 2 * ((public.curve.key_size + 7) // 8):  # raw r|s, as WebCrypto (ArchiveWeb.page) signs
+        half = len(signature) // 2
+        signature = encode_dss_signature(int.from_bytes(signature[:half]), int.from_bytes(signature[half:]))
+    try:
+        public.verify(signature, str(signed.get("hash", "")).encode("utf-8"), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return None, [*problems, "the signature of datapackage.json's hash does not verify"]
+    return fingerprint(public_der), problems
