@@ -127,6 +127,7 @@ class Settings:
     api_host: str = _setting("127.0.0.1", "str", "address `lastseen serve` listens on")
     api_port: int = _setting(8000, "int", "port `lastseen serve` listens on")
     allow_networks: tuple[str, ...] = _setting((), "list", "private networks API-submitted URLs may reach")
+    timemap_page_size: int = _setting(1000, "int", "mementos per TimeMap page; longer maps link a next page")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()

@@ -1,4 +1,8 @@
-"""Adding sources to collections: normalized, de-duplicated, each refusal with its reason."""
+"""Adding sources to collections: de-duplicated by their normalized URL, each refusal with its reason.
+
+A source keeps the URL as it was given (less any userinfo): that is the URL the crawl fetches and archives;
+the normalized URL only tells sources apart.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag
 from archive.sources.limits import InputError, clean_tag, collection_name
-from archive.urls import InvalidURL, domain_of, normalize_url, url_hash
+from archive.urls import InvalidURL, domain_of, normalize_url, url_hash, without_userinfo
 
 DEFAULT_COLLECTION = "default"
 _BATCH = 500
@@ -29,10 +33,11 @@ class SourceEntry:
 
 
 class Tracked(NamedTuple):
-    """A source as adding reports it: its id and the normalized URL it is known by."""
+    """A source as adding reports it: its id, the normalized URL it is known by, and its URL as given."""
 
     id: int
     normalized_url: str
+    url: str = ""
 
 
 @dataclass
@@ -121,12 +126,13 @@ def add_in_batches(session: Session, collection: Collection, entries: Iterable[S
 
 
 def _refusal(entry: SourceEntry) -> str | tuple[SourceEntry, str, str]:
-    """Why an entry cannot be added, or the entry (tags checked) with its normalized URL and hash."""
+    """Why an entry cannot be added, or the entry (tags checked, userinfo dropped from its URL: credentials are
+    never stored) with its normalized URL and hash."""
     if entry.problem:
         return entry.problem
     try:
         normalized = normalize_url(entry.url)
-        entry = replace(entry, tags=tuple(clean_tag(tag) for tag in entry.tags))
+        entry = replace(entry, url=without_userinfo(entry.url), tags=tuple(clean_tag(tag) for tag in entry.tags))
     except InvalidURL as exc:
         return str(exc)
     except InputError as exc:
@@ -138,8 +144,8 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
                tags: Sequence[str], recheck_interval: int | None, result: AddResult) -> None:
     """Insert one batch's new sources and their tags with one statement each (fast on PostgreSQL too)."""
     hashes = {digest for _, _, digest in batch}
-    existing = {digest: Tracked(source_id, normalized) for digest, source_id, normalized in session.execute(
-        select(Source.url_hash, Source.id, Source.normalized_url)
+    existing = {digest: Tracked(source_id, normalized, url) for digest, source_id, normalized, url in session.execute(
+        select(Source.url_hash, Source.id, Source.normalized_url, Source.url)
         .where(Source.collection_id == collection.id, Source.url_hash.in_(hashes)))}
     rows: dict[str, dict[str, Any]] = {}
     tag_sets: dict[str, set[str]] = {}
@@ -147,7 +153,7 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
     for entry, normalized, digest in batch:
         is_new = digest not in existing and digest not in rows
         if is_new:
-            rows[digest] = {"collection_id": collection.id, "url": entry.url.strip(), "normalized_url": normalized,
+            rows[digest] = {"collection_id": collection.id, "url": entry.url, "normalized_url": normalized,
                             "url_hash": digest, "domain": domain_of(normalized), "kind": kind,
                             "recheck_interval": recheck_interval}
             tag_sets[digest] = {tag for tag in (*tags, *entry.tags) if tag}
@@ -155,7 +161,7 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
     if rows:
         inserted = session.execute(insert(Source).returning(Source.url_hash, Source.id), list(rows.values()))
         for digest, source_id in inserted:
-            existing[digest] = Tracked(source_id, rows[digest]["normalized_url"])
+            existing[digest] = Tracked(source_id, rows[digest]["normalized_url"], rows[digest]["url"])
         tag_rows = [{"source_id": existing[digest].id, "tag": tag}
                     for digest, names in tag_sets.items() for tag in sorted(names)]
         if tag_rows:
