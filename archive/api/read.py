@@ -85,7 +85,7 @@ def list_collections(request: Request, who: CallerDep) -> list[dict[str, Any]]:
         return collection_rows(session, who)
 
 
-@router.get("/api/collections/{name}", response_model=CollectionOut, responses=ERRORS, tags=["read"])
+@router.get("/api/collections/{name:collection}", response_model=CollectionOut, responses=ERRORS, tags=["read"])
 def get_collection_counts(name: NamePath, request: Request, who: CallerDep) -> dict[str, Any]:
     """One collection with its counts by status."""
     with session_scope(workspace_of(request).sessions) as session:
@@ -155,9 +155,7 @@ def get_source(source_id: IdPath, request: Request, who: CallerDep) -> dict[str,
 
 
 _CAPTURE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the archived body with its original content type (and its original status: a captured "
-                         "404 is answered 404, a redirect with its Location pointing at our TimeGate of the target)",
-          "content": {"*/*": {}}}, **ERRORS}
+    200: {"description": "the archived body with its original content type", "content": {"*/*": {}}}, **ERRORS}
 
 
 @router.get("/api/captures/{capture_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
@@ -169,7 +167,9 @@ def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Respons
 
 @router.head("/api/captures/{capture_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
 def head_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Response:
-    """The headers of an archived copy (a Memento's HEAD, as Memento clients ask it)."""
+    """The headers of an archived copy (a Memento's HEAD, as Memento clients ask it). Like GET, the archived
+    status is replayed: a captured 404 is answered 404, a redirect 3xx with its Location at our TimeGate of the
+    target."""
     return _replay(capture_id, request, who)
 
 
@@ -229,7 +229,7 @@ def _replay(capture_id: int, request: Request, who: Caller) -> Response:
     return Response(content=body, status_code=status, headers=headers)
 
 
-@router.get("/api/collections/{name}/feed.atom", tags=["read"], responses={
+@router.get("/api/collections/{name:path}/feed.atom", tags=["read"], responses={
     200: {"content": {"application/atom+xml": {}}}, 503: {"model": ErrorOut}, **ERRORS})
 def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> Response:
     """The Atom feed of a collection's status transitions."""
