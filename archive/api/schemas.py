@@ -45,7 +45,7 @@ class CollectionNameConvertor(StringConvertor):
     """A collection name in a route: '/' allowed (names made before they were limited may hold one), except
     a trailing '/feed.atom', which is the feed route's. Registered as `{name:collection}`."""
 
-    regex = r"(?!.*/feed\.atom$)[^\x00]+"
+    regex = r"(?s:(?!.*/feed\.atom$).+)"  # any character: NamePath's own checks answer 422 for bad ones
 
 
 register_url_convertor("collection", CollectionNameConvertor())
