@@ -19,22 +19,32 @@ from archive.models import Capture, Check, Source, WaybackSubmission
 from archive.sources.state import seen_alive
 from archive.storage import Storage, StorageError
 from archive.timefmt import iso
+from archive.urls import url_key
 from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
 from archive.warc import SCREENSHOT_URI_PREFIX, RevisitTarget, WarcError, WarcRecordInfo, read_record
 
 _ID_BATCH = 500  # ids per IN (...) query: well inside every database's parameter limit
 
 
-def previous_capture(session: Session, source_id: int) -> RevisitTarget | None:
-    """The newest full capture of a source, for writing a revisit record when nothing changed."""
-    capture = session.scalar(select(Capture).where(Capture.source_id == source_id,
-                                                   Capture.record_type == "response",
-                                                   Capture.payload_digest.is_not(None))
-                             .order_by(Capture.captured_at.desc()).limit(1))
-    if capture is None:
-        return None
-    date = capture.captured_at.isoformat().replace("+00:00", "Z")
-    return RevisitTarget(uri=capture.url, date=date, payload_digest=capture.payload_digest)
+def previous_captures(session: Session, urls: Sequence[str], collection_id: int) -> dict[str, RevisitTarget]:
+    """The newest full capture of exactly each of these URLs in a collection (those that have one), for
+    writing a revisit record when the payload is unchanged: a page that did not change, a redirect answered
+    the same way again, a page first stored through another source's redirect."""
+    found: dict[str, RevisitTarget] = {}
+    wanted = set(urls)
+    keys = sorted({url_key(url) for url in wanted})
+    for start in range(0, len(keys), _ID_BATCH):
+        rows = session.execute(
+            select(Capture.url, Capture.captured_at, Capture.payload_digest)
+            .join(Source, Source.id == Capture.source_id)
+            .where(Capture.url_hash.in_(keys[start:start + _ID_BATCH]), Source.collection_id == collection_id,
+                   Capture.record_type == "response", Capture.payload_digest.is_not(None))
+            .order_by(Capture.captured_at))
+        for url, captured_at, digest in rows:
+            if url in wanted:
+                found[url] = RevisitTarget(uri=url, date=captured_at.isoformat().replace("+00:00", "Z"),
+                                           payload_digest=digest)
+    return found
 
 
 def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status: int, content_type: str | None,
@@ -44,6 +54,7 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
         "source_id": source_id,
         "captured_at": datetime.fromisoformat(record.date.replace("Z", "+00:00")),
         "url": url,
+        "url_hash": url_key(url),
         "http_status": http_status,
         "content_type": content_type,
         "payload_sha256": record.payload_sha256,
@@ -96,18 +107,18 @@ def enqueue_source(session: Session, source_id: int, capture_id: int | None = No
 def enqueue_capture(session: Session, source_id: int, capture_id: int) -> WaybackSubmission | None:
     """Queue a source after a capture, when that capture is new content worth a public copy; else None.
 
-    Safe to call for every capture row: revisits, error pages (HTTP >= 400) and content identical to the
-    source's previous good capture queue nothing.
+    Safe to call for every capture row: revisits, redirects and error pages (HTTP >= 300) and content identical
+    to the source's previous good capture queue nothing.
     """
     capture = session.get(Capture, capture_id)
     if capture is None or capture.source_id != source_id:
         raise ValueError(f"capture {capture_id} is not a capture of source {source_id}")
-    if capture.record_type == "revisit" or (capture.http_status is not None and capture.http_status >= 400):
+    if capture.record_type == "revisit" or (capture.http_status is not None and capture.http_status >= 300):
         return None
     previous = session.scalar(
         select(Capture.payload_sha256)
         .where(Capture.source_id == source_id, Capture.id != capture_id, Capture.record_type != "revisit",
-               or_(Capture.http_status.is_(None), Capture.http_status < 400),
+               or_(Capture.http_status.is_(None), Capture.http_status < 300),
                Capture.captured_at <= capture.captured_at)
         .order_by(Capture.captured_at.desc(), Capture.id.desc()).limit(1))
     if previous == capture.payload_sha256:

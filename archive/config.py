@@ -153,6 +153,7 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    timemap_page_size: int = _setting(1000, "int", "mementos per TimeMap page; longer maps link a next page")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()

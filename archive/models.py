@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from archive.urls import url_key
 from archive.vocab import SourceKind, SourceStatus
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids for years of checks.
@@ -147,6 +148,11 @@ class SourceTag(Base):
     tag: Mapped[str] = mapped_column(String(200), primary_key=True)
 
 
+def _capture_url_key(context: Any) -> str:
+    """Capture.url_hash when a row is inserted without one: the key of its URL."""
+    return url_key(context.get_current_parameters()["url"])
+
+
 class Capture(Base):
     """One archived copy of a source: a record inside a WARC file in storage."""
 
@@ -154,12 +160,15 @@ class Capture(Base):
     __table_args__ = (
         Index("ix_capture_source_time", "source_id", "captured_at"),
         Index("ix_capture_sha256", "payload_sha256"),
+        Index("ix_capture_url_time", "url_hash", "captured_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
     captured_at: Mapped[datetime] = mapped_column(default=utcnow)
     url: Mapped[str] = mapped_column(Text)
+    # archive.urls.url_key(url): how Memento finds every copy of a URL, whichever source it was fetched for.
+    url_hash: Mapped[str] = mapped_column(String(64), default=_capture_url_key)
     http_status: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(255))
     payload_sha256: Mapped[str] = mapped_column(String(64))

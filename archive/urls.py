@@ -56,8 +56,22 @@ def _is_tracking(name: str) -> bool:
     return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
 
 
+def without_userinfo(url: str) -> str:
+    """The URL as given (stripped), less any `user:password@`: what lastseen stores, fetches and shows.
+
+    Credentials in a URL would end up in WARC headers, TimeMaps and status pages; a site that needs them is
+    not one lastseen archives.
+    """
+    text = check_url(url)
+    parts = urlsplit(text)
+    if "@" not in parts.netloc:
+        return text
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def normalize_url(url: str) -> str:
-    """Lower-case scheme and host, default port, fragment and tracking parameters dropped, the rest kept."""
+    """Lower-case scheme and host, default port; userinfo, fragment and tracking parameters dropped, the rest
+    kept. Only for telling sources apart: what is fetched and stored is the URL as given (without_userinfo)."""
     parts = urlsplit(check_url(url))
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
@@ -68,11 +82,6 @@ def normalize_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     netloc = host if parts.port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{parts.port}"
-    if parts.username or parts.password:
-        userinfo = parts.username or ""
-        if parts.password:
-            userinfo += f":{parts.password}"
-        netloc = f"{userinfo}@{netloc}"
     path = quote(parts.path, safe="/%:@!$&'()*+,;=~-._") or "/"
     kept = [piece for piece in parts.query.split("&") if piece and not _is_tracking(unquote(piece.split("=", 1)[0]))]
     query = "&".join(kept)
@@ -82,6 +91,15 @@ def normalize_url(url: str) -> str:
 def url_hash(normalized: str) -> str:
     """SHA-256 of a normalized URL: a fixed-size key that indexes well for URLs of any length."""
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def url_key(url: str) -> str:
+    """The key under which captures of a URL are found (Capture.url_hash): url_hash of its normalized form,
+    or of the text itself when it cannot be normalized, so that every row has one."""
+    try:
+        return url_hash(normalize_url(url))
+    except InvalidURL:
+        return url_hash(url)
 
 
 def domain_of(url: str) -> str:

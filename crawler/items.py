@@ -25,6 +25,7 @@ class PageCapture:
     videos: list[Any] = field(default_factory=list)
     failure: str | None = None
     metadata_record: PreparedRecord | None = None
+    redirect_to: str | None = None  # a redirect hop: archived under its own URL, followed as its own request
 
 
 @dataclass

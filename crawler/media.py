@@ -91,7 +91,8 @@ class MediaPipeline:
 
     async def process_item(self, item: Any) -> Any:
         spider = self.crawler.spider
-        if not isinstance(item, PageCapture) or item.kind != "video" or not getattr(spider, "media", False):
+        if (not isinstance(item, PageCapture) or item.kind != "video" or item.redirect_to is not None
+                or not getattr(spider, "media", False)):
             return item
         await deferred_to_future(deferToThread(self._keep, item))
         return item

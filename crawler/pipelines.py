@@ -90,7 +90,7 @@ class VideoPipeline(CrawlPipeline):
         source = result.added[0] if result.added else result.known[0][1]
         video = as_video(session, source.id, ref)  # a URL given before as a page is a video too
         if result.added:
-            new_sources.append((source.id, source.normalized_url))
+            new_sources.append((source.id, source.url))
         return video
 
 
@@ -98,7 +98,7 @@ class VideoMetadataPipeline(CrawlPipeline):
     """Asks the provider about a captured video (yt-dlp, else oEmbed) and stores the answer."""
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, PageCapture) or item.kind != "video":
+        if not isinstance(item, PageCapture) or item.kind != "video" or item.redirect_to is not None:
             return item
         with session_scope(self.ws.sessions) as session:
             video = session.scalar(select(Video).where(Video.source_id == item.source_id))
@@ -167,11 +167,12 @@ class CaptureRowPipeline(CrawlPipeline):
         row = capture_row(item.source_id, item.records.response, url=item.response.url,
                           http_status=item.response.status, content_type=item.content_type, page_meta=meta)
         failure = item.failure
-        if failure is None and not 200 <= item.response.status < 300:
+        if failure is None and item.redirect_to is None and not 200 <= item.response.status < 300:
             failure = f"http_{item.response.status}"
         self.capture.uploads.add_capture(PendingCapture(
             source_id=item.source_id, file_name=item.records.response.file_name, row=row,
-            unchanged=item.records.response.record_type == "revisit", failure=failure))
+            unchanged=item.records.response.record_type == "revisit", failure=failure,
+            redirect=item.redirect_to is not None))
         return item
 
 

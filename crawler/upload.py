@@ -39,11 +39,12 @@ class PendingCapture:
     row: dict[str, Any]
     unchanged: bool
     failure: str | None = None
+    redirect: bool = False  # a hop on the way to the page: archived, but neither proof of life nor a failure
 
     @property
     def alive(self) -> bool:
-        """True when the fetch gave the page itself (no failure reason)."""
-        return self.failure is None
+        """True when the fetch gave the page itself (no failure reason, not a redirect on the way)."""
+        return self.failure is None and not self.redirect
 
 
 @dataclass
@@ -209,6 +210,8 @@ class WarcUploader:
             record_captures(session, [(item.row, item.alive) for item in pending], uri)
         with self._lock:
             for item in pending:
+                if item.redirect:
+                    continue
                 if item.failure:
                     self.summary.failed[item.failure] += 1
                 elif item.unchanged:

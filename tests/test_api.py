@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from email.utils import format_datetime
 from typing import Any
 
@@ -264,9 +265,23 @@ def test_capture_is_served_from_the_warc_as_an_archived_copy(api: ApiServer, sto
     assert again.status_code == 200 and again.raw.read(decode_content=False) == story["gz"]
     assert again.headers["Memento-Datetime"] == "Thu, 05 Mar 2026 10:00:00 GMT"
     not_found = api.get(f"/api/captures/{gone}")
-    assert not_found.status_code == 200 and not_found.headers["X-Archive-Orig-Status"] == "404"
+    assert not_found.status_code == 404, "a captured 404 is replayed as the 404 it was"
+    assert not_found.headers["X-Archive-Orig-Status"] == "404"
+    assert not_found.headers["Memento-Datetime"] == "Mon, 09 Mar 2026 10:00:00 GMT"
     assert not_found.content == b"<html><body>Page not found</body></html>"
     assert "Content-Encoding" not in not_found.headers
+
+    # Content-Encoding against Accept-Encoding: decoded for a client that does not take gzip, both ways on HEAD.
+    for accept, coded in ((None, False), ("identity", False), ("br, gzip;q=0", False), ("gzip", True),
+                          ("deflate, *;q=0.5", True)):
+        plain = api.get(f"/api/captures/{first}", stream=True, headers={"Accept-Encoding": accept})
+        assert plain.raw.read(decode_content=False) == (story["gz"] if coded else PAGE), accept
+        assert (plain.headers.get("Content-Encoding") == "gzip") is coded and plain.headers["Vary"] == "Accept-Encoding"
+        head = api.request("HEAD", f"/api/captures/{first}", role="reader", headers={"Accept-Encoding": accept})
+        assert head.status_code == 200 and head.content == b"", accept
+        assert head.headers["Content-Length"] == plain.headers["Content-Length"]
+        assert head.headers["Memento-Datetime"] == plain.headers["Memento-Datetime"]
+    assert api.request("HEAD", f"/api/captures/{gone}", role="reader").status_code == 404
 
     assert api.get(f"/api/captures/{first}", role=None).status_code == 401
     assert api.get("/api/captures/424242").json()["message"] == "no capture 424242"
@@ -304,7 +319,8 @@ def test_memento_timemap_and_timegate(api: ApiServer) -> None:
         assert api.get(f"/api/timemap/link/{spelling}").text == response.text, spelling
     with session_scope(api.workspace.sessions) as session:
         spaced = add_source(session, ensure_collection(session, "flood"), "https://news.example/a%20b?id=1")
-        add_capture(session, spaced, story["records"][0], "file:///nowhere.warc.gz")
+        add_capture(session, spaced, replace(story["records"][0], target_uri="https://news.example/a%20b?id=1"),
+                    "file:///nowhere.warc.gz")
     assert "a%20b?id=1" in api.get("/api/timemap/link/https://news.example/a%20b?id=1").text.split(",\n")[0]
     bad = api.get("/api/timegate/https://www.news.example/flood/story", headers={"Accept-Datetime": "last week"})
     assert bad.status_code == 400 and "Accept-Datetime" in bad.json()["message"]

@@ -88,6 +88,8 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]  # the code under test, when it is not the installed one
     if seaweed_url:
         env["LASTSEEN_S3_ENDPOINT_URL"] = seaweed_url
     env.update(extra_env or {})

@@ -3,8 +3,11 @@ the sign-in form; and the chart's bucketing on its own."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -15,10 +18,11 @@ from typing import Any
 import png
 import pytest
 import requests
+from sqlalchemy import select
 
 from archive.api.html import bar_chart, time_buckets
 from archive.db import session_scope
-from archive.models import Source
+from archive.models import Collection, Source
 from archive.sources import ensure_collection
 from archive.storage import warc_key
 from archive.warc import ClosedWarc, RollingWarcWriter, prepare_screenshot, write_index
@@ -250,3 +254,36 @@ def test_source_page_shows_the_latest_screenshot(api: ApiServer, browser: Any) -
     quake = other.new_page()
     assert quake.goto(api.url("/sources/1")).status == 200 and quake.locator("img.screenshot").count() == 0
     other.close()
+
+
+def test_pages_send_security_headers_and_slash_names_are_reachable(api: ApiServer) -> None:
+    """Every dashboard page forbids framing, scripts and foreign resources; a collection whose name holds a '/'
+    (made before names were limited) is reachable in the API and the dashboard, as written or percent-encoded."""
+    with session_scope(api.workspace.sessions) as session:
+        odd = Collection(name="news/2026", public_read=True)
+        session.add(odd)
+        session.flush()
+        add_source(session, odd, "https://news.example/slash", status="alive")
+        source_id = session.scalar(select(Source.id).where(Source.url == "https://news.example/slash"))
+    for path in ("/", "/login", "/collections/news/2026", f"/sources/{source_id}"):
+        page = api.get(path)
+        assert page.status_code == 200, (path, page.text[:200])
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "script-src 'none'" in policy and "'unsafe-inline'" not in policy
+        assert "frame-ancestors 'none'" in policy and page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["Referrer-Policy"] in {"same-origin", "no-referrer"}
+        assert re.search(r"<style>(.*?)</style>", page.text, re.S), "the one inline style sheet, allowed by its hash"
+        style = re.search(r"<style>(.*?)</style>", page.text, re.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+    assert "news%2F2026" in api.get("/").text
+    for spelling in ("news/2026", "news%2F2026"):
+        assert api.get(f"/collections/{spelling}").status_code == 200, spelling
+        counts = api.get(f"/api/collections/{spelling}")
+        assert counts.status_code == 200 and counts.json()["name"] == "news/2026", spelling
+        assert api.get(f"/api/collections/{spelling}/feed.atom").status_code == 200, spelling
+        added = api.post(f"/api/collections/{spelling}/sources", json={"urls": ["https://news.example/more"]})
+        assert added.status_code in {200, 201}, added.text
+    patched = api.request("PATCH", "/api/collections/news%2F2026", json={"description": "slashed"})
+    assert patched.status_code == 200 and patched.json()["description"] == "slashed"
+    assert api.get("/api/collections/no/such").status_code == 404

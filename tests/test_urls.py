@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archive.urls import InvalidURL, check_url, domain_of, normalize_url, url_hash
+from archive.urls import InvalidURL, check_url, domain_of, normalize_url, url_hash, url_key, without_userinfo
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -17,6 +17,8 @@ from archive.urls import InvalidURL, check_url, domain_of, normalize_url, url_ha
     ("https://пример.рф/новости", "https://xn--e1afmkfd.xn--p1ai/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8"),
     ("https://example.com/a%2fb", "https://example.com/a%2fb"),
     ("  https://example.com/path  ", "https://example.com/path"),
+    ("https://user:pass@Example.com/a", "https://example.com/a"),
+    ("https://user@example.com:8443/a", "https://example.com:8443/a"),
 ])
 def test_normalize(given: str, expected: str) -> None:
     assert normalize_url(given) == expected
@@ -46,3 +48,11 @@ def test_invalid(bad: str, message: str) -> None:
 def test_domain_drops_www() -> None:
     assert domain_of("https://WWW.Meduza.io/news") == "meduza.io"
     assert domain_of("https://t.me/x") == "t.me"
+
+
+def test_the_url_as_given_less_its_credentials() -> None:
+    """What is fetched and stored: the URL as written (tracking parameters and case kept), never userinfo."""
+    assert without_userinfo(" https://u:p%40ss@News.example:8443/a?utm_source=x&id=1#f ") == \
+        "https://News.example:8443/a?utm_source=x&id=1#f"
+    assert without_userinfo("https://news.example/a@b?c=d@e") == "https://news.example/a@b?c=d@e"
+    assert url_key("https://u:p@news.example/a?utm_source=x") == url_hash("https://news.example/a")

@@ -40,7 +40,7 @@ def _webhook_dict(hook: Webhook, collection: str | None, secret: str | None = No
             "secret": secret}
 
 
-@router.patch("/api/collections/{name}", response_model=CollectionOut, responses=ERRORS, tags=["admin"])
+@router.patch("/api/collections/{name:path}", response_model=CollectionOut, responses=ERRORS, tags=["admin"])
 def update_collection(name: NamePath, body: CollectionPatch, request: Request,
                       who: AdminDep) -> dict[str, Any]:
     """Change a collection's description or make it readable without a token (public_read)."""

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from archive.api.access import TOKEN_COOKIE, Caller, CallerDep, collection_or_404, workspace_of
-from archive.api.html import CollectionView, SourceView, collection_page, index_page, login_page, source_page
+from archive.api.html import (
+    PAGE_HEADERS,
+    CollectionView,
+    SourceView,
+    collection_page,
+    index_page,
+    login_page,
+    source_page,
+)
 from archive.api.read import collection_rows
 from archive.api.schemas import MAX_ID, IdPath, NamePath, Status
 from archive.captures import latest_screenshot
@@ -104,6 +112,11 @@ def source_view(session: Session, source: Source) -> SourceView:
                       wayback_copy=wayback_links(session, [source.id]).get(source.id))
 
 
+def _page(content: str, status_code: int = 200) -> HTMLResponse:
+    """A dashboard page with its security headers (archive.api.html.PAGE_HEADERS)."""
+    return HTMLResponse(content, status_code=status_code, headers=PAGE_HEADERS)
+
+
 def _login_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
@@ -121,10 +134,10 @@ def dashboard_index(request: Request, who: CallerDep) -> HTMLResponse:
     """The collections the caller may read."""
     with session_scope(workspace_of(request).sessions) as session:
         rows = collection_rows(session, who)
-    return HTMLResponse(index_page(rows, signed_in=who.role is not None))
+    return _page(index_page(rows, signed_in=who.role is not None))
 
 
-@router.get("/collections/{name}", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/collections/{name:path}", response_class=HTMLResponse, include_in_schema=False)
 def dashboard_collection(name: NamePath, request: Request, who: CallerDep, status: Status | None = None,
                          after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> Response:
     """A collection's page; anonymous callers of a private one are sent to sign in."""
@@ -134,7 +147,7 @@ def dashboard_collection(name: NamePath, request: Request, who: CallerDep, statu
             return _login_redirect(request)
         counts = next(row for row in collection_rows(session, Caller(role="reader"))
                       if row["name"] == collection.name)
-        return HTMLResponse(collection_page(collection_view(session, collection, counts, status=status,
+        return _page(collection_page(collection_view(session, collection, counts, status=status,
                                                             after=after)))
 
 
@@ -148,7 +161,7 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Res
         if who.role is None and not source.collection.public_read:
             return _login_redirect(request)
         shot = latest_screenshot(session, workspace_of(request).storage, source.id) is not None
-        return HTMLResponse(source_page(replace(source_view(session, source), screenshot=shot)))
+        return _page(source_page(replace(source_view(session, source), screenshot=shot)))
 
 
 @router.get("/sources/{source_id}/screenshot.png", include_in_schema=False)
@@ -168,7 +181,7 @@ def dashboard_screenshot(source_id: IdPath, request: Request, who: CallerDep) ->
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(next: Annotated[str, Query(max_length=2000)] = "/") -> HTMLResponse:
     """The sign-in form, coming back to `next` (a path on this server) after."""
-    return HTMLResponse(login_page(next_url=_safe_next(next)))
+    return _page(login_page(next_url=_safe_next(next)))
 
 
 @router.post("/login", include_in_schema=False)
@@ -183,7 +196,7 @@ async def login(request: Request) -> Response:
             return bool(token) and "\x00" not in token and authenticate(session, token) is not None
 
     if not await run_in_threadpool(check):
-        return HTMLResponse(login_page("That token is not valid.", next_url), status_code=401)
+        return _page(login_page("That token is not valid.", next_url), status_code=401)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", max_age=30 * 86400)

@@ -1,23 +1,34 @@
-"""Memento (RFC 7089) over lastseen's own copies: a TimeMap and a TimeGate per URL, and the URLs that link them.
+"""Memento (RFC 7089) over lastseen's own copies: a TimeMap and a TimeGate per URL (GET and HEAD), and the URLs
+that link them.
+
+Copies are found by their own URL (Capture.url_hash), whichever source they were fetched for: a redirect is a
+memento of the URL that answered it, and the page it led to is a memento of the page's URL. Collections that are
+public_read are readable without a token, so Memento aggregators can use them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from archive.api.access import Caller, CallerDep, unauthorized, workspace_of
-from archive.api.schemas import ERRORS
+from archive.api.schemas import ERRORS, IdPath
 from archive.db import session_scope
-from archive.models import Capture, Source
+from archive.models import Capture, Collection, Source
 from archive.urls import InvalidURL, normalize_url, url_hash
 
 router = APIRouter()
+
+Memento = tuple[int, datetime]  # (capture id, when it was captured)
+_TIMEMAP = "/api/timemap/link/"
+_TIMEMAP_PAGE = "/api/timemap/link/after/"
+_TIMEGATE = "/api/timegate/"
 
 
 def header_url(url: str) -> str:
@@ -25,14 +36,19 @@ def header_url(url: str) -> str:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
-def timemap_url(base: str, url: str) -> str:
-    """Where this server's TimeMap of a URL is."""
-    return f"{base}/api/timemap/link/{header_url(url)}"
+def timemap_url(base: str, url: str, after: int | None = None) -> str:
+    """Where this server's TimeMap of a URL is (the page after capture `after`, when given)."""
+    return f"{base}{_TIMEMAP_PAGE}{after}/{header_url(url)}" if after else f"{base}{_TIMEMAP}{header_url(url)}"
 
 
 def timegate_url(base: str, url: str) -> str:
     """Where this server's TimeGate of a URL is."""
-    return f"{base}/api/timegate/{header_url(url)}"
+    return f"{base}{_TIMEGATE}{header_url(url)}"
+
+
+def http_date(moment: datetime) -> str:
+    """An HTTP date (Memento-Datetime, datetime=, from=, until=)."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 def _requested_url(request: Request, prefix: str) -> str:
@@ -53,71 +69,161 @@ def _requested_url(request: Request, prefix: str) -> str:
     return url
 
 
-def _mementos(session: Session, url: str, who: Caller) -> tuple[str, list[tuple[int, datetime]]]:
-    """The normalized URL and (capture id, time) of its captures the caller may read, oldest first."""
+def _uri_r(url: str) -> tuple[str, str]:
+    """The normalized URL-R (no userinfo, no tracking parameters) and the key its copies are found by."""
     try:
         normalized = normalize_url(url)
     except InvalidURL as exc:
         raise HTTPException(400, f"not a URL lastseen archives: {exc}") from None
-    sources = list(session.scalars(select(Source).where(Source.url_hash == url_hash(normalized))))
-    if not sources:
-        raise HTTPException(404, f"{normalized} is not archived here")
-    readable = [s.id for s in sources if who.role is not None or s.collection.public_read]
-    if not readable:
-        raise unauthorized(f"{normalized} is only in collections that are not public: this needs an API token")
-    rows = session.execute(select(Capture.id, Capture.captured_at).where(Capture.source_id.in_(readable))
-                           .order_by(Capture.captured_at, Capture.id)).all()
-    if not rows:
-        raise HTTPException(404, f"{normalized} is tracked but has no capture yet")
-    return normalized, list(rows)
+    return normalized, url_hash(normalized)
 
 
-def _http_date(moment: datetime) -> str:
-    return format_datetime(moment.astimezone(UTC), usegmt=True)
+def _copies(key: str, who: Caller) -> Any:
+    """The query for (id, time) of a URL's copies the caller may read, oldest first."""
+    query = (select(Capture.id, Capture.captured_at).join(Source, Source.id == Capture.source_id)
+             .where(Capture.url_hash == key).order_by(Capture.captured_at, Capture.id))
+    if who.role is None:
+        query = query.join(Collection, Collection.id == Source.collection_id).where(Collection.public_read.is_(True))
+    return query
 
 
-@router.get("/api/timemap/link/{url:path}", tags=["memento"], responses={
-    200: {"content": {"application/link-format": {}}}, **ERRORS})
+def _none_readable(session: Session, key: str, normalized: str, who: Caller) -> HTTPException:
+    """Why a URL has no copy for this caller: a 401 when there are copies in private collections, else a 404."""
+    if who.role is None and session.scalar(select(Capture.id).where(Capture.url_hash == key).limit(1)) is not None:
+        return unauthorized(f"{normalized} is only in collections that are not public: this needs an API token")
+    return HTTPException(404, f"{normalized} has no archived copy here")
+
+
+def _page(session: Session, key: str, normalized: str, who: Caller, after: int | None,
+          size: int) -> tuple[list[Memento], bool]:
+    """One page of a URL's copies (those after capture `after`), and whether more follow."""
+    query = _copies(key, who)
+    if after is not None:
+        cursor = session.execute(select(Capture.captured_at, Capture.url_hash).where(Capture.id == after)).first()
+        if cursor is None or cursor.url_hash != key:
+            raise HTTPException(404, f"capture {after} is not a copy of {normalized}")
+        query = query.where(or_(Capture.captured_at > cursor.captured_at,
+                                and_(Capture.captured_at == cursor.captured_at, Capture.id > after)))
+    rows = [(row[0], row[1]) for row in session.execute(query.limit(size + 1))]
+    if not rows and after is None:
+        raise _none_readable(session, key, normalized, who)
+    return rows[:size], len(rows) > size
+
+
+def _timemap(request: Request, who: Caller, prefix: str, after: int | None) -> Response:
+    """A page of the RFC 7089 TimeMap (link format): the URL-R, its TimeGate, this page (rel=self with from and
+    until), the next page when there is one (rel="next timemap": the RFC's way to gather a paged map), and the
+    mementos, the first and last of the whole map marked so."""
+    normalized, key = _uri_r(_requested_url(request, prefix))
+    ws = workspace_of(request)
+    size = max(1, ws.settings.timemap_page_size)
+    with session_scope(ws.sessions) as session:
+        rows, more = _page(session, key, normalized, who, after, size)
+    base = str(request.base_url).rstrip("/")
+    self_link = f'<{timemap_url(base, normalized, after)}>; rel="self"; type="application/link-format"'
+    if rows:
+        self_link += f'; from="{http_date(rows[0][1])}"; until="{http_date(rows[-1][1])}"'
+    lines = [f'<{header_url(normalized)}>; rel="original"', f'<{timegate_url(base, normalized)}>; rel="timegate"',
+             self_link]
+    if more:
+        lines.append(f'<{timemap_url(base, normalized, rows[-1][0])}>; rel="next timemap"; '
+                     'type="application/link-format"')
+    for index, (capture_id, at) in enumerate(rows):
+        first = after is None and index == 0
+        last = not more and index == len(rows) - 1
+        rel = " ".join(word for word, on in (("first", first), ("last", last)) if on)
+        lines.append(f'<{base}/api/captures/{capture_id}>; rel="{(rel + " ") if rel else ""}memento"; '
+                     f'datetime="{http_date(at)}"')
+    body = ",\n".join(lines) + "\n"
+    if request.method == "HEAD":
+        return Response(headers={"Content-Length": str(len(body.encode())), "Content-Type": "application/link-format"})
+    return Response(body, media_type="application/link-format")
+
+
+_TIMEMAP_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/link-format": {}}}, **ERRORS}
+_PAGE_DOC = ("A later page of a TimeMap longer than LASTSEEN_TIMEMAP_PAGE_SIZE: the mementos after capture "
+             "`capture_id`, as linked from the page before (rel=\"next\").")
+
+
+@router.get(_TIMEMAP_PAGE + "{capture_id}/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES,
+            description=_PAGE_DOC)
+def timemap_page(capture_id: IdPath, url: str, request: Request, who: CallerDep) -> Response:
+    """RFC 7089 TimeMap of lastseen's own copies of a URL, a page after the first."""
+    return _timemap(request, who, f"{_TIMEMAP_PAGE}{capture_id}/", capture_id)
+
+
+@router.head(_TIMEMAP_PAGE + "{capture_id}/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES)
+def timemap_page_head(capture_id: IdPath, url: str, request: Request, who: CallerDep) -> Response:
+    """The headers of a later TimeMap page."""
+    return _timemap(request, who, f"{_TIMEMAP_PAGE}{capture_id}/", capture_id)
+
+
+@router.get("/api/timemap/link/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES)
 def timemap(url: str, request: Request, who: CallerDep) -> Response:
     """RFC 7089 TimeMap of lastseen's own copies of a URL."""
-    target = _requested_url(request, "/api/timemap/link/")
-    with session_scope(workspace_of(request).sessions) as session:
-        normalized, rows = _mementos(session, target, who)
-    base = str(request.base_url).rstrip("/")
-    lines = [f'<{header_url(normalized)}>; rel="original"',
-             f'<{timegate_url(base, normalized)}>; rel="timegate"',
-             f'<{timemap_url(base, normalized)}>; rel="self"; type="application/link-format"; '
-             f'from="{_http_date(rows[0][1])}"; until="{_http_date(rows[-1][1])}"']
-    for index, (capture_id, at) in enumerate(rows):
-        rel = " ".join(word for word, on in (("first", index == 0), ("last", index == len(rows) - 1)) if on)
-        lines.append(f'<{base}/api/captures/{capture_id}>; rel="{(rel + " ") if rel else ""}memento"; '
-                     f'datetime="{_http_date(at)}"')
-    return Response(",\n".join(lines) + "\n", media_type="application/link-format")
+    return _timemap(request, who, _TIMEMAP, None)
 
 
-@router.get("/api/timegate/{url:path}", status_code=302, tags=["memento"], responses={
-    302: {"description": "redirect to the capture closest to Accept-Datetime (the newest without it)"},
-    **ERRORS})
-def timegate(url: str, request: Request, who: CallerDep) -> Response:
-    """RFC 7089 TimeGate: redirects to the capture of a URL closest to the Accept-Datetime header."""
-    target = _requested_url(request, "/api/timegate/")
+@router.head("/api/timemap/link/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES)
+def timemap_head(url: str, request: Request, who: CallerDep) -> Response:
+    """The headers of a TimeMap (what Memento clients ask first)."""
+    return _timemap(request, who, _TIMEMAP, None)
+
+
+def _accept_datetime(request: Request) -> datetime | None:
+    """The Accept-Datetime asked for, or None; a 400 when it is no HTTP date."""
     wanted = request.headers.get("accept-datetime")
-    moment = None
-    if wanted:
-        try:
-            moment = parsedate_to_datetime(wanted)
-        except (TypeError, ValueError, IndexError):
-            raise HTTPException(400, "Accept-Datetime must be an HTTP date, e.g. "
-                                     "'Thu, 01 Jan 2026 00:00:00 GMT'") from None
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    with session_scope(workspace_of(request).sessions) as session:
-        normalized, rows = _mementos(session, target, who)
+    if not wanted:
+        return None
+    try:
+        moment = parsedate_to_datetime(wanted)
+    except (TypeError, ValueError, IndexError):
+        raise HTTPException(400, "Accept-Datetime must be an HTTP date, e.g. "
+                                 "'Thu, 01 Jan 2026 00:00:00 GMT'") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _closest(session: Session, key: str, who: Caller, moment: datetime | None) -> Memento | None:
+    """The copy closest to `moment` (the newest without one), by at most two indexed reads."""
+    query = _copies(key, who)
+    newest_first = query.order_by(None).order_by(Capture.captured_at.desc(), Capture.id.desc())
     if moment is None:
-        chosen = rows[-1]
-    else:
-        chosen = min(rows, key=lambda row: (abs((row[1] - moment).total_seconds()), row[1]))
+        row = session.execute(newest_first.limit(1)).first()
+        return (row[0], row[1]) if row else None
+    before = session.execute(newest_first.where(Capture.captured_at <= moment).limit(1)).first()
+    after = session.execute(query.where(Capture.captured_at > moment).limit(1)).first()
+    found = [(row[0], row[1]) for row in (before, after) if row is not None]
+    if not found:
+        return None
+    return min(found, key=lambda row: (abs((row[1] - moment).total_seconds()), row[1]))
+
+
+def _timegate(request: Request, who: Caller) -> Response:
+    """RFC 7089 TimeGate (pattern 2.2): 302 to the copy closest to Accept-Datetime, Vary and Link set."""
+    normalized, key = _uri_r(_requested_url(request, _TIMEGATE))
+    moment = _accept_datetime(request)
+    with session_scope(workspace_of(request).sessions) as session:
+        chosen = _closest(session, key, who, moment)
+        if chosen is None:
+            raise _none_readable(session, key, normalized, who)
     base = str(request.base_url).rstrip("/")
     headers = {"Location": f"{base}/api/captures/{chosen[0]}", "Vary": "accept-datetime",
                "Link": f'<{header_url(normalized)}>; rel="original", <{timemap_url(base, normalized)}>; '
                        'rel="timemap"; type="application/link-format"'}
     return Response(status_code=302, headers=headers)
+
+
+_TIMEGATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    302: {"description": "redirect to the capture closest to Accept-Datetime (the newest without it)"}, **ERRORS}
+
+
+@router.get("/api/timegate/{url:path}", status_code=302, tags=["memento"], responses=_TIMEGATE_RESPONSES)
+def timegate(url: str, request: Request, who: CallerDep) -> Response:
+    """RFC 7089 TimeGate: redirects to the capture of a URL closest to the Accept-Datetime header."""
+    return _timegate(request, who)
+
+
+@router.head("/api/timegate/{url:path}", status_code=302, tags=["memento"], responses=_TIMEGATE_RESPONSES)
+def timegate_head(url: str, request: Request, who: CallerDep) -> Response:
+    """The TimeGate's answer without a body (Memento clients negotiate with HEAD)."""
+    return _timegate(request, who)

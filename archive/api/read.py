@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -27,12 +28,14 @@ from archive.api.access import (
     source_or_404,
     workspace_of,
 )
+from archive.api.encoding import negotiate_encoding
 from archive.api.memento import header_url, timegate_url, timemap_url
 from archive.api.schemas import ERRORS, CollectionOut, ErrorOut, FiltersDep, IdPath, NamePath, SourceFilters, SourcePage
 from archive.db import session_scope
 from archive.models import Capture, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
 from archive.storage import StorageError
+from archive.urls import InvalidURL, normalize_url, without_userinfo
 from archive.warc import ArchivedRecord, WarcError, read_record
 from archive.workspace import Workspace
 
@@ -82,7 +85,7 @@ def list_collections(request: Request, who: CallerDep) -> list[dict[str, Any]]:
         return collection_rows(session, who)
 
 
-@router.get("/api/collections/{name}", response_model=CollectionOut, responses=ERRORS, tags=["read"])
+@router.get("/api/collections/{name:collection}", response_model=CollectionOut, responses=ERRORS, tags=["read"])
 def get_collection_counts(name: NamePath, request: Request, who: CallerDep) -> dict[str, Any]:
     """One collection with its counts by status."""
     with session_scope(workspace_of(request).sessions) as session:
@@ -151,11 +154,27 @@ def get_source(source_id: IdPath, request: Request, who: CallerDep) -> dict[str,
     return detail
 
 
-@router.get("/api/captures/{capture_id}", tags=["read"], responses={
-    200: {"description": "the archived body with its original content type", "content": {"*/*": {}}}, **ERRORS})
+_CAPTURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the archived body with its original content type", "content": {"*/*": {}}}, **ERRORS}
+
+
+@router.get("/api/captures/{capture_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
 def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Response:
     """The archived body of a capture as it was received, marked as an archived copy (Memento-Datetime,
     Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body."""
+    return _replay(capture_id, request, who)
+
+
+@router.head("/api/captures/{capture_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
+def head_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Response:
+    """The headers of an archived copy (a Memento's HEAD, as Memento clients ask it). Like GET, the archived
+    status is replayed: a captured 404 is answered 404, a redirect 3xx with its Location at our TimeGate of the
+    target."""
+    return _replay(capture_id, request, who)
+
+
+def _replay(capture_id: int, request: Request, who: Caller) -> Response:
+    """A capture as its Memento: the archived status, body and content headers, marked as archived."""
     ws = workspace_of(request)
     with session_scope(ws.sessions) as session:
         capture = session.get(Capture, capture_id)
@@ -166,30 +185,51 @@ def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Respons
         if holder is None:
             raise HTTPException(404, f"capture {capture_id} is a revisit of a capture that is not in the archive")
         where = (holder.warc_uri, holder.warc_offset, holder.warc_length)
+        own = (capture.warc_uri, capture.warc_offset, capture.warc_length) if holder is not capture else None
         original, captured_at, content_type = capture.url, capture.captured_at, holder.content_type
-        normalized = capture.source.normalized_url
+        fallback = capture.source.normalized_url
     record = _read_archived(ws, *where)
+    answered = _read_archived(ws, *own) if own else record  # a revisit keeps its own status and headers
+    if answered.http_status is None:
+        answered = record
     base = str(request.base_url).rstrip("/")
+    shown = _shown(original)
+    uri_r = _normalized_or(original, fallback)
     headers = {
-        "Content-Type": _latin1(record.header("Content-Type")) or content_type or "application/octet-stream",
+        "Content-Type": _latin1(answered.header("Content-Type")) or content_type or "application/octet-stream",
         "Memento-Datetime": format_datetime(captured_at.astimezone(UTC), usegmt=True),
-        "Link": f'<{header_url(original)}>; rel="original", <{timegate_url(base, normalized)}>; '
-                f'rel="timegate", <{timemap_url(base, normalized)}>; rel="timemap"; '
+        "Link": f'<{header_url(shown)}>; rel="original", <{timegate_url(base, uri_r)}>; '
+                f'rel="timegate", <{timemap_url(base, uri_r)}>; rel="timemap"; '
                 'type="application/link-format"',
         "Content-Security-Policy": "sandbox",
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, max-age=86400",
         "Referrer-Policy": "no-referrer",
     }
+    status = answered.http_status if answered.http_status and 200 <= answered.http_status <= 599 else 200
+    if answered.http_status is not None:
+        headers[_ORIGINAL_STATUS] = str(answered.http_status)
+    location = _latin1(answered.header("Location"))
+    if 300 <= status < 400 and location:
+        target = urljoin(original, location.strip())
+        if urlsplit(target).scheme in {"http", "https"}:
+            headers["Location"] = timegate_url(base, _shown(target))
+    body = record.body
     encoding = _latin1(record.header("Content-Encoding"))
     if encoding and encoding.strip().lower() != "identity":
-        headers["Content-Encoding"] = encoding
-    if record.http_status is not None:
-        headers[_ORIGINAL_STATUS] = str(record.http_status)
-    return Response(content=record.body, headers=headers)
+        headers["Vary"] = "Accept-Encoding"
+        body, encoding = negotiate_encoding(body, encoding, request.headers.get("accept-encoding"))
+        if encoding:
+            headers["Content-Encoding"] = encoding
+    if status in (204, 304):
+        body = b""
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(status_code=status, headers=headers)
+    return Response(content=body, status_code=status, headers=headers)
 
 
-@router.get("/api/collections/{name}/feed.atom", tags=["read"], responses={
+@router.get("/api/collections/{name:path}/feed.atom", tags=["read"], responses={
     200: {"content": {"application/atom+xml": {}}}, 503: {"model": ErrorOut}, **ERRORS})
 def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> Response:
     """The Atom feed of a collection's status transitions."""
@@ -240,14 +280,32 @@ def _latin1(value: str | None) -> str | None:
 
 
 def _revisit_original(session: Session, revisit: Capture) -> Capture | None:
-    """The earlier capture holding a revisit's body: same payload digest, same source preferred."""
+    """The earlier capture holding a revisit's body: same payload digest; the same URL, then the same source
+    preferred (empty bodies of different redirects share a digest)."""
     if not revisit.payload_digest:
         return None
     return session.scalar(
         select(Capture).where(Capture.payload_digest == revisit.payload_digest, Capture.record_type == "response",
                               Capture.captured_at <= revisit.captured_at)
-        .order_by(case((Capture.source_id == revisit.source_id, 0), else_=1), Capture.captured_at.desc())
+        .order_by(case((Capture.url == revisit.url, 0), else_=1), case((Capture.source_id == revisit.source_id, 0),
+                                                                        else_=1), Capture.captured_at.desc())
         .limit(1))
+
+
+def _shown(url: str) -> str:
+    """A URL as the API shows it: never with userinfo."""
+    try:
+        return without_userinfo(url)
+    except InvalidURL:
+        return url
+
+
+def _normalized_or(url: str, fallback: str) -> str:
+    """The normalized form of a URL (its TimeMap's URL-R), or the fallback when it has none."""
+    try:
+        return normalize_url(url)
+    except InvalidURL:
+        return fallback
 
 
 def _read_archived(ws: Workspace, uri: str, offset: int, length: int) -> ArchivedRecord:

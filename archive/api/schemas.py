@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.convertors import StringConvertor, register_url_convertor
 
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
@@ -40,6 +41,15 @@ def _strip_name(value: str) -> str:
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_strip_name)]
 UrlText = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_clean)]
 Tag = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+class CollectionNameConvertor(StringConvertor):
+    """A collection name in a route: '/' allowed (names made before they were limited may hold one), except
+    a trailing '/feed.atom', which is the feed route's. Registered as `{name:collection}`."""
+
+    regex = r"(?s:(?!.*/feed\.atom$).+)"  # any character: NamePath's own checks answer 422 for bad ones
+
+
+register_url_convertor("collection", CollectionNameConvertor())
+
 NamePath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
                                description="collection name")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -53,7 +53,7 @@ def _refuse_private(urls: Sequence[str], allow_networks: Sequence[str], resolve:
     return refused
 
 
-@router.post("/api/collections/{name}/sources", response_model=AddSourcesOut, responses=ERRORS, tags=["write"])
+@router.post("/api/collections/{name:path}/sources", response_model=AddSourcesOut, responses=ERRORS, tags=["write"])
 def add_collection_sources(name: NamePath, body: AddSourcesIn, request: Request,
                            who: ArchivistDep) -> dict[str, Any]:
     """Track URLs in a collection (made on first use); URLs to non-public addresses are refused."""
@@ -100,14 +100,14 @@ def _start_job(kind: str, name: str, request: Request, who: Caller) -> JSONRespo
     return JSONResponse(job.as_dict(), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
 
 
-@router.post("/api/collections/{name}/crawl", status_code=202, response_model=JobOut,
+@router.post("/api/collections/{name:path}/crawl", status_code=202, response_model=JobOut,
              responses={409: {"model": ErrorOut}, **ERRORS}, tags=["write"])
 def start_crawl(name: NamePath, request: Request, who: ArchivistDep) -> JSONResponse:
     """Start `lastseen crawl -c NAME` in the background; follow the job at /api/jobs/{id}."""
     return _start_job("crawl", name, request, who)
 
 
-@router.post("/api/collections/{name}/check", status_code=202, response_model=JobOut,
+@router.post("/api/collections/{name:path}/check", status_code=202, response_model=JobOut,
              responses={409: {"model": ErrorOut}, **ERRORS}, tags=["write"])
 def start_check(name: NamePath, request: Request, who: ArchivistDep) -> JSONResponse:
     """Start `lastseen check -c NAME` in the background; follow the job at /api/jobs/{id}."""

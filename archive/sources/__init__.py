@@ -1,7 +1,9 @@
-"""Adding sources to collections: normalized, de-duplicated, each refusal with its reason.
+"""Adding sources to collections: de-duplicated by their normalized URL, each refusal with its reason.
 
-A source's kind comes from its URL unless asked otherwise: a URL any provider recognizes (archive.providers)
-names a video and becomes a `video` source with its video row, everything else a `page`.
+A source keeps the URL as it was given (less any userinfo): that is the URL the crawl fetches and archives;
+the normalized URL only tells sources apart. A source's kind comes from its URL unless asked otherwise: a URL
+any provider recognizes (archive.providers) names a video and becomes a `video` source with its video row,
+everything else a `page`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from archive.evidence import ADDED, record
 from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag, Video
 from archive.providers import VideoRef, recognize
 from archive.sources.limits import InputError, clean_tag, collection_name
-from archive.urls import InvalidURL, domain_of, normalize_url, url_hash
+from archive.urls import InvalidURL, domain_of, normalize_url, url_hash, without_userinfo
 
 DEFAULT_COLLECTION = "default"
 # Who adds sources nobody named: a crawl following links, or finding videos on pages.
@@ -37,10 +39,11 @@ class SourceEntry:
 
 
 class Tracked(NamedTuple):
-    """A source as adding reports it: its id and the normalized URL it is known by."""
+    """A source as adding reports it: its id, the normalized URL it is known by, and its URL as given."""
 
     id: int
     normalized_url: str
+    url: str = ""
 
 
 @dataclass
@@ -142,12 +145,13 @@ def _record_added(session: Session, collection: Collection, result: AddResult, a
 
 
 def _refusal(entry: SourceEntry) -> str | tuple[SourceEntry, str, str]:
-    """Why an entry cannot be added, or the entry (tags checked) with its normalized URL and hash."""
+    """Why an entry cannot be added, or the entry (tags checked, userinfo dropped from its URL: credentials are
+    never stored) with its normalized URL and hash."""
     if entry.problem:
         return entry.problem
     try:
         normalized = normalize_url(entry.url)
-        entry = replace(entry, tags=tuple(clean_tag(tag) for tag in entry.tags))
+        entry = replace(entry, url=without_userinfo(entry.url), tags=tuple(clean_tag(tag) for tag in entry.tags))
     except InvalidURL as exc:
         return str(exc)
     except InputError as exc:
@@ -159,8 +163,8 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
                kind: str | None, tags: Sequence[str], recheck_interval: int | None, result: AddResult) -> None:
     """Insert one batch's new sources and their tags with one statement each (fast on PostgreSQL too)."""
     hashes = {digest for _, _, digest in batch}
-    existing = {digest: Tracked(source_id, normalized) for digest, source_id, normalized in session.execute(
-        select(Source.url_hash, Source.id, Source.normalized_url)
+    existing = {digest: Tracked(source_id, normalized, url) for digest, source_id, normalized, url in session.execute(
+        select(Source.url_hash, Source.id, Source.normalized_url, Source.url)
         .where(Source.collection_id == collection.id, Source.url_hash.in_(hashes)))}
     rows: dict[str, dict[str, Any]] = {}
     tag_sets: dict[str, set[str]] = {}
@@ -172,7 +176,7 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
             found = recognize(normalized) if kind != "page" else None
             if found is not None and kind in (None, "video"):
                 videos[digest] = found
-            rows[digest] = {"collection_id": collection.id, "url": entry.url.strip(), "normalized_url": normalized,
+            rows[digest] = {"collection_id": collection.id, "url": entry.url, "normalized_url": normalized,
                             "url_hash": digest, "domain": domain_of(normalized),
                             "kind": kind or ("video" if found else "page"), "recheck_interval": recheck_interval}
             tag_sets[digest] = {tag for tag in (*tags, *entry.tags) if tag}
@@ -180,7 +184,7 @@ def _add_batch(session: Session, collection: Collection, batch: list[tuple[Sourc
     if rows:
         inserted = session.execute(insert(Source).returning(Source.url_hash, Source.id), list(rows.values()))
         for digest, source_id in inserted:
-            existing[digest] = Tracked(source_id, rows[digest]["normalized_url"])
+            existing[digest] = Tracked(source_id, rows[digest]["normalized_url"], rows[digest]["url"])
         tag_rows = [{"source_id": existing[digest].id, "tag": tag}
                     for digest, names in tag_sets.items() for tag in sorted(names)]
         if tag_rows:

@@ -15,12 +15,13 @@ from sqlalchemy import select
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
+from w3lib.url import safe_url_string
 
-from archive.captures import previous_capture, still_to_capture
+from archive.captures import previous_captures, still_to_capture
 from archive.db import session_scope
 from archive.models import Source
 from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
-from archive.urls import domain_of
+from archive.urls import InvalidURL, domain_of, without_userinfo
 from crawler.describe import PageDescriber, worker_count
 from crawler.extensions import META_PREVIOUS, META_RECORDS
 from crawler.items import FailedFetch, PageCapture
@@ -28,6 +29,8 @@ from crawler.middlewares import BlockedRequest
 from crawler.workspace import crawler_workspace
 
 META_SOURCE = "lastseen_source"
+META_CHAIN = "lastseen_redirected_from"  # the URLs that redirected to this request, first first
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BATCH = 1000
 
 
@@ -72,7 +75,11 @@ class ArchiveSpider(Spider):
             yield self.source_request(source_id, url, kind, previous)
 
     def _sources(self) -> Iterator[tuple[int, str, str, Any]]:
-        """(id, url, kind, previous capture) of each source to capture, in batches."""
+        """(id, URL to fetch, kind, previous capture) of each source to capture, in batches.
+
+        The URL fetched is the one given (less userinfo), never the normalized one: normalization only tells
+        sources apart, so `a.html?x=1&utm_source=news` is fetched and archived as written.
+        """
         ws = crawler_workspace(self.crawler)
         with session_scope(ws.sessions) as session:
             if self.urls:
@@ -80,12 +87,18 @@ class ArchiveSpider(Spider):
                 result = add_sources(session, collection, [SourceEntry(u) for u in self.urls])
                 for entry, reason in result.refused:
                     self.logger.warning("refused %s: %s", entry.url, reason)
-                ids = [s.id for s in result.added] + [s.id for _, s in result.known]
+                chosen: dict[int, str] = {}
+                for tracked in result.added:
+                    chosen.setdefault(tracked.id, tracked.url)
+                for entry, tracked in result.known:
+                    chosen.setdefault(tracked.id, entry.url)
                 if self.only_due:
-                    ids = still_to_capture(session, ids)
-                chosen = [session.get(Source, i) for i in dict.fromkeys(ids)]
-                rows = [(s.id, s.normalized_url, s.kind, previous_capture(session, s.id)) for s in chosen if s]
-                yield from rows
+                    due = set(still_to_capture(session, list(chosen)))
+                    chosen = {source_id: url for source_id, url in chosen.items() if source_id in due}
+                kinds = dict(session.execute(select(Source.id, Source.kind).where(Source.id.in_(list(chosen)))).all())
+                previous = previous_captures(session, list(chosen.values()), collection.id)
+                yield from [(source_id, url, kinds.get(source_id, "page"), previous.get(url))
+                            for source_id, url in chosen.items()]
                 return
         last_id = 0
         started = datetime.now(UTC)
@@ -95,22 +108,32 @@ class ArchiveSpider(Spider):
                     select(Source).where(Source.collection_id == self.collection_id, Source.id > last_id,
                                          awaiting_capture(started, ws.settings.capture_retry))
                     .order_by(Source.id).limit(_BATCH)))
-                rows = [(s.id, s.normalized_url, s.kind, None) for s in batch]
-            if not rows:
+                urls = [(s.id, _fetchable(s.url, s.normalized_url), s.kind) for s in batch]
+                previous = previous_captures(session, [url for _, url, _ in urls], self.collection_id or 0)
+            if not urls:
                 return
+            rows = [(source_id, url, kind, previous.get(url)) for source_id, url, kind in urls]
             yield from rows
             last_id = rows[-1][0]
 
     def source_request(self, source_id: int, url: str, kind: str = "page", previous: Any = None,
-                       depth: int = 0) -> Request:
-        """The request that captures one source."""
-        meta: dict[str, Any] = {META_SOURCE: (source_id, kind), "depth": depth}
+                       depth: int = 0, chain: tuple[str, ...] = ()) -> Request:
+        """The request that captures one source (or the next hop of its redirects, after `chain`).
+
+        Scrapy's duplicate filter sees every request: within one crawl a URL is fetched (and stored) once,
+        whether it is reached as a source, a link or a redirect's target.
+        """
+        # dont_redirect: the spider follows redirects itself, a request per hop, so each hop is archived under
+        # its own URL, looked up for a revisit and seen by the duplicate filter (robots.txt is still redirected).
+        meta: dict[str, Any] = {META_SOURCE: (source_id, kind), "depth": depth, "dont_redirect": True}
+        if chain:
+            meta[META_CHAIN] = chain
         proxy = crawler_workspace(self.crawler).settings.proxy
         if proxy:
             meta["proxy"] = proxy
         if previous is not None:
             meta[META_PREVIOUS] = previous
-        return Request(url, callback=self.parse, errback=self.failed, meta=meta, dont_filter=depth == 0)
+        return Request(url, callback=self.parse, errback=self.failed, meta=meta)
 
     async def parse(self, response: Response) -> AsyncIterator[Any]:
         source_id, kind = response.meta[META_SOURCE]
@@ -122,6 +145,13 @@ class ArchiveSpider(Spider):
         item = PageCapture(source_id=source_id, collection_id=self.collection_id or 0, kind=kind,
                            requested_url=response.request.url if response.request else response.url,
                            response=response, records=records, content_type=content_type)
+        target = redirect_target(response)
+        if target is not None:
+            item.redirect_to = target
+            yield item
+            for failed in self._redirect(response, target):
+                yield failed
+            return
         body = response.body
         html = "html" in (content_type or "").lower() or (content_type is None and body.lstrip()[:1] == b"<")
         if not body:
@@ -136,6 +166,25 @@ class ArchiveSpider(Spider):
             for request in self._follow(response, item.page_meta.get("outlinks") or []):
                 yield request
 
+    def _redirect(self, response: Response, target: str) -> Iterator[FailedFetch]:
+        """Follow a redirect as a request of its own, so that each hop is archived under its own URL; the hop
+        is sent straight to the engine, keeping its page's depth (a redirect is no step deeper)."""
+        source_id, kind = response.meta[META_SOURCE]
+        chain = (*response.meta.get(META_CHAIN, ()), response.url)
+        limit = self.crawler.settings.getint("REDIRECT_MAX_TIMES", 10)
+        if target in chain or len(chain) > limit:
+            why = "redirects back to " + target if target in chain else f"more than {limit} redirects"
+            yield FailedFetch(source_id, chain[0], "redirect_loop", f"{chain[0]}: {why}")
+            return
+        if urlsplit(target).scheme not in {"http", "https"}:
+            yield FailedFetch(source_id, chain[0], "fetch_error", f"redirect to a URL that is not http(s): {target}")
+            return
+        ws = crawler_workspace(self.crawler)
+        with session_scope(ws.sessions) as session:
+            previous = previous_captures(session, [target], self.collection_id or 0).get(target)
+        self.crawler.engine.crawl(self.source_request(source_id, target, kind, previous,
+                                                      depth=response.meta.get("depth", 0), chain=chain))
+
     def _follow(self, response: Response, links: list[str]) -> Iterator[Request]:
         """Same-site links within --depth become sources of the collection and get captured."""
         site = domain_of(response.url)
@@ -146,17 +195,33 @@ class ArchiveSpider(Spider):
         with session_scope(ws.sessions) as session:
             collection = ensure_collection(session, self.collection_name)
             result = add_sources(session, collection, [SourceEntry(link) for link in wanted], tags=("crawl:followed",))
-            targets = [(s.id, s.normalized_url) for s in result.added]
+            targets = [(s.id, s.url) for s in result.added]
+            previous = previous_captures(session, [url for _, url in targets], collection.id)
         depth = response.meta.get("depth", 0) + 1
         for source_id, url in targets:
-            request = self.source_request(source_id, url, "page", depth=depth)
-            yield request
+            yield self.source_request(source_id, url, "page", previous.get(url), depth=depth)
 
     def failed(self, failure: Failure) -> Iterator[FailedFetch]:
         request = failure.request  # type: ignore[attr-defined]
         source_id, _kind = request.meta[META_SOURCE]
         reason, detail = failure_reason(failure)
         yield FailedFetch(source_id, request.url, reason, detail)
+
+
+def redirect_target(response: Response) -> str | None:
+    """The absolute URL a redirect (301, 302, 303, 307, 308 with a Location) points to, else None."""
+    location = response.headers.get("Location")
+    if response.status not in REDIRECT_STATUSES or not location:
+        return None
+    return response.urljoin(safe_url_string(location))
+
+
+def _fetchable(url: str, normalized: str) -> str:
+    """A stored source URL as it is fetched: userinfo dropped (rows from before it was dropped on adding)."""
+    try:
+        return without_userinfo(url)
+    except InvalidURL:
+        return normalized
 
 
 def failure_reason(failure: Failure) -> tuple[str, str]:

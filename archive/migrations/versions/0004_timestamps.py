@@ -1,7 +1,7 @@
 """timestamp tokens
 
 Revision ID: 0004
-Revises: 0002 (to be chained after 0003 when merged)
+Revises: 0003
 Create Date: 2026-11-26 00:06:11.875669
 """
 from collections.abc import Sequence

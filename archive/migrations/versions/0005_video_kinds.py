@@ -6,7 +6,7 @@ provider of archive.providers recognizes, and gives it its video row (provider, 
 has none. Downgrading cannot tell those from videos given as such, so it leaves them.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26 01:00:00.000000
 """
 from collections.abc import Sequence

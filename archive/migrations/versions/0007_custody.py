@@ -1,7 +1,7 @@
 """custody record, per-collection screenshots
 
 Revision ID: 0007
-Revises: 0004 (the lead re-chains it after the newest revision at merge)
+Revises: 0006
 Create Date: 2026-12-01 00:00:00
 """
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 """task leases: work handed to Celery tasks, claimed by one worker at a time
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-26 01:00:00.000000
 """
 from collections.abc import Sequence
