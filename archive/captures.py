@@ -8,13 +8,13 @@ their WARC file is stored, so a capture and its queued public copy go in togethe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Source, WaybackSubmission
+from archive.models import Capture, CrawlFailure, Source, Video, WaybackSubmission
 from archive.sources.state import seen_alive
 from archive.timefmt import iso
 from archive.vocab import OPEN_SUBMISSIONS, SubmissionState
@@ -35,7 +35,7 @@ def previous_capture(session: Session, source_id: int) -> RevisitTarget | None:
     return RevisitTarget(uri=capture.url, date=date, payload_digest=capture.payload_digest)
 
 
-def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status: int, content_type: str | None,
+def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status: int | None, content_type: str | None,
                 page_meta: dict[str, Any] | None) -> dict[str, Any]:
     """Columns of a Capture row (all but the file's URI) for a fetch whose response record was written."""
     return {
@@ -53,6 +53,16 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
         "record_id": record.record_id,
         "page_meta": page_meta,
     }
+
+
+def awaiting_media(now: datetime, retry_after: int) -> Any:
+    """Condition on Video: its media is not kept yet, its source was captured, and no media download of it
+    failed within `retry_after` seconds (a later crawl tries again; meanwhile checks keep watching it)."""
+    since = now - timedelta(seconds=retry_after)
+    return (Video.media_capture_id.is_(None)
+            & exists().where(Capture.source_id == Video.source_id)
+            & ~exists().where(CrawlFailure.source_id == Video.source_id, CrawlFailure.reason.like("media%"),
+                              CrawlFailure.at >= since))
 
 
 def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]], warc_uri: str) -> None:

@@ -76,6 +76,7 @@ class Collection(Base):
     obey_robots: Mapped[bool] = mapped_column(Boolean, default=True)
     alert_on_changed: Mapped[bool] = mapped_column(Boolean, default=False)
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    media: Mapped[bool] = mapped_column(Boolean, default=True)  # crawls keep its videos' media files
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
@@ -230,11 +231,15 @@ class Video(Base):
     duration: Mapped[float | None] = mapped_column(Float, default=None)
     view_count: Mapped[int | None] = mapped_column(BigInteger, default=None)
     availability: Mapped[str | None] = mapped_column(String(32), default=None)
-    media_uri: Mapped[str | None] = mapped_column(Text, default=None)
+    media_uri: Mapped[str | None] = mapped_column(Text, default=None)  # the WARC file holding the media record
     media_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     media_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The capture whose WARC record holds the media (a response under its URL, or a resource naming the video).
+    media_capture_id: Mapped[int | None] = mapped_column(ForeignKey("capture.id", ondelete="SET NULL"),
+                                                         default=None)
 
     source: Mapped[Source] = relationship()
+    media_capture: Mapped[Capture | None] = relationship()
 
 
 class PageVideo(Base):

@@ -25,6 +25,7 @@ class PageCapture:
     videos: list[Any] = field(default_factory=list)
     failure: str | None = None
     metadata_record: PreparedRecord | None = None
+    video_info: dict[str, Any] | None = None  # yt-dlp's info of a video source (for its media's metadata record)
 
 
 @dataclass

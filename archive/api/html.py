@@ -284,6 +284,19 @@ def _capture_row(capture: dict[str, Any]) -> str:
             f"<td>{link}</td></tr>")
 
 
+def _media_section(video: dict[str, Any] | None) -> str:
+    """The video's kept media, played from its capture (served with Range requests), with what identifies it."""
+    media = (video or {}).get("media")
+    if not media:
+        return ""
+    src = f"/api/captures/{media['capture_id']}"
+    return (f"<h2>Video</h2><video id='media' controls preload='metadata' src='{escape(src, quote=True)}' "
+            "style='max-width:100%'></video>"
+            f"<p class='muted'>{media['size']} bytes, {escape(media['content_type'] or '-')}, sha256:"
+            f"{escape(media['sha256'] or '-')}; {escape(media['record_type'])} record in "
+            f"{escape(media['warc_uri'])} @{media['warc_offset']}+{media['warc_length']}</p>")
+
+
 def source_page(view: SourceView) -> str:
     """One source: status, the check history as a timeline, transitions, captures and copies elsewhere."""
     source, detail, checks, transitions = view.source, view.detail, view.checks, view.transitions
@@ -311,7 +324,8 @@ def source_page(view: SourceView) -> str:
     url_q = quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~")
     body = (f"<h1 class='url'>{escape(source.normalized_url)}</h1><p>{_link(source.url, 'original URL')} | "
             f"{_link(f'/api/sources/{source.id}', 'JSON')} | {_link(f'/api/timemap/link/{url_q}', 'TimeMap')}</p>"
-            f"<dl>{facts_html}</dl><h2>Check history</h2>{check_timeline(checks, transitions)}"
+            f"<dl>{facts_html}</dl>{_media_section(detail['video'])}"
+            f"<h2>Check history</h2>{check_timeline(checks, transitions)}"
             "<h2>Status changes</h2><table id='transitions'><thead><tr><th>when</th><th>change</th><th>why</th></tr>"
             f"</thead><tbody>{transition_rows}</tbody></table>"
             "<h2>Captures</h2><table id='captures'><thead><tr><th>captured</th><th>HTTP</th><th>record</th>"

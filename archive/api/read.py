@@ -155,7 +155,8 @@ def get_source(source_id: IdPath, request: Request, who: CallerDep) -> dict[str,
     200: {"description": "the archived body with its original content type", "content": {"*/*": {}}}, **ERRORS})
 def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Response:
     """The archived body of a capture as it was received, marked as an archived copy (Memento-Datetime,
-    Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body."""
+    Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body.
+    A Range request gets that part (206), so a video's media plays and seeks in a browser."""
     ws = workspace_of(request)
     with session_scope(ws.sessions) as session:
         capture = session.get(Capture, capture_id)
@@ -186,7 +187,7 @@ def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Respons
         headers["Content-Encoding"] = encoding
     if record.http_status is not None:
         headers[_ORIGINAL_STATUS] = str(record.http_status)
-    return Response(content=record.body, headers=headers)
+    return _ranged(record.body, headers, request.headers.get("range"))
 
 
 @router.get("/api/collections/{name}/feed.atom", tags=["read"], responses={
@@ -203,6 +204,43 @@ def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> R
         readable(who, collection)
         data = collection_feed(session, collection.name, base_url=str(request.base_url).rstrip("/"))
     return Response(content=data, media_type="application/atom+xml")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte a single-range `Range: bytes=...` header asks for; None to serve the whole body
+    (no header, another unit, several ranges: RFC 9110 lets a server ignore those). ValueError: unsatisfiable."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = spec.strip().partition("-")
+    if not dash or not (first_text + last_text).isdigit():
+        return None
+    if not first_text:  # the last N bytes
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - suffix), size - 1
+    first = int(first_text)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    if first >= size or (last_text and int(last_text) < first):
+        raise ValueError("range outside the body")
+    return first, last
+
+
+def _ranged(body: bytes, headers: dict[str, str], range_header: str | None) -> Response:
+    """The body, or the part a Range header asks for (206; 416 when no part of it exists)."""
+    headers["Accept-Ranges"] = "bytes"
+    try:
+        wanted = byte_range(range_header, len(body))
+    except ValueError:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(body)}"})
+    if wanted is None:
+        return Response(content=body, headers=headers)
+    first, last = wanted
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(body)}"
+    return Response(content=body[first:last + 1], status_code=206, headers=headers)
 
 
 def _csv_lines(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:

@@ -118,7 +118,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("urls", nargs="*", metavar="URL", help="capture these (added to the collection if new)")
     p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
     p.add_argument("--depth", type=int, default=0, help="follow same-site links this deep (default 0)")
-    p.add_argument("--media", action="store_true", help="also store video media files")
+    p.add_argument("--media", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep (or not) the media files of video sources in the WARC files "
+                        "(default: the collection's setting, on unless `lastseen collection NAME --media no`)")
     p.set_defaults(handler=cmd_crawl)
     p = sub.add_parser("export", parents=[common], help="one .warc.gz or .wacz with a collection's captures")
     p.add_argument("out", metavar="OUT")

@@ -182,6 +182,14 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
     if d["video"]:
         v = d["video"]
         out.line(f"  video             {v['provider']} {v['video_id']}: {v['title'] or '-'} by {v['uploader'] or '-'}")
+        media = v["media"]
+        if media is None:
+            out.line("    media           not kept")
+        else:
+            out.line(f"    media           {media['size']} bytes  {media['content_type'] or '-'}  "
+                     f"sha256:{media['sha256']}")
+            out.line(f"      {media['record_type']} record {media['warc_uri']} @{media['warc_offset']}+"
+                     f"{media['warc_length']}")
         for page in d["found_on"]:
             out.line(f"    found on        {page}")
     for v in d["videos"]:
@@ -235,9 +243,12 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.alert_on_changed = args.alert_on_changed
         if args.public is not None:
             collection.public_read = args.public
+        if args.media is not None:
+            collection.media = args.media
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
-                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read}
+                "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
+                "media": collection.media}
     if out.as_json:
         out.json(data)
     else:
@@ -292,4 +303,5 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--robots", type=_yes_no, metavar="obey|ignore", help="obey robots.txt while crawling")
     p.add_argument("--alert-on-changed", type=_yes_no, metavar="yes|no", help="alert when content changes")
     p.add_argument("--public", type=_yes_no, metavar="yes|no", help="readable over the API without a token")
+    p.add_argument("--media", type=_yes_no, metavar="yes|no", help="crawls keep its videos' media files (default yes)")
     p.set_defaults(handler=cmd_collection)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import requests
 import urllib3.exceptions
 
 from archive.net.forward import guarded_proxy_url
-from archive.net.http import default_user_agent, make_session
+from archive.net.http import ca_bundle, default_user_agent, make_session
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,18 @@ class VideoInfo:
 
 
 def guarded_ydl_options(proxy: str | None, allow_networks: Iterable[str] = ()) -> dict[str, Any]:
-    """yt-dlp options that send all its traffic through the net guard's forwarding proxy."""
-    return {"proxy": guarded_proxy_url(tuple(allow_networks), proxy or "")}
+    """yt-dlp options that send all its traffic through the net guard's forwarding proxy, verifying TLS with
+    the same CA bundle as every other client (archive.net.http.ca_bundle)."""
+    options: dict[str, Any] = {"proxy": guarded_proxy_url(tuple(allow_networks), proxy or "")}
+    bundle = ca_bundle()
+    if isinstance(bundle, str):
+        # yt-dlp has no CA-file option: it loads certifi's list, or with the `no-certifi` compatibility option
+        # OpenSSL's default paths, which OpenSSL reads from SSL_CERT_FILE each time. So the bundle named by
+        # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE becomes this process's SSL_CERT_FILE as well.
+        if os.environ.get("SSL_CERT_FILE") != bundle:
+            os.environ["SSL_CERT_FILE"] = bundle
+        options["compat_opts"] = ["no-certifi"]
+    return options
 
 
 def _ydl_options(proxy: str | None, timeout: int, allow_networks: Iterable[str] = ()) -> dict[str, Any]:

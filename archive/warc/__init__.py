@@ -10,11 +10,13 @@ from archive.warc.reader import ArchivedRecord, WarcError, iter_records, read_re
 from archive.warc.writer import (
     ClosedWarc,
     ExchangeRecords,
+    PreparedFile,
     PreparedRecord,
     RevisitTarget,
     RollingWarcWriter,
     WarcRecordInfo,
     prepare_metadata,
+    prepare_resource,
     sha1_b32,
 )
 
@@ -22,6 +24,7 @@ __all__ = [
     "ArchivedRecord",
     "ClosedWarc",
     "ExchangeRecords",
+    "PreparedFile",
     "PreparedRecord",
     "RevisitTarget",
     "RollingWarcWriter",
@@ -30,6 +33,7 @@ __all__ = [
     "export_collection",
     "iter_records",
     "prepare_metadata",
+    "prepare_resource",
     "read_record",
     "salvage",
     "sha1_b32",

@@ -1,4 +1,4 @@
-"""Writing WARC/1.1: a rolling writer of request/response/revisit/metadata records, and their digests.
+"""Writing WARC/1.1: a rolling writer of request/response/revisit/metadata/resource records, and their digests.
 
 Each record is its own gzip member, so one capture is read back with one ranged read of
 (offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed and
@@ -14,10 +14,12 @@ import io
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +87,18 @@ class PreparedRecord:
     """
 
     data: bytes
+    info: WarcRecordInfo
+    mime: str | None
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """A whole record built in a spool file: a media file's payload is too large to hold in memory.
+
+    Built off the writer's lock; appending it copies the file. The appender deletes the file.
+    """
+
+    path: Path
     info: WarcRecordInfo
     mime: str | None
 
@@ -212,14 +226,25 @@ class RollingWarcWriter:
 
     def append(self, record: PreparedRecord) -> WarcRecordInfo:
         """Add a record built elsewhere (a page description worker builds metadata records)."""
+        return self.append_all([record])[0]
+
+    def append_all(self, records: Sequence[PreparedRecord | PreparedFile]) -> list[WarcRecordInfo]:
+        """Add records built elsewhere one after another in one file (a media file with its metadata)."""
         with self._lock:
             self._ensure_open()
             assert self._fh is not None
-            info = replace(record.info, file_name=self._name, offset=self._fh.tell())
-            self._fh.write(record.data)
-            self._records += 1
-            self._index_record(info, record.mime, None)
-            return info
+            placed = []
+            for record in records:
+                info = replace(record.info, file_name=self._name, offset=self._fh.tell())
+                if isinstance(record, PreparedFile):
+                    with record.path.open("rb") as source:
+                        shutil.copyfileobj(source, self._fh, 1024 * 1024)
+                else:
+                    self._fh.write(record.data)
+                self._records += 1
+                self._index_record(info, record.mime, None)
+                placed.append(info)
+            return placed
 
     def _index_record(self, info: WarcRecordInfo, mime: str | None, status: str | None) -> None:
         """Note the record's CDXJ fields; the lines are made off this thread when the file is indexed."""
@@ -291,6 +316,33 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
                           payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
                           block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data))
     return PreparedRecord(data=member, info=info, mime="application/json")
+
+
+def prepare_resource(path: Path, *, uri: str, content_type: str, fetched_at: datetime, spool_dir: Path,
+                     sha256: str, concurrent_to: str | None = None) -> PreparedFile:
+    """A resource record of a file (a video yt-dlp downloaded, its thumbnail, its subtitles) under `uri`, built
+    into a spool file; `sha256` is the file's, computed by the caller while it had the file."""
+    size = path.stat().st_size
+    headers = {"WARC-Date": warc_date(fetched_at)}
+    if concurrent_to:
+        headers["WARC-Concurrent-To"] = concurrent_to
+    fd, name = tempfile.mkstemp(dir=spool_dir, prefix=".record-", suffix=".warc.gz")
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as payload:
+            writer = WARCWriter(out, gzip=True, warc_version="1.1")
+            record = writer.create_warc_record(uri, "resource", payload=payload, length=size,
+                                               warc_content_type=content_type, warc_headers_dict=headers)
+            writer.write_record(record)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    rec = record.rec_headers
+    digest = rec.get_header("WARC-Payload-Digest") or rec.get_header("WARC-Block-Digest") or ""
+    info = WarcRecordInfo(file_name="", offset=0, length=Path(name).stat().st_size,
+                          record_id=rec.get_header("WARC-Record-ID"), record_type="resource", target_uri=uri,
+                          date=rec.get_header("WARC-Date"), payload_sha256=sha256, payload_digest=digest,
+                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=size)
+    return PreparedFile(path=Path(name), info=info, mime=content_type)
 
 
 def _mime(headers: Iterable[tuple[str, str]]) -> str | None:
