@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -76,7 +77,7 @@ class Collection(Base):
     obey_robots: Mapped[bool] = mapped_column(Boolean, default=True)
     alert_on_changed: Mapped[bool] = mapped_column(Boolean, default=False)
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
-    media: Mapped[bool] = mapped_column(Boolean, default=True)  # crawls keep its videos' media files
+    media: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # crawls keep video media
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",

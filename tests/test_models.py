@@ -43,9 +43,21 @@ def test_old_change_hashes_move_from_the_detail_into_columns(settings: Settings)
     engine = make_engine(settings.database_url)
     config = alembic_config(engine)
     command.upgrade(config, "0002")
-    with session_scope(sessionmaker(engine)) as session:
-        source_id = add_sources(session, ensure_collection(session, "c"), [SourceEntry("https://x.example/")]
-                                ).added[0].id
+    # Rows written as revision 0002 knew them (the models of today have columns later revisions add).
+    collections = sa.table("collection", *(sa.column(name) for name in (
+        "name", "description", "obey_robots", "alert_on_changed", "public_read", "created_at")))
+    sources = sa.table("source", *(sa.column(name) for name in (
+        "collection_id", "url", "normalized_url", "url_hash", "domain", "kind", "added_at", "status", "streak_count")))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(collections.insert().values(name="c", description="", obey_robots=True,
+                                                       alert_on_changed=False, public_read=False, created_at=now))
+        collection_id = connection.scalar(sa.text("SELECT id FROM collection WHERE name = 'c'"))
+        connection.execute(sources.insert().values(collection_id=collection_id, url="https://x.example/",
+                                                   normalized_url="https://x.example/", url_hash="0" * 64,
+                                                   domain="x.example", kind="page", added_at=now, status="new",
+                                                   streak_count=0))
+        source_id = connection.scalar(sa.text("SELECT id FROM source"))
     text, payload = "a" * 64, "b" * 64
     old = {"changed by text": f"main text differs from the capture of 2026-01-01T00:00:00Z; text_sha256={text}",
            "changed by bytes": f"content differs from the capture of 2026-01-01T00:00:00Z; payload_sha256={payload}"
