@@ -59,7 +59,24 @@ def guarded_ydl_options(proxy: str | None, allow_networks: Iterable[str] = ()) -
         if os.environ.get("SSL_CERT_FILE") != bundle:
             os.environ["SSL_CERT_FILE"] = bundle
         options["compat_opts"] = ["no-certifi"]
+    deno = _deno_path()
+    if deno:
+        # YouTube's challenges need a JavaScript runtime; the `deno` package's binary sits in the virtual
+        # environment, which is not on PATH when `lastseen` runs without activating it.
+        options["js_runtimes"] = {"deno": {"path": deno}}
     return options
+
+
+def _deno_path() -> str | None:
+    """The deno executable of the `deno` package, if installed."""
+    try:
+        import deno
+    except ImportError:
+        return None
+    try:
+        return str(deno.find_deno_bin())
+    except Exception:  # a package without its binary for this platform
+        return None
 
 
 def _ydl_options(proxy: str | None, timeout: int, allow_networks: Iterable[str] = ()) -> dict[str, Any]:
