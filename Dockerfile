@@ -4,7 +4,7 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     LASTSEEN_DATA_DIR=/data
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libxml2 libxslt1.1 ca-certificates \
+ && apt-get install -y --no-install-recommends libxml2 libxslt1.1 ca-certificates ffmpeg \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 1000 lastseen \
  && mkdir -p /data && chown lastseen /data

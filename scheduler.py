@@ -24,10 +24,11 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
+from archive.captures import awaiting_media
 from archive.config import load_settings
 from archive.db import session_scope
 from archive.locks import Lock, named_lock
-from archive.models import Collection, Source
+from archive.models import Collection, Source, Video
 from archive.sources import awaiting_capture
 from archive.spawn import run_lastseen
 from archive.workspace import Workspace
@@ -78,14 +79,18 @@ def recheck_round() -> dict[str, Any]:
 
 
 def crawl_targets(ws: Workspace) -> list[tuple[str, list[str]]]:
-    """(collection, URLs) to crawl: each collection with never-captured sources (URLs empty: the crawl finds
-    them) and sources whose content changed since their last capture."""
+    """(collection, URLs) to crawl: each collection with never-captured sources or, when it keeps media, videos
+    without their media yet (URLs empty: the crawl finds them), and sources whose content changed since their
+    last capture."""
     from archive.watch.select import sources_to_capture
 
+    now, retry = _now(), ws.settings.capture_retry
     with session_scope(ws.sessions) as session:
         uncaptured = list(session.scalars(
-            select(Collection.name).where(exists().where(
-                Source.collection_id == Collection.id, awaiting_capture(_now(), ws.settings.capture_retry)))
+            select(Collection.name).where(
+                exists().where(Source.collection_id == Collection.id, awaiting_capture(now, retry))
+                | (Collection.media.is_(True) & exists().where(
+                    Source.collection_id == Collection.id, Video.source_id == Source.id, awaiting_media(now, retry))))
             .order_by(Collection.name)))
         changed: dict[str, list[str]] = {}
         for request in sources_to_capture(session):

@@ -17,4 +17,8 @@ fi
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  echo "setup.sh: ffmpeg not found: video downloads keep single-file formats (install ffmpeg, e.g. apt-get install" \
+       "ffmpeg, to merge separate video and audio)" >&2
+fi
 echo "lastseen installed in $(pwd)/.venv: run .venv/bin/lastseen --help"

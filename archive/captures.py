@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Check, Source, WaybackSubmission
+from archive.models import Capture, Check, CrawlFailure, Source, Video, WaybackSubmission
 from archive.sources.state import seen_alive
 from archive.storage import Storage, StorageError
 from archive.timefmt import iso
@@ -47,7 +47,7 @@ def previous_captures(session: Session, urls: Sequence[str], collection_id: int)
     return found
 
 
-def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status: int, content_type: str | None,
+def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status: int | None, content_type: str | None,
                 page_meta: dict[str, Any] | None) -> dict[str, Any]:
     """Columns of a Capture row (all but the file's URI) for a fetch whose response record was written."""
     return {
@@ -66,6 +66,16 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
         "record_id": record.record_id,
         "page_meta": page_meta,
     }
+
+
+def awaiting_media(now: datetime, retry_after: int) -> Any:
+    """Condition on Video: its media is not kept yet, its source was captured, and no media download of it
+    failed within `retry_after` seconds (a later crawl tries again; meanwhile checks keep watching it)."""
+    since = now - timedelta(seconds=retry_after)
+    return (Video.media_capture_id.is_(None)
+            & exists().where(Capture.source_id == Video.source_id)
+            & ~exists().where(CrawlFailure.source_id == Video.source_id, CrawlFailure.reason.like("media%"),
+                              CrawlFailure.at >= since))
 
 
 def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]], warc_uri: str) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -82,6 +83,7 @@ class Collection(Base):
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
     # A full-page screenshot of each captured HTML page: None follows the default (on when Chromium is found).
     screenshots: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    media: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # crawls keep video media
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     proxy: Mapped[str | None] = mapped_column(Text, default=None)  # yt-dlp's proxy for this collection's videos
     cookies_file: Mapped[str | None] = mapped_column(Text, default=None)  # a cookies file yt-dlp may send
@@ -246,11 +248,15 @@ class Video(Base):
     duration: Mapped[float | None] = mapped_column(Float, default=None)
     view_count: Mapped[int | None] = mapped_column(BigInteger, default=None)
     availability: Mapped[str | None] = mapped_column(String(32), default=None)
-    media_uri: Mapped[str | None] = mapped_column(Text, default=None)
+    media_uri: Mapped[str | None] = mapped_column(Text, default=None)  # the WARC file holding the media record
     media_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     media_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The capture whose WARC record holds the media (a response under its URL, or a resource naming the video).
+    media_capture_id: Mapped[int | None] = mapped_column(ForeignKey("capture.id", ondelete="SET NULL"),
+                                                         default=None)
 
     source: Mapped[Source] = relationship()
+    media_capture: Mapped[Capture | None] = relationship()
 
 
 class PageVideo(Base):

@@ -110,7 +110,18 @@ def video_dict(video: Video) -> dict[str, Any]:
         "metadata_uri": video.metadata_uri,
         "media_uri": video.media_uri,
         "media_sha256": video.media_sha256,
+        "media": media_dict(video),
     }
+
+
+def media_dict(video: Video) -> dict[str, Any] | None:
+    """The video's media kept in the archive: its size, SHA-256, and the WARC record that holds it."""
+    capture = video.media_capture
+    if capture is None:
+        return None
+    return {"capture_id": capture.id, "size": video.media_size, "sha256": video.media_sha256,
+            "content_type": capture.content_type, "record_type": capture.record_type, "url": capture.url,
+            "warc_uri": capture.warc_uri, "warc_offset": capture.warc_offset, "warc_length": capture.warc_length}
 
 
 # A Wayback submission's state says whether its failure is passing (it will be tried again) or final.

@@ -3,8 +3,8 @@
 Keys are predictable so an operator can find things without the database:
   warc/YYYY/MM/DD/<file>.warc.gz      WARC files, one gzip member per record
   warc/YYYY/MM/DD/<file>.warc.gz.cdxj their CDXJ indexes
-  meta/<sha256>.json                  video metadata (yt-dlp info JSON), content-addressed
-  media/<sha256><ext>                 media files stored with --media, content-addressed
+Video media and yt-dlp's info JSON are records inside the WARC files (crawler.media); `media/` and `meta/`
+objects written by earlier versions stay where they are.
 """
 
 from __future__ import annotations
@@ -76,16 +76,6 @@ class Storage(Protocol):
 def warc_key(file_name: str, when: datetime) -> str:
     """Key of a WARC file written at a time."""
     return f"warc/{when:%Y/%m/%d}/{file_name}"
-
-
-def meta_key(sha256: str) -> str:
-    """Key of a metadata JSON object, by the SHA-256 of its bytes."""
-    return f"meta/{sha256}.json"
-
-
-def media_key(sha256: str, extension: str) -> str:
-    """Key of a media file, by the SHA-256 of its bytes."""
-    return f"media/{sha256}{extension}"
 
 
 def _check_key(key: str) -> str:

@@ -26,6 +26,7 @@ class PageCapture:
     failure: str | None = None
     metadata_record: PreparedRecord | None = None
     redirect_to: str | None = None  # a redirect hop: archived under its own URL, followed as its own request
+    video_info: dict[str, Any] | None = None  # yt-dlp's info of a video source (for its media's metadata record)
 
 
 @dataclass

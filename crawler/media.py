@@ -1,126 +1,220 @@
-"""`crawl --media`: download a video source's media file with yt-dlp and keep it, content-addressed, in storage.
+"""The video itself, in the WARC: each captured video source's media, kept in the crawl's WARC files.
 
-yt-dlp knows how to get the media of every provider we detect (and of direct mp4/webm/m3u8 links, through
-its generic extractor). The file goes to `media/<sha256><ext>`; the video row records where, its SHA-256
-and size. A download that fails or is over LASTSEEN_MEDIA_SIZE_CAP is recorded as a crawl failure of the
-source (reason `media_error` / `media_too_large`); the capture of the video's page stands.
+Two ways in, so replay tools play what they find:
+- a direct media URL (a `<video src=...mp4>` found on a page, or added as is) is already in the WARC as the
+  `response` record of its capture, under its own URL: that record is the media;
+- anything else (a YouTube or Vimeo page, a page with an HTML5 player) is downloaded by yt-dlp (crawler.download)
+  and written as a `resource` record whose WARC-Target-URI is the video's URL, with its thumbnail and subtitles.
+Each gets a `metadata` record holding yt-dlp's info JSON without cookies or credentials, tied to the media
+record by WARC-Concurrent-To. The video row points at the capture row of the media record, written once its
+WARC file is stored.
+
+Downloads run in a pool of LASTSEEN_MEDIA_WORKERS threads, off the reactor: the page capture never waits for
+them. A failed download is a crawl failure of the source (`media_error`, `media_too_large`) and is tried again
+by a later crawl of the collection (archive.captures.awaiting_media), which also picks up videos an earlier
+crawl left without media. Whether a crawl keeps media is the collection's switch (`lastseen collection NAME
+--media yes|no`) unless the crawl says (`crawl --media` / `--no-media`: the LASTSEEN_MEDIA Scrapy setting).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import mimetypes
 import shutil
 import tempfile
-from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import Crawler
-from scrapy.utils.defer import deferred_to_future
+from scrapy import signals
 from sqlalchemy import select
-from twisted.internet.threads import deferToThread
 
+from archive.captures import awaiting_media, capture_row
 from archive.db import session_scope
-from archive.models import CrawlFailure, Video
-from archive.providers.info import guarded_ydl_options
-from archive.storage import media_key, sha256_file
+from archive.models import Capture, Collection, CrawlFailure, Source, Video
+from archive.providers.info import fetch_ytdlp
+from archive.storage import sha256_file
+from archive.warc import PreparedFile, PreparedRecord, WarcRecordInfo, prepare_metadata, prepare_resource
+from crawler.download import Download, MediaError, clean_info, content_type, download_media
 from crawler.items import PageCapture
-from crawler.workspace import crawler_workspace
+from crawler.pipelines import CrawlPipeline
 
 logger = logging.getLogger(__name__)
-
-
-class MediaError(Exception):
-    """A media file that could not be fetched; `reason` is the crawl failure reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
+MEDIA_SETTING = "LASTSEEN_MEDIA"  # Scrapy setting: True/False forces media on or off; None: the collection's switch
+_MEDIA_TYPES = ("video/", "audio/")
 
 
 @dataclass(frozen=True)
-class StoredMedia:
-    """A media file kept in storage."""
+class MediaJob:
+    """One video source's media to keep: its URL, what its provider said, and its capture when that is the media."""
 
-    uri: str
-    sha256: str
-    size: int
-
-
-def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, max_bytes: int,
-                   allow_networks: Iterable[str] = ()) -> Path:
-    """The media file of a video page or link, downloaded by yt-dlp into `folder` (its traffic guarded)."""
-    import yt_dlp
-    from yt_dlp.utils import DownloadError
-
-    options: dict[str, Any] = {
-        "quiet": True, "no_warnings": True, "noprogress": True, "noplaylist": True, "playlist_items": "1",
-        "socket_timeout": timeout, "retries": 1, "logger": logger, "max_filesize": max_bytes,
-        "outtmpl": str(folder / "media.%(ext)s"), "format": "best/bestvideo+bestaudio",
-    }
-    options.update(guarded_ydl_options(proxy, allow_networks))  # every connection through the net guard
-    try:
-        with yt_dlp.YoutubeDL(options) as ydl:
-            ydl.extract_info(url, download=True)
-    except DownloadError as exc:
-        raise MediaError("media_error", str(exc).removeprefix("ERROR: ").strip().splitlines()[0]) from None
-    except Exception as exc:  # extractor bugs must not stop a crawl
-        raise MediaError("media_error", f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
-    if not files:
-        # yt-dlp skips, without an error, a file announced larger than max_filesize.
-        raise MediaError("media_too_large", f"no media file within {max_bytes} bytes")
-    media = max(files, key=lambda p: p.stat().st_size)
-    if media.stat().st_size > max_bytes:
-        raise MediaError("media_too_large", f"{media.stat().st_size} bytes is over the cap of {max_bytes}")
-    return media
+    source_id: int
+    url: str
+    info: dict[str, Any] | None = None
+    capture: WarcRecordInfo | None = None
 
 
-class MediaPipeline:
-    """Stores the media file of each captured video source when the crawl runs with --media."""
+def media_capture(item: PageCapture) -> WarcRecordInfo | None:
+    """The capture's response record when the fetched body is the media itself (a direct link), else None."""
+    record = item.records.response
+    kind = (item.content_type or "").split(";", 1)[0].strip().lower()
+    if item.failure or record.record_type != "response" or not 200 <= item.response.status < 300:
+        return None
+    return record if kind.startswith(_MEDIA_TYPES) else None
 
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.ws = crawler_workspace(crawler)
+
+class MediaPipeline(CrawlPipeline):
+    """Keeps each captured video source's media in the WARC, through a pool of download threads."""
+
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self.forced: bool | None = crawler.settings.get(MEDIA_SETTING)
+        self.enabled = False
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self.ws.settings.media_workers),
+                                        thread_name_prefix="media")
+        self._futures: list[Future[None]] = []
+        self._queued: set[int] = set()
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> MediaPipeline:
-        return cls(crawler)
+    def from_crawler(cls, crawler: Any) -> MediaPipeline:
+        pipeline = cls(crawler)
+        # At spider_opened, after WarcCapture's own handler (extensions connect first) has opened the writer.
+        crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
+        return pipeline
 
-    async def process_item(self, item: Any) -> Any:
-        spider = self.crawler.spider
-        if (not isinstance(item, PageCapture) or item.kind != "video" or item.redirect_to is not None
-                or not getattr(spider, "media", False)):
-            return item
-        await deferred_to_future(deferToThread(self._keep, item))
+    def spider_opened(self) -> None:
+        """Decide whether this crawl keeps media; queue the collection's videos still without it."""
+        collection_id = getattr(self.crawler.spider, "collection_id", None)
+        with session_scope(self.ws.sessions) as session:
+            collection = session.get(Collection, collection_id) if collection_id else None
+            self.enabled = self.forced if self.forced is not None else bool(collection and collection.media)
+            if not self.enabled or collection is None:
+                return
+            now, retry = datetime.now(UTC), self.ws.settings.capture_retry
+            waiting = session.execute(select(Video.source_id, Source.normalized_url)
+                                      .join(Source, Source.id == Video.source_id)
+                                      .where(Source.collection_id == collection.id, awaiting_media(now, retry))
+                                      .order_by(Video.id)).all()
+        for source_id, url in waiting:
+            self._submit(MediaJob(source_id, url))
+
+    def process_item(self, item: Any) -> Any:
+        """Hand a captured video source to the pool and pass the item on at once."""
+        if self.enabled and isinstance(item, PageCapture) and item.kind == "video" and item.redirect_to is None:
+            self._submit(MediaJob(item.source_id, item.requested_url, item.video_info, media_capture(item)))
         return item
 
-    def _keep(self, item: PageCapture) -> None:
-        try:
-            stored = self.store(item.requested_url)
-        except MediaError as exc:
-            logger.warning("media of %s not stored: %s", item.requested_url, exc)
-            with session_scope(self.ws.sessions) as session:
-                session.add(CrawlFailure(source_id=item.source_id, url=item.requested_url, reason=exc.reason,
-                                         detail=str(exc)[:2000]))
-            return
-        with session_scope(self.ws.sessions) as session:
-            video = session.scalar(select(Video).where(Video.source_id == item.source_id))
-            if video is not None:
-                video.media_uri, video.media_sha256, video.media_size = stored.uri, stored.sha256, stored.size
+    async def close_spider(self) -> None:
+        """Wait for the downloads (before WarcCapture closes the last WARC file), without blocking the reactor."""
+        await asyncio.gather(*(asyncio.wrap_future(future) for future in self._futures), return_exceptions=True)
+        self._pool.shutdown(wait=False)
 
-    def store(self, url: str) -> StoredMedia:
-        """Download one video's media and put it in storage under its SHA-256."""
+    def _submit(self, job: MediaJob) -> None:
+        if job.source_id in self._queued:
+            return
+        self._queued.add(job.source_id)
+        self._futures.append(self._pool.submit(self._run, job))
+
+    def _run(self, job: MediaJob) -> None:
+        """Keep one job's media; a failure becomes the source's crawl failure, never an exception."""
+        try:
+            self.keep(job)
+        except MediaError as exc:
+            logger.warning("media of %s not kept: %s", job.url, exc)
+            self._fail(job, exc.reason, str(exc))
+        except Exception as exc:  # a bug here must cost one video, not the crawl
+            logger.exception("media of %s not kept", job.url)
+            self._fail(job, "media_error", f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+    def _fail(self, job: MediaJob, reason: str, detail: str) -> None:
+        with session_scope(self.ws.sessions) as session:
+            session.add(CrawlFailure(source_id=job.source_id, url=job.url, reason=reason, detail=detail[:2000]))
+
+    def keep(self, job: MediaJob) -> None:
+        """Write the job's media records into the crawl's WARC; link the video once the file is stored."""
+        writer = self.capture.writer
+        if writer is None:
+            raise MediaError("media_error", "the crawl's WARC writer is closed")
         settings = self.ws.settings
+        if job.capture is not None:
+            if job.capture.payload_size > settings.media_size_cap:
+                raise MediaError("media_too_large", f"{job.capture.payload_size} bytes is over the cap of "
+                                                    f"{settings.media_size_cap}")
+            info = job.info if job.info is not None else self._info(job.url)
+            if info:
+                writer.append(self._metadata(job.url, job.capture.record_id, info))
+            record = job.capture
+            self.capture.uploads.when_stored(record.file_name, lambda uri: self._link(job, record, uri, None))
+            return
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="media-", dir=settings.spool_dir))
         try:
-            path = download_media(url, folder, proxy=settings.proxy or None, timeout=settings.download_timeout,
-                                  max_bytes=settings.media_size_cap, allow_networks=settings.allow_networks)
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            stored = self.ws.storage.put_file(media_key(sha256_file(path), path.suffix), path, content_type)
-            return StoredMedia(uri=stored.uri, sha256=stored.sha256, size=stored.size)
+            download = download_media(job.url, folder, proxy=settings.proxy or None,
+                                      timeout=settings.download_timeout, max_bytes=settings.media_size_cap,
+                                      allow_networks=settings.allow_networks, max_height=settings.media_max_height)
+            records = self._records(job.url, download, folder)
+            try:
+                placed = writer.append_all(records)
+            finally:
+                for record in records:
+                    if isinstance(record, PreparedFile):
+                        record.path.unlink(missing_ok=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        media, mime = placed[0], records[0].mime
+        self.capture.uploads.when_stored(media.file_name, lambda uri: self._link(job, media, uri, mime))
+
+    def _info(self, url: str) -> dict[str, Any] | None:
+        """yt-dlp's info for a direct media link, when the crawl did not ask already."""
+        settings = self.ws.settings
+        answer = fetch_ytdlp(url, proxy=settings.proxy or None, timeout=settings.check_timeout,
+                             allow_networks=settings.allow_networks)
+        return answer.info
+
+    def _metadata(self, url: str, concurrent_to: str, info: dict[str, Any]) -> PreparedRecord:
+        return prepare_metadata(url=url, concurrent_to=concurrent_to, fields=clean_info(info),
+                                fetched_at=datetime.now(UTC))
+
+    def _records(self, url: str, download: Download, folder: Path) -> list[PreparedFile | PreparedRecord]:
+        """The media's resource record, its metadata record, then one resource record per thumbnail or subtitle."""
+        spool = self.ws.settings.spool_dir
+        now = datetime.now(UTC)
+        media = prepare_resource(download.media, uri=url, content_type=content_type(download.media),
+                                 fetched_at=now, spool_dir=spool, sha256=sha256_file(download.media))
+        records: list[PreparedFile | PreparedRecord] = [media]
+        try:
+            records.append(self._metadata(url, media.info.record_id, download.info))
+            for path, source in download.extras:
+                records.append(prepare_resource(path, uri=source, content_type=content_type(path), fetched_at=now,
+                                                spool_dir=spool, sha256=sha256_file(path),
+                                                concurrent_to=media.info.record_id))
+        except BaseException:
+            for record in records:
+                if isinstance(record, PreparedFile):
+                    record.path.unlink(missing_ok=True)
+            raise
+        return records
+
+    def _link(self, job: MediaJob, record: WarcRecordInfo, uri: str, resource_type: str | None) -> None:
+        """Once the WARC file is stored: the media record's capture row and the video's pointer to it.
+
+        A resource record (resource_type: its media type) gets a capture row of its own here; a direct link's
+        response record already has the row of its capture."""
+        with session_scope(self.ws.sessions) as session:
+            if resource_type is not None:
+                row = capture_row(job.source_id, record, url=record.target_uri, http_status=None,
+                                  content_type=resource_type, page_meta=None)
+                capture = Capture(**row, warc_uri=uri)
+                session.add(capture)
+                session.flush()
+            else:
+                capture = session.scalar(select(Capture).where(Capture.record_id == record.record_id).limit(1))
+                if capture is None:
+                    raise RuntimeError(f"no capture row for record {record.record_id} in {uri}")
+            video = session.scalar(select(Video).where(Video.source_id == job.source_id))
+            if video is not None:
+                video.media_uri, video.media_sha256, video.media_size = uri, record.payload_sha256, record.payload_size
+                video.media_capture_id = capture.id
+

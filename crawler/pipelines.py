@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -18,7 +16,6 @@ from archive.extract.pagemeta import text_sha256
 from archive.models import CrawlFailure, PageVideo, Source, Video
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.sources import SourceEntry, add_sources, as_video
-from archive.storage import meta_key
 from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
 from crawler.upload import PendingCapture
@@ -95,7 +92,8 @@ class VideoPipeline(CrawlPipeline):
 
 
 class VideoMetadataPipeline(CrawlPipeline):
-    """Asks the provider about a captured video (yt-dlp, else oEmbed) and stores the answer."""
+    """Asks the provider about a captured video (yt-dlp, else oEmbed) and stores the answer; yt-dlp's info JSON
+    stays on the item for the media's metadata record (crawler.media)."""
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageCapture) or item.kind != "video" or item.redirect_to is not None:
@@ -123,11 +121,8 @@ class VideoMetadataPipeline(CrawlPipeline):
         return answer
 
     def _store(self, item: PageCapture, provider: str, answer: VideoInfo) -> None:
-        metadata_uri = None
-        if answer.info is not None:
-            data = json.dumps(answer.info, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-            digest = hashlib.sha256(data).hexdigest()
-            metadata_uri = self.ws.storage.put_bytes(meta_key(digest), data, "application/json").uri
+        if answer.source == "yt-dlp":
+            item.video_info = answer.info
         page_meta = item.page_meta or {}
         with session_scope(self.ws.sessions) as session:
             video = session.scalar(select(Video).where(Video.source_id == item.source_id))
@@ -137,7 +132,6 @@ class VideoMetadataPipeline(CrawlPipeline):
                 session.add(video)
             info = answer.info or {}
             video.metadata_fetched_at = datetime.now(UTC)
-            video.metadata_uri = metadata_uri or video.metadata_uri
             video.metadata_source = answer.source or ("page" if page_meta else None)
             video.title = info.get("title") or page_meta.get("title") or video.title
             video.uploader = info.get("uploader") or info.get("author_name") or video.uploader

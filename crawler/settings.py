@@ -49,8 +49,9 @@ ITEM_PIPELINES = {
     "crawler.pipelines.WarcMetadataPipeline": 100,
     "crawler.pipelines.VideoPipeline": 200,
     "crawler.pipelines.VideoMetadataPipeline": 300,
-    "crawler.media.MediaPipeline": 400,
     "crawler.pipelines.CaptureRowPipeline": 800,
+    # After the capture row is handed over: a direct link's capture is its media record.
+    "crawler.media.MediaPipeline": 850,
     "crawler.pipelines.FailurePipeline": 900,
 }
 

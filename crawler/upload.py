@@ -1,11 +1,12 @@
 """Closed WARC files to storage from one background thread; capture rows follow their file.
 
 Each closed file is indexed (CDXJ) and stored with its index; the capture rows waiting for it are recorded
-only then, so a row never points at bytes that are not durably kept, and the custody record gets a
-`captured` event naming the file. Files an earlier crawl of the same collection left in the spool (its upload
-failed, or it died) are salvaged and stored the same way. A stored file is then timestamped by the TSAs of
-LASTSEEN_TSA_URLS on a thread of its own: a slow or failing TSA only logs (`lastseen timestamp` and the
-scheduler's `timestamp` job ask again), never holding up a capture.
+only then, so a row never points at bytes that are not durably kept (and so are the rows other stages wait to
+write about it: `when_stored`), and the custody record gets a `captured` event naming the file. Files an
+earlier crawl of the same collection left in the spool (its upload failed, or it died) are salvaged and stored
+the same way. A stored file is then timestamped by the TSAs of LASTSEEN_TSA_URLS on a thread of its own: a slow
+or failing TSA only logs (`lastseen timestamp` and the scheduler's `timestamp` job ask again), never holding up
+a capture.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import queue
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +75,7 @@ class WarcUploader:
         self.summary = CrawlSummary()
         self._lock = threading.Lock()
         self._pending: dict[str, list[PendingCapture]] = {}
+        self._after: dict[str, list[Callable[[str], None]]] = {}
         self._stored: dict[str, str] = {}
         self._failed_files: dict[str, str] = {}
         self._queue: queue.Queue[ClosedWarc | Path | None] = queue.Queue()
@@ -122,6 +125,19 @@ class WarcUploader:
             uri = self._stored[pending.file_name]
         self._insert([pending], uri)
 
+    def when_stored(self, file_name: str, action: Callable[[str], None]) -> None:
+        """Call action(uri of the stored file) once the file is stored and its capture rows recorded (at once if
+        it already is); never if its storage failed (the file stays in the spool, a later crawl salvages it)."""
+        with self._lock:
+            if file_name in self._failed_files:
+                logger.error("WARC file %s was not stored: what waited for it is not recorded", file_name)
+                return
+            if file_name not in self._stored:
+                self._after.setdefault(file_name, []).append(action)
+                return
+            uri = self._stored[file_name]
+        _run_after([action], uri)
+
     def record_failure(self, reason: str) -> None:
         """Count a fetch that gave nothing worth keeping as a capture."""
         with self._lock:
@@ -140,6 +156,7 @@ class WarcUploader:
                 logger.error("WARC file %s was never stored; %d capture(s) not recorded", name, len(waiting))
                 self.summary.failed["storage"] += len(waiting)
             self._pending.clear()
+            self._after.clear()
 
     def _loop(self) -> None:
         while True:
@@ -170,6 +187,7 @@ class WarcUploader:
                 self.summary.storage_error = str(exc)
                 lost = self._pending.pop(name, [])
                 self.summary.failed["storage"] += len(lost)
+                self._after.pop(name, None)
             return
         with session_scope(self.ws.sessions) as session:
             record(session, CAPTURED, self.actor, [stored.uri], collection=self.collection,
@@ -178,7 +196,9 @@ class WarcUploader:
             self._stored[name] = stored.uri
             self.summary.files.append(stored.uri)
             waiting = self._pending.pop(name, [])
+            after = self._after.pop(name, [])
         self._insert(waiting, stored.uri)
+        _run_after(after, stored.uri)
         closed.path.unlink(missing_ok=True)
         cdxj.unlink(missing_ok=True)
         if self._tsas:
@@ -218,3 +238,12 @@ class WarcUploader:
                     self.summary.unchanged += 1
                 else:
                     self.summary.captured += 1
+
+
+def _run_after(actions: list[Callable[[str], None]], uri: str) -> None:
+    """Run what waited for a stored file; one that fails is logged, the others and the uploads go on."""
+    for action in actions:
+        try:
+            action(uri)
+        except Exception:
+            logger.exception("recording what %s holds failed", uri)

@@ -319,27 +319,19 @@ def test_depth_robots_size_cap_and_export(settings: Settings, site: Site) -> Non
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_media_files_are_kept_with_media(settings: Settings, site: Site) -> None:
-    """--media stores a video's media file by its SHA-256; one over the size cap is a recorded failure."""
+def test_no_media_crawl_keeps_no_media(settings: Settings, site: Site) -> None:
+    """`crawl --no-media` overrides the collection's switch: the direct video is captured, no media kept."""
     clip = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
     site.set("/media/clip.mp4", Page(clip, content_type="video/mp4"))
-    site.set("/media/huge.mp4", Page(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 5000, content_type="video/mp4"))
     site.set("/watch", Page('<html><head><title>Clip</title></head><body><video src="/media/clip.mp4"></video>'
-                            '<video src="/media/huge.mp4"></video></body></html>'))
-    code, summary, stderr = crawl(settings, site, site.url("/watch"), "-c", "media", "--media",
-                                  extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "3000"})
+                            '</body></html>'))
+    code, summary, stderr = crawl(settings, site, site.url("/watch"), "-c", "media", "--no-media")
     assert code == 0, stderr[-3000:]
     sessions = open_database(settings.database_url)
-    storage = open_storage(settings)
     with session_scope(sessions) as session:
-        videos = {v.canonical_url.rsplit("/", 1)[1]: v for v in session.scalars(select(Video))}
-        kept = videos["clip.mp4"]
-        assert kept.media_sha256 == hashlib.sha256(clip).hexdigest() and kept.media_size == len(clip)
-        assert storage.key_of(kept.media_uri) == f"media/{kept.media_sha256}.mp4"
-        assert storage.read(storage.key_of(kept.media_uri)) == clip
-        assert videos["huge.mp4"].media_uri is None
-        failures = {f.url.rsplit("/", 1)[1]: f.reason for f in session.scalars(select(CrawlFailure))}
-        assert failures == {"huge.mp4": "media_too_large"}
+        video = session.scalar(select(Video))
+        assert video is not None and video.media_capture_id is None and video.media_sha256 is None
+        assert not [f for f in session.scalars(select(CrawlFailure)) if f.reason.startswith("media")]
     sessions.kw["bind"].dispose()
 
 

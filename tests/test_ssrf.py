@@ -172,7 +172,7 @@ def _ytdlp_redirect(site: Site, target: str) -> None:
 @pytest.mark.parametrize("where", ["loopback", "169.254.169.254"])
 def test_ytdlp_media_download_is_not_redirected_inward(tmp_path: Path, site: Site, listener: Listener,
                                                        where: str) -> None:
-    from crawler.media import MediaError, download_media
+    from crawler.download import MediaError, download_media
 
     target = f"http://127.0.0.1:{listener.port}/v.mp4" if where == "loopback" else "http://169.254.169.254/v.mp4"
     _ytdlp_redirect(site, target)

@@ -308,6 +308,19 @@ def _screenshot(source_id: int) -> str:
     return f"<a href='{src}'><img class='screenshot' alt='latest screenshot' src='{src}' width='240'></a>"
 
 
+def _media_section(video: dict[str, Any] | None) -> str:
+    """The video's kept media, played from its capture (served with Range requests), with what identifies it."""
+    media = (video or {}).get("media")
+    if not media:
+        return ""
+    src = f"/api/captures/{media['capture_id']}"
+    return (f"<h2>Video</h2><video id='media' controls preload='metadata' src='{escape(src, quote=True)}' "
+            "style='max-width:100%'></video>"
+            f"<p class='muted'>{media['size']} bytes, {escape(media['content_type'] or '-')}, sha256:"
+            f"{escape(media['sha256'] or '-')}; {escape(media['record_type'])} record in "
+            f"{escape(media['warc_uri'])} @{media['warc_offset']}+{media['warc_length']}</p>")
+
+
 def source_page(view: SourceView) -> str:
     """One source: status, the check history as a timeline, transitions, captures and copies elsewhere."""
     source, detail, checks, transitions = view.source, view.detail, view.checks, view.transitions
@@ -335,7 +348,8 @@ def source_page(view: SourceView) -> str:
     url_q = quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~")
     body = (f"<h1 class='url'>{escape(source.normalized_url)}</h1><p>{_link(source.url, 'original URL')} | "
             f"{_link(f'/api/sources/{source.id}', 'JSON')} | {_link(f'/api/timemap/link/{url_q}', 'TimeMap')}</p>"
-            f"<dl>{facts_html}</dl><h2>Check history</h2><div class='beside'>{check_timeline(checks, transitions)}"
+            f"<dl>{facts_html}</dl>{_media_section(detail['video'])}<h2>Check history</h2>"
+            f"<div class='beside'>{check_timeline(checks, transitions)}"
             f"{_screenshot(source.id) if view.screenshot else ''}</div>"
             "<h2>Status changes</h2><table id='transitions'><thead><tr><th>when</th><th>change</th><th>why</th></tr>"
             f"</thead><tbody>{transition_rows}</tbody></table>"

@@ -161,7 +161,8 @@ _CAPTURE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get("/api/captures/{capture_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
 def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Response:
     """The archived body of a capture as it was received, marked as an archived copy (Memento-Datetime,
-    Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body."""
+    Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body.
+    A Range request gets that part (206), so a video's media plays and seeks in a browser."""
     return _replay(capture_id, request, who)
 
 
@@ -226,6 +227,8 @@ def _replay(capture_id: int, request: Request, who: Caller) -> Response:
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(body))
         return Response(status_code=status, headers=headers)
+    if status == 200:
+        return _ranged(body, headers, request.headers.get("range"))
     return Response(content=body, status_code=status, headers=headers)
 
 
@@ -243,6 +246,43 @@ def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> R
         readable(who, collection)
         data = collection_feed(session, collection.name, base_url=str(request.base_url).rstrip("/"))
     return Response(content=data, media_type="application/atom+xml")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte a single-range `Range: bytes=...` header asks for; None to serve the whole body
+    (no header, another unit, several ranges: RFC 9110 lets a server ignore those). ValueError: unsatisfiable."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = spec.strip().partition("-")
+    if not dash or not (first_text + last_text).isdigit():
+        return None
+    if not first_text:  # the last N bytes
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - suffix), size - 1
+    first = int(first_text)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    if first >= size or (last_text and int(last_text) < first):
+        raise ValueError("range outside the body")
+    return first, last
+
+
+def _ranged(body: bytes, headers: dict[str, str], range_header: str | None) -> Response:
+    """The body, or the part a Range header asks for (206; 416 when no part of it exists)."""
+    headers["Accept-Ranges"] = "bytes"
+    try:
+        wanted = byte_range(range_header, len(body))
+    except ValueError:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(body)}"})
+    if wanted is None:
+        return Response(content=body, headers=headers)
+    first, last = wanted
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(body)}"
+    return Response(content=body[first:last + 1], status_code=206, headers=headers)
 
 
 def _csv_lines(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:

@@ -131,7 +131,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("urls", nargs="*", metavar="URL", help="capture these (added to the collection if new)")
     p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
     p.add_argument("--depth", type=int, default=0, help="follow same-site links this deep (default 0)")
-    p.add_argument("--media", action="store_true", help="also store video media files")
+    p.add_argument("--media", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep (or not) the media files of video sources in the WARC files "
+                        "(default: the collection's setting, on unless `lastseen collection NAME --media no`)")
     p.add_argument("--only-due", action="store_true",
                    help="skip given URLs captured since they last changed (workers use it so work runs once)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # the API or scheduler that starts this crawl

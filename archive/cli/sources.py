@@ -185,6 +185,14 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
     if d["video"]:
         v = d["video"]
         out.line(f"  video             {v['provider']} {v['video_id']}: {v['title'] or '-'} by {v['uploader'] or '-'}")
+        media = v["media"]
+        if media is None:
+            out.line("    media           not kept")
+        else:
+            out.line(f"    media           {media['size']} bytes  {media['content_type'] or '-'}  "
+                     f"sha256:{media['sha256']}")
+            out.line(f"      {media['record_type']} record {media['warc_uri']} @{media['warc_offset']}+"
+                     f"{media['warc_length']}")
         if d["verdict"]:
             said = d["verdict"]
             out.line(f"    provider said   {said['at']}  {said['outcome']}: {said['words']}")
@@ -248,11 +256,14 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.cookies_file = _cookies_file(args.cookies)
         if args.screenshots is not None:
             collection.screenshots = args.screenshots
+        if args.media is not None:
+            collection.media = args.media
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
                 "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
                 "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
-                "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots}
+                "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots,
+                "media": collection.media}
     if out.as_json:
         out.json(data)
     else:
@@ -324,4 +335,5 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    "collection's videos; never written into an archive ('' for none)")
     p.add_argument("--screenshots", type=_yes_no, metavar="yes|no",
                    help="a full-page screenshot of each captured HTML page (default LASTSEEN_SCREENSHOTS)")
+    p.add_argument("--media", type=_yes_no, metavar="yes|no", help="crawls keep its videos' media files (default yes)")
     p.set_defaults(handler=cmd_collection)

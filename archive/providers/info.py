@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import requests
 import urllib3.exceptions
 
 from archive.net.forward import guarded_proxy_url
-from archive.net.http import default_user_agent, make_session
+from archive.net.http import ca_bundle, default_user_agent, make_session
 from archive.providers import OEMBED_ENDPOINTS
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,35 @@ class VideoInfo:
 
 
 def guarded_ydl_options(proxy: str | None, allow_networks: Iterable[str] = ()) -> dict[str, Any]:
-    """yt-dlp options that send all its traffic through the net guard's forwarding proxy."""
-    return {"proxy": guarded_proxy_url(tuple(allow_networks), proxy or "")}
+    """yt-dlp options that send all its traffic through the net guard's forwarding proxy, verifying TLS with
+    the same CA bundle as every other client (archive.net.http.ca_bundle)."""
+    options: dict[str, Any] = {"proxy": guarded_proxy_url(tuple(allow_networks), proxy or "")}
+    bundle = ca_bundle()
+    if isinstance(bundle, str):
+        # yt-dlp has no CA-file option: it loads certifi's list, or with the `no-certifi` compatibility option
+        # OpenSSL's default paths, which OpenSSL reads from SSL_CERT_FILE each time. So the bundle named by
+        # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE becomes this process's SSL_CERT_FILE as well.
+        if os.environ.get("SSL_CERT_FILE") != bundle:
+            os.environ["SSL_CERT_FILE"] = bundle
+        options["compat_opts"] = ["no-certifi"]
+    deno = _deno_path()
+    if deno:
+        # YouTube's challenges need a JavaScript runtime; the `deno` package's binary sits in the virtual
+        # environment, which is not on PATH when `lastseen` runs without activating it.
+        options["js_runtimes"] = {"deno": {"path": deno}}
+    return options
+
+
+def _deno_path() -> str | None:
+    """The deno executable of the `deno` package, if installed."""
+    try:
+        import deno
+    except ImportError:
+        return None
+    try:
+        return str(deno.find_deno_bin())
+    except Exception:  # a package without its binary for this platform
+        return None
 
 
 def _ydl_options(proxy: str | None, timeout: int, cookies: str | None,

@@ -1,4 +1,4 @@
-"""WARC/1.1 files: writing records, reading them back, CDXJ indexes, WACZ export.
+"""WARC/1.1 files: writing records (writer, records), reading them back, CDXJ indexes, WACZ export.
 
 The package's front door: consumers import from `archive.warc`, not from its modules (writer, reader,
 index, export), so those can change shape without touching them.
@@ -7,17 +7,17 @@ index, export), so those can change shape without touching them.
 from archive.warc.export import export_collection, write_wacz
 from archive.warc.index import salvage, write_cdxj, write_index
 from archive.warc.reader import ArchivedRecord, WarcError, iter_records, read_record
+from archive.warc.records import custody_warcinfo, prepare_resource, prepare_screenshot
 from archive.warc.writer import (
     SCREENSHOT_URI_PREFIX,
     ClosedWarc,
     ExchangeRecords,
+    PreparedFile,
     PreparedRecord,
     RevisitTarget,
     RollingWarcWriter,
     WarcRecordInfo,
-    custody_warcinfo,
     prepare_metadata,
-    prepare_screenshot,
     sha1_b32,
 )
 
@@ -26,6 +26,7 @@ __all__ = [
     "ArchivedRecord",
     "ClosedWarc",
     "ExchangeRecords",
+    "PreparedFile",
     "PreparedRecord",
     "RevisitTarget",
     "RollingWarcWriter",
@@ -36,6 +37,7 @@ __all__ = [
     "iter_records",
     "prepare_metadata",
     "prepare_screenshot",
+    "prepare_resource",
     "read_record",
     "salvage",
     "sha1_b32",

@@ -1,4 +1,4 @@
-"""Writing WARC/1.1: a rolling writer of request/response/revisit/metadata records, and their digests.
+"""Writing WARC/1.1: a rolling writer of request/response/revisit/metadata/resource records, and their digests.
 
 Each record is its own gzip member, so one capture is read back with one ranged read of
 (offset, length). Files are written in a spool folder as `NAME.warc.gz.open`, renamed when closed and
@@ -14,15 +14,15 @@ import io
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -87,6 +87,18 @@ class PreparedRecord:
     """
 
     data: bytes
+    info: WarcRecordInfo
+    mime: str | None
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """A whole record built in a spool file: a media file's payload is too large to hold in memory.
+
+    Built off the writer's lock; appending it copies the file. The appender deletes the file.
+    """
+
+    path: Path
     info: WarcRecordInfo
     mime: str | None
 
@@ -225,14 +237,25 @@ class RollingWarcWriter:
 
     def append(self, record: PreparedRecord) -> WarcRecordInfo:
         """Add a record built elsewhere (a page description worker builds metadata records)."""
+        return self.append_all([record])[0]
+
+    def append_all(self, records: Sequence[PreparedRecord | PreparedFile]) -> list[WarcRecordInfo]:
+        """Add records built elsewhere one after another in one file (a media file with its metadata)."""
         with self._lock:
             self._ensure_open()
             assert self._fh is not None
-            info = replace(record.info, file_name=self._name, offset=self._fh.tell())
-            self._fh.write(record.data)
-            self._records += 1
-            self._index_record(info, record.mime, None)
-            return info
+            placed = []
+            for record in records:
+                info = replace(record.info, file_name=self._name, offset=self._fh.tell())
+                if isinstance(record, PreparedFile):
+                    with record.path.open("rb") as source:
+                        shutil.copyfileobj(source, self._fh, 1024 * 1024)
+                else:
+                    self._fh.write(record.data)
+                self._records += 1
+                self._index_record(info, record.mime, None)
+                placed.append(info)
+            return placed
 
     def _index_record(self, info: WarcRecordInfo, mime: str | None, status: str | None) -> None:
         """Note the record's CDXJ fields; the lines are made off this thread when the file is indexed."""
@@ -278,28 +301,6 @@ class RollingWarcWriter:
             logger.exception("WARC file %s is kept in the spool: handing it over failed", path)
 
 
-def custody_warcinfo(*, software: str, operator: str, hostname: str, proxy: str, region: str, started_by: str,
-                     collection: str) -> dict[str, str]:
-    """The warcinfo fields that say who made a file, where from and why (the custody of its records).
-
-    The egress is the proxy's scheme, host and port (never its credentials) and the configured region;
-    `startedBy` is the command, API token or scheduler that started the crawl.
-    """
-    parts = urlsplit(proxy) if proxy else None
-    egress = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" if parts else "direct"
-    return {
-        "software": software,
-        "format": "WARC File Format 1.1",
-        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-        "operator": operator or "unknown",
-        "hostname": hostname,
-        "egress-proxy": egress,
-        "egress-region": region or "unknown",
-        "startedBy": started_by,
-        "isPartOf": collection,
-    }
-
-
 def metadata_uri(url: str) -> str:
     """The Target-URI of a page's metadata record.
 
@@ -326,29 +327,6 @@ def prepare_metadata(*, url: str, concurrent_to: str, fields: dict[str, Any], fe
                           payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(data),
                           block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(data))
     return PreparedRecord(data=member, info=info, mime="application/json")
-
-
-def prepare_screenshot(*, url: str, concurrent_to: str, png: bytes, taken_at: datetime) -> PreparedRecord:
-    """A `resource` record holding a page's screenshot (PNG), tied to the page's response record.
-
-    Its Target-URI is ``urn:lastseen:screenshot:<page URL>``, not the page's own URL, so replay never serves
-    the picture for the page (as with metadata records).
-    """
-    out = io.BytesIO()
-    writer = WARCWriter(out, gzip=True, warc_version="1.1")
-    target = SCREENSHOT_URI_PREFIX + url
-    headers = {"WARC-Date": warc_date(taken_at), "WARC-Concurrent-To": concurrent_to}
-    record = writer.create_warc_record(target, "resource", payload=io.BytesIO(png), length=len(png),
-                                       warc_content_type="image/png", warc_headers_dict=headers)
-    writer.write_record(record)
-    member = out.getvalue()
-    rec = record.rec_headers
-    info = WarcRecordInfo(file_name="", offset=0, length=len(member), record_id=rec.get_header("WARC-Record-ID"),
-                          record_type="resource", target_uri=target, date=rec.get_header("WARC-Date"),
-                          payload_sha256=hashlib.sha256(png).hexdigest(),
-                          payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(png),
-                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(png))
-    return PreparedRecord(data=member, info=info, mime="image/png")
 
 
 def _mime(headers: Iterable[tuple[str, str]]) -> str | None:
