@@ -55,9 +55,11 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
     }
 
 
-def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]], warc_uri: str) -> None:
+def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]], warc_uri: str) -> list[int]:
     """Insert the (row, alive) captures of one stored WARC file; queue the live ones' new content for the
-    Wayback Machine and record each live source's newest proof of life, all in the caller's transaction."""
+    Wayback Machine and record each live source's newest proof of life, all in the caller's transaction.
+
+    Returns the new rows' ids, in the order given."""
     rows = [Capture(**row, warc_uri=warc_uri) for row, _alive in captured]
     session.add_all(rows)
     session.flush()
@@ -73,6 +75,7 @@ def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], b
             row = newest[source.id]
             seen_alive(session, source, row.captured_at, [{"capture_id": row.id, "at": iso(row.captured_at),
                                                            "http_status": row.http_status}])
+    return [row.id for row in rows]
 
 
 def enqueue_source(session: Session, source_id: int, capture_id: int | None = None) -> WaybackSubmission:

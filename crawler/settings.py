@@ -38,7 +38,6 @@ EXTENSIONS = {
     "crawler.extensions.WarcCapture": 100,
 }
 ITEM_PIPELINES = {
-    "crawler.pipelines.WarcMetadataPipeline": 100,
     "crawler.pipelines.VideoPipeline": 200,
     "crawler.pipelines.VideoMetadataPipeline": 300,
     "crawler.media.MediaPipeline": 400,

@@ -26,6 +26,21 @@ from archive.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 
+def spool_prefix(collection: str) -> str:
+    """The name every spooled WARC file of a collection's crawl starts with."""
+    return "lastseen-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in collection)
+
+
+def store_warc(ws: Workspace, closed: ClosedWarc) -> str:
+    """Store a closed file and its CDXJ index; the file's URI. Raises StorageError or OSError."""
+    now = datetime.now(UTC)
+    cdxj = write_index(closed)
+    stored = ws.storage.put_file(warc_key(closed.path.name, now), closed.path, "application/warc")
+    ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+    cdxj.unlink(missing_ok=True)
+    return stored.uri
+
+
 @dataclass
 class PendingCapture:
     """A capture row waiting for its WARC file to be stored; a capture without a failure proves its source alive."""
@@ -35,6 +50,7 @@ class PendingCapture:
     row: dict[str, Any]
     unchanged: bool
     failure: str | None = None
+    describe: bool = False  # an HTML page whose metadata is described after the crawl
 
     @property
     def alive(self) -> bool:
@@ -70,6 +86,7 @@ class WarcUploader:
         self._failed_files: dict[str, str] = {}
         self._queue: queue.Queue[ClosedWarc | Path | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self.to_describe: list[int] = []  # ids of recorded captures whose pages wait for their description
 
     def start(self) -> None:
         """Start the upload thread."""
@@ -135,11 +152,8 @@ class WarcUploader:
     def _upload(self, closed: ClosedWarc) -> None:
         """Store a file and its CDXJ index, then the rows that waited for it; on failure it stays in the spool."""
         name = closed.path.name
-        now = datetime.now(UTC)
         try:
-            cdxj = write_index(closed)
-            stored = self.ws.storage.put_file(warc_key(name, now), closed.path, "application/warc")
-            self.ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+            uri = store_warc(self.ws, closed)
         except (StorageError, OSError) as exc:
             logger.error("WARC file %s stays in the spool: %s", closed.path, exc)
             with self._lock:
@@ -149,20 +163,20 @@ class WarcUploader:
                 self.summary.failed["storage"] += len(lost)
             return
         with self._lock:
-            self._stored[name] = stored.uri
-            self.summary.files.append(stored.uri)
+            self._stored[name] = uri
+            self.summary.files.append(uri)
             waiting = self._pending.pop(name, [])
-        self._insert(waiting, stored.uri)
+        self._insert(waiting, uri)
         closed.path.unlink(missing_ok=True)
-        cdxj.unlink(missing_ok=True)
 
     def _insert(self, pending: list[PendingCapture], uri: str) -> None:
         """Capture rows for a stored file, and what they tell of their sources, in one transaction."""
         if not pending:
             return
         with session_scope(self.ws.sessions) as session:
-            record_captures(session, [(item.row, item.alive) for item in pending], uri)
+            ids = record_captures(session, [(item.row, item.alive) for item in pending], uri)
         with self._lock:
+            self.to_describe.extend(i for i, item in zip(ids, pending, strict=True) if item.describe)
             for item in pending:
                 if item.failure:
                     self.summary.failed[item.failure] += 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider, signals
+from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -18,10 +18,12 @@ from twisted.python.failure import Failure
 
 from archive.captures import previous_capture
 from archive.db import session_scope
+from archive.extract.decode import decode_html
+from archive.extract.pagemeta import page_links
+from archive.extract.videos import find_videos
 from archive.models import Source
 from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
 from archive.urls import domain_of
-from crawler.describe import PageDescriber, worker_count
 from crawler.extensions import META_PREVIOUS, META_RECORDS
 from crawler.items import FailedFetch, PageCapture
 from crawler.middlewares import BlockedRequest
@@ -48,7 +50,6 @@ class ArchiveSpider(Spider):
         self.depth = int(depth)
         self.media = _true(media)
         self.collection_id: int | None = None
-        self.describer = PageDescriber(1)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:
@@ -60,8 +61,6 @@ class ArchiveSpider(Spider):
             obey = collection.obey_robots
         crawler.settings.set("ROBOTSTXT_OBEY", obey, priority="spider")
         crawler.settings.set("DEPTH_LIMIT", spider.depth, priority="spider")
-        spider.describer = PageDescriber(worker_count(ws.settings.describe_workers))
-        crawler.signals.connect(spider.describer.close, signal=signals.spider_closed)
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
@@ -107,7 +106,7 @@ class ArchiveSpider(Spider):
             meta[META_PREVIOUS] = previous
         return Request(url, callback=self.parse, errback=self.failed, meta=meta, dont_filter=depth == 0)
 
-    async def parse(self, response: Response) -> AsyncIterator[Any]:
+    def parse(self, response: Response) -> Iterator[Any]:
         source_id, kind = response.meta[META_SOURCE]
         records = response.meta.get(META_RECORDS)
         if records is None:
@@ -124,12 +123,12 @@ class ArchiveSpider(Spider):
         elif html and b"\x00" in body[:4096]:
             item.failure = "binary_as_html"
         elif html and 200 <= response.status < 300:
-            found = await self.describer.describe(body, response.url, content_type, records.response.record_id)
-            item.page_meta, item.videos, item.metadata_record = found.page_meta or None, found.videos, found.record
+            # Only what the crawl needs now; main text and metadata are described after it, from the WARC.
+            item.videos = find_videos(decode_html(body, content_type)[0], response.url)
+            item.describe = True
         yield item
-        if html and item.page_meta and response.meta.get("depth", 0) < self.depth:
-            for request in self._follow(response, item.page_meta.get("outlinks") or []):
-                yield request
+        if item.describe and response.meta.get("depth", 0) < self.depth:
+            yield from self._follow(response, page_links(body, response.url, content_type))
 
     def _follow(self, response: Response, links: list[str]) -> Iterator[Request]:
         """Same-site links within --depth become sources of the collection and get captured."""
