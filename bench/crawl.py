@@ -162,6 +162,8 @@ def main() -> None:
                       f"{o['peak_rss_mb']:.0f} MB; then described {o['described']} in {o['describe_seconds']:.1f} s "
                       f"(+ {o['worker_peak_rss_mb']:.0f} MB a describe worker); {o['total_seconds']:.1f} s in all, "
                       f"{_load()}" + (f"; failures: {o['failed']}" if o.get("failed") else ""), flush=True)
+                print(f"run {run + 1} ratio: {(o['pages'] / o['seconds']) / (p['pages'] / p['seconds']):.0%}",
+                      flush=True)
         finally:
             weed.stop()
             site.terminate()
@@ -169,9 +171,13 @@ def main() -> None:
     our_rate = statistics.median(o["pages"] / o["seconds"] for o in ours)
     total_rate = statistics.median(o["pages"] / o["total_seconds"] for o in ours)
     ratio = our_rate / plain_rate if plain_rate else 0.0
+    # Each lastseen run follows its plain run: on a shared machine the pair sees the same load, the runs apart not.
+    paired = statistics.median((o["pages"] / o["seconds"]) / (p["pages"] / p["seconds"])
+                               for p, o in zip(plain, ours, strict=True))
     print(f"median of {args.runs}: plain Scrapy {plain_rate:.0f} pages/s, lastseen captures {our_rate:.0f} pages/s, "
           f"{total_rate:.0f} pages/s with the describing after the crawl")
-    print(f"lastseen captures at {ratio:.0%} of plain Scrapy's throughput (target: at least 90%)")
+    print(f"lastseen captures at {paired:.0%} of plain Scrapy's throughput, median of the runs' ratios "
+          f"({ratio:.0%} as the ratio of the medians; target: at least 90%)")
 
 
 if __name__ == "__main__":
