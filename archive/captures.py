@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Check, CrawlFailure, Source, Video, WaybackSubmission
@@ -78,24 +78,32 @@ def awaiting_media(now: datetime, retry_after: int) -> Any:
                               CrawlFailure.at >= since))
 
 
-def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]], warc_uri: str) -> None:
+def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]],
+                    warc_uri: str) -> list[int]:
     """Insert the (row, alive) captures of one stored WARC file; queue the live ones' new content for the
-    Wayback Machine and record each live source's newest proof of life, all in the caller's transaction."""
-    rows = [Capture(**row, warc_uri=warc_uri) for row, _alive in captured]
-    session.add_all(rows)
-    session.flush()
-    live = [row for row, (_row, alive) in zip(rows, captured, strict=True) if alive]
-    enqueue_captures(session, [(row.source_id, row.id) for row in live])
-    newest: dict[int, Capture] = {}
-    for row in live:
-        if row.source_id not in newest or newest[row.source_id].captured_at < row.captured_at:
-            newest[row.source_id] = row
-    ids = list(newest)
-    for start in range(0, len(ids), _ID_BATCH):
-        for source in session.scalars(select(Source).where(Source.id.in_(ids[start:start + _ID_BATCH]))):
-            row = newest[source.id]
-            seen_alive(session, source, row.captured_at, [{"capture_id": row.id, "at": iso(row.captured_at),
-                                                           "http_status": row.http_status}])
+    Wayback Machine and record each live source's newest proof of life, all in the caller's transaction.
+
+    Returns the new rows' ids, in the order given. The rows go in with one executemany (no ORM objects):
+    a crawl records thousands at once, after its last download.
+    """
+    if not captured:
+        return []
+    rows = [{**row, "warc_uri": warc_uri} for row, _alive in captured]
+    ids = list(session.scalars(insert(Capture).returning(Capture.id, sort_by_parameter_order=True), rows))
+    live = [(row, capture_id) for row, capture_id, (_row, alive) in zip(rows, ids, captured, strict=True) if alive]
+    enqueue_captures(session, [(row["source_id"], capture_id) for row, capture_id in live])
+    newest: dict[int, tuple[dict[str, Any], int]] = {}
+    for row, capture_id in live:
+        known = newest.get(row["source_id"])
+        if known is None or known[0]["captured_at"] < row["captured_at"]:
+            newest[row["source_id"]] = (row, capture_id)
+    source_ids = list(newest)
+    for start in range(0, len(source_ids), _ID_BATCH):
+        for source in session.scalars(select(Source).where(Source.id.in_(source_ids[start:start + _ID_BATCH]))):
+            row, capture_id = newest[source.id]
+            seen_alive(session, source, row["captured_at"], [{"capture_id": capture_id, "at": iso(row["captured_at"]),
+                                                              "http_status": row["http_status"]}])
+    return ids
 
 
 def enqueue_source(session: Session, source_id: int, capture_id: int | None = None) -> WaybackSubmission:
@@ -154,12 +162,15 @@ def enqueue_captures(session: Session, pairs: Sequence[tuple[int, int]], batch: 
         for source_id in source_ids:
             counts[source_id] = counts.get(source_id, 0) + 1
         kinds = dict(session.execute(select(Capture.id, Capture.record_type).where(Capture.id.in_(capture_ids))).all())
+        first: list[dict[str, Any]] = []  # sources queued for the first time: one executemany
         for source_id, capture_id in chunk:
             if source_id in seen or counts[source_id] > 1:
                 enqueue_capture(session, source_id, capture_id)
             elif kinds.get(capture_id) != "revisit":
-                session.add(WaybackSubmission(source_id=source_id, capture_id=capture_id,
-                                              state=SubmissionState.QUEUED.value, attempts=0))
+                first.append({"source_id": source_id, "capture_id": capture_id,
+                              "state": SubmissionState.QUEUED.value, "attempts": 0})
+        if first:
+            session.execute(insert(WaybackSubmission), first)
     session.flush()
 
 

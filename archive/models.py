@@ -128,6 +128,10 @@ class Source(Base):
     streak_started_at: Mapped[datetime | None] = mapped_column(default=None)
     recovery_archive_url: Mapped[str | None] = mapped_column(Text, default=None)
     recovery_timestamp: Mapped[str | None] = mapped_column(String(14), default=None)
+    # What the last alive check of a page got: its validators (asked again conditionally) and its body's hash.
+    check_etag: Mapped[str | None] = mapped_column(String(512), default=None)
+    check_last_modified: Mapped[str | None] = mapped_column(String(64), default=None)
+    check_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
     collection: Mapped[Collection] = relationship(back_populates="sources")
     tags: Mapped[list[SourceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin", passive_deletes=True)

@@ -1,63 +1,90 @@
-"""Page description (metadata, main text, videos) in worker processes, off the crawl's reactor thread.
+"""Describing captured pages (main text, JSON-LD, OpenGraph, authors) after the crawl, from the stored WARC records.
 
-Extracting a page, and building the WARC metadata record that holds what was found, costs more CPU than
-fetching it: done inline it would halve the crawl's throughput. Worker processes use the other cores
-while the reactor keeps downloading; the reactor only appends the finished record.
+Describing a page costs more CPU than fetching it: done during the crawl, on the cores the downloads use, it
+held the crawl at about half of plain Scrapy's speed (issue #14). The crawl therefore records its captures
+first and describes them when the downloads are done, in worker processes at lower priority, reading each
+response record back from storage. The metadata record goes into a WARC file of its own
+(WARC-Concurrent-To: the response record), stored with its CDXJ index; only then is Capture.page_meta filled.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import os
+import socket
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from archive.warc import PreparedRecord, prepare_metadata
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from archive import __version__
+from archive.db import session_scope
+from archive.models import Capture, Source, Video
+from archive.storage import StorageError
+from archive.warc import ClosedWarc, PreparedRecord, RollingWarcWriter, prepare_metadata, salvage
+from archive.workspace import Workspace
+from crawler.upload import spool_prefix, store_warc
 
 logger = logging.getLogger(__name__)
 _PARENT_POLL = 0.5  # seconds between a worker's looks at whether its crawl still runs
+_NICE = 10  # workers yield the cores to a crawl or the API running beside them
+_BATCH = 200  # captures loaded, read and described at a time
+_READ_SPAN = 8 * 1024**2  # one ranged read covers neighbouring records of a file up to this many bytes
+# Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.
+DB_META_FIELDS = ("title", "canonical_url", "authors", "published", "modified", "language", "site_name",
+                  "description", "charset", "charset_source")
 
 
 @dataclass
 class PageDescription:
-    """What a worker found on a page, and the WARC metadata record that says so, ready to append."""
+    """What a worker found on a page (the database's share) and the WARC metadata record that says all of it."""
 
-    page_meta: dict[str, Any] = field(default_factory=dict)
-    videos: list[Any] = field(default_factory=list)
+    page_meta: dict[str, Any]
     record: PreparedRecord | None = None
 
 
-def describe_page(body: bytes, url: str, content_type: str | None, concurrent_to: str | None = None,
-                  fetched_at: datetime | None = None) -> PageDescription:
-    """Page metadata and videos; with `concurrent_to` (the response record id) also the metadata record."""
-    from archive.extract.pagemeta import extract_page_metadata
+def describe_page(data: bytes, content_type: str | None, fetched_at: datetime) -> PageDescription:
+    """Describe the page in one stored response record (its bytes as read from the WARC file)."""
+    from archive.extract.pagemeta import extract_page_metadata, text_sha256
     from archive.extract.videos import find_videos
+    from archive.warc import WarcError, decoded_body, read_record
 
-    meta = extract_page_metadata(body, url, content_type)
-    page_meta = meta.as_dict()
-    videos = find_videos(body, url, encoding=meta.charset)
-    record = None
-    if concurrent_to is not None:
-        fields = {**page_meta, "videos": [{"provider": v.provider, "video_id": v.video_id, "url": v.canonical_url,
-                                           "found_as": v.found_as} for v in videos]}
-        record = prepare_metadata(url=url, concurrent_to=concurrent_to, fields=fields,
-                                  fetched_at=fetched_at or datetime.now(UTC))
-    return PageDescription(page_meta, videos, record)
+    try:
+        stored = read_record(data)
+        body = decoded_body(stored)
+    except WarcError as exc:
+        logger.warning("capture unreadable for its description: %s", exc)
+        return PageDescription({})
+    meta = extract_page_metadata(body, stored.target_uri, content_type)
+    found = meta.as_dict()
+    videos = find_videos(body, stored.target_uri, encoding=meta.charset)
+    fields = {**found, "videos": [{"provider": v.provider, "video_id": v.video_id, "url": v.canonical_url,
+                                   "found_as": v.found_as} for v in videos]}
+    record = prepare_metadata(url=stored.target_uri, concurrent_to=stored.record_id, fields=fields,
+                              fetched_at=fetched_at)
+    page_meta = {key: found.get(key) for key in DB_META_FIELDS}
+    if meta.text:
+        page_meta["text_sha256"] = text_sha256(meta.text)
+    return PageDescription(page_meta, record)
 
 
-def _exit_with(parent: int) -> None:
-    """In a worker: end this process as soon as the crawl that started it is gone, even after kill -9.
+def _worker_start(parent: int) -> None:
+    """In a worker: lower priority, and end as soon as the crawl that started it is gone, even after kill -9.
 
     A watchdog thread, not the parent's goodbye: a crawl killed with SIGKILL says nothing, and its workers
     (and multiprocessing's resource tracker, which lives while they hold its pipe) would run for ever.
     """
+    os.nice(_NICE)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(_PARENT_POLL)
@@ -66,12 +93,12 @@ def _exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
 
 
-def worker_count(configured: int) -> int:
-    """Workers to start: the setting, or with 0 one per core.
+def _ready() -> None:
+    """A no-op a worker runs to show it started."""
 
-    One per core, not one fewer: a worker waits on pickling and pipes part of the time, and on 2 cores
-    bench/crawl.py measured 63% of plain Scrapy's throughput with one worker and 76% with two.
-    """
+
+def worker_count(configured: int) -> int:
+    """Workers to start: the setting, or with 0 one per core (the crawl's downloads are over by then)."""
     if configured > 0:
         return configured
     return max(1, os.cpu_count() or 1)
@@ -88,23 +115,185 @@ class PageDescriber:
         if self._pool is None:
             # spawn, not fork: the crawl process has threads (uploads) and open database connections.
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_exit_with,
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_start,
                                              initargs=(os.getpid(),))
         return self._pool
 
-    async def describe(self, body: bytes, url: str, content_type: str | None,
-                       concurrent_to: str | None = None) -> PageDescription:
-        """Describe one page in a worker; an empty description if the worker died on it."""
+    def start(self) -> None:
+        """Start the workers now (they import while the crawl downloads, then wait at low priority)."""
+        self._executor().submit(_ready)
+
+    def describe(self, jobs: Iterator[tuple[int, bytes, str | None]]) -> Iterator[tuple[int, PageDescription]]:
+        """(capture id, description) for each (capture id, record bytes, content type), in order."""
+        window: deque[tuple[int, Future[PageDescription]]] = deque()
+        for capture_id, data, content_type in jobs:
+            window.append((capture_id, self._submit(data, content_type)))
+            if len(window) >= self.workers * 4:
+                yield self._result(*window.popleft())
+        while window:
+            yield self._result(*window.popleft())
+
+    def _submit(self, data: bytes, content_type: str | None) -> Future[PageDescription]:
         try:
-            future = self._executor().submit(describe_page, body, url, content_type, concurrent_to,
-                                             datetime.now(UTC))
-            return await asyncio.wrap_future(future)
+            return self._executor().submit(describe_page, data, content_type, datetime.now(UTC))
         except BrokenProcessPool:
-            logger.error("page description worker died on %s; captured without metadata", url)
             self._pool = None
-            return PageDescription()
+            return self._executor().submit(describe_page, data, content_type, datetime.now(UTC))
+
+    def _result(self, capture_id: int, future: Future[PageDescription]) -> tuple[int, PageDescription]:
+        try:
+            return capture_id, future.result()
+        except BrokenProcessPool:
+            logger.error("a page description worker died on capture %d; it stays without metadata", capture_id)
+            self._pool = None
+            return capture_id, PageDescription({})
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What describing a capture needs from its row."""
+
+    id: int
+    source_id: int
+    kind: str
+    record_type: str
+    payload_sha256: str | None
+    content_type: str | None
+    warc_uri: str
+    offset: int
+    length: int
+
+
+def _load(session: Session, ids: Sequence[int]) -> list[_Stored]:
+    rows = session.execute(
+        select(Capture.id, Capture.source_id, Source.kind, Capture.record_type, Capture.payload_sha256,
+               Capture.content_type, Capture.warc_uri, Capture.warc_offset, Capture.warc_length)
+        .join(Source, Source.id == Capture.source_id).where(Capture.id.in_(list(ids))))
+    return sorted((_Stored(*row) for row in rows), key=lambda c: (c.warc_uri, c.offset))
+
+
+def _read(ws: Workspace, captures: Sequence[_Stored]) -> Iterator[tuple[int, bytes, str | None]]:
+    """Each capture's record bytes, neighbours of one file fetched by one ranged read."""
+    start = 0
+    while start < len(captures):
+        first, end = captures[start], start + 1
+        while (end < len(captures) and captures[end].warc_uri == first.warc_uri
+               and captures[end].offset + captures[end].length - first.offset <= _READ_SPAN):
+            end += 1
+        group = captures[start:end]
+        span = group[-1].offset + group[-1].length - first.offset
+        try:
+            data = ws.storage.read(ws.storage.key_of(first.warc_uri), first.offset, span)
+        except StorageError as exc:
+            logger.error("captures in %s stay without metadata for now: %s", first.warc_uri, exc)
+            data = b""
+        for capture in group if data else ():
+            yield capture.id, data[capture.offset - first.offset:][:capture.length], capture.content_type
+        start = end
+
+
+def _copy_from_originals(session: Session, revisits: Sequence[_Stored]) -> int:
+    """A revisit says the page is the same as before: it gets its original capture's description."""
+    copied = 0
+    for capture in revisits:
+        meta = session.scalar(select(Capture.page_meta).where(
+            Capture.source_id == capture.source_id, Capture.record_type == "response",
+            Capture.payload_sha256 == capture.payload_sha256, Capture.page_meta.is_not(None))
+            .order_by(Capture.captured_at.desc()).limit(1))
+        session.execute(update(Capture).where(Capture.id == capture.id).values(page_meta=meta or {}))
+        copied += 1
+    return copied
+
+
+class _MetadataFiles:
+    """The rolling WARC file of metadata records; when one is stored, its captures' page_meta is filled."""
+
+    def __init__(self, ws: Workspace, collection: str) -> None:
+        self.ws = ws
+        prefix = spool_prefix(collection) + ".meta"  # a '.' no collection's prefix has: salvage keeps them apart
+        settings = ws.settings
+        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        for left in (salvage(path) for path in sorted(settings.spool_dir.glob(prefix + "-*.warc.gz*"))):
+            if left is not None:
+                self._store(left, [])
+        self.waiting: list[tuple[str, int, dict[str, Any], bool]] = []  # (file, capture id, page_meta, a video)
+        self.described = 0
+        warcinfo = {"software": f"lastseen/{__version__}", "format": "WARC File Format 1.1",
+                    "operator": settings.operator or "unknown", "isPartOf": collection,
+                    "hostname": socket.gethostname(), "description": "page metadata, described after the crawl"}
+        self.writer = RollingWarcWriter(settings.spool_dir, prefix=prefix, max_size=settings.warc_max_size,
+                                        warcinfo=warcinfo, on_close=self._closed)
+
+    def add(self, capture: _Stored, found: PageDescription) -> None:
+        """Append the description's record; its row waits for the file."""
+        if found.record is None:
+            with session_scope(self.ws.sessions) as session:
+                session.execute(update(Capture).where(Capture.id == capture.id).values(page_meta=found.page_meta))
+            return
+        info = self.writer.append(found.record)
+        self.waiting.append((info.file_name, capture.id, found.page_meta, capture.kind == "video"))
+
+    def _closed(self, closed: ClosedWarc) -> None:
+        rows = [item[1:] for item in self.waiting if item[0] == closed.path.name]
+        self.waiting = [item for item in self.waiting if item[0] != closed.path.name]
+        self._store(closed, rows)
+
+    def _store(self, closed: ClosedWarc, rows: list[tuple[int, dict[str, Any], bool]]) -> None:
+        """Store the file, then fill its captures' page_meta (and a video's missing title)."""
+        try:
+            store_warc(self.ws, closed)
+        except (StorageError, OSError) as exc:
+            logger.error("metadata file %s stays in the spool: %s", closed.path, exc)
+            return
+        closed.path.unlink(missing_ok=True)
+        with session_scope(self.ws.sessions) as session:
+            for capture_id, meta, video in rows:
+                session.execute(update(Capture).where(Capture.id == capture_id).values(page_meta=meta))
+                if video and meta.get("title"):
+                    source_id = select(Capture.source_id).where(Capture.id == capture_id).scalar_subquery()
+                    session.execute(update(Video).where(Video.source_id == source_id, Video.title.is_(None))
+                                    .values(title=meta["title"]))
+        self.described += len(rows)
+
+
+def describe_captures(ws: Workspace, capture_ids: Sequence[int], describer: PageDescriber,
+                      collection: str) -> int:
+    """Describe these captures from their stored records and fill their page_meta; how many were described."""
+    files = _MetadataFiles(ws, collection)
+    copied = 0
+    for start in range(0, len(capture_ids), _BATCH):
+        with session_scope(ws.sessions) as session:
+            captures = _load(session, capture_ids[start:start + _BATCH])
+            copied += _copy_from_originals(session, [c for c in captures if c.record_type == "revisit"])
+        responses = {c.id: c for c in captures if c.record_type == "response"}
+        for capture_id, found in describer.describe(_read(ws, list(responses.values()))):
+            files.add(responses[capture_id], found)
+    files.writer.close()
+    return files.described + copied
+
+
+def undescribed(session: Session, collection_id: int | None, after: int, limit: int) -> list[int]:
+    """Ids of HTML 2xx captures (after id `after`) that a crawl stopped before describing, up to limit.
+
+    A keyset scan over the captures: `lastseen describe` runs it to catch up after a crawl was killed.
+    """
+    found: list[int] = []
+    while len(found) < limit:
+        stmt = (select(Capture.id, Capture.page_meta).join(Source, Source.id == Capture.source_id)
+                .where(Capture.id > after, Capture.http_status >= 200, Capture.http_status < 300,
+                       Capture.record_type.in_(("response", "revisit")),
+                       Capture.content_type.is_(None) | Capture.content_type.ilike("%html%"))
+                .order_by(Capture.id).limit(limit * 4))
+        if collection_id is not None:
+            stmt = stmt.where(Source.collection_id == collection_id)
+        rows = session.execute(stmt).all()
+        if not rows:
+            break
+        found += [capture_id for capture_id, meta in rows if meta is None]
+        after = rows[-1][0]
+    return found[:limit]

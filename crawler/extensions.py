@@ -23,7 +23,7 @@ from twisted.internet import task
 
 from archive import __version__
 from archive.warc import RevisitTarget, RollingWarcWriter, custody_warcinfo
-from crawler.upload import WarcUploader
+from crawler.upload import WarcUploader, spool_prefix
 from crawler.workspace import crawler_workspace
 
 META_RECORDS = "lastseen_warc"
@@ -56,7 +56,7 @@ class WarcCapture:
         """Open the rolling writer in the spool, start the uploader, and salvage what earlier crawls left."""
         settings = self.ws.settings
         collection = getattr(spider, "collection_name", "default")
-        prefix = "lastseen-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in collection)
+        prefix = spool_prefix(collection)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         self.writer = RollingWarcWriter(settings.spool_dir, prefix=prefix, max_size=settings.warc_max_size,
                                         warcinfo=self._warcinfo(collection), on_close=self.uploads.put,
@@ -114,6 +114,7 @@ class WarcCapture:
             self.uploads.finish()
         if self.crawler.stats is not None:
             self.crawler.stats.set_value("lastseen/summary", self.uploads.summary.as_dict())
+            self.crawler.stats.set_value("lastseen/to_describe", list(self.uploads.to_describe))
         self.ws.close()
 
 

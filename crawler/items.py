@@ -7,12 +7,12 @@ from typing import Any
 
 from scrapy.http import Response
 
-from archive.warc import ExchangeRecords, PreparedRecord
+from archive.warc import ExchangeRecords
 
 
 @dataclass
 class PageCapture:
-    """A fetched source whose exchange is in the WARC: what it says and which videos it shows."""
+    """A fetched source whose exchange is in the WARC, and which videos it shows."""
 
     source_id: int
     collection_id: int
@@ -21,12 +21,11 @@ class PageCapture:
     response: Response
     records: ExchangeRecords
     content_type: str | None
-    page_meta: dict[str, Any] | None = None
     videos: list[Any] = field(default_factory=list)
     failure: str | None = None
-    metadata_record: PreparedRecord | None = None
     redirect_to: str | None = None  # a redirect hop: archived under its own URL, followed as its own request
     video_info: dict[str, Any] | None = None  # yt-dlp's info of a video source (for its media's metadata record)
+    describe: bool = False  # an HTML page: its metadata is described after the crawl, from the WARC record
 
 
 @dataclass

@@ -12,7 +12,6 @@ from twisted.internet.threads import deferToThread
 
 from archive.captures import capture_row
 from archive.db import session_scope
-from archive.extract.pagemeta import text_sha256
 from archive.models import CrawlFailure, PageVideo, Source, Video
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.sources import SourceEntry, add_sources, as_video
@@ -20,10 +19,6 @@ from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
 from crawler.upload import PendingCapture
 from crawler.workspace import crawler_workspace
-
-# Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.
-DB_META_FIELDS = ("title", "canonical_url", "authors", "published", "modified", "language", "site_name",
-                  "description", "charset", "charset_source")
 
 
 class CrawlPipeline:
@@ -41,17 +36,6 @@ class CrawlPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         """Scrapy builds each pipeline with its crawler (after the extensions, so WarcCapture is there)."""
         return cls(crawler)
-
-
-class WarcMetadataPipeline(CrawlPipeline):
-    """Appends the metadata record (what was extracted from a page, built by a describe worker) to the WARC."""
-
-    def process_item(self, item: Any) -> Any:
-        if isinstance(item, PageCapture) and item.metadata_record is not None:
-            writer = self.capture.writer
-            if writer is not None:
-                writer.append(item.metadata_record)
-        return item
 
 
 class VideoPipeline(CrawlPipeline):
@@ -123,7 +107,6 @@ class VideoMetadataPipeline(CrawlPipeline):
     def _store(self, item: PageCapture, provider: str, answer: VideoInfo) -> None:
         if answer.source == "yt-dlp":
             item.video_info = answer.info
-        page_meta = item.page_meta or {}
         with session_scope(self.ws.sessions) as session:
             video = session.scalar(select(Video).where(Video.source_id == item.source_id))
             if video is None:
@@ -132,8 +115,8 @@ class VideoMetadataPipeline(CrawlPipeline):
                 session.add(video)
             info = answer.info or {}
             video.metadata_fetched_at = datetime.now(UTC)
-            video.metadata_source = answer.source or ("page" if page_meta else None)
-            video.title = info.get("title") or page_meta.get("title") or video.title
+            video.metadata_source = answer.source or video.metadata_source
+            video.title = info.get("title") or video.title
             video.uploader = info.get("uploader") or info.get("author_name") or video.uploader
             video.channel = info.get("channel") or video.channel
             video.upload_date = _iso_date(info.get("upload_date")) or video.upload_date
@@ -155,18 +138,15 @@ class CaptureRowPipeline(CrawlPipeline):
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageCapture):
             return item
-        meta = {key: item.page_meta.get(key) for key in DB_META_FIELDS} if item.page_meta else None
-        if meta is not None and item.page_meta.get("text"):
-            meta["text_sha256"] = text_sha256(item.page_meta["text"])
         row = capture_row(item.source_id, item.records.response, url=item.response.url,
-                          http_status=item.response.status, content_type=item.content_type, page_meta=meta)
+                          http_status=item.response.status, content_type=item.content_type, page_meta=None)
         failure = item.failure
         if failure is None and item.redirect_to is None and not 200 <= item.response.status < 300:
             failure = f"http_{item.response.status}"
         self.capture.uploads.add_capture(PendingCapture(
             source_id=item.source_id, file_name=item.records.response.file_name, row=row,
             unchanged=item.records.response.record_type == "revisit", failure=failure,
-            redirect=item.redirect_to is not None))
+            redirect=item.redirect_to is not None, describe=item.describe))
         return item
 
 

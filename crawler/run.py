@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from archive.errors import UsageError
 from archive.locks import named_lock
 from archive.storage import StorageError
 from archive.workspace import Workspace
+from crawler.describe import PageDescriber, describe_captures, undescribed, worker_count
 from crawler.media import MEDIA_SETTING
 from crawler.settings import scrapy_settings
 from crawler.spiders.archive import ArchiveSpider
@@ -34,11 +36,49 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
     lock = named_lock(ws.settings, ws.engine, f"crawl:{collection}")
     if not lock.acquire():
         raise UsageError(f"another crawl of collection {collection!r} is running; try again when it ends")
+    describer = PageDescriber(worker_count(ws.settings.describe_workers))
     try:
         given = {"LASTSEEN_STARTED_BY": started_by} if started_by else {}
-        return _crawl(ws, collection=collection, urls=urls, depth=depth, media=media, interactive=interactive,
-                      overrides={**given, **(overrides or {})}, on_crawler=on_crawler, only_due=only_due)
+        describer.start()  # the workers import while the crawl downloads, then wait at low priority
+        started = time.perf_counter()
+        summary = _crawl(ws, collection=collection, urls=urls, depth=depth, media=media, interactive=interactive,
+                         overrides={**given, **(overrides or {})}, on_crawler=on_crawler, only_due=only_due)
+        summary["crawl_seconds"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        summary["described"] = describe_captures(ws, summary.pop("to_describe"), describer, collection)
+        summary["describe_seconds"] = round(time.perf_counter() - started, 3)
+        return summary
     finally:
+        describer.close()
+        lock.release()
+
+
+def describe_pending(ws: Workspace, *, collection: str | None = None, batch: int = 1000) -> int:
+    """Describe the captures a killed crawl left undescribed (of one collection, or all); how many."""
+    from archive.db import session_scope
+    from archive.sources import get_collection
+
+    with session_scope(ws.sessions) as session:
+        found = get_collection(session, collection) if collection else None
+        collection_id = found.id if found is not None else None
+    if collection and collection_id is None:
+        raise UsageError(f"no collection {collection!r}")
+    # A collection's crawl describes its own captures; this waits for none of them to run.
+    lock = named_lock(ws.settings, ws.engine, f"crawl:{collection}" if collection else "describe")
+    if not lock.acquire():
+        raise UsageError("a crawl of that collection is running; it describes its own captures")
+    describer = PageDescriber(worker_count(ws.settings.describe_workers))
+    described, after = 0, 0
+    try:
+        while True:
+            with session_scope(ws.sessions) as session:
+                ids = undescribed(session, collection_id, after, batch)
+            if not ids:
+                return described
+            described += describe_captures(ws, ids, describer, collection or "describe")
+            after = ids[-1]
+    finally:
+        describer.close()
         lock.release()
 
 
@@ -58,4 +98,5 @@ def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media
     if summary is None:
         raise StorageError("the crawl ended before anything was recorded (see the log above)")
     summary["requests"] = crawler.stats.get_value("downloader/request_count", 0)
+    summary["to_describe"] = crawler.stats.get_value("lastseen/to_describe") or []
     return summary

@@ -46,7 +46,6 @@ EXTENSIONS = {
     "crawler.screenshots.Screenshots": 200,
 }
 ITEM_PIPELINES = {
-    "crawler.pipelines.WarcMetadataPipeline": 100,
     "crawler.pipelines.VideoPipeline": 200,
     "crawler.pipelines.VideoMetadataPipeline": 300,
     "crawler.pipelines.CaptureRowPipeline": 800,

@@ -25,11 +25,26 @@ from typing import Any
 from archive.captures import record_captures
 from archive.db import session_scope
 from archive.evidence import CAPTURED, TimestampAuthority, TimestampError, authorities, record, stamp_file
-from archive.storage import StorageError, warc_key
+from archive.storage import StorageError, StoredObject, warc_key
 from archive.warc import ClosedWarc, salvage, write_index
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
+
+
+def spool_prefix(collection: str) -> str:
+    """The name every spooled WARC file of a collection's crawl starts with."""
+    return "lastseen-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in collection)
+
+
+def store_warc(ws: Workspace, closed: ClosedWarc) -> StoredObject:
+    """Store a closed file and its CDXJ index; the stored file. Raises StorageError or OSError."""
+    now = datetime.now(UTC)
+    cdxj = write_index(closed)
+    stored = ws.storage.put_file(warc_key(closed.path.name, now), closed.path, "application/warc")
+    ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+    cdxj.unlink(missing_ok=True)
+    return stored
 
 
 @dataclass
@@ -42,6 +57,7 @@ class PendingCapture:
     unchanged: bool
     failure: str | None = None
     redirect: bool = False  # a hop on the way to the page: archived, but neither proof of life nor a failure
+    describe: bool = False  # an HTML page whose metadata is described after the crawl
 
     @property
     def alive(self) -> bool:
@@ -85,6 +101,7 @@ class WarcUploader:
         self._tsas: list[TimestampAuthority] = []
         self.collection: str | None = None
         self.actor = "lastseen crawl"
+        self.to_describe: list[int] = []  # ids of recorded captures whose pages wait for their description
 
     def start(self, collection: str | None = None, actor: str = "lastseen crawl") -> None:
         """Start the upload thread, and the timestamping thread when TSAs are configured."""
@@ -175,11 +192,8 @@ class WarcUploader:
     def _upload(self, closed: ClosedWarc) -> None:
         """Store a file and its CDXJ index, then the rows that waited for it; on failure it stays in the spool."""
         name = closed.path.name
-        now = datetime.now(UTC)
         try:
-            cdxj = write_index(closed)
-            stored = self.ws.storage.put_file(warc_key(name, now), closed.path, "application/warc")
-            self.ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+            stored = store_warc(self.ws, closed)
         except (StorageError, OSError) as exc:
             logger.error("WARC file %s stays in the spool: %s", closed.path, exc)
             with self._lock:
@@ -200,7 +214,6 @@ class WarcUploader:
         self._insert(waiting, stored.uri)
         _run_after(after, stored.uri)
         closed.path.unlink(missing_ok=True)
-        cdxj.unlink(missing_ok=True)
         if self._tsas:
             self._stamps.put((stored.uri, self.ws.storage.key_of(stored.uri)))
 
@@ -227,8 +240,9 @@ class WarcUploader:
         if not pending:
             return
         with session_scope(self.ws.sessions) as session:
-            record_captures(session, [(item.row, item.alive) for item in pending], uri)
+            ids = record_captures(session, [(item.row, item.alive) for item in pending], uri)
         with self._lock:
+            self.to_describe.extend(i for i, item in zip(ids, pending, strict=True) if item.describe)
             for item in pending:
                 if item.redirect:
                     continue

@@ -272,6 +272,39 @@ def test_edited_text_is_changed_and_asks_for_a_capture(ws: Workspace, site: Site
         assert sources_to_capture(session) == []
 
 
+def test_a_page_is_asked_conditionally_and_the_same_bytes_are_not_parsed_again(ws: Workspace, site: Site) -> None:
+    """The last alive answer's ETag and Last-Modified go back as If-None-Match / If-Modified-Since; a 304 is
+    alive and unchanged. A server without validators sends the page: the same bytes need no parsing."""
+    etag, modified = '"v1"', "Wed, 21 Oct 2026 07:28:00 GMT"
+
+    def story(handler: BaseHTTPRequestHandler) -> Page:
+        if handler.headers.get("If-None-Match") == etag:
+            return Page(b"", status=304, content_type=None, headers=[("ETag", etag)])
+        return Page(STORY, headers=[("ETag", etag), ("Last-Modified", modified)])
+
+    site.set("/story", story)
+    site.set("/plain", Page(STORY))
+    sid, plain = track(ws, site.url("/story"), site.url("/plain"))
+    check(ws, [sid, plain], T0)
+    check(ws, [sid, plain], T0 + DAY)
+    sent = [headers for _method, path, headers in site.requests if path == "/story"]
+    assert "If-None-Match" not in sent[0], "the first check has nothing to ask conditionally"
+    assert (sent[1].get("If-None-Match"), sent[1].get("If-Modified-Since")) == (etag, modified)
+    last = checks(ws, sid)[-1]
+    assert (last.outcome, last.http_status) == ("ok", 304) and "not modified since the last check" in last.detail
+    assert source(ws, sid).status == "alive" and source(ws, sid).last_seen_alive_at == T0 + DAY
+    assert [t.kind for t in transitions(ws, sid)] == ["alive"], "a 304 moves nothing"
+    assert "same bytes as the last check" in checks(ws, plain)[-1].detail
+
+    site.set("/plain", Page(STORY.replace("three metres", "four metres")))
+    check(ws, [plain], T0 + 2 * DAY)
+    last = checks(ws, plain)[-1]
+    assert last.outcome == "ok" and "same bytes" not in last.detail, "new bytes are read and classified again"
+    site.set("/story", Page("<html><head><title>Not Found</title></head><body>gone</body></html>", status=404))
+    check(ws, [sid], T0 + 3 * DAY)
+    assert checks(ws, sid)[-1].outcome == "gone" and source(ws, sid).check_etag is None
+
+
 # --------------------------------------------------------------------------------------------------
 # Videos: what the provider says
 # --------------------------------------------------------------------------------------------------

@@ -92,6 +92,8 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]  # the code under test, when it is not the installed one
     if seaweed_url:
         env["LASTSEEN_S3_ENDPOINT_URL"] = seaweed_url
+    if os.environ.get("PYTHONPATH"):  # a worktree's code, not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update(extra_env or {})
     lastseen = Path(sys.executable).with_name("lastseen")
     result = subprocess.run([str(lastseen), command, "--json", *args], capture_output=True, text=True, env=env,
@@ -252,6 +254,35 @@ def test_crawl_on_postgres_and_s3(crawl_settings: Settings, site: Site) -> None:
     with session_scope(sessions) as session:
         assert len(list(session.scalars(select(Capture)))) == 2
     sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pages_are_described_after_the_crawl_and_describe_catches_up(settings: Settings, site: Site) -> None:
+    """The crawl describes its pages from the stored records; `lastseen describe` does what a killed crawl left."""
+    build_site(site)
+    code, summary, stderr = crawl(settings, site, site.url("/plain"), site.url("/gz"), "-c", "flood")
+    assert code == 0 and summary["described"] == 2, stderr[-2000:]
+    sessions = open_database(settings.database_url)
+    with session_scope(sessions) as session:
+        captures = {c.url.rsplit("/", 1)[1]: c for c in session.scalars(select(Capture))}
+        assert captures["gz"].page_meta["title"] == "Compressed", "read back from the gzip body as sent"
+        record_ids = {name: c.record_id for name, c in captures.items()}
+        for capture in captures.values():
+            capture.page_meta = None  # as a crawl killed before describing leaves them
+    code, caught_up, stderr = crawl(settings, site, "-c", "flood", command="describe")
+    assert (code, caught_up) == (0, {"described": 2}), stderr[-2000:]
+    with session_scope(sessions) as session:
+        captures = {c.url.rsplit("/", 1)[1]: c for c in session.scalars(select(Capture))}
+        assert captures["plain"].page_meta["title"] == "Flood in the valley"
+        assert captures["plain"].page_meta["authors"] == ["Ann Reporter"]
+        assert captures["plain"].page_meta["text_sha256"]
+    sessions.kw["bind"].dispose()
+    metadata = [(h.get_header("WARC-Concurrent-To"), h.get_header("WARC-Target-URI"))
+                for _key, kind, h, _body in stored_records(settings) if kind == "metadata"]
+    assert sorted(metadata) == sorted(2 * [(record_ids["plain"], "urn:lastseen:metadata:" + site.url("/plain")),
+                                           (record_ids["gz"], "urn:lastseen:metadata:" + site.url("/gz"))])
+    code, again, _ = crawl(settings, site, "-c", "flood", command="describe")
+    assert again == {"described": 0}, "described pages are not described again"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

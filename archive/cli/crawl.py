@@ -1,4 +1,4 @@
-"""`lastseen crawl` and `lastseen export`: capture sources as WARC, and hand researchers one file."""
+"""`lastseen crawl`, `describe` and `export`: capture sources as WARC, describe them, hand researchers one file."""
 
 from __future__ import annotations
 
@@ -101,6 +101,18 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_describe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Describe the pages a killed crawl captured but did not describe (a crawl describes its own at its end)."""
+    from crawler.run import describe_pending
+
+    described = describe_pending(ws, collection=args.collection)
+    if out.as_json:
+        out.json({"described": described})
+    else:
+        out.line(f"described {described} capture(s)")
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Export a collection's captures to one file; a WACZ is signed, and timestamped when TSAs are configured."""
     target = Path(args.out)
@@ -126,7 +138,7 @@ def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `crawl` and `export` to the command line."""
+    """Add `crawl`, `describe` and `export` to the command line."""
     p = sub.add_parser("crawl", parents=[common], help="capture sources as WARC (new ones, or the URLs given)")
     p.add_argument("urls", nargs="*", metavar="URL", help="capture these (added to the collection if new)")
     p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)
@@ -138,6 +150,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="skip given URLs captured since they last changed (workers use it so work runs once)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # the API or scheduler that starts this crawl
     p.set_defaults(handler=cmd_crawl)
+    p = sub.add_parser("describe", parents=[common],
+                       help="describe captured pages a stopped crawl left without metadata")
+    p.add_argument("-c", "--collection", default=None, help="only this collection's (default: all)")
+    p.set_defaults(handler=cmd_describe)
     p = sub.add_parser("export", parents=[common], help="one .warc.gz or .wacz with a collection's captures")
     p.add_argument("out", metavar="OUT")
     p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION)

@@ -156,6 +156,26 @@ def _parse(text: str) -> Any:
         return None
 
 
+def _outlinks(tree: Any, base: str) -> list[str]:
+    """Absolute http(s) links of a page's <a href>, once each, in document order, without fragments."""
+    links: dict[str, None] = {}
+    for href in tree.xpath("//a/@href"):
+        link = _clean_link(base, href)
+        if link:
+            links[link] = None
+    return list(links)
+
+
+def page_links(body: bytes, url: str, content_type: str | None) -> list[str]:
+    """Only the links of a page, as extract_page_metadata finds them: the crawl's fast pass for --depth."""
+    if not body or not _is_html(content_type, body):
+        return []
+    tree = _parse(decode_html(body, content_type)[0])
+    if tree is None:
+        return []
+    return _outlinks(tree, _first(tree.xpath("//base/@href")) or url)
+
+
 def extract_page_metadata(body: bytes, url: str, content_type: str | None) -> PageMetadata:
     """All metadata of a page; non-HTML content gives only the charset."""
     text, charset, source = decode_html(body, content_type)
@@ -166,17 +186,12 @@ def extract_page_metadata(body: bytes, url: str, content_type: str | None) -> Pa
     if tree is None:
         return meta
     base = _first(tree.xpath("//base/@href")) or url
+    meta.outlinks = _outlinks(tree, base)
     meta.title = _first([" ".join(t.split()) for t in tree.xpath("//title/text()")])
     meta.language = _first(tree.xpath("/html/@lang"), tree.xpath("//meta[@http-equiv='content-language']/@content"))
     canonical = _first(tree.xpath("//link[translate(@rel,'CANONICAL','canonical')='canonical']/@href"))
     meta.canonical_url = _clean_link(base, canonical) if canonical else None
     meta.description = _first(tree.xpath("//meta[@name='description']/@content"))
-    seen: set[str] = set()
-    for href in tree.xpath("//a/@href"):
-        link = _clean_link(base, href)
-        if link and link not in seen:
-            seen.add(link)
-            meta.outlinks.append(link)
     meta.structured = _structured(tree, text, url)
     articles = _articles(meta.structured.get("json-ld", []))
     og = _og(meta.structured.get("opengraph", []))

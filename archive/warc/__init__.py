@@ -6,7 +6,7 @@ index, export), so those can change shape without touching them.
 
 from archive.warc.export import export_collection, write_wacz
 from archive.warc.index import salvage, write_cdxj, write_index
-from archive.warc.reader import ArchivedRecord, WarcError, iter_records, read_record
+from archive.warc.reader import ArchivedRecord, WarcError, decoded_body, iter_records, read_record
 from archive.warc.records import custody_warcinfo, prepare_resource, prepare_screenshot
 from archive.warc.writer import (
     SCREENSHOT_URI_PREFIX,
@@ -33,6 +33,7 @@ __all__ = [
     "WarcError",
     "WarcRecordInfo",
     "custody_warcinfo",
+    "decoded_body",
     "export_collection",
     "iter_records",
     "prepare_metadata",

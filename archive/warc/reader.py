@@ -53,6 +53,23 @@ def read_record(data: bytes) -> ArchivedRecord:
     return _archived(record, record.raw_stream.read())
 
 
+def decoded_body(record: ArchivedRecord) -> bytes:
+    """The body with its Content-Encoding (gzip, deflate, br) undone by warcio, as a browser reads it."""
+    encoding = (record.header("Content-Encoding") or "").strip().lower()
+    if encoding in ("", "identity"):
+        return record.body
+    from warcio.bufferedreaders import DecompressingBufferedReader
+
+    if encoding == "x-gzip":
+        encoding = "gzip"
+    if encoding not in DecompressingBufferedReader.DECOMPRESSORS:
+        raise WarcError(f"unknown Content-Encoding {encoding!r}")
+    try:
+        return DecompressingBufferedReader(io.BytesIO(record.body), decomp_type=encoding).read()
+    except Exception as exc:  # zlib and brotli raise their own kinds on a broken stream
+        raise WarcError(f"undecodable {encoding} body: {exc}") from exc
+
+
 def iter_records(path: Path) -> Iterable[tuple[int, int, ArchivedRecord]]:
     """Every record of a WARC file with its offset and length (for checks and rebuilding indexes)."""
     with path.open("rb") as fh:

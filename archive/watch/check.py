@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -37,7 +38,7 @@ from archive.status import (
     classify_ytdlp_error,
 )
 from archive.timefmt import iso
-from archive.watch.fetch import Answer, Fetcher, ProbeCache
+from archive.watch.fetch import Answer, Fetcher, ProbeCache, Validators
 from archive.watch.pauses import ProviderPauses, defer_sources
 from archive.watch.record import CheckResult, CheckSummary, ResultWriter
 from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
@@ -184,19 +185,56 @@ class SourceChecker:
                              probe=self.probes.get(url) if probe and _needs_probe(answer) else None)
 
     def _check_page(self, target: Target) -> CheckResult:
-        """A page: its HTTP answer, then, when alive, its content against the last capture."""
-        answer = self.fetcher.fetch(target.url)
+        """A page: its HTTP answer, then, when alive, its content against the last capture.
+
+        Asked conditionally when the last alive answer had validators (a 304 is unchanged and alive), and
+        compared by hash before anything is parsed: the same bytes as the last alive check are alive again.
+        """
+        baseline = target.baseline
+        # A capture newer than the last check is compared with the body: no conditional GET then.
+        validators = target.validators if baseline is None or target.seen_since(baseline) else None
+        answer = self.fetcher.fetch(target.url, validators)
+        plain = answer.error is None and len(answer.chain) == 1 and not answer.truncated
+        if plain and validators is not None and answer.status == 304:
+            return self._unchanged(target, answer, "not modified since the last check (HTTP 304)",
+                                   target.seen_sha256)
+        payload = hashlib.sha256(answer.body).hexdigest() if plain and answer.body else None
+        if payload is not None and payload == target.seen_sha256 and answer.status == 200:
+            return self._unchanged(target, answer, "same bytes as the last check", payload)
         verdict = self._classify(target.url, answer, probe=True)
         detail = verdict.detail + (f": {answer.error_detail}" if answer.error_detail else "")
         result = CheckResult(target.source_id, verdict.outcome, detail, answer.status, answer.final_url,
                              round(answer.seconds * 1000, 1))
-        if (verdict.outcome is Outcome.OK and target.baseline is not None and target.kind == "page"
-                and answer.status is not None and 200 <= answer.status < 300):
+        alive = verdict.outcome is Outcome.OK and answer.status is not None and 200 <= answer.status < 300
+        if alive and target.baseline is not None and target.kind == "page":
             seen = compare_content(target.baseline, answer)
             result.outcome = Outcome.CHANGED if seen.changed else Outcome.OK
             result.detail = seen.why if seen.changed else f"{detail}; {seen.why}"
             result.text_sha256, result.payload_sha256 = seen.text_sha256, seen.payload_sha256
+        if alive and payload is not None:
+            result.validators = Validators(answer.etag, answer.last_modified)
+            result.seen_sha256 = payload
         result.detail += _hops(answer)
+        return result
+
+    def _unchanged(self, target: Target, answer: Answer, why: str, seen: str | None) -> CheckResult:
+        """Alive and as the last check saw it: the content compared then still stands, unless a newer
+        baseline (a capture since) asks for a comparison, which needs the body."""
+        baseline = target.baseline
+        result = CheckResult(target.source_id, Outcome.OK, f"HTTP {answer.status}; {why}", answer.status,
+                             answer.final_url, round(answer.seconds * 1000, 1), seen_sha256=seen,
+                             validators=Validators(answer.etag or (target.validators and target.validators.etag),
+                                                   answer.last_modified
+                                                   or (target.validators and target.validators.last_modified)))
+        if baseline is None or target.kind != "page":
+            return result
+        if target.seen_since(baseline):
+            result.detail += f", so the same content as {baseline.what}"
+            return result
+        compared = compare_content(baseline, answer)
+        result.outcome = Outcome.CHANGED if compared.changed else Outcome.OK
+        result.detail = compared.why if compared.changed else f"{result.detail}; {compared.why}"
+        result.text_sha256, result.payload_sha256 = compared.text_sha256, compared.payload_sha256
         return result
 
     def _oembed(self, target: Target) -> tuple[Classification | None, Answer | None]:
@@ -310,19 +348,22 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
             buffer.clear()
 
     try:
+        # Finished checks come back through a queue: wait(FIRST_COMPLETED) on the whole pending set cost
+        # a waiter on every pending future for each check that ended.
+        finished: queue.SimpleQueue[Future[tuple[Target, CheckResult | None]]] = queue.SimpleQueue()
+        under_way = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
-            pending: set[Future[tuple[Target, CheckResult | None]]] = set()
             for window in chunks(targets, _WINDOW):
                 with session_scope(ws.sessions) as session:
                     attach_baselines(session, window)
                 for target in window:
-                    while len(pending) >= workers * 2:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        collect(done)
-                    pending.add(pool.submit(check_one, target))
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                collect(done)
+                    if under_way >= workers * 2:
+                        collect([finished.get()])
+                        under_way -= 1
+                    pool.submit(check_one, target).add_done_callback(finished.put)
+                    under_way += 1
+            for _ in range(under_way):
+                collect([finished.get()])
         writer.store(buffer)
     finally:
         fetcher.close()

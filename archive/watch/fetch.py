@@ -15,18 +15,39 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urljoin, urlsplit
+from urllib.request import getproxies
 
 import requests
 import urllib3.exceptions
+from requests.utils import get_environ_proxies
 
-from archive.net.http import make_session, request_proxies
+from archive.net.guard import NetGuard
+from archive.net.http import GuardedAdapter, make_session, request_proxies
 from archive.net.pacing import MonotonicClock, RateLimiter
 from archive.providers.info import ask_oembed
 from archive.status import ProbeAnswer
 
 MAX_REDIRECTS = 10
 _CHUNK = 64 * 1024
+_HOSTS_KEPT = 1024  # hosts whose idle connections the shared pool keeps
 _TEXTUAL = re.compile(r"html|xml|json|javascript|text/", re.I)
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a page's last alive answer said of its version (ETag, Last-Modified), sent back conditionally."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """If-None-Match / If-Modified-Since: a server that keeps them answers 304 when nothing changed."""
+        out = {}
+        if self.etag:
+            out["If-None-Match"] = self.etag
+        if self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
 
 
 @dataclass
@@ -44,6 +65,8 @@ class Answer:
     error: str | None = None  # dns, connect, timeout, tls, too_many_redirects
     error_detail: str = ""
     seconds: float = 0.0
+    etag: str | None = None
+    last_modified: str | None = None
 
     @cached_property
     def text(self) -> str | None:
@@ -109,44 +132,48 @@ def error_detail(exc: BaseException) -> str:
 class Fetcher:
     """Size-capped GETs with a deadline, manual redirects, the per-host rate limit and the proxy setting.
 
-    Thread-safe: each thread has its own requests.Session (connection pool).
+    Thread-safe: each thread has its own requests.Session (its cookies), all sharing one connection pool that
+    keeps connections to the last `hosts_kept` hosts: checks interleave hosts, so per-thread pools of a few
+    hosts reconnected for nearly every check. Sessions do not read the environment on each request
+    (~/.netrc was looked up on disk every time); proxy variables are read once (request_proxies' None).
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, user_agent: str, proxy: str = "",
                  limiter: RateLimiter | None = None, max_redirects: int = MAX_REDIRECTS,
-                 allow_networks: tuple[str, ...] = ()) -> None:
+                 allow_networks: tuple[str, ...] = (), hosts_kept: int = _HOSTS_KEPT) -> None:
         self.timeout = timeout
         self.allow_networks = tuple(allow_networks)  # the net guard of archive.net.http checks every hop
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.proxies = request_proxies(proxy)
+        self._environment_proxies = self.proxies is None and bool(getproxies())
+        # One pool for every check thread, with the net guard on each connection it opens.
+        self._adapter = GuardedAdapter(NetGuard.from_settings(self.allow_networks), pool_connections=hosts_kept,
+                                       pool_maxsize=4, max_retries=0)
         self.limiter = limiter or RateLimiter(0, MonotonicClock())
         self.max_redirects = max_redirects
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
 
     def session(self) -> requests.Session:
         """This thread's session, made on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            # no proxy here: fetch passes it per request
-            session = make_session(self.user_agent, allow_networks=self.allow_networks, pool_connections=16,
-                                   pool_maxsize=4, max_retries=0)
+            session = make_session(self.user_agent)  # no proxy here: fetch passes it per request
+            session.trust_env = False
+            session.mount("http://", self._adapter)
+            session.mount("https://", self._adapter)
             self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
         return session
 
     def close(self) -> None:
-        """Close every thread's connections."""
-        with self._sessions_lock:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
+        """Close every connection."""
+        self._adapter.close()
 
-    def fetch(self, url: str) -> Answer:
-        """GET url, following redirects by hand; errors are in the answer, never raised."""
+    def fetch(self, url: str, validators: Validators | None = None) -> Answer:
+        """GET url, following redirects by hand; errors are in the answer, never raised.
+
+        With validators the first hop is a conditional GET: a 304 answer has no body.
+        """
         answer = Answer(url=url)
         session = self.session()
         session.cookies.clear()  # a cookie wall's cookie counts within one fetch only
@@ -157,8 +184,9 @@ class Fetcher:
                 answer.chain.append(current)
                 self.limiter.acquire((urlsplit(current).hostname or "").lower())
                 started = time.monotonic()
+                conditional = validators.headers() if validators is not None and current == url else None
                 try:
-                    target = self._request(session, current, answer)
+                    target = self._request(session, current, answer, conditional)
                 finally:
                     spent += time.monotonic() - started
                 if target is None:
@@ -184,26 +212,33 @@ class Fetcher:
         session = self.session()
         session.cookies.clear()
         reply = ask_oembed(session, endpoint, url, timeout=self.timeout, max_bytes=self.max_bytes,
-                           proxies=self.proxies)
+                           proxies=self._proxies(endpoint))
         return Answer(url=reply.url, status=reply.status, final_url=reply.final_url, chain=reply.chain,
                       body=reply.body, error_detail=reply.error, seconds=reply.seconds)
 
-    def _request(self, session: requests.Session, url: str, answer: Answer) -> str | None:
+    def _proxies(self, url: str) -> dict[str, str] | None:
+        """The proxy setting, else what the environment's proxy variables (and NO_PROXY) say for url."""
+        return get_environ_proxies(url) if self._environment_proxies else self.proxies
+
+    def _request(self, session: requests.Session, url: str, answer: Answer,
+                 headers: dict[str, str] | None = None) -> str | None:
         """One hop: the redirect target, or None once the answer (status, body) is in."""
         deadline = time.monotonic() + self.timeout
         response = session.get(url, allow_redirects=False, stream=True, timeout=self.timeout,
-                               proxies=self.proxies)
+                               proxies=self._proxies(url), headers=headers)
         try:
             answer.status = response.status_code
             answer.final_url = url
             location = response.headers.get("Location")
-            if 300 <= response.status_code < 400:
+            if 300 <= response.status_code < 400 and response.status_code != 304:
                 if location and location.strip():
                     return urljoin(url, location.strip())
                 answer.final_url = None  # a redirect to nowhere: classify_http calls it a server error
             answer.content_type = response.headers.get("Content-Type")
             answer.content_encoding = response.headers.get("Content-Encoding")
-            self._read(response, answer, deadline)
+            answer.etag = response.headers.get("ETag")
+            answer.last_modified = response.headers.get("Last-Modified")
+            self._read(response, answer, deadline)  # a 304 has no body: reading it gives the connection back
             return None
         finally:
             response.close()

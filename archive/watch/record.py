@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from archive.db import session_scope
@@ -21,6 +21,7 @@ from archive.sources.limits import MAX_INTERVAL
 from archive.sources.state import apply_decision, state_of, transition_row
 from archive.status import Decision, Outcome, SourceState, WatchPolicy, decide
 from archive.timefmt import iso
+from archive.watch.fetch import Validators
 from archive.watch.select import Target
 from archive.workspace import Workspace
 
@@ -39,6 +40,8 @@ class CheckResult:
     latency_ms: float | None = None
     text_sha256: str | None = None  # a `changed` page's new main text hash: the next checks' baseline
     payload_sha256: str | None = None  # or its new bytes' hash, when it has no main text to compare
+    validators: Validators | None = None  # an alive page's ETag / Last-Modified, for the next conditional GET
+    seen_sha256: str | None = None  # an alive page's body hash: the same bytes next time need no parsing
 
 
 @dataclass
@@ -104,6 +107,11 @@ def _note_availability(session: Session, source_id: int, outcome: Outcome) -> No
                         .values(availability="public"))
 
 
+def _fits(value: str | None, size: int) -> str | None:
+    """A validator kept only whole: a cut one would never match."""
+    return value if value and len(value) <= size else None
+
+
 class ResultWriter:
     """Stores checks in batches: the Check row, decide(), the source's new state and any transition."""
 
@@ -133,27 +141,38 @@ class ResultWriter:
             sources = {s.id: s for s in session.scalars(select(Source).options(lazyload(Source.tags))
                                                         .where(Source.id.in_(ids)))}
             moved: list[tuple[Source, Check, Decision]] = []
+            plain: list[dict[str, Any]] = []  # checks no transition rests on: one executemany, no ORM objects
             for result, at in results:
                 source = sources.get(result.source_id)
                 if source is None:
                     continue  # deleted while it was being checked
-                check, decision = self._apply(session, source, result, at)
+                values, decision = self._apply(session, source, result, at)
                 if decision.transition is not None:
+                    check = Check(**values)
+                    session.add(check)
                     moved.append((source, check, decision))
+                else:
+                    plain.append(values)
+            if plain:
+                session.execute(insert(Check), plain)
             if moved:
                 session.flush()  # the checks' ids, for the evidence
                 self._record_transitions(session, moved)
 
-    def _apply(self, session: Session, source: Source, result: CheckResult, at: datetime) -> tuple[Check, Decision]:
-        """Add the check and move the source's state by decide(); returns both."""
+    def _apply(self, session: Session, source: Source, result: CheckResult,
+               at: datetime) -> tuple[dict[str, Any], Decision]:
+        """Move the source's state by decide(); the check's row values and the decision."""
         decision = decide(state_of(source), result.outcome, at, self.policy)
-        check = Check(source_id=source.id, checked_at=at, outcome=result.outcome.value,
-                      http_status=result.http_status, final_url=result.final_url, detail=result.detail[:4000],
-                      latency_ms=result.latency_ms, text_sha256=result.text_sha256,
-                      payload_sha256=result.payload_sha256)
-        session.add(check)
+        check = {"source_id": source.id, "checked_at": at, "outcome": result.outcome.value,
+                 "http_status": result.http_status, "final_url": result.final_url, "detail": result.detail[:4000],
+                 "latency_ms": result.latency_ms, "text_sha256": result.text_sha256,
+                 "payload_sha256": result.payload_sha256}
         apply_decision(source, decision, at)
         source.last_checked_at = at
+        validators = result.validators or Validators()
+        source.check_etag = _fits(validators.etag, 512)
+        source.check_last_modified = _fits(validators.last_modified, 64)
+        source.check_sha256 = result.seen_sha256
         source.next_check_at = self.next_check(self.targets[source.id], at, decision.next_check_in)
         self.summary.checked += 1
         self.summary.outcomes[result.outcome.value] += 1

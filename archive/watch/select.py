@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from archive.models import Capture, Check, Collection, Source, Video
 from archive.status import Outcome
 from archive.timefmt import iso
+from archive.watch.fetch import Validators
 
 _IN_BATCH = 1000  # ids per IN (...) list
 
@@ -26,6 +27,7 @@ class Baseline:
     """What a page's content was last known to be: its newest capture, or a later check that saw it change."""
 
     what: str
+    at: datetime
     payload_sha256: str | None = None
     text_sha256: str | None = None
     title: str | None = None
@@ -47,6 +49,13 @@ class Target:
     baseline: Baseline | None = None
     proxy: str | None = None  # the collection's proxy for yt-dlp
     cookies: str | None = None  # the collection's cookies file for yt-dlp
+    last_checked_at: datetime | None = None
+    validators: Validators | None = None  # of the last alive check's answer, for a conditional GET
+    seen_sha256: str | None = None  # the hash of the last alive check's body
+
+    def seen_since(self, baseline: Baseline) -> bool:
+        """True when the last check came after the baseline, so its bytes were compared with it."""
+        return self.last_checked_at is not None and baseline.at <= self.last_checked_at
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -106,11 +115,13 @@ def load_targets(session: Session, source_ids: Sequence[int], default_interval: 
         rows = session.execute(
             select(Source.id, Source.normalized_url, Source.kind, Source.domain, Source.recheck_interval,
                    Collection.recheck_interval, Video.provider, Video.video_id, Video.canonical_url,
-                   Collection.proxy, Collection.cookies_file)
+                   Collection.proxy, Collection.cookies_file,
+                   Source.last_checked_at, Source.check_etag, Source.check_last_modified, Source.check_sha256)
             .join(Collection, Collection.id == Source.collection_id)
             .outerjoin(Video, Video.source_id == Source.id)
             .where(Source.id.in_(chunk)))
-        for sid, url, kind, domain, own, collection, provider, video_id, video_url, proxy, cookies in rows:
+        for (sid, url, kind, domain, own, collection, provider, video_id, video_url, proxy, cookies, checked_at,
+             etag, modified, seen) in rows:
             interval = own or collection or default_interval
             if kind == "video" and provider is None:
                 from archive.providers import video_from_url
@@ -118,8 +129,10 @@ def load_targets(session: Session, source_ids: Sequence[int], default_interval: 
                 ref = video_from_url(url)
                 if ref is not None:
                     provider, video_id, video_url = ref.provider, ref.video_id, ref.canonical_url
+            validators = Validators(etag, modified) if etag or modified else None
             targets.append(Target(sid, url, kind, domain, interval, provider, video_id, video_url,
-                                  proxy=proxy, cookies=cookies))
+                                  proxy=proxy, cookies=cookies, last_checked_at=checked_at, validators=validators,
+                                  seen_sha256=seen))
     return targets
 
 
@@ -161,7 +174,7 @@ def _capture_baselines(session: Session, pages: dict[int, Target]) -> dict[int, 
     for sid, at, payload, meta, content_type, _ in session.execute(select(inner).where(inner.c.n == 1)):
         meta = meta or {}
         html = bool(meta) or "html" in (content_type or "").lower()
-        pages[sid].baseline = Baseline(f"the capture of {iso(at)}", payload, meta.get("text_sha256"),
+        pages[sid].baseline = Baseline(f"the capture of {iso(at)}", at, payload, meta.get("text_sha256"),
                                        meta.get("title"), compare_payload=not html)
         captured[sid] = at
     return captured
@@ -178,6 +191,6 @@ def _change_baselines(session: Session, pages: dict[int, Target], captured: dict
         what = f"the change seen at {iso(at)}"
         title = pages[sid].baseline.title if pages[sid].baseline else None
         if text is not None:
-            pages[sid].baseline = Baseline(what, None, text, title)
+            pages[sid].baseline = Baseline(what, at, None, text, title)
         else:
-            pages[sid].baseline = Baseline(what, payload, None, None, compare_payload=True)
+            pages[sid].baseline = Baseline(what, at, payload, None, None, compare_payload=True)
