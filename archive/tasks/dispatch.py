@@ -65,7 +65,7 @@ def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
     for source_id in due:
         key = str(source_id)
         free = [queue for queue in [check_queue(r) for r in regions.get(source_id, ())] or ["check"]
-                if key not in held[queue]]
+                if key not in held.get(queue, set())]
         if not free or queued >= ws.settings.schedule_batch:
             continue
         queued += 1
