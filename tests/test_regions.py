@@ -181,7 +181,7 @@ def test_two_regions_behind_two_proxies_find_a_source_geo_blocked(
         collection = ensure_collection(session, "abroad")
         add_sources(session, collection, [SourceEntry(site.url(path)) for path in paths])
     code, out, _ = run("collection", "abroad", "--regions", f"{region_a},{region_b}", "--json")
-    assert code == 0 and json.loads(out)["regions"] == f"{region_a},{region_b}"
+    assert code == 0 and json.loads(out)["regions"] == [region_a, region_b]
     env = env_for(settings, LASTSEEN_BROKER_URL=broker_url, LASTSEEN_ALLOW_NETWORKS="127.0.0.0/8",
                   LASTSEEN_CONFIRM_CHECKS="1", LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_TASK_LEASE="20",
                   LASTSEEN_HOST_RATE="50")

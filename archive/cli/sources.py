@@ -270,12 +270,13 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                 "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
                 "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
                 "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots,
-                "media": collection.media, "regions": ",".join(collection_regions(collection)) or None}
+                "media": collection.media, "regions": list(collection_regions(collection))}
     if out.as_json:
         out.json(data)
     else:
         for key, value in data.items():
-            out.line(f"{key:<18} {'-' if value is None else value}")
+            shown = (",".join(value) or "-") if isinstance(value, list) else value
+            out.line(f"{key:<18} {'-' if shown is None else shown}")
     return EXIT_OK
 
 
