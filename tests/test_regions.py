@@ -118,6 +118,35 @@ def test_region_names_and_geo_wording() -> None:
                          probe=None).outcome is Outcome.OK
 
 
+def test_checks_stored_under_their_region_combine(settings: Settings, site: Site) -> None:
+    """In-process checks as two regions (what each worker does): the second region's refusal makes it geo_blocked."""
+    from archive.watch.check import check_sources
+
+    site.set("/story", Page("<html><head><title>Story</title></head><body><p>a story</p></body></html>"))
+    base = settings.replace(allow_networks=("127.0.0.1/32",), confirm_checks=1)
+    main = Workspace(base)
+    with session_scope(main.sessions) as session:
+        collection = ensure_collection(session, "abroad")
+        collection.regions = ["default", "kz"]
+        add_sources(session, collection, [SourceEntry(site.url("/story"))])
+    for region in ("", "kz"):
+        ws = Workspace(base.replace(check_region=region))
+        with session_scope(ws.sessions) as session:
+            source_id = session.scalar(select(Source.id))
+        check_sources(ws, [source_id])
+        site.set("/story", Page("<html><body>Unavailable For Legal Reasons</body></html>", status=451))
+        ws.close()
+    with session_scope(main.sessions) as session:
+        assert sorted(session.execute(select(Check.region, Check.http_status)).all(),
+                      key=lambda row: row[0] or "") == [(None, 200), ("kz", 451)]
+        source = session.scalar(select(Source))
+        assert source is not None and source.status == "geo_blocked"
+        moved = session.scalar(select(StatusTransition).where(StatusTransition.to_status == "geo_blocked"))
+        assert moved is not None and [(e["region"], e["http_status"]) for e in moved.evidence] == [
+            ("default", 200), ("kz", 451)]
+    main.close()
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_regions_through_the_api(api) -> None:  # type: ignore[no-untyped-def]
     with session_scope(api.workspace.sessions) as session:
