@@ -129,6 +129,8 @@ class Settings:
                               "each process paces itself", secret=True)
     task_lease: int = _setting(900, "duration", "work a lost worker held is handed out again after this")
     task_batch: int = _setting(50, "int", "sources per check or capture task")
+    check_region: str = _setting("", "str", "the region this process checks from (`lastseen worker --region`): its "
+                                 "checks are stored under it; empty: the unnamed region, default")
     # Alerts
     webhook_url: str = _setting("", "str", "POST alerts here as signed JSON", secret=True)
     webhook_secret: str = _setting("", "str", "HMAC-SHA256 key for the webhook signature", secret=True)

@@ -87,6 +87,8 @@ class Collection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     proxy: Mapped[str | None] = mapped_column(Text, default=None)  # yt-dlp's proxy for this collection's videos
     cookies_file: Mapped[str | None] = mapped_column(Text, default=None)  # a cookies file yt-dlp may send
+    # Regions its sources are checked from (archive.status.regions); None: anywhere, as one region.
+    regions: Mapped[list[Any] | None] = mapped_column(default=None)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -210,6 +212,8 @@ class Check(Base):
     # What a `changed` check saw, the baseline of the next checks: the main text's hash, else the bytes' hash.
     text_sha256: Mapped[str | None] = mapped_column(String(64))
     payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The region it was made from (the worker's --region); None: the unnamed region, "default".
+    region: Mapped[str | None] = mapped_column(String(32))
 
 
 class StatusTransition(Base):
@@ -435,7 +439,7 @@ class TaskLease(Base):
                       Index("ix_task_lease_task", "task_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(48))  # check.<region> for the checks of one region
     key: Mapped[str] = mapped_column(String(64))
     task_id: Mapped[str] = mapped_column(String(64))
     holder: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -22,6 +22,7 @@ from archive.models import (
     WaybackLookup,
     WaybackSubmission,
 )
+from archive.sources.regions import collection_regions, latest_by_region
 from archive.timefmt import iso
 
 RECENT_CHECKS = 20
@@ -153,6 +154,7 @@ def source_detail(session: Session, source: Source) -> dict[str, Any]:
         select(Capture).where(Capture.source_id == source.id).order_by(Capture.captured_at))]
     detail["checks"] = [check_dict(c) for c in reversed(list(session.scalars(
         select(Check).where(Check.source_id == source.id).order_by(Check.checked_at.desc()).limit(RECENT_CHECKS))))]
+    detail["regions"] = latest_by_region(session, source)  # the latest check of each region its collection asks for
     detail["transitions"] = [
         {"at": iso(t.at), "kind": t.kind, "from": t.from_status, "to": t.to_status, "reason": t.reason}
         for t in session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
@@ -198,5 +200,5 @@ def collection_counts(session: Session) -> list[dict[str, Any]]:
         out.append({"name": collection.name, "description": collection.description,
                     "sources": sum(by_status.values()), "by_status": by_status,
                     "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
-                    "created_at": iso(collection.created_at)})
+                    "regions": list(collection_regions(collection)), "created_at": iso(collection.created_at)})
     return out

@@ -24,6 +24,7 @@ class SourceStatus(StrEnum):
     UNREACHABLE = "unreachable"
     VANISHED = "vanished"
     RETURNED = "returned"
+    GEO_BLOCKED = "geo_blocked"  # alive in some regions, refused for geography in others (archive.status.regions)
 
 
 class TransitionKind(StrEnum):

@@ -154,7 +154,8 @@ def test_collection_settings(run) -> None:
     data = json.loads(out)
     assert code == 0 and data == {"name": "ru", "description": "Russian-language news", "recheck_interval": 21600,
                                   "obey_robots": False, "alert_on_changed": True, "public_read": True,
-                                  "proxy": None, "cookies_file": None, "screenshots": True, "media": True}
+                                  "proxy": None, "cookies_file": None, "screenshots": True, "media": True,
+                                  "regions": []}
     code, out, _ = run("collection", "ru", "--robots", "obey", "--screenshots", "no", "--json")
     assert json.loads(out)["obey_robots"] is True and json.loads(out)["recheck_interval"] == 21600
     assert json.loads(out)["screenshots"] is False
@@ -165,6 +166,12 @@ def test_collection_settings(run) -> None:
     assert exit_info.value.code == 2
     code, _, err = run("collection", "ru", "--every", "soon")
     assert code == 2 and err.strip().splitlines()[-1].startswith("lastseen: error: not a duration")
+    code, out, _ = run("collection", "ru", "--regions", "default, KZ")
+    assert code == 0 and "regions            default,kz" in out
+    code, _, err = run("collection", "ru", "--regions", "kz,check.ru")
+    assert code == 2 and "--regions" in err
+    code, out, _ = run("collection", "ru", "--regions", "", "--json")
+    assert json.loads(out)["regions"] == []
 
 
 def test_collection_proxy_and_cookies_for_ytdlp(run, tmp_path) -> None:

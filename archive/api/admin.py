@@ -43,13 +43,16 @@ def _webhook_dict(hook: Webhook, collection: str | None, secret: str | None = No
 @router.patch("/api/collections/{name:path}", response_model=CollectionOut, responses=ERRORS, tags=["admin"])
 def update_collection(name: NamePath, body: CollectionPatch, request: Request,
                       who: AdminDep) -> dict[str, Any]:
-    """Change a collection's description or make it readable without a token (public_read)."""
+    """Change a collection's description, make it readable without a token (public_read), or name the regions
+    its sources are checked from (regions)."""
     with session_scope(workspace_of(request).sessions) as session:
         collection = collection_or_404(session, name)
         if body.description is not None:
             collection.description = body.description
         if body.public_read is not None:
             collection.public_read = body.public_read
+        if body.regions is not None:
+            collection.regions = body.regions or None
         session.flush()
         return next(row for row in collection_rows(session, who) if row["name"] == collection.name)
 

@@ -33,7 +33,7 @@ th{font-size:.8rem;text-transform:uppercase;color:#5b6470}td.url{word-break:brea
 .count b{display:block;font-size:1.6rem}.muted{color:#5b6470}
 .badge{display:inline-block;border-radius:9px;padding:0 .55rem;font-size:.8rem;font-weight:600;color:#fff}
 .status-new{background:#7a8591}.status-alive{background:#2e7d32}.status-unreachable{background:#d08700}
-.status-vanished{background:#c62828}.status-returned{background:#1565c0}
+.status-vanished{background:#c62828}.status-returned{background:#1565c0}.status-geo_blocked{background:#8e24aa}
 .beside{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}
 .screenshot{border:1px solid #e3e6ea;border-radius:6px;max-height:400px;object-fit:cover;object-position:top}
 .chart,.timeline{background:#fff;border:1px solid #e3e6ea;border-radius:6px;max-width:100%;height:auto}
@@ -321,6 +321,17 @@ def _media_section(video: dict[str, Any] | None) -> str:
             f"{escape(media['warc_uri'])} @{media['warc_offset']}+{media['warc_length']}</p>")
 
 
+def _regions_section(regions: list[dict[str, Any]]) -> str:
+    """What each region its collection asks for said at its latest check (nothing without regions)."""
+    if not regions:
+        return ""
+    rows = "".join(f"<tr><td>{escape(r['region'])}</td><td>{_when(r['checked_at'])}</td>"
+                   f"<td>{escape(r['outcome'] or 'not checked yet')}</td><td>{r['http_status'] or '-'}</td>"
+                   f"<td>{escape(r['detail'] or '')}</td></tr>" for r in regions)
+    return ("<h2>Regions</h2><table id='regions'><thead><tr><th>region</th><th>checked</th><th>outcome</th>"
+            f"<th>HTTP</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def source_page(view: SourceView) -> str:
     """One source: status, the check history as a timeline, transitions, captures and copies elsewhere."""
     source, detail, checks, transitions = view.source, view.detail, view.checks, view.transitions
@@ -348,7 +359,8 @@ def source_page(view: SourceView) -> str:
     url_q = quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~")
     body = (f"<h1 class='url'>{escape(source.normalized_url)}</h1><p>{_link(source.url, 'original URL')} | "
             f"{_link(f'/api/sources/{source.id}', 'JSON')} | {_link(f'/api/timemap/link/{url_q}', 'TimeMap')}</p>"
-            f"<dl>{facts_html}</dl>{_media_section(detail['video'])}<h2>Check history</h2>"
+            f"<dl>{facts_html}</dl>{_regions_section(detail['regions'])}{_media_section(detail['video'])}"
+            "<h2>Check history</h2>"
             f"<div class='beside'>{check_timeline(checks, transitions)}"
             f"{_screenshot(source.id) if view.screenshot else ''}</div>"
             "<h2>Status changes</h2><table id='transitions'><thead><tr><th>when</th><th>change</th><th>why</th></tr>"

@@ -13,6 +13,8 @@ from fastapi import Depends, HTTPException, Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
+from archive.status import region_names
+
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
 
@@ -54,7 +56,7 @@ NamePath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]*
                                description="collection name")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryText = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
-Status = Literal["new", "alive", "unreachable", "vanished", "returned"]
+Status = Literal["new", "alive", "unreachable", "vanished", "returned", "geo_blocked"]
 Kind = Literal["page", "video"]
 Role = Literal["reader", "archivist", "admin"]
 
@@ -72,9 +74,17 @@ class AddSourcesIn(Input):
     every: Annotated[str | None, Field(max_length=32, description="recheck interval, e.g. 12h, 30m, 2d")] = None
 
 
+def _regions(value: list[str] | None) -> list[str] | None:
+    """Region names, checked and deduplicated (archive.status.region_names)."""
+    return None if value is None else list(region_names(value))
+
+
 class CollectionPatch(Input):
     description: Annotated[str | None, Field(max_length=4000), AfterValidator(lambda v: v and _clean(v))] = None
     public_read: bool | None = None
+    regions: Annotated[list[Annotated[str, Field(max_length=32)]] | None, Field(max_length=16),
+                       AfterValidator(_regions)] = Field(
+        default=None, description="check its sources from these regions, e.g. [\"default\", \"kz\"]; [] for anywhere")
 
 
 class WebhookIn(Input):
@@ -179,6 +189,7 @@ class CollectionOut(BaseModel):
     recheck_interval: int | None
     obey_robots: bool
     public_read: bool
+    regions: list[str] = Field(default_factory=list, description="regions its sources are checked from")
     created_at: str | None
 
 

@@ -25,6 +25,8 @@ from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_de
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
 from archive.sources.importers import read_entries
 from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
+from archive.sources.regions import collection_regions
+from archive.status import region_names
 from archive.workspace import Workspace
 
 
@@ -180,6 +182,9 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
     out.line(f"  checks (recent)   {len(d['checks'])}")
     for c in d["checks"]:
         out.line(f"    {c['checked_at']}  {c['outcome']}  {c['http_status'] or '-'}  {c['detail']}")
+    for r in d["regions"]:
+        said = f"{r['outcome']}  {r['http_status'] or '-'}  {r['detail']}" if r["outcome"] else "not checked yet"
+        out.line(f"  region {r['region']:<10} {r['checked_at'] or '-'}  {said}")
     for t in d["transitions"]:
         out.line(f"  transition        {t['at']}  {t['from']} -> {t['to']} ({t['reason'] or t['kind']})")
     if d["video"]:
@@ -258,18 +263,29 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.screenshots = args.screenshots
         if args.media is not None:
             collection.media = args.media
+        if args.regions is not None:
+            collection.regions = _regions(args.regions)
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
                 "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
                 "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
                 "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots,
-                "media": collection.media}
+                "media": collection.media, "regions": list(collection_regions(collection))}
     if out.as_json:
         out.json(data)
     else:
         for key, value in data.items():
-            out.line(f"{key:<18} {'-' if value is None else value}")
+            shown = (",".join(value) or "-") if isinstance(value, list) else value
+            out.line(f"{key:<18} {'-' if shown is None else shown}")
     return EXIT_OK
+
+
+def _regions(value: str) -> list[str] | None:
+    """The regions of --regions (empty: none, checked from anywhere); a usage error for a bad name."""
+    try:
+        return list(region_names(value)) or None
+    except ValueError as exc:
+        raise UsageError(f"--regions: {exc}") from None
 
 
 def _cookies_file(value: str) -> str | None:
@@ -336,4 +352,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--screenshots", type=_yes_no, metavar="yes|no",
                    help="a full-page screenshot of each captured HTML page (default LASTSEEN_SCREENSHOTS)")
     p.add_argument("--media", type=_yes_no, metavar="yes|no", help="crawls keep its videos' media files (default yes)")
+    p.add_argument("--regions", metavar="R[,R]", help="check its sources from these regions, e.g. default,kz (workers "
+                   "started with --region; '' for anywhere): refused in one, alive in another is geo_blocked")
     p.set_defaults(handler=cmd_collection)

@@ -12,23 +12,45 @@ from archive.workspace import Workspace
 NO_BROKER = "LASTSEEN_BROKER_URL is not set: without a broker the scheduler does all the work itself"
 
 
+def _region(value: str) -> str:
+    """The --region name ('' for none, and for `default`, the unnamed region); a usage error for a bad one."""
+    from archive.status import DEFAULT_REGION, region_names
+
+    try:
+        names = region_names([value])
+    except ValueError as exc:
+        raise UsageError(f"--region: {exc}") from None
+    return "" if not names or names[0] == DEFAULT_REGION else names[0]
+
+
 def cmd_worker(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """A worker in the foreground, taking tasks from the broker until stopped."""
-    from archive.tasks.app import QUEUES
+    """A worker in the foreground, taking tasks from the broker until stopped.
+
+    Besides the four queues it takes its region's checks (check.<region>; check.default without --region), and
+    stores its checks under its region: the queues of other regions are refused, so no check is misnamed.
+    """
+    from archive.status import DEFAULT_REGION
+    from archive.tasks.app import QUEUES, check_queue
     from archive.tasks.worker import run_worker
 
     if not ws.settings.broker_url:
         raise UsageError(NO_BROKER)
-    queues = [name for item in args.queues for name in item.split(",") if name] if args.queues else list(QUEUES)
-    unknown = sorted(set(queues) - set(QUEUES))
+    region = _region(args.region or ws.settings.check_region)
+    known = [*QUEUES, check_queue(region or DEFAULT_REGION)]
+    queues = [name for item in args.queues for name in item.split(",") if name] if args.queues else known
+    unknown = sorted(set(queues) - set(known))
     if unknown:
-        raise UsageError(f"unknown queue(s) {', '.join(unknown)} (known: {', '.join(QUEUES)})")
+        raise UsageError(f"unknown queue(s) {', '.join(unknown)} (known: {', '.join(known)}; a check.<region> "
+                         "queue is for workers started with that --region)")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
-    worker_ws = Workspace(ws.settings.replace(proxy=args.proxy)) if args.proxy else ws
+    changes = {"proxy": args.proxy} if args.proxy else {}
+    if region:
+        changes["check_region"] = region
+    worker_ws = Workspace(ws.settings.replace(**changes)) if changes else ws
     try:
         worker_ws.check()
-        return run_worker(worker_ws, queues=queues, concurrency=args.concurrency, region=args.region)
+        return run_worker(worker_ws, queues=queues, concurrency=args.concurrency, region=region)
     finally:
         if worker_ws is not ws:
             worker_ws.close()
@@ -61,9 +83,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `worker` and `workers` to the command line."""
     p = sub.add_parser("worker", parents=[common], help="run a Celery worker (needs LASTSEEN_BROKER_URL)")
     p.add_argument("--queues", "-Q", action="append", metavar="Q[,Q]",
-                   help="queues to take tasks from: check, capture, wayback, alerts (default all)")
+                   help="queues to take tasks from: check, capture, wayback, alerts, and this worker's region's "
+                        "check.<region> (default all)")
     p.add_argument("--concurrency", "-c", type=int, default=2, help="tasks at once (default 2)")
-    p.add_argument("--region", default="", help="where this worker's traffic comes from (shown by `workers`)")
+    p.add_argument("--region", default="", help="where this worker's traffic comes from: it takes the checks of "
+                   "collections that ask for this region, and its checks are stored under it")
     p.add_argument("--proxy", default="", help="egress proxy for this worker's checks (instead of LASTSEEN_PROXY)")
     p.set_defaults(handler=cmd_worker)
     p = sub.add_parser("workers", parents=[common], help="queues, their depth, and the workers seen")

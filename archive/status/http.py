@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from archive.status.outcomes import Classification, Outcome
 from archive.status.sites import classify_destination, redirect_loop, same_resource
-from archive.status.text import make_fingerprint, page_words, soft_404_wording, text_similarity
+from archive.status.text import geo_wording, make_fingerprint, page_words, soft_404_wording, text_similarity
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,9 @@ def classify_http(*, url: str, status: int | None, final_url: str | None, redire
         wording = soft_404_wording(body_text)
         if wording is not None:
             return Classification(Outcome.SOFT_404, f"HTTP {status}, but the page says {wording!r}")
+        refused = geo_wording(body_text)
+        if refused is not None:
+            return Classification(Outcome.GEO_BLOCKED, f"HTTP {status}, but the page says {refused!r}")
         verdict = _probe_similarity(url, final, body_text, probe)
         if verdict is not None:
             return verdict

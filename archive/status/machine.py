@@ -24,6 +24,8 @@ from archive.vocab import SourceStatus, TransitionKind
 # The transitions that raise an alert.
 ALERT_KINDS = frozenset({TransitionKind.VANISHED, TransitionKind.RETURNED, TransitionKind.CHANGED})
 
+# Vanished everywhere, or in some regions (archive.status.regions): an alive answer is a return.
+_GONE = frozenset({SourceStatus.VANISHED, SourceStatus.GEO_BLOCKED})
 # Most specific first: the reason a vanishing is recorded with when a run mixes definitive outcomes.
 _SPECIFICITY = (Outcome.ACCOUNT_TERMINATED, Outcome.REMOVED, Outcome.PRIVATE, Outcome.GEO_BLOCKED, Outcome.GONE,
                 Outcome.SOFT_404, Outcome.REDIRECTED_AWAY)
@@ -135,14 +137,14 @@ def decide(state: SourceState, outcome: str, at: datetime, policy: WatchPolicy) 
 
 
 def _decide_alive(state: SourceState, outcome: Outcome, at: datetime) -> Decision:
-    came_back = state.status in (SourceStatus.VANISHED, SourceStatus.RETURNED) or state.vanished_at is not None
+    came_back = state.status in _GONE or state.status is SourceStatus.RETURNED or state.vanished_at is not None
     status = SourceStatus.RETURNED if came_back else SourceStatus.ALIVE
     reason = outcome.value if outcome is Outcome.AGE_RESTRICTED else None
     new_state = dataclasses.replace(state, status=status, reason=reason, streak_outcome_class=None,
                                     streak_count=0, streak_started_at=None, streak_outcome=None,
                                     last_seen_alive_at=at)
     transition = None
-    if state.status is SourceStatus.VANISHED:
+    if state.status in _GONE:
         transition = Transition(state.status, status, outcome.value, at, TransitionKind.RETURNED)
     elif outcome is Outcome.CHANGED:
         transition = Transition(state.status, status, outcome.value, at, TransitionKind.CHANGED)

@@ -201,3 +201,31 @@ def soft_404_wording(body: str) -> str | None:
         if _not_found_heading(heading):
             return heading[:120]
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Refused for geography, by wording
+# --------------------------------------------------------------------------------------------------
+
+_GEO = re.compile(
+    r"(?:(?:this|the)\s+(?:content|video|page|site|website|service|article|resource)\s+is\s+)?"
+    r"(?:not\s+available|unavailable|blocked)\s+(?:in|from)\s+your\s+(?:country|region|location|area)"
+    r"|geo[- ]?(?:restricted|blocked)|(?:контент\w*\s+|страниц\w*\s+|видео\s+)?недоступ\w*\s+в\s+ваш\w+\s+"
+    r"(?:стране|регионе)")
+
+
+def geo_wording(body: str) -> str | None:
+    """The title or main heading that says "not available in your country" (cut to 120 characters), or None.
+
+    As for not-found wording, the words must be most of a heading: an article about geo-blocking is a page.
+    """
+    for heading in _headings(body):
+        for segment in _SEPARATORS.split(heading.translate(_QUOTES).lower()):
+            text = _SPACE.sub(" ", segment).strip(" .,!?;:'\"()[]«»")
+            for _ in range(3):
+                text = _DECOR.sub("", text).strip(" .,!?;:'\"()[]«»")
+            letters = sum(ch.isalnum() for ch in text)
+            covered = sum(sum(ch.isalnum() for ch in m.group(0)) for m in _GEO.finditer(text))
+            if letters and covered / letters >= _MIN_COVERAGE:
+                return heading[:120]
+    return None

@@ -19,6 +19,12 @@ TASKS: dict[str, str] = {"check": "lastseen.check", "capture": "lastseen.capture
 QUEUES: tuple[str, ...] = tuple(TASKS)
 
 
+def check_queue(region: str | None) -> str:
+    """The queue (and lease kind) of checks: `check` for checks from anywhere, `check.<region>` for one region's
+    (a collection that asks for regions; `check.default` is for workers started without --region)."""
+    return "check" if region is None else f"check.{region}"
+
+
 @cache
 def celery_app(broker_url: str, task_lease: int) -> Any:
     """The Celery app of this broker (cached: the scheduler sends through one connection pool)."""
@@ -48,5 +54,5 @@ def app_for(settings: Settings) -> Any:
 
 
 def send(settings: Settings, kind: str, task_id: str, args: list[Any]) -> None:
-    """Queue one task of this kind under task_id (the id its leases name)."""
-    app_for(settings).send_task(TASKS[kind], args=args, task_id=task_id, queue=kind)
+    """Queue one task of this kind (a queue: check.<region> is a check) under task_id (the id its leases name)."""
+    app_for(settings).send_task(TASKS[kind.partition(".")[0]], args=args, task_id=task_id, queue=kind)

@@ -17,7 +17,7 @@ from archive.db import session_scope
 from archive.models import Collection, Source, utcnow
 from archive.sources import awaiting_capture
 from archive.tasks import leases
-from archive.tasks.app import send
+from archive.tasks.app import check_queue, send
 from archive.workspace import Workspace
 
 QUEUED_LEASES = 6  # queued work waits this many task_lease periods before it is queued again (a lost message)
@@ -43,16 +43,37 @@ def _batches(keys: Sequence[str], size: int) -> list[Sequence[str]]:
 
 
 def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
-    """Lease and queue the due sources nobody holds (at most schedule_batch), task_batch per task."""
+    """Lease and queue the due sources nobody holds (at most schedule_batch), task_batch per task.
+
+    A source of a collection that asks for regions goes to each region's queue (check.<region>), leased per
+    region, so every region checks it once; the others go to `check`, as before regions.
+    """
+    from archive.sources.regions import source_regions
     from archive.watch.select import due_sources
 
     now = now or utcnow()
     with session_scope(ws.sessions) as session:
         leases.prune(session, now)
-        held = leases.held_keys(session, "check", now)
-        due = [str(sid) for sid in due_sources(session, now, ws.settings.schedule_batch + len(held))]
-    keys = [key for key in due if key not in held][:ws.settings.schedule_batch]
-    return {"queued": len(keys), "tasks": _queue(ws, "check", _batches(keys, ws.settings.task_batch), now)}
+        kinds = {"check"} | {check_queue(region) for (regions,) in session.execute(select(Collection.regions))
+                             for region in regions or ()}
+        held = {kind: leases.held_keys(session, kind, now) for kind in kinds}
+        busy = set().union(*held.values())
+        due = due_sources(session, now, ws.settings.schedule_batch + len(busy))
+        regions = source_regions(session, due)
+    by_queue: dict[str, list[str]] = {}
+    queued = 0
+    for source_id in due:
+        key = str(source_id)
+        free = [queue for queue in [check_queue(r) for r in regions.get(source_id, ())] or ["check"]
+                if key not in held.get(queue, set())]
+        if not free or queued >= ws.settings.schedule_batch:
+            continue
+        queued += 1
+        for queue in free:
+            by_queue.setdefault(queue, []).append(key)
+    tasks = sum(_queue(ws, queue, _batches(keys, ws.settings.task_batch), now, [] if queue == "check" else [queue])
+                for queue, keys in sorted(by_queue.items()))
+    return {"queued": queued, "tasks": tasks}
 
 
 def queue_captures(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:

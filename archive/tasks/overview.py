@@ -3,6 +3,7 @@ from Celery's inspect (the `lastseen_stats` command every worker answers), and t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from archive.db import session_scope
@@ -12,12 +13,12 @@ from archive.tasks.app import QUEUES, app_for
 from archive.workspace import Workspace
 
 
-def queue_depths(app: Any) -> dict[str, dict[str, int | None]]:
+def queue_depths(app: Any, queues: Sequence[str] = QUEUES) -> dict[str, dict[str, int | None]]:
     """queue -> messages waiting and consumers, asked of the broker (None for a queue not declared yet)."""
     depths: dict[str, dict[str, int | None]] = {}
     with app.connection_for_read() as connection:
         channel = connection.default_channel
-        for queue in QUEUES:
+        for queue in queues:
             try:
                 _, messages, consumers = channel.queue_declare(queue=queue, passive=True)
             except Exception:  # the broker says the queue does not exist (and closes the channel)
@@ -45,4 +46,5 @@ def overview(ws: Workspace) -> dict[str, Any]:
     app = app_for(ws.settings)
     with session_scope(ws.sessions) as session:
         held = leases.counts(session, utcnow())
-    return {"queues": queue_depths(app), "workers": workers_seen(app), "leases": held}
+    regional = sorted(kind for kind in held if kind not in QUEUES)  # check.<region> queues with work
+    return {"queues": queue_depths(app, [*QUEUES, *regional]), "workers": workers_seen(app), "leases": held}

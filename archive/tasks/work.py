@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from archive.db import session_scope
-from archive.models import Collection, Source, utcnow
+from archive.models import Check, Collection, Source, utcnow
 from archive.sources import awaiting_capture
+from archive.sources.regions import in_region
 from archive.spawn import run_lastseen
 from archive.tasks import leases
 from archive.workspace import Workspace
@@ -51,20 +52,21 @@ class Run:
         leases.release(self.ws.sessions, kind, keys, self.holder)
 
 
-def check_batch(run: Run) -> dict[str, Any]:
-    """Check the task's sources not checked since they were queued."""
+def check_batch(run: Run, kind: str = "check") -> dict[str, Any]:
+    """Check the task's sources not checked since they were queued (for check.<region>: not from that region)."""
     from archive.watch.check import check_sources
 
-    claimed = run.claim("check")
+    claimed = run.claim(kind)
     if not claimed:
         return {"checked": 0, "claimed": 0}
     queued = min(claimed.values())
+    _, _, region = kind.partition(".")
+    not_since = ((Source.last_checked_at.is_(None)) | (Source.last_checked_at < queued)) if not region else \
+        ~exists().where(Check.source_id == Source.id, in_region(region), Check.checked_at >= queued)
     with session_scope(run.ws.sessions) as session:
-        ids = list(session.scalars(select(Source.id).where(
-            Source.id.in_([int(key) for key in claimed]),
-            (Source.last_checked_at.is_(None)) | (Source.last_checked_at < queued))))
+        ids = list(session.scalars(select(Source.id).where(Source.id.in_([int(key) for key in claimed]), not_since)))
     summary = check_sources(run.ws, ids) if ids else None
-    run.release("check", list(claimed))
+    run.release(kind, list(claimed))
     return {"claimed": len(claimed), "checked": summary.checked if summary else 0}
 
 

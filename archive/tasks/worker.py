@@ -37,7 +37,7 @@ def register(app: Any, ws: Workspace) -> None:
         run = work.Run(ws, task.request.id, f"{task.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
         try:
             if kind == "check":
-                result = work.check_batch(run)
+                result = work.check_batch(run, *extra[:1])  # check.<region>'s tasks name their queue
             elif kind == "capture":
                 result = work.capture_batch(run)
             elif kind == "wayback":

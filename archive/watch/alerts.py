@@ -19,7 +19,7 @@ from archive.db import DatabaseError
 from archive.models import Alert, Capture, Check, Collection, Source, StatusTransition, WaybackSubmission, utcnow
 from archive.status import ALERT_KINDS, ALIVE
 from archive.timefmt import iso
-from archive.vocab import TransitionKind
+from archive.vocab import SourceStatus, TransitionKind
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 BATCH = 500
@@ -73,9 +73,22 @@ def _wayback_copy(session: Session, source: Source) -> str | None:
         .order_by(WaybackSubmission.requested_at.desc(), WaybackSubmission.id.desc()).limit(1))
 
 
+def _regions(transition: StatusTransition) -> dict[str, Any] | None:
+    """Where a geo_blocked source vanished and where it still answers, from its evidence (one check per region)."""
+    if transition.to_status != SourceStatus.GEO_BLOCKED:
+        return None
+    named = [item for item in transition.evidence or [] if isinstance(item, dict) and item.get("region")]
+    return {"vanished_in": [{"region": item["region"], "outcome": item.get("outcome"),
+                             "http_status": item.get("http_status")} for item in named
+                            if item.get("outcome") not in _ALIVE_OUTCOMES],
+            "alive_in": [item["region"] for item in named if item.get("outcome") in _ALIVE_OUTCOMES]}
+
+
 def transition_payload(session: Session, transition: StatusTransition, source: Source,
                        collection: Collection) -> dict[str, Any]:
-    """What an alert about this transition says; stored on the Alert row (fields are an interface)."""
+    """What an alert about this transition says; stored on the Alert row (fields are an interface; ``regions``
+    only for a source geo_blocked in some regions)."""
+    regions = _regions(transition)
     return {
         "transition_id": transition.id,
         "source_id": source.id,
@@ -91,6 +104,7 @@ def transition_payload(session: Session, transition: StatusTransition, source: S
         "last_seen_alive_at": iso(_last_seen_alive(session, source, transition)),
         "capture": _own_capture(session, source.id, transition.at),
         "wayback_url": _wayback_copy(session, source),
+        **({"regions": regions} if regions is not None else {}),
     }
 
 
@@ -101,10 +115,18 @@ def capture_url(payload: dict[str, Any], base_url: str | None) -> str | None:
     return base_url.rstrip("/") + CAPTURE_PATH.format(id=payload["capture"]["id"])
 
 
+def _where(regions: dict[str, Any]) -> str:
+    """ in kz (HTTP 451), ru: the regions where a geo_blocked source vanished."""
+    places = [f"{item['region']}" + (f" (HTTP {item['http_status']})" if item.get("http_status") else "")
+              for item in regions.get("vanished_in", [])]
+    return f" in {', '.join(places)}" if places else ""
+
+
 def headline(payload: dict[str, Any]) -> str:
-    """One line: what happened to which URL, and why."""
+    """One line: what happened to which URL, and why (and where, for a source refused in some regions)."""
     reason = f" ({payload['reason']})" if payload.get("reason") else ""
-    return f"{str(payload['kind']).capitalize()}: {payload['url']}{reason}"
+    where = _where(payload["regions"]) if payload.get("regions") else ""
+    return f"{str(payload['kind']).capitalize()}{where}: {payload['url']}{reason}"
 
 
 def describe(payload: dict[str, Any], base_url: str | None) -> list[str]:
@@ -119,7 +141,7 @@ def describe(payload: dict[str, Any], base_url: str | None) -> list[str]:
         f"  last seen alive: {payload.get('last_seen_alive_at') or 'never seen alive'}",
         f"  lastseen copy: {own or 'none'}",
         f"  Wayback copy: {payload.get('wayback_url') or 'none'}",
-    ]
+    ] + ([f"  still alive in: {', '.join(payload['regions']['alive_in']) or 'none'}"] if payload.get("regions") else [])
 
 
 # --- creating alerts ------------------------------------------------------------------------------

@@ -18,8 +18,19 @@ from sqlalchemy.orm import Session, lazyload
 from archive.db import session_scope
 from archive.models import Check, Source, Video
 from archive.sources.limits import MAX_INTERVAL
+from archive.sources.regions import recent_checks, region_of, source_regions, stored_region
 from archive.sources.state import apply_decision, state_of, transition_row
-from archive.status import Decision, Outcome, SourceState, WatchPolicy, decide
+from archive.status import (
+    Decision,
+    Outcome,
+    RegionCheck,
+    RegionVerdict,
+    SourceState,
+    WatchPolicy,
+    combine_regions,
+    decide,
+    decide_regions,
+)
 from archive.timefmt import iso
 from archive.watch.fetch import Validators
 from archive.watch.select import Target
@@ -81,15 +92,19 @@ def by_count(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _evidence(session: Session, source_id: int, state: SourceState, check: Check) -> list[dict[str, Any]]:
-    """The checks a transition rests on: the whole run of definitive or transient outcomes, else this check."""
+def _evidence(session: Session, source_id: int, state: SourceState, check: Check,
+              verdict: RegionVerdict | None) -> list[dict[str, Any]]:
+    """The checks a transition rests on: each region's when regions make it geo_blocked, else the whole run of
+    definitive or transient outcomes, else this check (with its region when the collection asks for regions)."""
+    if verdict is not None and verdict.geo_blocked:
+        return [{**item, "check_id": item["check_id"] or check.id} for item in verdict.evidence()]
     checks = [check]
     if state.streak_started_at is not None and state.streak_count > 1:
         checks = list(session.scalars(select(Check).where(Check.source_id == source_id,
                                                           Check.checked_at >= state.streak_started_at)
                                       .order_by(Check.checked_at, Check.id)))
-    return [{"check_id": c.id, "outcome": c.outcome, "at": iso(c.checked_at), "http_status": c.http_status}
-            for c in checks]
+    return [{"check_id": c.id, "outcome": c.outcome, "at": iso(c.checked_at), "http_status": c.http_status,
+             **({"region": region_of(c.region)} if verdict is not None else {})} for c in checks]
 
 
 # What a video's provider said at its last check, kept in Video.availability beside yt-dlp's own words.
@@ -122,6 +137,7 @@ class ResultWriter:
         self.summary = summary
         self.targets = targets
         self.rng = rng
+        self.region = region_of(stored_region(ws.settings.check_region))  # where this process checks from
 
     def next_check(self, target: Target, at: datetime, bring_forward: timedelta | None) -> datetime:
         """The regular interval with jitter, or sooner when a confirming check is due.
@@ -138,19 +154,25 @@ class ResultWriter:
             return
         with session_scope(self.ws.sessions) as session:
             ids = [result.source_id for result, _ in results]
+            regions = source_regions(session, ids)
+            if regions:  # regions' workers store checks of one source at once: one after the other, in id order
+                session.execute(select(Source.id).where(Source.id.in_(sorted(regions))).order_by(Source.id)
+                                .with_for_update())
             sources = {s.id: s for s in session.scalars(select(Source).options(lazyload(Source.tags))
                                                         .where(Source.id.in_(ids)))}
-            moved: list[tuple[Source, Check, Decision]] = []
+            history = recent_checks(session, list(regions), self._window(results, regions)) if regions else {}
+            moved: list[tuple[Source, Check, Decision, RegionVerdict | None]] = []
             plain: list[dict[str, Any]] = []  # checks no transition rests on: one executemany, no ORM objects
             for result, at in results:
                 source = sources.get(result.source_id)
                 if source is None:
                     continue  # deleted while it was being checked
-                values, decision = self._apply(session, source, result, at)
+                verdict = self._verdict(source, result, at, regions.get(source.id, ()), history.get(source.id, []))
+                values, decision = self._apply(session, source, result, at, verdict)
                 if decision.transition is not None:
                     check = Check(**values)
                     session.add(check)
-                    moved.append((source, check, decision))
+                    moved.append((source, check, decision, verdict))
                 else:
                     plain.append(values)
             if plain:
@@ -159,14 +181,38 @@ class ResultWriter:
                 session.flush()  # the checks' ids, for the evidence
                 self._record_transitions(session, moved)
 
-    def _apply(self, session: Session, source: Source, result: CheckResult,
-               at: datetime) -> tuple[dict[str, Any], Decision]:
-        """Move the source's state by decide(); the check's row values and the decision."""
-        decision = decide(state_of(source), result.outcome, at, self.policy)
+    def _window(self, results: Sequence[tuple[CheckResult, datetime]], regions: Mapping[int, Any]) -> datetime:
+        """Since when the batch's sources of regional collections need their checks: their longest interval."""
+        longest = max(min(self.targets[r.source_id].interval, MAX_INTERVAL) for r, _ in results
+                      if r.source_id in regions)
+        return min(at for _, at in results) - timedelta(seconds=longest)
+
+    def _own(self, result: CheckResult, at: datetime) -> RegionCheck:
+        """This check as its region saw it (its id comes once it is stored)."""
+        return RegionCheck(self.region, result.outcome, at, None, result.http_status, result.detail)
+
+    def _verdict(self, source: Source, result: CheckResult, at: datetime, regions: tuple[str, ...],
+                 history: list[RegionCheck]) -> RegionVerdict | None:
+        """What the regions of the source's collection say with this check, when it asks for regions and this
+        process checks from one of them."""
+        if self.region not in regions:
+            return None
+        since = at - timedelta(seconds=min(self.targets[source.id].interval, MAX_INTERVAL))
+        return combine_regions(regions, [*history, self._own(result, at)], since=since,
+                               confirm=self.policy.confirm_checks)
+
+    def _apply(self, session: Session, source: Source, result: CheckResult, at: datetime,
+               verdict: RegionVerdict | None = None) -> tuple[dict[str, Any], Decision]:
+        """Move the source's state by decide() (decide_regions() with a verdict of regions); the check's row
+        values and the decision."""
+        if verdict is None:
+            decision = decide(state_of(source), result.outcome, at, self.policy)
+        else:
+            decision = decide_regions(state_of(source), self._own(result, at), verdict, at, self.policy)
         check = {"source_id": source.id, "checked_at": at, "outcome": result.outcome.value,
                  "http_status": result.http_status, "final_url": result.final_url, "detail": result.detail[:4000],
                  "latency_ms": result.latency_ms, "text_sha256": result.text_sha256,
-                 "payload_sha256": result.payload_sha256}
+                 "payload_sha256": result.payload_sha256, "region": stored_region(self.region)}
         apply_decision(source, decision, at)
         source.last_checked_at = at
         validators = result.validators or Validators()
@@ -183,11 +229,12 @@ class ResultWriter:
             _note_availability(session, source.id, result.outcome)
         return check, decision
 
-    def _record_transitions(self, session: Session, moved: Sequence[tuple[Source, Check, Decision]]) -> None:
+    def _record_transitions(self, session: Session,
+                            moved: Sequence[tuple[Source, Check, Decision, RegionVerdict | None]]) -> None:
         """One StatusTransition row per transition, with its evidence, listed in the summary."""
         rows = []
-        for source, check, decision in moved:
-            row = transition_row(source, decision, _evidence(session, source.id, decision.new_state, check))
+        for source, check, decision, verdict in moved:
+            row = transition_row(source, decision, _evidence(session, source.id, decision.new_state, check, verdict))
             session.add(row)
             rows.append((row, source, check, decision.transition is not None and decision.transition.alerts))
         session.flush()
