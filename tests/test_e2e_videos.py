@@ -177,6 +177,7 @@ def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
     run("add", FLOOD, DAM, BRIDGE, RIVER, YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, TELEGRAM)
     crawled = json.loads(run("crawl", "--json").stdout)
     assert crawled["captured"] == 11, crawled  # the ten sources and the video the flood page embeds
+    assert crawled["failed"] == {"media_error": 4}, "YouTube's and Vimeo's media are not played here"
 
     first = json.loads(run("check", "--all", "--json").stdout)
     assert statuses(settings) == {url: ("alive", None) for url in [*VANISHED, *STILL_THERE]}, first
