@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from archive.db import session_scope
@@ -133,14 +134,23 @@ def test_age_gated_video_with_oembed_401_is_alive(ws: Workspace, providers: Prov
 
 
 def test_deleted_telegram_post_is_gone_not_changed(ws: Workspace, providers: ProviderServer) -> None:
+    """The post's own page answers 200 with the channel's preview whether the post is there or not (the trap, as
+    t.me does); only its embed widget says "Post not found", and that is what the check reads."""
     providers.set(URLS["telegram"], "alive")
     [sid] = add(ws, URLS["telegram"])
     check(ws, providers, [sid])
     providers.set(URLS["telegram"], "gone")
+    own_page = requests.get(providers.site.url("/telegram/page?id=valleynews/123"), timeout=5)
+    assert own_page.status_code == 200 and "Valley News" in own_page.text and "not found" not in own_page.text
     check(ws, providers, [sid], T0 + timedelta(days=1))
     found = last_check(ws, sid)
     assert found is not None and found.outcome == "gone" and "Post not found" in found.detail
-    assert any("/telegram/page?id=valleynews/123" in path for _, path, _ in providers.site.requests)
+    assert any("/telegram/page?id=valleynews/123&embed=1" in path for _, path, _ in providers.site.requests)
+    check(ws, providers, [sid], T0 + timedelta(days=1, hours=1))
+    with session_scope(ws.sessions) as session:
+        source = session.get(Source, sid)
+        assert (source.status, source.status_reason) == ("vanished", "gone")
+        assert {c.outcome for c in session.scalars(select(Check).where(Check.source_id == sid))} == {"ok", "gone"}
 
 
 def test_a_bot_check_pauses_the_provider(ws: Workspace, providers: ProviderServer) -> None:
