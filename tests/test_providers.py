@@ -57,6 +57,7 @@ EXPECTED = {
     ("twitter", "alive"): "ok", ("twitter", "deleted"): "gone", ("twitter", "suspended"): "account_terminated",
     ("twitter", "protected"): "private", ("twitter", "age"): "age_restricted",
     ("tiktok", "alive"): "ok", ("tiktok", "private"): "private", ("tiktok", "gone"): "gone",
+    ("tiktok", "deleted"): "removed", ("tiktok", "withheld"): "geo_blocked", ("tiktok", "ip_blocked"): "blocked",
     ("tiktok", "captcha"): "blocked",
     ("facebook", "alive"): "ok", ("facebook", "gone"): "gone", ("facebook", "login"): "blocked",
     ("facebook", "throttled"): "blocked",
