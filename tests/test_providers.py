@@ -240,3 +240,21 @@ def test_status_shows_the_providers_last_verdict(run, settings, providers: Provi
     assert code == 0 and "[default, video]" in out
     assert "provider said" in out and "gone: telegram: video page: Telegram embed: Post not found" in out
     assert providers.site.url("/telegram/page?id=valleynews/123") in out
+
+
+def test_x_syndication_token_is_the_embed_widgets() -> None:
+    """The token X's syndication endpoint is asked with is the one its widget (and yt-dlp) computes."""
+    from yt_dlp.extractor.twitter import TwitterIE
+
+    from archive.providers import twitter
+
+    for tweet in ("20", "1580661436132757506", "1234567890123456789", "9223372036854775807"):
+        assert twitter.token(tweet) == TwitterIE()._generate_syndication_token(tweet)
+
+
+@pytest.mark.parametrize("reason, outcome", [("NsfwLoggedOut", "age_restricted"),
+                                             ("NsfwViewerHasNoStatedAge", "age_restricted"),
+                                             ("Protected", "private"), ("Suspended", "account_terminated")])
+def test_x_unavailable_reasons(reason: str, outcome: str) -> None:
+    found = read_page("twitter", 200, f'{{"__typename": "TweetUnavailable", "reason": "{reason}"}}')
+    assert found is not None and found.outcome == outcome
