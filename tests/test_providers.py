@@ -63,6 +63,7 @@ EXPECTED = {
     ("facebook", "throttled"): "blocked",
     ("instagram", "alive"): "ok", ("instagram", "gone"): "gone", ("instagram", "private"): "private",
     ("instagram", "login"): "blocked", ("instagram", "throttled"): "blocked",
+    ("instagram", "login_redirect"): "blocked",
 }
 
 

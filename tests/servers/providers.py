@@ -191,6 +191,8 @@ PLAYS: dict[str, dict[str, tuple[Page, Page | None]]] = {
         "login": (_html('<title>Login \u2022 Instagram</title></head><body><form id="loginForm"></form>'), None),
         "throttled": (_html("<title>Instagram</title></head><body><p>Please wait a few minutes before you try "
                             "again.</p>"), None),
+        "login_redirect": (Page("", status=302, headers=[("Location", "/accounts/login/?next=%2Fp%2FCgmTqR8OtzF%2F")],
+                                content_type=None), None),
     },
 }
 
@@ -206,6 +208,7 @@ class ProviderServer:
         for provider in PLAYS:
             site.set(f"/{provider}/oembed", self._oembed)
             site.set(f"/{provider}/page", self._page)
+        site.set("/accounts/login/", _html('<title>Instagram</title></head><body><div id="react-root"></div>'))
 
     def set(self, url: str, state: str) -> tuple[str, str]:
         """The video this URL names now answers as in this state; its (provider, id)."""
