@@ -87,7 +87,7 @@ def add(ws: Workspace, *urls: str, kind: str | None = None) -> list[int]:
 
 
 def check(ws: Workspace, providers: ProviderServer, ids: list[int], at: datetime = T0) -> object:
-    return check_sources(ws, ids, now=at, timeout=2.0, rng=random.Random(1), endpoints=providers.endpoints())
+    return check_sources(ws, ids, now=at, timeout=10.0, rng=random.Random(1), endpoints=providers.endpoints())
 
 
 def last_check(ws: Workspace, source_id: int) -> Check | None:
