@@ -129,6 +129,8 @@ class MediaPipeline(CrawlPipeline):
             self._fail(job, "media_error", f"{type(exc).__name__}: {exc}".splitlines()[0])
 
     def _fail(self, job: MediaJob, reason: str, detail: str) -> None:
+        """Store the source's crawl failure and count it in the crawl's summary, as a failed fetch is."""
+        self.capture.uploads.record_failure(reason)
         with session_scope(self.ws.sessions) as session:
             session.add(CrawlFailure(source_id=job.source_id, url=job.url, reason=reason, detail=detail[:2000]))
 

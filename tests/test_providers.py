@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from archive.db import session_scope
@@ -56,11 +57,13 @@ EXPECTED = {
     ("twitter", "alive"): "ok", ("twitter", "deleted"): "gone", ("twitter", "suspended"): "account_terminated",
     ("twitter", "protected"): "private", ("twitter", "age"): "age_restricted",
     ("tiktok", "alive"): "ok", ("tiktok", "private"): "private", ("tiktok", "gone"): "gone",
+    ("tiktok", "deleted"): "removed", ("tiktok", "withheld"): "geo_blocked", ("tiktok", "ip_blocked"): "blocked",
     ("tiktok", "captcha"): "blocked",
     ("facebook", "alive"): "ok", ("facebook", "gone"): "gone", ("facebook", "login"): "blocked",
     ("facebook", "throttled"): "blocked",
     ("instagram", "alive"): "ok", ("instagram", "gone"): "gone", ("instagram", "private"): "private",
     ("instagram", "login"): "blocked", ("instagram", "throttled"): "blocked",
+    ("instagram", "login_redirect"): "blocked",
 }
 
 
@@ -84,7 +87,7 @@ def add(ws: Workspace, *urls: str, kind: str | None = None) -> list[int]:
 
 
 def check(ws: Workspace, providers: ProviderServer, ids: list[int], at: datetime = T0) -> object:
-    return check_sources(ws, ids, now=at, timeout=2.0, rng=random.Random(1), endpoints=providers.endpoints())
+    return check_sources(ws, ids, now=at, timeout=10.0, rng=random.Random(1), endpoints=providers.endpoints())
 
 
 def last_check(ws: Workspace, source_id: int) -> Check | None:
@@ -133,14 +136,23 @@ def test_age_gated_video_with_oembed_401_is_alive(ws: Workspace, providers: Prov
 
 
 def test_deleted_telegram_post_is_gone_not_changed(ws: Workspace, providers: ProviderServer) -> None:
+    """The post's own page answers 200 with the channel's preview whether the post is there or not (the trap, as
+    t.me does); only its embed widget says "Post not found", and that is what the check reads."""
     providers.set(URLS["telegram"], "alive")
     [sid] = add(ws, URLS["telegram"])
     check(ws, providers, [sid])
     providers.set(URLS["telegram"], "gone")
+    own_page = requests.get(providers.site.url("/telegram/page?id=valleynews/123"), timeout=5)
+    assert own_page.status_code == 200 and "Valley News" in own_page.text and "not found" not in own_page.text
     check(ws, providers, [sid], T0 + timedelta(days=1))
     found = last_check(ws, sid)
     assert found is not None and found.outcome == "gone" and "Post not found" in found.detail
-    assert any("/telegram/page?id=valleynews/123" in path for _, path, _ in providers.site.requests)
+    assert any("/telegram/page?id=valleynews/123&embed=1" in path for _, path, _ in providers.site.requests)
+    check(ws, providers, [sid], T0 + timedelta(days=1, hours=1))
+    with session_scope(ws.sessions) as session:
+        source = session.get(Source, sid)
+        assert (source.status, source.status_reason) == ("vanished", "gone")
+        assert {c.outcome for c in session.scalars(select(Check).where(Check.source_id == sid))} == {"ok", "gone"}
 
 
 def test_a_bot_check_pauses_the_provider(ws: Workspace, providers: ProviderServer) -> None:
@@ -229,3 +241,21 @@ def test_status_shows_the_providers_last_verdict(run, settings, providers: Provi
     assert code == 0 and "[default, video]" in out
     assert "provider said" in out and "gone: telegram: video page: Telegram embed: Post not found" in out
     assert providers.site.url("/telegram/page?id=valleynews/123") in out
+
+
+def test_x_syndication_token_is_the_embed_widgets() -> None:
+    """The token X's syndication endpoint is asked with is the one its widget (and yt-dlp) computes."""
+    from yt_dlp.extractor.twitter import TwitterIE
+
+    from archive.providers import twitter
+
+    for tweet in ("20", "1580661436132757506", "1234567890123456789", "9223372036854775807"):
+        assert twitter.token(tweet) == TwitterIE()._generate_syndication_token(tweet)
+
+
+@pytest.mark.parametrize("reason, outcome", [("NsfwLoggedOut", "age_restricted"),
+                                             ("NsfwViewerHasNoStatedAge", "age_restricted"),
+                                             ("Protected", "private"), ("Suspended", "account_terminated")])
+def test_x_unavailable_reasons(reason: str, outcome: str) -> None:
+    found = read_page("twitter", 200, f'{{"__typename": "TweetUnavailable", "reason": "{reason}"}}')
+    assert found is not None and found.outcome == outcome

@@ -8,7 +8,8 @@ recognizes is still a video when its path names a media file ("direct").
 
 Each module also names what is worth asking about a video (OEMBED, its oEmbed endpoint; PAGE, the page that
 says most) and reads the answers (read_page, read_oembed): how that provider says removed, private,
-account terminated, geo-blocked, age-restricted, login required, rate-limited or bot-checked. A URL any
+account terminated, geo-blocked, age-restricted, login required, rate-limited or bot-checked; a module whose
+provider sends pages it will not show elsewhere (a login page) also reads where it sent it (read_redirect). A URL any
 provider recognizes names a video: its source is of kind "video" (kind_of). Nothing here touches the network
 except `info` (what yt-dlp or oEmbed says of a video), which is imported on its own.
 """
@@ -34,7 +35,7 @@ from archive.status import Classification
 from archive.vocab import SourceKind
 
 __all__ = ["HINTS", "OEMBED_ENDPOINTS", "PAGES", "PROVIDERS", "VideoRef", "kind_of", "page_url", "read_oembed",
-           "read_page", "recognize", "video_from_url"]
+           "read_page", "read_redirect", "recognize", "video_from_url"]
 
 _REGISTRY: tuple[Provider, ...] = (youtube, vimeo, dailymotion, vk, rutube, ok, twitter, telegram, facebook,
                                    tiktok, instagram)
@@ -88,3 +89,9 @@ def read_oembed(provider: str, status: int, body: bytes | None) -> Classificatio
     """What the provider's oEmbed endpoint says of the video; None: nothing."""
     module = _BY_NAME.get(provider)
     return module.read_oembed(status, body) if module is not None else None
+
+
+def read_redirect(provider: str, url: str, final_url: str | None) -> Classification | None:
+    """What it says that the provider sent the page asked (url) to final_url; None: nothing, or no redirect."""
+    reader = getattr(_BY_NAME.get(provider), "read_redirect", None)
+    return reader(url, final_url) if reader is not None and final_url and final_url != url else None

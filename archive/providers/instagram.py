@@ -3,12 +3,14 @@
 Asked: the post's page (Instagram's oEmbed needs an app token). A post that is gone answers "Sorry, this
 page isn't available." (the link may be broken or the page removed); a private account's post says "This
 account is private"; a login page (yt-dlp: "Main webpage is locked behind the login page") is a login wall
-and "Please wait a few minutes before you try again" a rate limit: we could not tell.
+and "Please wait a few minutes before you try again" a rate limit: we could not tell. So is a post page sent to
+the login page or the home page: yt-dlp's "You have exceeded the rate-limit for accessing posts anonymously".
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from archive.providers.base import CODE, Found, VideoURL
 from archive.status import Classification, Outcome, wall_page
@@ -58,4 +60,13 @@ def read_page(status: int, text: str) -> Classification | None:
 
 def read_oembed(status: int, body: bytes | None) -> Classification | None:
     """Instagram is not asked by oEmbed: nothing."""
+    return None
+
+
+def read_redirect(url: str, final_url: str) -> Classification | None:
+    """A post sent to the login page or the home page: a login wall for anonymous visitors (blocked)."""
+    path = urlsplit(final_url).path
+    if path.startswith("/accounts/login") or path in ("", "/"):
+        return Classification(Outcome.BLOCKED, f"Instagram sent the post to {final_url} (login wall or anonymous "
+                                               "rate limit)")
     return None

@@ -5,7 +5,10 @@ Short links cannot be resolved offline: they are kept as videos whose id is the 
 Asked: oEmbed (200; 400 with {"code": 400, "message": "Something went wrong"} for a video it will not
 describe, which says nothing) and the video page, which answers 200 and carries the video's state in its
 __UNIVERSAL_DATA_FOR_REHYDRATION__ script (__DEFAULT_SCOPE__ / webapp.video-detail / statusCode, what yt-dlp
-reads): 0 there, 10216 private ("This video is private"), 10222 a private account, 10204 not available (gone).
+reads): 0 there, 10216 a private post, 10222 a private account (yt-dlp: "You do not have permission to view
+this post"). 10204 is TikTok's catch-all, told apart by its statusMsg: "item doesn't exist" is gone,
+"...status_deleted" removed, "cross_border_violation..." withheld in this country; with any other message (often
+none) yt-dlp reads it as "Your IP address is blocked from accessing this post": we could not tell (blocked).
 A captcha ("Verify to continue") is a bot check.
 """
 
@@ -56,8 +59,10 @@ def recognize(url: VideoURL) -> Found | None:
 
 
 _DATA = re.compile(r'<script[^>]+id="__UNIVERSAL_DATA_FOR_REHYDRATION__"[^>]*>\s*(?=\{)')
-_CODES = {10216: (Outcome.PRIVATE, "the video is private"), 10222: (Outcome.PRIVATE, "the account is private"),
-          10204: (Outcome.GONE, "the video is not available")}
+_CODES = {10216: (Outcome.PRIVATE, "the post is private"), 10222: (Outcome.PRIVATE, "the account is private")}
+# 10204's statusMsg, as TikTok writes it -> what it says; any other message: this IP address is blocked.
+_NOT_AVAILABLE = (("doesn't exist", Outcome.GONE), ("status_deleted", Outcome.REMOVED),
+                  ("cross_border", Outcome.GEO_BLOCKED))
 _CAPTCHA = re.compile(r"(?i)verify to continue|captcha-verify|tiktok-verify-page")
 
 
@@ -75,7 +80,18 @@ def read_page(status: int, text: str) -> Classification | None:
     if code in _CODES:
         outcome, meaning = _CODES[code]
         return Classification(outcome, f"TikTok statusCode {code}: {words or meaning}")
+    if code == 10204:
+        return _not_available(words)
     return None
+
+
+def _not_available(words: str) -> Classification:
+    """statusCode 10204 by its statusMsg: gone, removed, withheld here, or (yt-dlp's reading) this IP is blocked."""
+    for fragment, outcome in _NOT_AVAILABLE:
+        if fragment in words.lower():
+            return Classification(outcome, f"TikTok statusCode 10204: {words[:200]}")
+    return Classification(Outcome.BLOCKED, f"TikTok statusCode 10204 ({words[:200] or 'no message'}): this IP "
+                                           "address is blocked from the post")
 
 
 def read_oembed(status: int, body: bytes | None) -> Classification | None:

@@ -4,13 +4,13 @@ Asked: oEmbed (publish.twitter.com: 200, 404 for a post that does not exist, 403
 ones, which says nothing), and the syndication endpoint the embed widget and yt-dlp read
 (cdn.syndication.twimg.com/tweet-result), which answers 404 for a deleted post and, for one it will not show,
 200 with a TweetTombstone (its text: deleted by the author, a suspended account, an account that no longer
-exists, violated the X Rules, age-restricted) or a TweetUnavailable with a reason (Protected, NsfwLoggedOut,
-Suspended). The token it asks for is not checked (yt-dlp sends a random one).
+exists, violated the X Rules, age-restricted) or a TweetUnavailable with a reason (Protected, NsfwLoggedOut or
+NsfwViewerHasNoStatedAge, Suspended). Its token is the one the embed widget and yt-dlp compute from the id.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
 
 from archive.providers.base import Found, VideoURL, is_num, load_json, oembed_answer, query_params
 from archive.status import Classification, Outcome, availability_wording, wall_page
@@ -47,12 +47,42 @@ _TOMBSTONES: list[tuple[str, Outcome]] = [
     ("withheld in", Outcome.GEO_BLOCKED),
 ]
 _UNAVAILABLE = {"Protected": Outcome.PRIVATE, "NsfwLoggedOut": Outcome.AGE_RESTRICTED,
-                "Suspended": Outcome.ACCOUNT_TERMINATED}
+                "NsfwViewerHasNoStatedAge": Outcome.AGE_RESTRICTED, "Suspended": Outcome.ACCOUNT_TERMINATED}
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def token(video_id: str) -> str:
-    """A request token for the syndication endpoint (any ten base-36 characters do)."""
-    return hashlib.sha256(video_id.encode()).hexdigest()[:10]
+    """The syndication endpoint's token, as the embed widget computes it (yt-dlp too): the digits of
+    ((id / 1e15) * pi).toString(36) without its zeros and point."""
+    return "".join(c for c in _base36(int(video_id) / 1e15 * math.pi) if c not in "0.")
+
+
+def _base36(value: float) -> str:
+    """A positive number in base 36 as JavaScript's Number.prototype.toString(36) writes it (V8's algorithm:
+    fraction digits until the rest is below half a unit in the last place, rounded half to even)."""
+    fraction, integer = math.modf(value)
+    delta = max(math.ulp(0.0), math.ulp(value) / 2)
+    digits: list[int] = []
+    while fraction >= delta:
+        fraction, delta = fraction * 36, delta * 36
+        digit = int(fraction)
+        digits.append(digit)
+        fraction -= digit
+        if (fraction > 0.5 or (fraction == 0.5 and digit & 1)) and fraction + delta > 1:
+            while digits and digits[-1] == 35:  # round up, carrying
+                digits.pop()
+            if digits:
+                digits[-1] += 1
+            else:
+                integer += 1
+            break
+    whole, head = int(integer), ""
+    while True:
+        whole, rest = divmod(whole, 36)
+        head = _DIGITS[rest] + head
+        if not whole:
+            break
+    return head + ("." + "".join(_DIGITS[d] for d in digits) if digits else "")
 
 
 def _tombstone(data: dict[str, object]) -> Classification | None:

@@ -5,8 +5,10 @@ without it the public page is a 404 and the video would look gone.
 
 Asked: oEmbed (200; 404 both for a video that is gone and for one restricted to some embedding domains, so
 404 says nothing there; 403 for private ones) and the video page, which is a 404 for a video that is gone
-and says "private", "protected by a password" or "log in" in its title for the others (yt-dlp's vimeo.py).
-A 429 or a "verify" page is Vimeo's bot check.
+and says "private", "protected by a password" or "log in" in its title for the others. A 403 or 429 is what
+yt-dlp's vimeo.py reads as a block of our TLS fingerprint or data-centre address, and a "verify" page is a
+bot check: blocked. "Because of its privacy settings, this video cannot be played here" is an embed
+restricted to other sites (yt-dlp's referer hint), not a video gone.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from archive.db import session_scope
 from archive.models import utcnow
 from archive.net.pacing import MonotonicClock, RateLimiter
 from archive.net.shared_pacing import host_limiter
-from archive.providers import OEMBED_ENDPOINTS, PAGES, page_url, read_oembed, read_page
+from archive.providers import OEMBED_ENDPOINTS, PAGES, page_url, read_oembed, read_page, read_redirect
 from archive.status import (
     DEFINITIVE,
     Classification,
@@ -278,7 +278,8 @@ class SourceChecker:
         http = self._classify(page_url, answer, probe=False)
         if answer.error_detail:
             http = Classification(http.outcome, f"{http.detail}: {answer.error_detail}")
-        page = read_page(provider, answer.status, answer.text or "") if answer.status else None
+        page = read_redirect(provider, page_url, answer.final_url) if answer.status else None
+        page = page or (read_page(provider, answer.status, answer.text or "") if answer.status else None)
         ytdlp = self._ytdlp(target) if self.use_ytdlp and page is None and oembed is None else None
         verdict = combine_video_verdicts(page, oembed, http, ytdlp)
         used = oembed_answer if verdict is oembed and oembed_answer is not None else answer

@@ -5,7 +5,8 @@ extractors), traps included: YouTube's watch page is 200 whatever happened (its 
 "try again later" rate limit and a "confirm you're not a bot" check among them), oEmbed 401 for an age-gated
 video that is still there, Telegram's post page 200 with the channel's preview for a deleted post (only its
 ?embed=1 widget says "Post not found"), Facebook and Instagram login walls and rate-limit pages.
-`endpoints()` points the checker at this server: no test reaches the internet.
+`endpoints()` points the checker at this server, and `answer` plays the providers' real URLs for
+tests.servers.internet: no test reaches the internet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from archive.providers import OEMBED_ENDPOINTS, PAGES, recognize
+from archive.providers import OEMBED_ENDPOINTS, PAGES, page_url, recognize
 from archive.watch.check import VideoEndpoints
 from tests.servers.site import Page, Site
 
@@ -55,6 +56,18 @@ def _tiktok(code: int, message: str = "", item: bool = False) -> Page:
     data = {"__DEFAULT_SCOPE__": {"webapp.video-detail": detail}}
     return _html('<title>TikTok</title></head><body><script id="__UNIVERSAL_DATA_FOR_REHYDRATION__" '
                  f'type="application/json">{json.dumps(data)}</script>')
+
+
+def telegram_post_page(channel: str, post: int, text: str | None) -> Page:
+    """t.me/CHANNEL/POST itself: 200 with the channel's preview and the widget's script tag, whether the post is
+    there or not; only the og:description tells, being the post's text, or the channel's when it is gone."""
+    description = text or "Flood news from the valley."
+    return _html(f'<meta property="og:title" content="Valley News"><meta property="og:site_name" content="Telegram">'
+                 f'<meta property="og:description" content="{description}">'
+                 f'<title>Telegram: View @{channel}</title></head><body class="body_widget_post emoji_image">'
+                 f'<div class="tgme_page_widget"><script async src="https://telegram.org/js/telegram-widget.js?22" '
+                 f'data-telegram-post="{channel}/{post}" data-width="100%"></script></div>'
+                 f'<div class="tgme_page_extra">Valley News, 1 234 subscribers</div>')
 
 
 _NOT_FOUND = Page("Not Found", status=404, content_type="text/plain")
@@ -118,11 +131,22 @@ PLAYS: dict[str, dict[str, tuple[Page, Page | None]]] = {
                              'found or is blocked</div>'), None),
         "private": (_html('</head><body><div class="vp-layer-info">Access to this video is restricted</div>'), None),
     },
-    "telegram": {
-        "alive": (_html('</head><body><div class="tgme_widget_message text_not_supported_wrap js-widget_message" '
-                        'data-post="valleynews/123" data-view="x"><video src="https://cdn.example/v.mp4"></video>'
-                        '</div>'), None),
-        "gone": (_html('</head><body><div class="tgme_widget_message_error">Post not found</div>'), None),
+    "telegram": {  # the post's embed widget (?embed=1); its own page is telegram_post_page()
+        "alive": (_html('</head><body class="widget_frame_base tgme_widget body_widget_post"><div class="'
+                        'tgme_widget_message text_not_supported_wrap js-widget_message" data-post="valleynews/123" '
+                        'data-view="eyJjIjotMTAwMTIzNDU2Nzg5MH0"><div class="tgme_widget_message_bubble"><div '
+                        'class="tgme_widget_message_author accent_color"><a class="tgme_widget_message_owner_name" '
+                        'href="https://t.me/valleynews"><span dir="auto">Valley News</span></a></div><a class="'
+                        'tgme_widget_message_video_player js-message_video_player" href="https://t.me/valleynews/'
+                        '123"><i class="tgme_widget_message_video_thumb" style="background-image:url(\'https://cdn4'
+                        '.telesco.pe/file/flood-thumb.jpg\')"></i><div class="tgme_widget_message_video_wrap"><video'
+                        ' class="tgme_widget_message_video js-message_video" src="https://cdn4.telesco.pe/file/flood'
+                        '.mp4" width="100%" height="100%"></video></div><time class="message_video_duration js-'
+                        'message_video_duration">0:12</time></a><div class="tgme_widget_message_text js-message_text"'
+                        ' dir="auto">The river at noon</div><div class="tgme_widget_message_footer"><time datetime="'
+                        '2026-01-05T12:00:00+00:00" class="time">12:00</time></div></div></div>'), None),
+        "gone": (_html('</head><body class="widget_frame_base tgme_widget body_widget_post"><div class="'
+                       'tgme_widget_message_error">Post not found</div>'), None),
     },
     "twitter": {
         "alive": (_json({"__typename": "Tweet", "id_str": "1580661436132757506", "text": "flood"}), _OK),
@@ -139,6 +163,11 @@ PLAYS: dict[str, dict[str, tuple[Page, Page | None]]] = {
         "alive": (_tiktok(0, "ok", item=True), _OK),
         "private": (_tiktok(10216, "item is private"), _json({"code": 400, "message": "Something went wrong"}, 400)),
         "gone": (_tiktok(10204, "item doesn't exist"), _json({"code": 400, "message": "Something went wrong"}, 400)),
+        "deleted": (_tiktok(10204, "item_privacy_authorization&status_deleted"),
+                    _json({"code": 400, "message": "Something went wrong"}, 400)),
+        "withheld": (_tiktok(10204, "cross_border_violation_ur"),
+                     _json({"code": 400, "message": "Something went wrong"}, 400)),
+        "ip_blocked": (_tiktok(10204, ""), _json({"code": 400, "message": "Something went wrong"}, 400)),
         "captcha": (_html("<title>Verify to continue</title></head><body><div id=\"captcha-verify-container\">"),
                     _OK),
     },
@@ -162,40 +191,79 @@ PLAYS: dict[str, dict[str, tuple[Page, Page | None]]] = {
         "login": (_html('<title>Login \u2022 Instagram</title></head><body><form id="loginForm"></form>'), None),
         "throttled": (_html("<title>Instagram</title></head><body><p>Please wait a few minutes before you try "
                             "again.</p>"), None),
+        "login_redirect": (Page("", status=302, headers=[("Location", "/accounts/login/?next=%2Fp%2FCgmTqR8OtzF%2F")],
+                                content_type=None), None),
     },
 }
 
 
 class ProviderServer:
-    """The providers on one local Site: set a video's state, then check it through endpoints()."""
+    """The providers on one local Site: set a video's state, then check it through endpoints(), or ask the
+    providers' real URLs through tests.servers.internet (answer)."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.states: dict[tuple[str, str], str] = {}
+        self.canonical: dict[tuple[str, str], str] = {}
         for provider in PLAYS:
             site.set(f"/{provider}/oembed", self._oembed)
             site.set(f"/{provider}/page", self._page)
+        site.set("/accounts/login/", _html('<title>Instagram</title></head><body><div id="react-root"></div>'))
 
     def set(self, url: str, state: str) -> tuple[str, str]:
         """The video this URL names now answers as in this state; its (provider, id)."""
         found = recognize(url)
         assert found is not None, url
         self.states[(found[0], found[1])] = state
+        self.canonical[(found[0], found[1])] = found[2]
         return found[0], found[1]
 
     def endpoints(self) -> VideoEndpoints:
-        """Every provider's oEmbed endpoint and page on this server."""
-        return VideoEndpoints(oembed={p: self.site.url(f"/{p}/oembed") for p in OEMBED_ENDPOINTS},
-                              pages={p: self.site.url(f"/{p}/page?id={{id}}") for p in PAGES})
+        """Every provider's oEmbed endpoint and page on this server (the page's own query kept: ?embed=1...)."""
+        pages = {}
+        for provider, template in PAGES.items():
+            query = urlsplit(template).query
+            pages[provider] = self.site.url(f"/{provider}/page?id={{id}}" + (f"&{query}" if query else ""))
+        return VideoEndpoints(oembed={p: self.site.url(f"/{p}/oembed") for p in OEMBED_ENDPOINTS}, pages=pages)
+
+    def answer(self, method: str, url: str, body: bytes) -> Page | None:
+        """What the provider's real URL answers (its oEmbed endpoint, the page lastseen asks, the video's own
+        page); None when the URL is no provider's or names no video set here."""
+        parts = urlsplit(url)
+        for endpoint in OEMBED_ENDPOINTS.values():
+            if url.startswith(f"{endpoint}?"):
+                found = recognize(parse_qs(parts.query).get("url", [""])[0])
+                return self._answer(found[0], found[1])[1] if found else _NOT_FOUND
+        for (provider, video_id), canonical in self.canonical.items():
+            page = page_url(provider, PAGES[provider], video_id, canonical)
+            if provider == "telegram" and parts.path == urlsplit(page).path:
+                return self._telegram(video_id, embed="embed" in parse_qs(parts.query))
+            if _same_page(url, page):
+                return self._answer(provider, video_id)[0]
+        found = recognize(url)
+        if found is None or (found[0], found[1]) not in self.states:
+            return None
+        return _html(f"<title>{found[0]} video {found[1]}</title></head><body>the video's page</body>")
 
     def _answer(self, provider: str, video_id: str) -> tuple[Page, Page | None]:
         state = self.states.get((provider, video_id))
         return PLAYS[provider][state] if state else (Page("no such video", status=404), _NOT_FOUND)
 
+    def _telegram(self, video_id: str, embed: bool) -> Page:
+        """The post's embed widget, or (the trap) its own page: the channel's preview, 200 whatever happened."""
+        if embed:
+            return self._answer("telegram", video_id)[0]
+        channel, post = video_id.split("/")
+        alive = self.states.get(("telegram", video_id)) == "alive"
+        return telegram_post_page(channel, int(post), "The river at noon" if alive else None)
+
     def _page(self, request: BaseHTTPRequestHandler) -> Page:
         parts = urlsplit(request.path)
         provider = parts.path.split("/")[1]
-        return self._answer(provider, parse_qs(parts.query)["id"][0])[0]
+        query = parse_qs(parts.query)
+        if provider == "telegram":
+            return self._telegram(query["id"][0], embed="embed" in query)
+        return self._answer(provider, query["id"][0])[0]
 
     def _oembed(self, request: BaseHTTPRequestHandler) -> Page:
         parts = urlsplit(request.path)
@@ -205,3 +273,12 @@ class ProviderServer:
         answer = self._answer(found[0], found[1])[1]
         assert answer is not None, f"{found[0]} has no oEmbed: lastseen must not ask it"
         return answer
+
+
+def _same_page(url: str, page: str) -> bool:
+    """True when url asks for page: same place, with every parameter of page (clients add their own)."""
+    asked, wanted = urlsplit(url), urlsplit(page)
+    if (asked.scheme, asked.netloc, asked.path) != (wanted.scheme, wanted.netloc, wanted.path):
+        return False
+    params = parse_qs(asked.query, keep_blank_values=True)
+    return all(params.get(k) == v for k, v in parse_qs(wanted.query, keep_blank_values=True).items())

@@ -154,32 +154,37 @@ class Site:
             page = route
         else:
             page = route(handler)
-        if page.hang:
-            time.sleep(page.hang)
-        if page.drop:
-            handler.close_connection = True
-            handler.wfile.flush()
-            handler.connection.shutdown(2)
-            return
-        payload = page.payload()
-        handler.send_response(page.status)
-        if page.content_type:
-            handler.send_header("Content-Type", page.content_type)
-        if page.encoding:
-            handler.send_header("Content-Encoding", page.encoding)
-        for name, value in page.headers:
-            handler.send_header(name, value)
-        if page.chunked:
-            handler.send_header("Transfer-Encoding", "chunked")
-        else:
-            handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        if head:
-            return
-        if page.chunked:
-            for start in range(0, len(payload), 7):
-                piece = payload[start:start + 7]
-                handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-            handler.wfile.write(b"0\r\n\r\n")
-        else:
-            handler.wfile.write(payload)
+        send_page(handler, page, head)
+
+
+def send_page(handler: BaseHTTPRequestHandler, page: Page, head: bool) -> None:
+    """Write one answer on a request handler's connection, misbehaving as the page asks."""
+    if page.hang:
+        time.sleep(page.hang)
+    if page.drop:
+        handler.close_connection = True
+        handler.wfile.flush()
+        handler.connection.shutdown(2)
+        return
+    payload = page.payload()
+    handler.send_response(page.status)
+    if page.content_type:
+        handler.send_header("Content-Type", page.content_type)
+    if page.encoding:
+        handler.send_header("Content-Encoding", page.encoding)
+    for name, value in page.headers:
+        handler.send_header(name, value)
+    if page.chunked:
+        handler.send_header("Transfer-Encoding", "chunked")
+    else:
+        handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    if head:
+        return
+    if page.chunked:
+        for start in range(0, len(payload), 7):
+            piece = payload[start:start + 7]
+            handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        handler.wfile.write(b"0\r\n\r\n")
+    else:
+        handler.wfile.write(payload)
