@@ -98,7 +98,7 @@ class Source(Base):
     __tablename__ = "source"
     __table_args__ = (
         UniqueConstraint("collection_id", "url_hash", name="uq_source_collection_url"),
-        Index("ix_source_collection_status", "collection_id", "status"),
+        Index("ix_source_collection_status_id", "collection_id", "status", "id"),  # a filtered page, in id order
         Index("ix_source_status_vanished", "status", "vanished_at"),
         Index("ix_source_next_check", "next_check_at"),
         Index("ix_source_url_hash", "url_hash"),
@@ -219,6 +219,7 @@ class StatusTransition(Base):
     __table_args__ = (
         Index("ix_transition_source_time", "source_id", "at"),
         Index("ix_transition_kind_time", "kind", "at"),
+        Index("ix_transition_to_status", "to_status", "source_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -229,6 +230,22 @@ class StatusTransition(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32))
     evidence: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Tally(Base):
+    """Counts as +n/-n rows, added by the database's triggers (migration 0012) and summed by archive.tally.
+
+    name "sources": by collection_id and key = status; "checks": key = outcome; "captures": key =
+    "record_type|status class" (2xx, ..., none).
+    """
+
+    __tablename__ = "tally"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16))
+    collection_id: Mapped[int | None] = mapped_column(BigInteger)  # no foreign key: outlives its collection
+    key: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class Video(Base):

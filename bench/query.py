@@ -1,8 +1,8 @@
 """Read-side benchmark: lastseen's answers with 1,000,000 sources and 10,000,000 checks in PostgreSQL.
 
 Usage: .venv/bin/python bench/query.py [--sources 1000000] [--checks-per-source 10] [--database-url URL] [--keep]
-Fills a fresh schema with COPY (sources in 10 collections, 5% vanished; checks spread over a year; one URL
-with 1,000 captures), starts `lastseen serve`, and prints p50/p99 (ms) of:
+Fills a fresh schema with COPY (sources in 10 collections, 5% of each vanished; checks spread over a year; one URL
+with 1,000 captures; a transition per vanished source), starts `lastseen serve`, and prints p50/p99 (ms) of:
   lastseen status URL (the process, and the query inside it), GET /api/sources/{id},
   GET /api/sources?collection=C&status=vanished (a page, and paging through all), the TimeMap of the URL
   with 1,000 captures, /metrics, the dashboard's collection page;
@@ -30,6 +30,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from archive.urls import url_key  # noqa: E402
+
 LASTSEEN = [sys.executable, "-c", "from archive.cli import run; run()"]
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 COLLECTIONS = 10
@@ -47,6 +49,11 @@ def url_of(n: int) -> str:
     return f"https://news{n % 5000}.example/2026/story-{n}"
 
 
+def vanished_source(n: int) -> bool:
+    """5% of each collection's sources have vanished."""
+    return (n // COLLECTIONS) % 20 == 0
+
+
 def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
     """COPY the rows; the URL with 1,000 captures and the id of one vanished source."""
     import hashlib
@@ -59,7 +66,7 @@ def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
         def source_rows():  # type: ignore[no-untyped-def]
             for n in range(1, sources + 1):
                 url = url_of(n)
-                vanished = n % 20 == 0
+                vanished = vanished_source(n)
                 yield (n, n % COLLECTIONS + 1, url, url, hashlib.sha256(url.encode()).hexdigest(),
                        f"news{n % 5000}.example", "page", T0, "vanished" if vanished else "alive",
                        "gone" if vanished else None, T0 + timedelta(days=300) if vanished else None,
@@ -80,11 +87,15 @@ def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
 
         _copy(conn, "check_result", "id, source_id, checked_at, outcome, http_status, detail, latency_ms", check_rows())
         print(f"  {sources * checks_per_source:,} checks after {time.perf_counter() - started:.0f} s", flush=True)
-        _copy(conn, "capture", "id, source_id, captured_at, url, http_status, content_type, payload_sha256, size, "
-              "record_type, warc_uri, warc_offset, warc_length",
-              ((k + 1, 1, T0 + timedelta(hours=k), url_of(1), 200, "text/html", "0" * 64, 1000, "response",
+        _copy(conn, "status_transition", "id, source_id, at, kind, from_status, to_status, reason, evidence",
+              ((k + 1, n, T0 + timedelta(days=300), "vanished", "alive", "vanished", "gone", "[]")
+               for k, n in enumerate(n for n in range(1, sources + 1) if vanished_source(n))))
+        key = url_key(url_of(1))
+        _copy(conn, "capture", "id, source_id, captured_at, url, url_hash, http_status, content_type, payload_sha256, "
+              "size, record_type, warc_uri, warc_offset, warc_length",
+              ((k + 1, 1, T0 + timedelta(hours=k), url_of(1), key, 200, "text/html", "0" * 64, 1000, "response",
                 "file:///nowhere.warc.gz", k * 1000, 1000) for k in range(1000)))
-        for table in ("collection", "source", "check_result", "capture"):
+        for table in ("collection", "source", "check_result", "status_transition", "capture"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.execute("ANALYZE")
     print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
@@ -143,6 +154,8 @@ def main() -> None:
 
 def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) -> None:
     subprocess.run([*LASTSEEN, "config", "--check"], env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.sources:,} sources", flush=True)
     print(f"filling schema {schema} ...", flush=True)
     many_url, _ = fill(f"{plain}?options=-csearch_path%3D{schema}", args.sources, args.checks_per_source)
     token = subprocess.run([*LASTSEEN, "token", "create", "bench", "--role", "admin"], env=env, check=True,
@@ -210,6 +223,7 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
     finally:
         server.terminate()
         server.wait()
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
