@@ -219,7 +219,6 @@ class StatusTransition(Base):
     __table_args__ = (
         Index("ix_transition_source_time", "source_id", "at"),
         Index("ix_transition_kind_time", "kind", "at"),
-        Index("ix_transition_to_status", "to_status", "source_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -236,7 +235,7 @@ class Tally(Base):
     """Counts as +n/-n rows, added by the database's triggers (migration 0012) and summed by archive.tally.
 
     name "sources": by collection_id and key = status; "checks": key = outcome; "captures": key =
-    "record_type|status class" (2xx, ..., none).
+    "record_type|status class" (2xx, ..., none); "vanishings": transitions to vanished by collection_id and day.
     """
 
     __tablename__ = "tally"

@@ -1,7 +1,8 @@
 """Running counts kept by the database: the `tally` rows its triggers add (migration 0012), summed on reading.
 
-Sources by collection and status, checks by outcome, captures by record type and status class, without counting
-millions of rows. The rows of one count pile up as +n/-n; a reader that finds many folds them into one per key.
+Sources by collection and status, checks by outcome, captures by record type and status class, a collection's
+vanishings by day, without counting millions of rows. The rows of one count pile up as +n/-n; a reader that
+finds many folds them into one per key.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from sqlalchemy.orm import Session
 
 from archive.models import Tally
 
-SOURCES, CHECKS, CAPTURES = "sources", "checks", "captures"
+SOURCES, CHECKS, CAPTURES, VANISHINGS = "sources", "checks", "captures", "vanishings"
 FOLD_AFTER = 1000  # rows beyond one per key a tally may hold before a reader folds it
 
 logger = logging.getLogger("lastseen.tally")
 
 
-def tally(session: Session, name: str) -> dict[tuple[int | None, str], int]:
-    """One tally's counts by (collection id, key), zeros left out; folded first when its rows have piled up."""
-    rows = session.execute(select(Tally.collection_id, Tally.key, func.sum(Tally.n), func.count())
-                           .where(Tally.name == name).group_by(Tally.collection_id, Tally.key)).all()
+def tally(session: Session, name: str, collection_id: int | None = None) -> dict[tuple[int | None, str], int]:
+    """One tally's counts (of one collection, or all) by (collection id, key), zeros left out; its rows folded
+    when they have piled up."""
+    query = select(Tally.collection_id, Tally.key, func.sum(Tally.n), func.count()).where(Tally.name == name)
+    if collection_id is not None:
+        query = query.where(Tally.collection_id == collection_id)
+    rows = session.execute(query.group_by(Tally.collection_id, Tally.key)).all()
     if sum(count for *_, count in rows) > len(rows) + FOLD_AFTER:
         fold_apart(session, name)
     return {(collection_id, key): int(total) for collection_id, key, total, _ in rows if total}

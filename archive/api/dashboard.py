@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -32,6 +32,7 @@ from archive.captures import latest_screenshot
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
+from archive.tally import VANISHINGS, tally
 from archive.tokens import authenticate
 
 TABLE_PAGE = 100
@@ -40,12 +41,10 @@ TIMELINE_CHECKS = 500
 router = APIRouter()
 
 
-def vanishing_times(session: Session, collection_id: int) -> list[datetime]:
-    """When sources of a collection were found vanished, oldest first."""
-    return list(session.scalars(
-        select(StatusTransition.at).join(Source, Source.id == StatusTransition.source_id)
-        .where(Source.collection_id == collection_id, StatusTransition.to_status == "vanished")
-        .order_by(StatusTransition.at)))
+def vanishing_days(session: Session, collection_id: int) -> dict[date, int]:
+    """How many sources of a collection were found vanished, per day (UTC), from the tally."""
+    return {date.fromisoformat(day): count for (_, day), count in tally(session, VANISHINGS, collection_id).items()
+            if count > 0}
 
 
 def wayback_links(session: Session, source_ids: Sequence[int]) -> dict[int, str]:
@@ -86,7 +85,7 @@ def latest_captures(session: Session, source_ids: Sequence[int]) -> dict[int, in
 def collection_view(session: Session, collection: Collection, counts: dict[str, Any], *, status: str | None,
                     after: int | None) -> CollectionView:
     """A collection's page: its counts, vanishings, and TABLE_PAGE sources after `after` (of one status)."""
-    vanishings = vanishing_times(session, collection.id)
+    vanishings = vanishing_days(session, collection.id)
     query = select(Source).where(Source.collection_id == collection.id).order_by(Source.id).limit(TABLE_PAGE + 1)
     if status:
         query = query.where(Source.status == status)

@@ -1,15 +1,15 @@
-"""read side at scale: tallies kept by triggers, and the indexes of keyset pages and a collection's vanishings
+"""read side at scale: tallies kept by triggers, and the index of keyset pages
 
 The `tally` table holds counts as +n/-n rows that triggers add whenever a source, a check or a capture is
 inserted, deleted, or has its counted columns changed (COPY, cascades and raw SQL included); archive.tally sums
 them and folds them together now and then. Sources are counted by collection and status, checks by outcome,
-captures by record type and HTTP status class: /metrics and the dashboard no longer count millions of rows.
+captures by record type and HTTP status class, a collection's vanishings by day: /metrics and the dashboard
+no longer count millions of rows.
 On PostgreSQL inserts and deletes are counted once per statement (transition tables), so COPY and
 executemany add a few rows, not one per row; only rows, no counter, are written: writers never wait on each other.
 
-Sources get (collection_id, status, id): a page of a filtered list is read in id order from the index, and a
-collection's source ids come from the index alone. Transitions get (to_status, source_id, at): a collection's
-vanishings without reading every transition.
+Sources get (collection_id, status, id) in place of (collection_id, status): a page of a collection's sources
+of one status is read in id order from the index, however deep.
 
 Revision ID: 0012
 Revises: 0011
@@ -83,6 +83,49 @@ def _sqlite(table: str) -> list[str]:
     ]
 
 
+# A collection's vanishings by day (key YYYY-MM-DD, UTC), for its page's chart: a transition's collection is its
+# source's. A source's delete takes its vanishings off first (before the cascade, which then finds no source).
+_DAY = {'postgresql': "to_char({r}.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", 'sqlite': "substr({r}.at, 1, 10)"}
+
+
+def _vanishings(dialect: str) -> list[str]:
+    """The triggers of the `vanishings` tally."""
+    day = _DAY[dialect]
+    into = "INSERT INTO tally (name, collection_id, key, n)"
+    of_source = (f"{into} SELECT 'vanishings', OLD.collection_id, {day.format(r='t')}, -count(*) "
+                 f"FROM status_transition AS t WHERE t.source_id = OLD.id AND t.to_status = 'vanished' GROUP BY 3")
+    if dialect == 'sqlite':
+        rows = ("{into} SELECT 'vanishings', s.collection_id, " + day.format(r='{r}') + ", {n} FROM source AS s "
+                "WHERE s.id = {r}.source_id")
+        return [
+            f"CREATE TRIGGER tally_transition_ins AFTER INSERT ON status_transition WHEN NEW.to_status = 'vanished' "
+            f"BEGIN {rows.format(into=into, r='NEW', n='1')}; END",
+            f"CREATE TRIGGER tally_transition_del AFTER DELETE ON status_transition WHEN OLD.to_status = 'vanished' "
+            f"BEGIN {rows.format(into=into, r='OLD', n='-1')}; END",
+            f"CREATE TRIGGER tally_source_vanishings BEFORE DELETE ON source BEGIN {of_source}; END",
+        ]
+    rows = (f"{into} SELECT 'vanishings', s.collection_id, {day.format(r='r')}, {{n}} FROM tally_rows AS r "
+            "JOIN source AS s ON s.id = r.source_id WHERE r.to_status = 'vanished' GROUP BY 2, 3")
+    return [
+        f"CREATE FUNCTION tally_transition_ins() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN {rows.format(n='count(*)')}; RETURN NULL; END $$",
+        f"CREATE FUNCTION tally_transition_del() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN {rows.format(n='-count(*)')}; RETURN NULL; END $$",
+        f"CREATE FUNCTION tally_source_vanishings() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN {of_source}; RETURN OLD; END $$",
+        "CREATE TRIGGER tally_transition_ins AFTER INSERT ON status_transition REFERENCING NEW TABLE AS tally_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION tally_transition_ins()",
+        "CREATE TRIGGER tally_transition_del AFTER DELETE ON status_transition REFERENCING OLD TABLE AS tally_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION tally_transition_del()",
+        "CREATE TRIGGER tally_source_vanishings BEFORE DELETE ON source FOR EACH ROW "
+        "EXECUTE FUNCTION tally_source_vanishings()",
+    ]
+
+
+_VANISHING_TRIGGERS = (('tally_transition_ins', 'status_transition'), ('tally_transition_del', 'status_transition'),
+                       ('tally_source_vanishings', 'source'))
+
+
 def upgrade() -> None:
     op.create_table('tally',
                     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -93,23 +136,31 @@ def upgrade() -> None:
                     sa.PrimaryKeyConstraint('id'))
     op.create_index('ix_source_collection_status_id', 'source', ['collection_id', 'status', 'id'])
     op.drop_index('ix_source_collection_status', table_name='source')
-    op.create_index('ix_transition_to_status', 'status_transition', ['to_status', 'source_id', 'at'])
     sqlite = op.get_bind().dialect.name == 'sqlite'
     for table in COUNTED:
         op.execute(f"INSERT INTO tally (name, collection_id, key, n) "
                    f"SELECT {_values(table, table, 'count(*)')} FROM {table} GROUP BY 2, 3")
         for statement in (_sqlite(table) if sqlite else _postgresql(table)):
             op.execute(statement)
+    dialect = op.get_bind().dialect.name
+    op.execute(f"INSERT INTO tally (name, collection_id, key, n) SELECT 'vanishings', s.collection_id, "
+               f"{_DAY[dialect].format(r='t')}, count(*) FROM status_transition AS t "
+               f"JOIN source AS s ON s.id = t.source_id WHERE t.to_status = 'vanished' GROUP BY 2, 3")
+    for statement in _vanishings(dialect):
+        op.execute(statement)
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == 'sqlite'
+    for name, table in _VANISHING_TRIGGERS:
+        op.execute(f"DROP TRIGGER {name}" + ("" if sqlite else f" ON {table}"))
+        if not sqlite:
+            op.execute(f"DROP FUNCTION {name}()")
     for table in COUNTED:
         for op_ in ('ins', 'del', 'upd'):
             op.execute(f"DROP TRIGGER tally_{table}_{op_}" + ("" if sqlite else f" ON {table}"))
             if not sqlite:
                 op.execute(f"DROP FUNCTION tally_{table}_{op_}()")
-    op.drop_index('ix_transition_to_status', table_name='status_transition')
     op.create_index('ix_source_collection_status', 'source', ['collection_id', 'status'])
     op.drop_index('ix_source_collection_status_id', table_name='source')
     op.drop_table('tally')
