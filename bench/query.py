@@ -125,6 +125,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -165,7 +171,7 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
     probe = args.sources // 2 + 1
     samples = timed(lambda: subprocess.run([*LASTSEEN, "status", url_of(probe), "--json"], env=env, check=True,
                                            stdout=subprocess.DEVNULL, cwd=ROOT), 10)
-    print(f"lastseen status URL (process)     {percentiles(samples)}")
+    print(f"{'lastseen status URL (process)':34}{percentiles(samples)}")
     from archive.config import load_settings
     from archive.db import session_scope
     from archive.report import source_detail
@@ -177,7 +183,7 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
         with session_scope(ws.sessions) as session:
             [source_detail(session, s) for s in find_sources(session, url_of(probe))]
     timed(status_query, 5)
-    print(f"lastseen status URL (query)       {percentiles(timed(status_query, 200))}")
+    print(f"{'lastseen status URL (query)':34}{percentiles(timed(status_query, 200))}")
     ws.close()
 
     port = free_port()
@@ -194,15 +200,22 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
             except requests.RequestException:
                 time.sleep(0.2)
         get = lambda path: http.get(base + path, timeout=60).raise_for_status()  # noqa: E731
-        ids = [1 + (k * 7919) % args.sources for k in range(200)]
-        ids_iter = iter(ids * 2)
-        timed(lambda: get(f"/api/sources/{next(ids_iter)}"), 5)
-        one = timed(lambda: get(f"/api/sources/{next(ids_iter)}"), 200)
-        print(f"GET /api/sources/{{id}}             {percentiles(one)}")
+
+        def measure(label: str, fn, n: int) -> None:  # type: ignore[no-untyped-def]
+            """p50/p99 of n calls, and the API process's CPU per call (what contention on the machine leaves out)."""
+            fn()
+            used = cpu_ms(server.pid)
+            samples = timed(fn, n)
+            print(f"{label:34}{percentiles(samples)}  API CPU {(cpu_ms(server.pid) - used) / n:5.1f} ms/request",
+                  flush=True)
+
+        ids = iter([1 + (k * 7919) % args.sources for k in range(400)])
+        measure("GET /api/sources/{id}", lambda: get(f"/api/sources/{next(ids)}"), 200)
         page = "/api/sources?collection=c3&status=vanished&limit=100"
-        print(f"GET /api/sources (first page)     {percentiles(timed(lambda: get(page), 100))}")
+        measure("GET /api/sources (first page)", lambda: get(page), 100)
         before = rss_mb(server.pid)
         cursor, pages, page_times = None, 0, []
+        used = cpu_ms(server.pid)
         while True:
             started = time.perf_counter()
             data = http.get(base + page + (f"&cursor={cursor}" if cursor else ""), timeout=60).json()
@@ -211,11 +224,12 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
             cursor = data["next_cursor"]
             if not cursor:
                 break
-        print(f"GET /api/sources (all {pages} pages)  {percentiles(page_times)}")
+        print(f"{f'GET /api/sources (all {pages} pages)':34}{percentiles(page_times)}  API CPU "
+              f"{(cpu_ms(server.pid) - used) / pages:5.1f} ms/request")
         timemap = f"/api/timemap/link/{many_url}"
-        print(f"TimeMap, 1,000 captures           {percentiles(timed(lambda: get(timemap), 50))}")
-        print(f"GET /metrics                      {percentiles(timed(lambda: get('/metrics'), 20))}")
-        print(f"dashboard collection page         {percentiles(timed(lambda: get('/collections/c3'), 20))}")
+        measure("TimeMap, 1,000 captures", lambda: get(timemap), 50)
+        measure("GET /metrics", lambda: get("/metrics"), 50)
+        measure("dashboard collection page", lambda: get("/collections/c3"), 50)
         export = http.get(f"{base}/api/sources/export?collection=c3&format=csv", timeout=600, stream=True)
         size = sum(len(chunk) for chunk in export.iter_content(1 << 16))
         after = rss_mb(server.pid)
