@@ -162,3 +162,38 @@ def test_a_reader_folds_a_tally_that_piled_up(settings: Settings, monkeypatch: A
         assert session.scalar(select(func.count()).select_from(Tally).where(Tally.name == SOURCES)) == 1
         assert tally(session, SOURCES) == {(collection_id, "new"): 8}
     sessions.kw["bind"].dispose()
+
+
+def test_collection_view_reads_a_page_and_its_links_by_query(settings: Settings) -> None:
+    from archive.api.dashboard import collection_view
+    from archive.models import WaybackSubmission
+
+    sessions = open_database(settings.database_url)
+    with session_scope(sessions) as session:
+        ids = _seed(session, "c", 105, 0)
+        for n, when in enumerate([T0, T0, T0 + timedelta(days=3)]):
+            session.add(StatusTransition(source_id=ids[n], at=when, kind="vanished", from_status="alive",
+                                         to_status="vanished"))
+        for n, source_id in enumerate([ids[0], ids[0], ids[99], ids[100]]):  # the newest of ids[0] is the second
+            session.add(Capture(source_id=source_id, captured_at=T0 + timedelta(hours=n), url="https://c.example/",
+                                payload_sha256="0" * 64, size=1, warc_uri="file:///x.warc.gz", warc_offset=0,
+                                warc_length=1, http_status=200))
+        session.add(WaybackSubmission(source_id=ids[5], archive_url="https://web.archive.example/5"))
+        session.add(WaybackSubmission(source_id=ids[100], archive_url="https://web.archive.example/100"))
+        session.get_one(Source, ids[7]).recovery_archive_url = "https://web.archive.example/7"
+    with session_scope(sessions) as session:
+        collection = session.scalars(select(Collection).where(Collection.name == "c")).one()
+        captures = dict(session.execute(select(Capture.source_id, func.max(Capture.id))
+                                        .group_by(Capture.source_id)).all())
+        first = collection_view(session, collection, {}, status=None, after=None)
+        assert [s.id for s in first.sources] == ids[:100] and first.more
+        assert first.captures == {ids[0]: captures[ids[0]], ids[99]: captures[ids[99]]}
+        assert first.wayback == {ids[5]: "https://web.archive.example/5", ids[7]: "https://web.archive.example/7"}
+        assert first.vanishings == {T0.date(): 2, (T0 + timedelta(days=3)).date(): 1}
+        second = collection_view(session, collection, {}, status=None, after=ids[99])
+        assert [s.id for s in second.sources] == ids[100:] and not second.more
+        assert second.captures == {ids[100]: captures[ids[100]]}
+        assert second.wayback == {ids[100]: "https://web.archive.example/100"}
+        empty = collection_view(session, collection, {}, status="returned", after=None)
+        assert empty.sources == [] and empty.captures == {} and empty.wayback == {}
+    sessions.kw["bind"].dispose()
