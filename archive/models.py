@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -197,6 +198,9 @@ class Check(Base):
     __table_args__ = (
         Index("ix_check_source_time", "source_id", "checked_at"),
         Index("ix_check_outcome_time", "outcome", "checked_at"),
+        # A source's latest `changed` check, without reading its whole history (partial: changes are rare).
+        Index("ix_check_changed", "source_id", "checked_at", postgresql_where=text("outcome = 'changed'"),
+              sqlite_where=text("outcome = 'changed'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

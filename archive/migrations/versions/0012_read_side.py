@@ -9,7 +9,8 @@ On PostgreSQL inserts and deletes are counted once per statement (transition tab
 executemany add a few rows, not one per row; only rows, no counter, are written: writers never wait on each other.
 
 Sources get (collection_id, status, id) in place of (collection_id, status): a page of a collection's sources
-of one status is read in id order from the index, however deep.
+of one status is read in id order from the index, however deep. Checks get a partial index of the `changed`
+ones by (source_id, checked_at): a source's latest change is found without reading its whole history.
 
 Revision ID: 0012
 Revises: 0011
@@ -136,6 +137,9 @@ def upgrade() -> None:
                     sa.PrimaryKeyConstraint('id'))
     op.create_index('ix_source_collection_status_id', 'source', ['collection_id', 'status', 'id'])
     op.drop_index('ix_source_collection_status', table_name='source')
+    changed = sa.text("outcome = 'changed'")
+    op.create_index('ix_check_changed', 'check_result', ['source_id', 'checked_at'], postgresql_where=changed,
+                    sqlite_where=changed)
     sqlite = op.get_bind().dialect.name == 'sqlite'
     for table in COUNTED:
         op.execute(f"INSERT INTO tally (name, collection_id, key, n) "
@@ -161,6 +165,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER tally_{table}_{op_}" + ("" if sqlite else f" ON {table}"))
             if not sqlite:
                 op.execute(f"DROP FUNCTION tally_{table}_{op_}()")
+    op.drop_index('ix_check_changed', table_name='check_result')
     op.create_index('ix_source_collection_status', 'source', ['collection_id', 'status'])
     op.drop_index('ix_source_collection_status_id', table_name='source')
     op.drop_table('tally')
