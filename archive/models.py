@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -100,7 +101,7 @@ class Source(Base):
     __tablename__ = "source"
     __table_args__ = (
         UniqueConstraint("collection_id", "url_hash", name="uq_source_collection_url"),
-        Index("ix_source_collection_status", "collection_id", "status"),
+        Index("ix_source_collection_status_id", "collection_id", "status", "id"),  # a filtered page, in id order
         Index("ix_source_status_vanished", "status", "vanished_at"),
         Index("ix_source_next_check", "next_check_at"),
         Index("ix_source_url_hash", "url_hash"),
@@ -199,6 +200,9 @@ class Check(Base):
     __table_args__ = (
         Index("ix_check_source_time", "source_id", "checked_at"),
         Index("ix_check_outcome_time", "outcome", "checked_at"),
+        # A source's latest `changed` check, without reading its whole history (partial: changes are rare).
+        Index("ix_check_changed", "source_id", "checked_at", postgresql_where=text("outcome = 'changed'"),
+              sqlite_where=text("outcome = 'changed'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -233,6 +237,22 @@ class StatusTransition(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32))
     evidence: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Tally(Base):
+    """Counts as +n/-n rows, added by the database's triggers (migration 0012) and summed by archive.tally.
+
+    name "sources": by collection_id and key = status; "checks": key = outcome; "captures": key =
+    "record_type|status class" (2xx, ..., none); "vanishings": transitions to vanished by collection_id and day.
+    """
+
+    __tablename__ = "tally"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16))
+    collection_id: Mapped[int | None] = mapped_column(BigInteger)  # no foreign key: outlives its collection
+    key: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class Video(Base):

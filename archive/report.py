@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.models import (
@@ -23,6 +23,7 @@ from archive.models import (
     WaybackSubmission,
 )
 from archive.sources.regions import collection_regions, latest_by_region
+from archive.tally import SOURCES, tally
 from archive.timefmt import iso
 
 RECENT_CHECKS = 20
@@ -189,10 +190,8 @@ def source_detail(session: Session, source: Source) -> dict[str, Any]:
 
 def collection_counts(session: Session) -> list[dict[str, Any]]:
     """Every collection with its number of sources by status."""
-    rows = session.execute(select(Source.collection_id, Source.status, func.count())
-                           .group_by(Source.collection_id, Source.status)).all()
-    counts: dict[int, dict[str, int]] = {}
-    for collection_id, status, count in rows:
+    counts: dict[int | None, dict[str, int]] = {}
+    for (collection_id, status), count in tally(session, SOURCES).items():
         counts.setdefault(collection_id, {})[status] = count
     out = []
     for collection in session.scalars(select(Collection).order_by(Collection.name)):

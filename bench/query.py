@@ -1,8 +1,8 @@
 """Read-side benchmark: lastseen's answers with 1,000,000 sources and 10,000,000 checks in PostgreSQL.
 
 Usage: .venv/bin/python bench/query.py [--sources 1000000] [--checks-per-source 10] [--database-url URL] [--keep]
-Fills a fresh schema with COPY (sources in 10 collections, 5% vanished; checks spread over a year; one URL
-with 1,000 captures), starts `lastseen serve`, and prints p50/p99 (ms) of:
+Fills a fresh schema with COPY (sources in 10 collections, 5% of each vanished; checks spread over a year; one URL
+with 1,000 captures; a transition per vanished source), starts `lastseen serve`, and prints p50/p99 (ms) of:
   lastseen status URL (the process, and the query inside it), GET /api/sources/{id},
   GET /api/sources?collection=C&status=vanished (a page, and paging through all), the TimeMap of the URL
   with 1,000 captures, /metrics, the dashboard's collection page;
@@ -30,6 +30,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from archive.urls import url_key  # noqa: E402
+
 LASTSEEN = [sys.executable, "-c", "from archive.cli import run; run()"]
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 COLLECTIONS = 10
@@ -47,6 +49,11 @@ def url_of(n: int) -> str:
     return f"https://news{n % 5000}.example/2026/story-{n}"
 
 
+def vanished_source(n: int) -> bool:
+    """5% of each collection's sources have vanished."""
+    return (n // COLLECTIONS) % 20 == 0
+
+
 def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
     """COPY the rows; the URL with 1,000 captures and the id of one vanished source."""
     import hashlib
@@ -59,7 +66,7 @@ def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
         def source_rows():  # type: ignore[no-untyped-def]
             for n in range(1, sources + 1):
                 url = url_of(n)
-                vanished = n % 20 == 0
+                vanished = vanished_source(n)
                 yield (n, n % COLLECTIONS + 1, url, url, hashlib.sha256(url.encode()).hexdigest(),
                        f"news{n % 5000}.example", "page", T0, "vanished" if vanished else "alive",
                        "gone" if vanished else None, T0 + timedelta(days=300) if vanished else None,
@@ -80,14 +87,19 @@ def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
 
         _copy(conn, "check_result", "id, source_id, checked_at, outcome, http_status, detail, latency_ms", check_rows())
         print(f"  {sources * checks_per_source:,} checks after {time.perf_counter() - started:.0f} s", flush=True)
-        _copy(conn, "capture", "id, source_id, captured_at, url, http_status, content_type, payload_sha256, size, "
-              "record_type, warc_uri, warc_offset, warc_length",
-              ((k + 1, 1, T0 + timedelta(hours=k), url_of(1), 200, "text/html", "0" * 64, 1000, "response",
+        _copy(conn, "status_transition", "id, source_id, at, kind, from_status, to_status, reason, evidence",
+              ((k + 1, n, T0 + timedelta(days=300), "vanished", "alive", "vanished", "gone", "[]")
+               for k, n in enumerate(n for n in range(1, sources + 1) if vanished_source(n))))
+        key = url_key(url_of(1))
+        _copy(conn, "capture", "id, source_id, captured_at, url, url_hash, http_status, content_type, payload_sha256, "
+              "size, record_type, warc_uri, warc_offset, warc_length",
+              ((k + 1, 1, T0 + timedelta(hours=k), url_of(1), key, 200, "text/html", "0" * 64, 1000, "response",
                 "file:///nowhere.warc.gz", k * 1000, 1000) for k in range(1000)))
-        for table in ("collection", "source", "check_result", "capture"):
+        for table in ("collection", "source", "check_result", "status_transition", "capture"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-        conn.execute("ANALYZE")
-    print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"  copied in {time.perf_counter() - started:.0f} s", flush=True)
+        conn.execute("VACUUM ANALYZE")  # what autovacuum does to a table at rest: the visibility map, statistics
+    print(f"  filled in {time.perf_counter() - started:.0f} s (with VACUUM ANALYZE)", flush=True)
     return url_of(1), 20
 
 
@@ -111,6 +123,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -143,6 +161,8 @@ def main() -> None:
 
 def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) -> None:
     subprocess.run([*LASTSEEN, "config", "--check"], env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.sources:,} sources", flush=True)
     print(f"filling schema {schema} ...", flush=True)
     many_url, _ = fill(f"{plain}?options=-csearch_path%3D{schema}", args.sources, args.checks_per_source)
     token = subprocess.run([*LASTSEEN, "token", "create", "bench", "--role", "admin"], env=env, check=True,
@@ -151,7 +171,7 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
     probe = args.sources // 2 + 1
     samples = timed(lambda: subprocess.run([*LASTSEEN, "status", url_of(probe), "--json"], env=env, check=True,
                                            stdout=subprocess.DEVNULL, cwd=ROOT), 10)
-    print(f"lastseen status URL (process)     {percentiles(samples)}")
+    print(f"{'lastseen status URL (process)':34}{percentiles(samples)}")
     from archive.config import load_settings
     from archive.db import session_scope
     from archive.report import source_detail
@@ -163,7 +183,7 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
         with session_scope(ws.sessions) as session:
             [source_detail(session, s) for s in find_sources(session, url_of(probe))]
     timed(status_query, 5)
-    print(f"lastseen status URL (query)       {percentiles(timed(status_query, 200))}")
+    print(f"{'lastseen status URL (query)':34}{percentiles(timed(status_query, 200))}")
     ws.close()
 
     port = free_port()
@@ -180,15 +200,22 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
             except requests.RequestException:
                 time.sleep(0.2)
         get = lambda path: http.get(base + path, timeout=60).raise_for_status()  # noqa: E731
-        ids = [1 + (k * 7919) % args.sources for k in range(200)]
-        ids_iter = iter(ids * 2)
-        timed(lambda: get(f"/api/sources/{next(ids_iter)}"), 5)
-        one = timed(lambda: get(f"/api/sources/{next(ids_iter)}"), 200)
-        print(f"GET /api/sources/{{id}}             {percentiles(one)}")
+
+        def measure(label: str, fn, n: int) -> None:  # type: ignore[no-untyped-def]
+            """p50/p99 of n calls, and the API process's CPU per call (what contention on the machine leaves out)."""
+            fn()
+            used = cpu_ms(server.pid)
+            samples = timed(fn, n)
+            print(f"{label:34}{percentiles(samples)}  API CPU {(cpu_ms(server.pid) - used) / n:5.1f} ms/request",
+                  flush=True)
+
+        ids = iter([1 + (k * 7919) % args.sources for k in range(400)])
+        measure("GET /api/sources/{id}", lambda: get(f"/api/sources/{next(ids)}"), 200)
         page = "/api/sources?collection=c3&status=vanished&limit=100"
-        print(f"GET /api/sources (first page)     {percentiles(timed(lambda: get(page), 100))}")
+        measure("GET /api/sources (first page)", lambda: get(page), 100)
         before = rss_mb(server.pid)
         cursor, pages, page_times = None, 0, []
+        used = cpu_ms(server.pid)
         while True:
             started = time.perf_counter()
             data = http.get(base + page + (f"&cursor={cursor}" if cursor else ""), timeout=60).json()
@@ -197,11 +224,12 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
             cursor = data["next_cursor"]
             if not cursor:
                 break
-        print(f"GET /api/sources (all {pages} pages)  {percentiles(page_times)}")
+        print(f"{f'GET /api/sources (all {pages} pages)':34}{percentiles(page_times)}  API CPU "
+              f"{(cpu_ms(server.pid) - used) / pages:5.1f} ms/request")
         timemap = f"/api/timemap/link/{many_url}"
-        print(f"TimeMap, 1,000 captures           {percentiles(timed(lambda: get(timemap), 50))}")
-        print(f"GET /metrics                      {percentiles(timed(lambda: get('/metrics'), 20))}")
-        print(f"dashboard collection page         {percentiles(timed(lambda: get('/collections/c3'), 20))}")
+        measure("TimeMap, 1,000 captures", lambda: get(timemap), 50)
+        measure("GET /metrics", lambda: get("/metrics"), 50)
+        measure("dashboard collection page", lambda: get("/collections/c3"), 50)
         export = http.get(f"{base}/api/sources/export?collection=c3&format=csv", timeout=600, stream=True)
         size = sum(len(chunk) for chunk in export.iter_content(1 << 16))
         after = rss_mb(server.pid)
@@ -210,6 +238,7 @@ def run(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) 
     finally:
         server.terminate()
         server.wait()
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "providers.info", "report", "tokens",
                                                  "spawn")},
     **{f"archive.{name}": (4, "infra") for name in ("config", "db", "models", "workspace", "locks", "net", "storage",
-                                                    "warc", "evidence", "migrations")},
+                                                    "warc", "evidence", "migrations", "tally")},
     # Providers: what each video site's URLs look like and how it says a video is gone (pure); info fetches.
     **{f"archive.{name}": (5, "pure") for name in ("status", "extract", "providers", "urls", "vocab", "timefmt",
                                                    "errors")},

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, lazyload
 from starlette.concurrency import run_in_threadpool
 
 from archive.api.access import TOKEN_COOKIE, Caller, CallerDep, collection_or_404, workspace_of
@@ -32,27 +32,26 @@ from archive.captures import latest_screenshot
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
+from archive.tally import VANISHINGS, tally
 from archive.tokens import authenticate
 
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500
+# Sources to look up: a few ids, or a query of them (a page of a table, without a bound value per source).
+SourceIds = Sequence[int] | Select[tuple[int]]
 
 router = APIRouter()
 
 
-def vanishing_times(session: Session, collection_id: int) -> list[datetime]:
-    """When sources of a collection were found vanished, oldest first."""
-    return list(session.scalars(
-        select(StatusTransition.at).join(Source, Source.id == StatusTransition.source_id)
-        .where(Source.collection_id == collection_id, StatusTransition.to_status == "vanished")
-        .order_by(StatusTransition.at)))
+def vanishing_days(session: Session, collection_id: int) -> dict[date, int]:
+    """How many sources of a collection were found vanished, per day (UTC), from the tally."""
+    return {date.fromisoformat(day): count for (_, day), count in tally(session, VANISHINGS, collection_id).items()
+            if count > 0}
 
 
-def wayback_links(session: Session, source_ids: Sequence[int]) -> dict[int, str]:
+def wayback_links(session: Session, source_ids: SourceIds) -> dict[int, str]:
     """The best Wayback copy per source: the recovery copy, else our newest stored submission, else a lookup's."""
     links: dict[int, str] = {}
-    if not source_ids:
-        return links
     for source_id, url in session.execute(
             select(WaybackLookup.source_id, WaybackLookup.last_ok_url)
             .where(WaybackLookup.source_id.in_(source_ids), WaybackLookup.last_ok_url.is_not(None))
@@ -70,10 +69,8 @@ def wayback_links(session: Session, source_ids: Sequence[int]) -> dict[int, str]
     return links
 
 
-def latest_captures(session: Session, source_ids: Sequence[int]) -> dict[int, int]:
+def latest_captures(session: Session, source_ids: SourceIds) -> dict[int, int]:
     """The newest capture id per source."""
-    if not source_ids:
-        return {}
     newest = (select(Capture.source_id, func.max(Capture.captured_at).label("at"))
               .where(Capture.source_id.in_(source_ids)).group_by(Capture.source_id).subquery())
     same = (newest.c.source_id == Capture.source_id) & (newest.c.at == Capture.captured_at)
@@ -82,23 +79,22 @@ def latest_captures(session: Session, source_ids: Sequence[int]) -> dict[int, in
     return {source_id: capture_id for source_id, capture_id in rows}
 
 
-
 def collection_view(session: Session, collection: Collection, counts: dict[str, Any], *, status: str | None,
                     after: int | None) -> CollectionView:
     """A collection's page: its counts, vanishings, and TABLE_PAGE sources after `after` (of one status)."""
-    vanishings = vanishing_times(session, collection.id)
-    query = select(Source).where(Source.collection_id == collection.id).order_by(Source.id).limit(TABLE_PAGE + 1)
+    vanishings = vanishing_days(session, collection.id)
+    query = select(Source).where(Source.collection_id == collection.id).order_by(Source.id)
     if status:
         query = query.where(Source.status == status)
     if after:
         query = query.where(Source.id > after)
-    sources = list(session.scalars(query))
+    sources = list(session.scalars(query.options(lazyload(Source.tags)).limit(TABLE_PAGE + 1)))
     more = len(sources) > TABLE_PAGE
     sources = sources[:TABLE_PAGE]
-    ids = [s.id for s in sources]
+    shown = query.with_only_columns(Source.id).limit(TABLE_PAGE)  # as a subquery: no bound value per source
     return CollectionView(collection=collection, counts=counts, status=status, vanishings=vanishings,
-                          sources=sources, more=more, captures=latest_captures(session, ids),
-                          wayback=wayback_links(session, ids))
+                          sources=sources, more=more, captures=latest_captures(session, shown) if sources else {},
+                          wayback=wayback_links(session, shown) if sources else {})
 
 
 def source_view(session: Session, source: Source) -> SourceView:

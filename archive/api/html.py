@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from html import escape
@@ -113,16 +113,23 @@ def _floor(granularity: str, day: date) -> date:
 
 def time_buckets(times: Sequence[datetime]) -> list[Bucket]:
     """Counts per day, week or month (the finest that fits MAX_BUCKETS bars), empty periods included."""
-    if not times:
+    return day_buckets(Counter(t.astimezone(UTC).date() for t in times))
+
+
+def day_buckets(per_day: Mapping[date, int]) -> list[Bucket]:
+    """Counts given per day, per day, week or month (the finest that fits MAX_BUCKETS bars), empty periods
+    included."""
+    if not per_day:
         return []
-    days = sorted(t.astimezone(UTC).date() for t in times)
-    first, last = days[0], days[-1]
+    first, last = min(per_day), max(per_day)
     for granularity in ("day", "week", "month"):
         start, end = _floor(granularity, first), _floor(granularity, last)
         span = (end - start).days // {"day": 1, "week": 7, "month": 28}[granularity]
         if span < MAX_BUCKETS or granularity == "month":
             break
-    counts = Counter(_floor(granularity, day) for day in days)
+    counts: Counter[date] = Counter()
+    for day, count in per_day.items():
+        counts[_floor(granularity, day)] += count
     buckets, current = [], start
     while current <= end:
         label = current.strftime("%Y-%m") if granularity == "month" else current.isoformat()
@@ -239,7 +246,7 @@ class CollectionView:
     collection: Collection
     counts: dict[str, Any]
     status: str | None  # the status the table is filtered by
-    vanishings: list[datetime]
+    vanishings: dict[date, int]  # the collection's vanishings per day
     sources: list[Source]
     more: bool  # whether a next page follows
     captures: dict[int, int]  # source id -> its newest capture id
@@ -266,7 +273,7 @@ def collection_page(view: CollectionView) -> str:
     cards = "".join(f"<div class='count' id='count-{s}'><b>{by_status[s]}</b>{badge(s)}</div>"
                     for s in ("alive", "unreachable", "vanished", "returned", "new"))
     cards += f"<div class='count' id='count-total'><b>{counts['sources']}</b>sources</div>"
-    chart = bar_chart(time_buckets(view.vanishings), title="vanishings over time", empty="no source has vanished yet")
+    chart = bar_chart(day_buckets(view.vanishings), title="vanishings over time", empty="no source has vanished yet")
     captures, wayback = view.captures, view.wayback
     rows = []
     for source in sources:

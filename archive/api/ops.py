@@ -16,15 +16,8 @@ from archive.api.access import workspace_of
 from archive.api.jobs import JobRunner
 from archive.api.schemas import ErrorOut
 from archive.db import session_scope
-from archive.models import (
-    SOURCE_STATUSES,
-    AlertDelivery,
-    Capture,
-    Check,
-    CrawlFailure,
-    Source,
-    WaybackSubmission,
-)
+from archive.models import SOURCE_STATUSES, AlertDelivery, CrawlFailure, WaybackSubmission
+from archive.tally import CAPTURES, CHECKS, SOURCES, by_key
 
 router = APIRouter()
 
@@ -43,25 +36,16 @@ def _grouped(session: Session, column: Any) -> dict[str, int]:
     return {str(key): int(count) for key, count in session.execute(select(column, func.count()).group_by(column))}
 
 
-def _status_class(status: int | None) -> str:
-    return f"{status // 100}xx" if status else "none"
-
-
 def metrics_text(session: Session, jobs: JobRunner) -> str:
     """Prometheus text exposition: sources by status, checks and captures by outcome, queue depths, jobs."""
-    sources = {status: 0 for status in SOURCE_STATUSES} | _grouped(session, Source.status)
-    captures: dict[tuple[str, str], int] = {}
-    for record_type, status, count in session.execute(
-            select(Capture.record_type, Capture.http_status, func.count())
-            .group_by(Capture.record_type, Capture.http_status)):
-        key = (record_type, _status_class(status))
-        captures[key] = captures.get(key, 0) + count
+    sources = {status: 0 for status in SOURCE_STATUSES} | by_key(session, SOURCES)
+    captures = {tuple(key.rsplit("|", 1)): count for key, count in by_key(session, CAPTURES).items()}
     job_states: dict[tuple[str, str], int] = {}
     for job in jobs.all():
         job_states[(job.kind, job.state)] = job_states.get((job.kind, job.state), 0) + 1
     lines = _family("lastseen_sources", "gauge", "Tracked sources by status.", "status", sources)
     lines += _family("lastseen_checks_total", "counter", "Availability checks by outcome.", "outcome",
-                     _grouped(session, Check.outcome))
+                     by_key(session, CHECKS))
     lines += ["# HELP lastseen_captures_total Captures by WARC record type and HTTP status class.",
               "# TYPE lastseen_captures_total counter"]
     lines += [f'lastseen_captures_total{{record_type="{_escape_label(r)}",status="{s}"}} {n}'

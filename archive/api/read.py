@@ -58,13 +58,18 @@ def collection_rows(session: Session, who: Caller) -> list[dict[str, Any]]:
 
 
 def filtered_sources(filters: SourceFilters, who: Caller, after_id: int | None = None) -> Any:
-    """The query for a filtered source list, by id, limited to what the caller may read."""
-    query = (select(Source).join(Collection, Collection.id == Source.collection_id)
-             .options(selectinload(Source.collection)).order_by(Source.id))
+    """The query for a filtered source list, by id, limited to what the caller may read.
+
+    Keyset paging: the rows after `after_id`, read in id order from an index (a collection's of one status from
+    ix_source_collection_status_id, the collection's id looked up first), never counted or skipped over.
+    """
+    query = select(Source).options(selectinload(Source.collection)).order_by(Source.id)
     if who.role is None:
-        query = query.where(Collection.public_read.is_(True))
+        query = query.join(Collection, Collection.id == Source.collection_id).where(Collection.public_read.is_(True))
     conditions = [
-        (filters.collection, lambda v: Collection.name == v), (filters.status, lambda v: Source.status == v),
+        (filters.collection,
+         lambda v: Source.collection_id == select(Collection.id).where(Collection.name == v).scalar_subquery()),
+        (filters.status, lambda v: Source.status == v),
         (filters.kind, lambda v: Source.kind == v), (filters.domain, lambda v: Source.domain == v),
         (filters.tag, lambda v: Source.id.in_(select(SourceTag.source_id).where(SourceTag.tag == v))),
         (filters.added_after, lambda v: Source.added_at >= v), (filters.added_before, lambda v: Source.added_at < v),
@@ -95,19 +100,25 @@ def get_collection_counts(name: NamePath, request: Request, who: CallerDep) -> d
 
 
 @router.get("/api/sources", response_model=SourcePage, responses=ERRORS, tags=["read"])
-def list_sources(request: Request, who: CallerDep, filters: FiltersDep,
+def list_sources(request: Request, response: Response, who: CallerDep, filters: FiltersDep,
                  limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-                 cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$",
-                                                     description="next_cursor of the page before")] = None,
+                 cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$", description=(
+                     "next_cursor of the page before: this page holds the sources after it"))] = None,
                  ) -> dict[str, Any]:
-    """Sources, filtered, oldest first, a page at a time (follow next_cursor)."""
+    """Sources, filtered, oldest first, a page at a time: follow `next` (or pass next_cursor as ?cursor=).
+
+    Pages are keyset pages (the sources after the cursor's id): each costs the same however deep, and a source
+    added or removed meanwhile shifts no other onto or off a page."""
     after = int(cursor) if cursor else None
     with session_scope(workspace_of(request).sessions) as session:
         anonymous_list(session, who, filters.collection)
         rows = list(session.scalars(filtered_sources(filters, who, after).limit(limit + 1)))
         items = [source_summary(s) for s in rows[:limit]]
-    more = len(rows) > limit
-    return {"items": items, "next_cursor": str(items[-1]["id"]) if more else None, "limit": limit}
+    next_cursor = str(items[-1]["id"]) if len(rows) > limit else None
+    next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
+    if next_url:
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return {"items": items, "next_cursor": next_cursor, "next": next_url, "limit": limit}
 
 
 @router.get("/api/sources/export", responses={200: {"content": {"text/csv": {}, "application/json": {}}}, **ERRORS},

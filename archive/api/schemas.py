@@ -178,6 +178,8 @@ class SourceOut(BaseModel):
 class SourcePage(BaseModel):
     items: list[SourceOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+    next: str | None = Field(default=None, description="the URL of the next page (same filters and limit, this "
+                             "cursor; also sent as a Link rel=next header); null on the last")
     limit: int
 
 

@@ -5,7 +5,7 @@ Check.region is the region a check was made from (None: the unnamed region, "def
 TaskLease.kind grows to hold check.<region> (a queue and lease kind per region).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-26 06:00:00.000000
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0013'
-down_revision: str | None = '0011'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
