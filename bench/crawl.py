@@ -63,9 +63,9 @@ class Plain(scrapy.Spider):
         yield {"url": response.url, "status": response.status}
 
 settings["ITEM_PIPELINES"] = {}
+start = time.perf_counter()  # as lastseen's crawl time: from before its CrawlerProcess is made
 process = CrawlerProcess(settings)
 crawler = process.create_crawler(Plain)
-start = time.perf_counter()
 process.crawl(crawler)
 process.start()
 elapsed = time.perf_counter() - start
