@@ -111,7 +111,9 @@ def _plain(url_file: Path, env: dict[str, str]) -> dict:
 
 def _lastseen(work: Path, run: int, urls: list[str], env: dict[str, str]) -> dict:
     """One lastseen crawl into a fresh database and storage prefix."""
-    env = {**env, "LASTSEEN_DATA_DIR": str(work / f"data{run}"), "LASTSEEN_STORAGE_URL": f"s3://bench/run{run}"}
+    # No screenshots: Chromium rendering every page is a feature of its own, which plain Scrapy has no part of.
+    env = {**env, "LASTSEEN_DATA_DIR": str(work / f"data{run}"), "LASTSEEN_STORAGE_URL": f"s3://bench/run{run}",
+           "LASTSEEN_SCREENSHOTS": "no"}
     (work / "urls.txt").write_text("\n".join(urls))
     subprocess.run([str(Path(sys.executable).with_name("lastseen")), "import", str(work / "urls.txt"),
                     "-c", "bench"], env=env, check=True, capture_output=True)
