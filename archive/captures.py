@@ -97,12 +97,9 @@ def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], b
         known = newest.get(row["source_id"])
         if known is None or known[0]["captured_at"] < row["captured_at"]:
             newest[row["source_id"]] = (row, capture_id)
-    source_ids = list(newest)
-    for start in range(0, len(source_ids), _ID_BATCH):
-        for source in session.scalars(select(Source).where(Source.id.in_(source_ids[start:start + _ID_BATCH]))):
-            row, capture_id = newest[source.id]
-            seen_alive(session, source, row["captured_at"], [{"capture_id": capture_id, "at": iso(row["captured_at"]),
-                                                              "http_status": row["http_status"]}])
+    seen_alive(session, {source_id: (row["captured_at"], [{"capture_id": capture_id, "at": iso(row["captured_at"]),
+                                                           "http_status": row["http_status"]}])
+                         for source_id, (row, capture_id) in newest.items()})
     return ids
 
 

@@ -13,8 +13,6 @@ import logging
 import multiprocessing
 import os
 import socket
-import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -32,11 +30,10 @@ from archive.models import Capture, Source, Video
 from archive.storage import StorageError
 from archive.warc import ClosedWarc, PreparedRecord, RollingWarcWriter, prepare_metadata, salvage
 from archive.workspace import Workspace
+from crawler.background import worker_start
 from crawler.upload import spool_prefix, store_warc
 
 logger = logging.getLogger(__name__)
-_PARENT_POLL = 0.5  # seconds between a worker's looks at whether its crawl still runs
-_NICE = 10  # workers yield the cores to a crawl or the API running beside them
 _BATCH = 200  # captures loaded, read and described at a time
 _READ_SPAN = 8 * 1024**2  # one ranged read covers neighbouring records of a file up to this many bytes
 # Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.
@@ -77,24 +74,8 @@ def describe_page(data: bytes, content_type: str | None, fetched_at: datetime) -
     return PageDescription(page_meta, record)
 
 
-def _worker_start(parent: int) -> None:
-    """In a worker: lower priority, and end as soon as the crawl that started it is gone, even after kill -9.
-
-    A watchdog thread, not the parent's goodbye: a crawl killed with SIGKILL says nothing, and its workers
-    (and multiprocessing's resource tracker, which lives while they hold its pipe) would run for ever.
-    """
-    os.nice(_NICE)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_POLL)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
-
-
 def _ready() -> None:
-    """A no-op a worker runs to show it started."""
+    """A no-op a worker runs first: unpickling it imports this module, at the worker's lowered priority."""
 
 
 def worker_count(configured: int) -> int:
@@ -115,7 +96,7 @@ class PageDescriber:
         if self._pool is None:
             # spawn, not fork: the crawl process has threads (uploads) and open database connections.
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_start,
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=worker_start,
                                              initargs=(os.getpid(),))
         return self._pool
 

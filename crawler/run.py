@@ -17,6 +17,7 @@ from crawler.describe import PageDescriber, describe_captures, undescribed, work
 from crawler.media import MEDIA_SETTING
 from crawler.settings import scrapy_settings
 from crawler.spiders.archive import ArchiveSpider
+from crawler.workspace import use_workspace
 
 
 def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool | None = None,
@@ -90,6 +91,7 @@ def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media
                                                **(overrides or {})})
     process = CrawlerProcess(settings, install_root_handler=not interactive)
     crawler = process.create_crawler(ArchiveSpider)
+    use_workspace(crawler, ws)
     if on_crawler is not None:
         on_crawler(crawler)
     process.crawl(crawler, collection=collection, urls=urls, depth=depth, media=bool(media), only_due=only_due)

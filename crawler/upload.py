@@ -17,6 +17,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,11 +39,17 @@ def spool_prefix(collection: str) -> str:
 
 
 def store_warc(ws: Workspace, closed: ClosedWarc) -> StoredObject:
-    """Store a closed file and its CDXJ index; the stored file. Raises StorageError or OSError."""
+    """Store a closed file and its CDXJ index; the stored file. Raises StorageError or OSError.
+
+    The file is uploaded while its index is built and uploaded beside it: the last file of a crawl is stored
+    after its last download, so both waits would add up in the crawl's time.
+    """
     now = datetime.now(UTC)
-    cdxj = write_index(closed)
-    stored = ws.storage.put_file(warc_key(closed.path.name, now), closed.path, "application/warc")
-    ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-put") as pool:
+        warc = pool.submit(ws.storage.put_file, warc_key(closed.path.name, now), closed.path, "application/warc")
+        cdxj = write_index(closed)
+        ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
+        stored = warc.result()
     cdxj.unlink(missing_ok=True)
     return stored
 

@@ -18,8 +18,17 @@ def lastseen_settings(crawler: Crawler) -> Settings:
     return given if isinstance(given, Settings) else load_settings()
 
 
+def use_workspace(crawler: Crawler, ws: Workspace) -> None:
+    """Give the crawler the runner's own Workspace, opened and checked already, before the crawl starts.
+
+    Not through the Scrapy settings: the crawler deep-copies those, and a Workspace holds an engine. A second
+    Workspace would connect, check the migrations and build an S3 client again during the crawl.
+    """
+    _WORKSPACES[crawler] = ws
+
+
 def crawler_workspace(crawler: Crawler) -> Workspace:
-    """One Workspace per crawler, made on first use."""
+    """One Workspace per crawler: the runner's (use_workspace), else one made on first use (`scrapy crawl`)."""
     if crawler not in _WORKSPACES:
         _WORKSPACES[crawler] = Workspace(lastseen_settings(crawler))
     return _WORKSPACES[crawler]

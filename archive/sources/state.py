@@ -6,9 +6,12 @@ Source.status has its StatusTransition row with the evidence it rests on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from archive.models import Source, StatusTransition
@@ -39,18 +42,28 @@ def apply_decision(source: Source, decision: Decision, at: datetime) -> None:
     source.streak_started_at = state.streak_started_at
 
 
-def transition_row(source: Source, decision: Decision, evidence: list[dict[str, Any]]) -> StatusTransition:
-    """The StatusTransition row of a decision that has one, added to nothing yet."""
+def transition_values(source: Any, decision: Decision, evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    """The StatusTransition columns of a decision that has one."""
     transition = decision.transition
     assert transition is not None, "only a decision with a transition has a row"
-    return StatusTransition(source_id=source.id, at=transition.at, kind=transition.kind.value,
-                            from_status=transition.from_status.value, to_status=transition.to_status.value,
-                            reason=transition.reason, evidence=evidence)
+    return {"source_id": source.id, "at": transition.at, "kind": transition.kind.value,
+            "from_status": transition.from_status.value, "to_status": transition.to_status.value,
+            "reason": transition.reason, "evidence": evidence}
 
 
-def seen_alive(session: Session, source: Source, captured_at: datetime,
-               evidence: list[dict[str, Any]]) -> StatusTransition | None:
-    """A good capture is proof of life: first and last seen alive; a new source becomes alive.
+def transition_row(source: Source, decision: Decision, evidence: list[dict[str, Any]]) -> StatusTransition:
+    """The StatusTransition row of a decision that has one, added to nothing yet."""
+    return StatusTransition(**transition_values(source, decision, evidence))
+
+
+# The columns proof of life may change (apply_decision's, for a new source becoming alive).
+_ALIVE_COLUMNS = ("status", "status_reason", "status_changed_at", "first_seen_at", "last_seen_alive_at",
+                  "vanished_at", "streak_outcome", "streak_count", "streak_started_at")
+_ID_BATCH = 500  # ids per IN (...) query
+
+
+def _seen_alive(source: Any, captured_at: datetime, evidence: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Apply one proof of life to the source's columns (any object with them); its transition's columns, if any.
 
     A new source goes through the status machine like an ok check, so its move to `alive` is recorded with
     the capture as evidence. Any other status is the checks' to change: a capture only says when the source
@@ -65,6 +78,35 @@ def seen_alive(session: Session, source: Source, captured_at: datetime,
     apply_decision(source, decision, captured_at)
     if decision.transition is None:
         return None
-    row = transition_row(source, decision, evidence)
-    session.add(row)
-    return row
+    return transition_values(source, decision, evidence)
+
+
+def seen_alive(session: Session, seen: Mapping[int, tuple[datetime, list[dict[str, Any]]]]) -> None:
+    """Good captures are proof of life: first and last seen alive; a new source becomes alive.
+
+    `seen` maps source ids to (capture time, evidence). Many at once, as a crawl stores a file of captures:
+    the columns are read and written with one statement per batch and per set of changed columns (no ORM
+    objects), the transitions inserted with one executemany.
+    """
+    table = Source.__table__
+    ids = list(seen)
+    for start in range(0, len(ids), _ID_BATCH):
+        rows = session.execute(select(Source.id, *(getattr(Source, name) for name in _ALIVE_COLUMNS))
+                               .where(Source.id.in_(ids[start:start + _ID_BATCH])))
+        changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        transitions = []
+        for row in rows:
+            before = row._asdict()
+            source = SimpleNamespace(**before)
+            transition = _seen_alive(source, *seen[row.id])
+            if transition is not None:
+                transitions.append(transition)
+            changed = tuple(name for name in _ALIVE_COLUMNS if getattr(source, name) != before[name])
+            if changed:
+                changes.setdefault(changed, []).append({"_id": row.id, **{name: getattr(source, name)
+                                                                         for name in changed}})
+        for changed, values in changes.items():
+            session.execute(update(table).where(table.c.id == bindparam("_id"))
+                            .values({name: bindparam(name) for name in changed}), values)
+        if transitions:
+            session.execute(insert(StatusTransition), transitions)

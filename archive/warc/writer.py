@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 # Hop-by-hop headers describe the transfer, not the payload we keep (already de-chunked by Twisted).
 _TRANSFER_HEADERS = {"transfer-encoding", "content-length"}
 METADATA_URI_PREFIX = "urn:lastseen:metadata:"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 SCREENSHOT_URI_PREFIX = "urn:lastseen:screenshot:"
 
 
@@ -202,7 +203,6 @@ class RollingWarcWriter:
                        revisit_of: RevisitTarget | None = None) -> ExchangeRecords:
         """Write the response (or a revisit, if the payload equals `revisit_of`'s) and its request."""
         date = warc_date(fetched_at)
-        digest = sha1_b32(body)
         sha256 = hashlib.sha256(body).hexdigest()
         response_id = _record_id()
         fields = {"WARC-Record-ID": response_id, "WARC-Date": date}
@@ -212,12 +212,13 @@ class RollingWarcWriter:
                                         protocol=http_version)
         with self._lock:
             writer = self._ensure_open()
+            # warcio digests the payload as it builds the record (once per page: it is read back, not recomputed).
+            record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
+                                               http_headers=http_headers, warc_headers_dict=fields)
+            digest = record.rec_headers.get_header("WARC-Payload-Digest")
             if revisit_of is not None and revisit_of.payload_digest == digest:
                 record = writer.create_revisit_record(url, digest, revisit_of.uri, revisit_of.date,
                                                       http_headers=http_headers, warc_headers_dict=fields)
-            else:
-                record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
-                                                   http_headers=http_headers, warc_headers_dict=fields)
             response = self._write(record, body, sha256)
             mime = "warc/revisit" if response.record_type == "revisit" else _mime(response_headers)
             self._index_record(response, mime, str(status))
@@ -226,7 +227,7 @@ class RollingWarcWriter:
                                             is_http_request=True)
             request_record = writer.create_warc_record(url, "request", payload=io.BytesIO(b""), length=0,
                                                        http_headers=request_line, warc_headers_dict=request_fields)
-            request = self._write(request_record, b"", hashlib.sha256(b"").hexdigest())
+            request = self._write(request_record, b"", _EMPTY_SHA256)
         return ExchangeRecords(request=request, response=response)
 
     def write_metadata(self, *, url: str, concurrent_to: str, fields: dict[str, Any],
