@@ -24,7 +24,7 @@ from archive.db import session_scope
 from archive.models import Capture, Check, Source, TaskLease, utcnow
 from archive.net.shared_pacing import SharedRateLimiter, window_for
 from archive.sources import SourceEntry, add_sources, ensure_collection
-from archive.tasks import leases
+from archive.tasks import leases, work
 from archive.workspace import Workspace
 from tests.conftest import _need
 from tests.servers.site import Page, Site
@@ -148,6 +148,44 @@ def test_a_task_delivered_twice_does_its_work_once(settings: Settings) -> None:
     with session_scope(ws.sessions) as session:
         assert session.scalar(select(func.count()).select_from(TaskLease)) == 0
     ws.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_batch_longer_than_its_lease_keeps_it(settings: Settings, site: Site) -> None:
+    """The run's heartbeat renews its leases: past task_lease, a second run finds the work held, and nothing
+    is handed out again."""
+    for n in range(3):
+        site.set(f"/slow/{n}", Page(f"<html><body>slow {n}</body></html>", hang=1.5))
+    ttl = 2
+    ws = Workspace(settings.replace(task_lease=ttl, check_concurrency=1, host_rate=0.0, check_timeout=10,
+                                    allow_networks=("127.0.0.1/32",)))
+    with session_scope(ws.sessions) as session:
+        add_sources(session, ensure_collection(session, "slow"),
+                    [SourceEntry(site.url(f"/slow/{n}")) for n in range(3)])
+        keys = {str(source_id) for source_id in session.scalars(select(Source.id))}
+        leases.grant(session, "check", sorted(keys), "task-slow", utcnow(), 60)
+    done: list[dict] = []
+    worker = threading.Thread(target=lambda: done.append(work.check_batch(work.Run(ws, "task-slow", "run-1"))))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while _holders(ws) != {"run-1"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _holders(ws) == {"run-1"}, "the run claimed its batch"
+    time.sleep(ttl * 1.5)  # past the lease the claim took: only renewals keep it
+    assert worker.is_alive(), "the batch outlasts its lease"
+    assert leases.claim(ws.sessions, "check", "task-slow", "run-2", utcnow(), ttl) == {}, "no second run takes it"
+    with session_scope(ws.sessions) as session:
+        assert leases.held_keys(session, "check", utcnow()) == keys, "the scheduler sees it held"
+    worker.join(timeout=60)
+    assert done and done[0]["checked"] == 3
+    assert sorted(_per_source(ws, Check).values()) == [1, 1, 1], "each source checked once"
+    assert _holders(ws) == set(), "released once stored"
+    ws.close()
+
+
+def _holders(ws: Workspace) -> set[str | None]:
+    with session_scope(ws.sessions) as session:
+        return set(session.scalars(select(TaskLease.holder)))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
