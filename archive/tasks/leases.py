@@ -50,6 +50,13 @@ def grant(session: Session, kind: str, keys: Sequence[str], task_id: str, now: d
                               expires_at=now + timedelta(seconds=ttl)) for key in keys)
 
 
+def forget(session: Session, kind: str, task_ids: Sequence[str]) -> None:
+    """Drop the unclaimed leases of tasks never sent (the broker was away): their keys are free at once."""
+    for batch in _batches(list(task_ids)):
+        session.execute(delete(TaskLease).where(TaskLease.kind == kind, TaskLease.task_id.in_(batch),
+                                                TaskLease.holder.is_(None)))
+
+
 def claim(sessions: sessionmaker[Session], kind: str, task_id: str, holder: str, now: datetime,
           ttl: float) -> dict[str, datetime]:
     """Take the task's keys that no live run holds; key -> when it was queued. One UPDATE, so of two runs of
