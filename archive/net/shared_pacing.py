@@ -2,7 +2,8 @@
 
 ``SharedRateLimiter`` is a ``RateLimiter`` (the checks' Fetcher takes either) whose slots are hits in a
 moving window kept by the ``limits`` library in Redis (its Redis storage is atomic across processes and
-machines), instead of this process's memory. The pause for everyone (quota, HTTP 429) stays per process.
+machines), instead of this process's memory. A host's own pause (it answered HTTP 429) is a key in the same
+Redis, so every worker leaves that host alone until it ends; the pause for everyone (a quota) stays per process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from typing import Any
 from archive.net.pacing import Clock, MonotonicClock, RateLimiter
 
 NAMESPACE = "lastseen-host"
+HOLD_PREFIX = "lastseen-host-hold:"  # + host: until when (epoch seconds) that host is left alone
+# Set the hold unless a longer one is there already; it expires with itself.
+_HOLD_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+"""
 _MAX_WAIT_STEP = 1.0  # seconds between looks at a full window (another worker's hit may expire sooner)
 
 
@@ -39,14 +46,21 @@ def _made(redis_url: str) -> Any:
     return MovingWindowRateLimiter(storage_from_string(redis_url))
 
 
-def _strategy(redis_url: str) -> Any:
-    """One moving-window limiter per Redis URL and process (the storage holds a connection pool).
+@cache
+def _client(redis_url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(redis_url)
+
+
+def _strategy(redis_url: str) -> tuple[Any, Any]:
+    """One moving-window limiter and one Redis client per Redis URL and process (each holds a connection pool).
 
     Made under a lock: limits checks the redis package's version as it loads it, and a second thread importing
     redis at the same moment makes it read a half-loaded module (version 0.0.0) and refuse.
     """
     with _made_lock:
-        return _made(redis_url)
+        return _made(redis_url), _client(redis_url)
 
 
 class SharedRateLimiter(RateLimiter):
@@ -58,11 +72,22 @@ class SharedRateLimiter(RateLimiter):
 
         hits, seconds = window_for(rate)
         self.item = RateLimitItemPerSecond(hits, seconds, namespace=NAMESPACE)
-        self.strategy = _strategy(redis_url)
+        self.strategy, self.redis = _strategy(redis_url)
+        self._hold = self.redis.register_script(_HOLD_SCRIPT)
+
+    def hold(self, key: str, seconds: float) -> None:
+        """Pause this host for every process sharing the Redis, for `seconds` from now."""
+        if seconds > 0:
+            self._hold(keys=[HOLD_PREFIX + key], args=[repr(time.time() + seconds), max(1, int(seconds * 1000))])
+
+    def held_for(self, key: str) -> float:
+        """Seconds the host's shared pause still holds (0.0: none)."""
+        until = self.redis.get(HOLD_PREFIX + key)
+        return max(0.0, float(until) - time.time()) if until else 0.0
 
     def reserve(self, key: str = "") -> float:
         """Take the key's slot if one is free now (0.0); else the seconds until one may be, taking none."""
-        wait = self.pause_remaining()
+        wait = max(self.pause_remaining(), self.held_for(key))
         if wait > 0:
             return wait
         if self.strategy.hit(self.item, key):

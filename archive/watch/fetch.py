@@ -23,7 +23,7 @@ from requests.utils import get_environ_proxies
 
 from archive.net.guard import NetGuard
 from archive.net.http import GuardedAdapter, make_session, request_proxies
-from archive.net.pacing import MonotonicClock, RateLimiter
+from archive.net.pacing import HOST_PAUSE, HOST_PAUSE_CAP, MonotonicClock, RateLimiter, parse_retry_after
 from archive.providers.info import ask_oembed
 from archive.status import ProbeAnswer
 
@@ -229,6 +229,8 @@ class Fetcher:
         try:
             answer.status = response.status_code
             answer.final_url = url
+            if response.status_code == 429:
+                self._throttled(url, response.headers.get("Retry-After"))
             location = response.headers.get("Location")
             if 300 <= response.status_code < 400 and response.status_code != 304:
                 if location and location.strip():
@@ -242,6 +244,12 @@ class Fetcher:
             return None
         finally:
             response.close()
+
+    def _throttled(self, url: str, retry_after: str | None) -> None:
+        """The host answered 429: leave it alone (every worker, with Redis) for its Retry-After, within reason."""
+        seconds = parse_retry_after(retry_after, time.time())
+        self.limiter.hold((urlsplit(url).hostname or "").lower(),
+                          min(HOST_PAUSE_CAP, seconds if seconds is not None else HOST_PAUSE))
 
     def _read(self, response: requests.Response, answer: Answer, deadline: float) -> None:
         """Read the (decoded) body up to max_bytes, within the deadline."""
