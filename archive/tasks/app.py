@@ -40,6 +40,7 @@ def celery_app(broker_url: str, task_lease: int) -> Any:
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,
         broker_connection_max_retries=None,  # a worker waits out a broker restart, however long
+        broker_heartbeat=10,  # ...and notices within seconds a connection the restart left half-open
         worker_cancel_long_running_tasks_on_connection_loss=False,
         task_publish_retry_policy={"max_retries": 4, "interval_start": 0, "interval_step": 1, "interval_max": 2},
         worker_hijack_root_logger=False,
