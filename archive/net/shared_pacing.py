@@ -2,8 +2,9 @@
 
 ``SharedRateLimiter`` is a ``RateLimiter`` (the checks' Fetcher takes either) whose slots are hits in a
 moving window kept by the ``limits`` library in Redis (its Redis storage is atomic across processes and
-machines), instead of this process's memory. A host's own pause (it answered HTTP 429) is a key in the same
-Redis, so every worker leaves that host alone until it ends; the pause for everyone (a quota) stays per process.
+machines), instead of this process's memory. A host's own pause (it answered HTTP 429) is kept in the same
+Redis (a hash each process reads at most once a second), so every worker leaves that host alone until it
+ends; the pause for everyone (a quota) stays per process.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from typing import Any
 from archive.net.pacing import Clock, MonotonicClock, RateLimiter
 
 NAMESPACE = "lastseen-host"
-HOLD_PREFIX = "lastseen-host-hold:"  # + host: until when (epoch seconds) that host is left alone
-# Set the hold unless a longer one is there already; it expires with itself.
+HOLDS = "lastseen-host-holds"  # a Redis hash: host -> until when (epoch seconds) it is left alone
+HOLD_LOOK = 1.0  # seconds a process goes on what it last read of the holds (one HGETALL a second, whatever the hosts)
+# Set a host's hold unless a longer one is there already, and drop the holds that have ended.
 _HOLD_SCRIPT = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) < tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
 """
 _MAX_WAIT_STEP = 1.0  # seconds between looks at a full window (another worker's hit may expire sooner)
 
@@ -74,16 +80,26 @@ class SharedRateLimiter(RateLimiter):
         self.item = RateLimitItemPerSecond(hits, seconds, namespace=NAMESPACE)
         self.strategy, self.redis = _strategy(redis_url)
         self._hold = self.redis.register_script(_HOLD_SCRIPT)
+        self._holds: dict[str, float] = {}  # host -> until (epoch seconds), as last read from Redis
+        self._looked_at = -HOLD_LOOK
+        self._looking = threading.Lock()
 
     def hold(self, key: str, seconds: float) -> None:
         """Pause this host for every process sharing the Redis, for `seconds` from now."""
         if seconds > 0:
-            self._hold(keys=[HOLD_PREFIX + key], args=[repr(time.time() + seconds), max(1, int(seconds * 1000))])
+            now = time.time()
+            self._hold(keys=[HOLDS], args=[key, repr(now + seconds), repr(now)])
+            with self._looking:
+                self._holds = {**self._holds, key: max(self._holds.get(key, 0.0), now + seconds)}
 
     def held_for(self, key: str) -> float:
-        """Seconds the host's shared pause still holds (0.0: none)."""
-        until = self.redis.get(HOLD_PREFIX + key)
-        return max(0.0, float(until) - time.time()) if until else 0.0
+        """Seconds the host's shared pause still holds (0.0: none), as Redis said within the last HOLD_LOOK."""
+        with self._looking:  # the threads wait for one read rather than go on what was known before it
+            if time.monotonic() - self._looked_at > HOLD_LOOK:
+                self._holds = {host.decode(): float(until) for host, until in self.redis.hgetall(HOLDS).items()}
+                self._looked_at = time.monotonic()
+            until = self._holds.get(key, 0.0)
+        return max(0.0, until - time.time())
 
     def reserve(self, key: str = "") -> float:
         """Take the key's slot if one is free now (0.0); else the seconds until one may be, taking none."""
