@@ -18,6 +18,7 @@ from archive.net.shared_pacing import SharedRateLimiter
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.watch import pauses
 from archive.watch.check import check_sources
+from archive.watch.fetch import Fetcher, HostHeld
 from archive.watch.pauses import ProviderPauses
 from archive.workspace import Workspace
 from tests.servers.site import Page, Site
@@ -31,6 +32,9 @@ def test_a_hold_pauses_one_key_only() -> None:
     limiter.hold("busy.example", 30)
     assert 29 < limiter.held_for("busy.example") <= 30 and limiter.reserve("busy.example") > 29
     assert limiter.held_for("other.example") == 0.0 and limiter.reserve("other.example") == 0.0
+    fetcher = Fetcher(timeout=5, max_bytes=1000, user_agent="test", limiter=limiter)
+    with pytest.raises(HostHeld):  # a check meeting the paused host on its way gives up at once, asking nothing
+        fetcher.fetch("http://busy.example/page")
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -40,7 +40,7 @@ from archive.status import (
     classify_ytdlp_error,
 )
 from archive.timefmt import iso
-from archive.watch.fetch import Answer, Fetcher, ProbeCache, Validators
+from archive.watch.fetch import Answer, Fetcher, HostHeld, ProbeCache, Validators
 from archive.watch.pauses import ProviderPauses, defer_sources
 from archive.watch.record import CheckResult, CheckSummary, ResultWriter
 from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
@@ -329,11 +329,16 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))
     buffer: list[tuple[CheckResult, datetime]] = []
-    waiting: dict[int, datetime] = {}  # sources of a paused provider: due again when the pause ends
+    waiting: dict[int, datetime] = {}  # sources of a paused host or provider: due again when the pause ends
+    held: dict[int, datetime] = {}  # sources that met a host paused along the way (a redirect, the probe)
 
     def check_one(target: Target) -> tuple[Target, CheckResult | None]:
-        """The target and its check (None: its provider is paused)."""
-        return target, checker.check(target)
+        """The target and its check (None: its host or provider is paused)."""
+        try:
+            return target, checker.check(target)
+        except HostHeld as pause:
+            held[target.source_id] = (now or utcnow()) + timedelta(seconds=pause.seconds)
+            return target, None
 
     def collect(done: Iterable[Future[tuple[Target, CheckResult | None]]]) -> None:
         """Buffer finished checks (with their time) and store them a batch at a time."""
@@ -345,7 +350,8 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
                 summary.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             if result is None:
-                waiting[target.source_id] = checker.paused_until(target) or now or utcnow()
+                waiting[target.source_id] = (held.get(target.source_id) or checker.paused_until(target)
+                                             or now or utcnow())
                 continue
             buffer.append((result, now or utcnow()))
             if progress is not None:
