@@ -246,7 +246,7 @@ def _counts(ws: Workspace) -> tuple[dict[int, int], dict[int, int], int, list[in
     return _per_source(ws, Check), _per_source(ws, Capture), int(vanished or 0), alerts
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1500)  # bounds for a machine loaded by other jobs; about 3 minutes on 2 idle cores
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_restart(
         settings: Settings, private_broker: PrivateRabbit, redis_url: str, sites: list[TimedSite],
@@ -276,17 +276,17 @@ def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_resta
     restart = threading.Thread(target=private_broker.restart)
     started = time.monotonic()
     try:
-        _wait(lambda: all("ready" in log.read_text(errors="replace") for log in logs), 60, "workers ready", logs)
-        _wait(lambda: sum(_per_source(ws, Check).values()) >= 50, 120, "the first checks", logs, scheduler.run_round)
+        _wait(lambda: all("ready" in log.read_text(errors="replace") for log in logs), 120, "workers ready", logs)
+        _wait(lambda: sum(_per_source(ws, Check).values()) >= 50, 240, "the first checks", logs, scheduler.run_round)
         workers[0].send_signal(signal.SIGKILL)  # mid-run: its leases run out and their work is handed out again
         workers[0].wait()
-        _wait(lambda: len(_per_source(ws, Capture)) >= 100, 240, "the first captures", logs, scheduler.run_round)
+        _wait(lambda: len(_per_source(ws, Capture)) >= 100, 480, "the first captures", logs, scheduler.run_round)
         restart.start()  # the scheduler keeps ticking while the broker is away
 
         def first_round() -> bool:
             checks, captures, _, _ = _counts(ws)
             return len(checks) == total and len(captures) == total
-        _wait(first_round, 300, "every source checked and captured", logs, scheduler.run_round)
+        _wait(first_round, 600, "every source checked and captured", logs, scheduler.run_round)
         restart.join()
         for site in sites:  # a vanishing: two pages of every site are gone by the second round
             site.gone.update(site.paths[:GONE])
@@ -297,7 +297,7 @@ def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_resta
             checks, _, vanished, alerts = _counts(ws)
             delivered = {alert["alert_id"] for alert in receiver.alerts}
             return min(checks.values()) >= 2 and vanished == GONE * SITES and bool(alerts) and set(alerts) <= delivered
-        _wait(second_round, 180, "the second round, its vanishings and their alerts", logs, scheduler.run_round)
+        _wait(second_round, 300, "the second round, its vanishings and their alerts", logs, scheduler.run_round)
         for _ in range(3):  # nothing left to do, so nothing more happens
             scheduler.run_round()
             time.sleep(2)
