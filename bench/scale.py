@@ -95,10 +95,15 @@ def run_workers(count: int, queue: str, env: dict[str, str], concurrency: int, l
 
 
 def stop(workers: list[subprocess.Popen]) -> None:
+    """Warm shutdown (a task under way ends first); killed when that takes over two minutes."""
     for worker in workers:
         worker.terminate()
     for worker in workers:
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def drive(queue_round: Callable[[], object], done: Callable[[], int], total: int, timeout: float = 900) -> float:
