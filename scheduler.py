@@ -214,7 +214,7 @@ def _guarded(name: str) -> None:
 
 class Leadership:
     """Which jobs this process leads: each job has its own lock, so roles can be split across processes
-    (the compose file runs captures in a crawler container) while every job still has one leader."""
+    (LASTSEEN_SCHEDULE_JOBS) while every job still has one leader."""
 
     def __init__(self, ws: Workspace, jobs: list[str], scheduler: Any) -> None:
         self.ws = ws

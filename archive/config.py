@@ -125,9 +125,10 @@ class Settings:
     # Scaling out (see README "Scaling out")
     broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
                                "scheduler does all the work in its own process", secret=True)
-    redis_url: str = _setting("", "str", "Redis holding per-host rate limits shared by every worker; empty: "
-                              "each process paces itself", secret=True)
-    task_lease: int = _setting(900, "duration", "work a lost worker held is handed out again after this")
+    redis_url: str = _setting("", "str", "Redis holding per-host rate limits and 429 pauses shared by every "
+                              "worker; empty: each process paces itself", secret=True)
+    task_lease: int = _setting(300, "duration", "work a lost worker held is handed out again after this (a "
+                               "live worker renews its leases every third of it)")
     task_batch: int = _setting(50, "int", "sources per check or capture task")
     check_region: str = _setting("", "str", "the region this process checks from (`lastseen worker --region`): its "
                                  "checks are stored under it; empty: the unnamed region, default")

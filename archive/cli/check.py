@@ -113,7 +113,7 @@ def _print_summary(out: Output, summary: CheckSummary) -> None:
     """The human summary: counts, then the transitions that raise alerts."""
     data = summary.as_dict()
     if summary.paused:
-        out.line(f"{summary.paused} video(s) not checked: their provider is paused after a bot check or rate limit")
+        out.line(f"{summary.paused} source(s) not checked: their host (HTTP 429) or provider (a bot check) is paused")
     if not summary.checked and not summary.errors:
         out.line("nothing to check")
         return

@@ -18,6 +18,8 @@ from typing import Protocol
 
 QUOTA_PAUSE = 3600.0  # over a quota without Retry-After: everyone waits an hour
 THROTTLE_PAUSE = 300.0  # a 429 without Retry-After: the Wayback Machine blocks an IP for about 5 minutes
+HOST_PAUSE = 60.0  # a checked host that answered 429 without Retry-After is left alone this long
+HOST_PAUSE_CAP = 3600.0  # ...and at most this long, whatever its Retry-After says
 
 
 # --- clocks ---------------------------------------------------------------------------------------
@@ -134,8 +136,9 @@ class RateLimiter:
     ``reserve(key)`` hands out slots ``1/rate`` seconds apart (the first ``burst`` at once) and says how long
     the caller must wait for its slot, so threads queue fairly without holding the lock while they sleep;
     ``acquire(key)`` also waits. ``observe(answer)`` pauses every key when an answer says the account or
-    address is over a quota, or throttles us (HTTP 429). rate <= 0 means no limit but the pause. One process
-    only: a queue spread over several processes keeps its pause in the database.
+    address is over a quota, or throttles us (HTTP 429); ``hold(key, seconds)`` pauses one key (a host that
+    answered 429). rate <= 0 means no limit but the pauses. One process only: a queue spread over several
+    processes keeps its pause in the database, and SharedRateLimiter keeps the per-host ones in Redis.
     """
 
     def __init__(self, rate: float, clock: Clock | None = None, *, burst: float = 1.0,
@@ -147,16 +150,18 @@ class RateLimiter:
         self.throttle_pause = throttle_pause
         self.paused_until = 0.0
         self._full_at: dict[str, float] = {}  # key -> when its bucket is full again (its next free slot)
+        self._held: dict[str, float] = {}  # key -> when its own pause ends
         self._lock = threading.Lock()
 
     def reserve(self, key: str = "") -> float:
         """Take the key's next slot; seconds to wait before using it (0 when one is free now)."""
         with self._lock:
             now = self.clock.now()
+            paused = max(self.paused_until, self._held.get(key, 0.0))
             if not self.interval:
-                return max(0.0, self.paused_until - now)
+                return max(0.0, paused - now)
             full_at = max(self._full_at.get(key, now), now)
-            start = max(now, full_at - self.tolerance, self.paused_until)
+            start = max(now, full_at - self.tolerance, paused)
             self._full_at[key] = max(full_at, start) + self.interval
             return start - now
 
@@ -171,6 +176,17 @@ class RateLimiter:
         """Hold every key until ``when`` (a pause only ever grows)."""
         with self._lock:
             self.paused_until = max(self.paused_until, when)
+
+    def hold(self, key: str, seconds: float) -> None:
+        """Pause this key alone for `seconds` from now (a pause only ever grows)."""
+        with self._lock:
+            until = self.clock.now() + seconds
+            self._held[key] = max(self._held.get(key, until), until)
+
+    def held_for(self, key: str) -> float:
+        """Seconds the key's own pause still holds (0.0: none)."""
+        with self._lock:
+            return max(0.0, self._held.get(key, 0.0) - self.clock.now())
 
     def pause_remaining(self) -> float:
         """Seconds the pause still holds."""

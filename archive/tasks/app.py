@@ -4,6 +4,8 @@ Every task is acknowledged late and rejected (requeued) when its worker is lost,
 message at a time per thread, so a killed worker's messages go back to the queue; the leases in the database
 (archive.tasks.leases) make a second delivery do nothing that was done. With Redis as the broker a message
 unacknowledged for ``task_lease`` seconds is delivered again (its visibility timeout), in step with the leases.
+A worker reconnects to a restarted broker for as long as it takes, and the tasks it was running go on: their
+messages come again and find the work held or done.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def celery_app(broker_url: str, task_lease: int) -> Any:
         accept_content=["json"],
         broker_transport_options={"visibility_timeout": task_lease},
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,  # a worker waits out a broker restart, however long
+        broker_heartbeat=10,  # ...and notices within seconds a connection the restart left half-open
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        task_publish_retry_policy={"max_retries": 4, "interval_start": 0, "interval_step": 1, "interval_max": 2},
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )

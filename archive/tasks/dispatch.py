@@ -1,7 +1,8 @@
 """The scheduler's side with a broker: decide what is due, lease it, and queue it in batches for the workers.
 
 Leases are written and committed before the messages are sent, so a worker always finds the lease its task
-names; work already leased (queued or under way) is not queued again until its lease runs out.
+names; work already leased (queued or under way) is not queued again until its lease runs out. When the broker
+cannot be reached, the leases of the tasks not sent are dropped, and the next round queues their work again.
 """
 
 from __future__ import annotations
@@ -32,8 +33,15 @@ def _queue(ws: Workspace, kind: str, batches: Sequence[Sequence[str]], now: date
     with session_scope(ws.sessions) as session:
         for task_id, keys in tasks:
             leases.grant(session, kind, keys, task_id, now, ws.settings.task_lease * QUEUED_LEASES)
-    for task_id, keys in tasks:
-        send(ws.settings, kind, task_id, [keys, *extra])
+    sent = 0
+    try:
+        for task_id, keys in tasks:
+            send(ws.settings, kind, task_id, [keys, *extra])
+            sent += 1
+    except Exception:
+        with session_scope(ws.sessions) as session:
+            leases.forget(session, kind, [task_id for task_id, _ in tasks[sent:]])
+        raise
     return len(tasks)
 
 

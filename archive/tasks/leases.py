@@ -4,11 +4,15 @@ A lease is a ``task_lease`` row per (kind, key): a source id for checks and capt
 Wayback queue, ``deliver`` for alerts. ``grant`` writes rows for keys nobody holds, naming the task that will
 do them; ``claim`` lets one run of that task take them (two deliveries of one message: the second finds them
 held); ``release`` ends the lease when the work is stored. A row past its ``expires_at`` (its worker died, or
-its message was lost) is free: the scheduler hands its key out again to a new task.
+its message was lost) is free: the scheduler hands its key out again to a new task. While a run works, a
+``Heartbeat`` renews what it holds every third of ``task_lease``, so a lease outlives any batch but not its
+worker.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -16,7 +20,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.db import session_scope
-from archive.models import TaskLease
+from archive.models import TaskLease, utcnow
+
+logger = logging.getLogger("lastseen.tasks")
 
 _IN_BATCH = 500
 
@@ -44,6 +50,13 @@ def grant(session: Session, kind: str, keys: Sequence[str], task_id: str, now: d
                               expires_at=now + timedelta(seconds=ttl)) for key in keys)
 
 
+def forget(session: Session, kind: str, task_ids: Sequence[str]) -> None:
+    """Drop the unclaimed leases of tasks never sent (the broker was away): their keys are free at once."""
+    for batch in _batches(list(task_ids)):
+        session.execute(delete(TaskLease).where(TaskLease.kind == kind, TaskLease.task_id.in_(batch),
+                                                TaskLease.holder.is_(None)))
+
+
 def claim(sessions: sessionmaker[Session], kind: str, task_id: str, holder: str, now: datetime,
           ttl: float) -> dict[str, datetime]:
     """Take the task's keys that no live run holds; key -> when it was queued. One UPDATE, so of two runs of
@@ -65,6 +78,44 @@ def release(sessions: sessionmaker[Session], kind: str, keys: Iterable[str], hol
         for batch in _batches(list(keys)):
             session.execute(delete(TaskLease).where(TaskLease.kind == kind, TaskLease.key.in_(batch),
                                                     TaskLease.holder == holder))
+
+
+def renew(sessions: sessionmaker[Session], task_id: str, holder: str, now: datetime, ttl: float) -> int:
+    """Push back the end of every live lease this run holds to now + ttl; how many.
+
+    A lease already run out is left alone: the scheduler may be handing its key to a new task.
+    """
+    with session_scope(sessions) as session:
+        return session.execute(update(TaskLease)
+                               .where(TaskLease.task_id == task_id, TaskLease.holder == holder,
+                                      TaskLease.expires_at > now)
+                               .values(expires_at=now + timedelta(seconds=ttl))
+                               .execution_options(synchronize_session=False)).rowcount or 0
+
+
+class Heartbeat:
+    """While a run works (``with Heartbeat(...)``), a thread renews its leases every ttl/3 seconds."""
+
+    def __init__(self, sessions: sessionmaker[Session], task_id: str, holder: str, ttl: float) -> None:
+        self.sessions, self.task_id, self.holder, self.ttl = sessions, task_id, holder, ttl
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{holder}", daemon=True)
+
+    def _beat(self) -> None:
+        """Renew until stopped; a failed renewal (database away for a moment) is tried again next beat."""
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                renew(self.sessions, self.task_id, self.holder, utcnow(), self.ttl)
+            except Exception:
+                logger.warning("could not renew the leases of %s", self.holder, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def hand_back(sessions: sessionmaker[Session], kind: str, keys: Iterable[str], holder: str, now: datetime,

@@ -3,16 +3,18 @@
 Each body takes the task's id, a holder name unique to this run, and the keys it was sent with; it claims
 the leases (a second delivery of the message finds them held, or gone once the work is stored), drops what
 became done since it was queued (a source checked or captured since), does the work with the stage's own
-code, and releases the leases only after the results are stored. A run that dies leaves its leases to run out
-(``task_lease``), and the scheduler hands what is still due to a new task.
+code, and releases the leases only after the results are stored. A heartbeat renews the leases while the run
+works, however long its batch; a run that dies leaves them to run out (``task_lease``), and the scheduler
+hands what is still due to a new task.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -52,6 +54,18 @@ class Run:
         leases.release(self.ws.sessions, kind, keys, self.holder)
 
 
+def renewing(body: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run a task's body with a heartbeat renewing whatever leases the run holds."""
+
+    @wraps(body)
+    def run_renewing(run: Run, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        with leases.Heartbeat(run.ws.sessions, run.task_id, run.holder, run.ws.settings.task_lease):
+            return body(run, *args, **kwargs)
+
+    return run_renewing
+
+
+@renewing
 def check_batch(run: Run, kind: str = "check") -> dict[str, Any]:
     """Check the task's sources not checked since they were queued (for check.<region>: not from that region)."""
     from archive.watch.check import check_sources
@@ -70,6 +84,7 @@ def check_batch(run: Run, kind: str = "check") -> dict[str, Any]:
     return {"claimed": len(claimed), "checked": summary.checked if summary else 0}
 
 
+@renewing
 def capture_batch(run: Run) -> dict[str, Any]:
     """Crawl the task's sources still to capture (a capture's time is its fetch's, so "captured since queued"
     would miss a slow crawl's captures), one crawl child per collection."""
@@ -109,6 +124,7 @@ def capture_batch(run: Run) -> dict[str, Any]:
     return {"claimed": len(claimed), "crawls": results}
 
 
+@renewing
 def wayback_round(run: Run, recover: Sequence[int]) -> dict[str, Any]:
     """Drain the Wayback queue (its rows are claimed by their own state) and look for recovery copies."""
     from archive.wayback.lookups import recover_sources
@@ -122,6 +138,7 @@ def wayback_round(run: Run, recover: Sequence[int]) -> dict[str, Any]:
     return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
 
 
+@renewing
 def alerts_round(run: Run) -> dict[str, Any]:
     """Make alerts for new transitions and deliver what is due (deliveries are claimed row by row)."""
     from archive.watch.alerts import create_alerts

@@ -5,7 +5,9 @@ stop), a probe per host and run (the site's answer for a random nonexistent URL,
 what the provider's module (archive.providers) says is worth asking: its oEmbed endpoint and the page that says
 most (YouTube's watch page, Telegram's embed widget, Dailymotion's player metadata...), optionally yt-dlp.
 Videos of one provider are paced together (provider_rate); a provider that answers with a bot check or a rate
-limit is paused (provider_pause, kept in the database) and its videos are not checked until the pause ends.
+limit is paused (provider_pause, kept in the database) and its videos are not checked until the pause ends;
+a host that answers 429 is left alone for its Retry-After (by every worker, with redis_url), its sources due
+again when that pause ends.
 Nothing is captured here: a page whose main text changed is recorded as a `changed` check, and
 `sources_to_capture` lists such sources for the crawl. Status changes only through `archive.status.decide`;
 every check and every transition is stored.
@@ -20,7 +22,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
@@ -38,7 +40,7 @@ from archive.status import (
     classify_ytdlp_error,
 )
 from archive.timefmt import iso
-from archive.watch.fetch import Answer, Fetcher, ProbeCache, Validators
+from archive.watch.fetch import Answer, Fetcher, HostHeld, ProbeCache, Validators
 from archive.watch.pauses import ProviderPauses, defer_sources
 from archive.watch.record import CheckResult, CheckSummary, ResultWriter
 from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
@@ -167,16 +169,23 @@ class SourceChecker:
         self.now = now
 
     def check(self, target: Target) -> CheckResult | None:
-        """Fetch and classify one source; None when its provider is paused (nothing asked, nothing to store)."""
+        """Fetch and classify one source; None when its host or provider is paused (nothing asked, nothing to
+        store)."""
+        if self.paused_until(target) is not None:
+            return None
         if target.kind == "video" and target.provider:
             return self._check_video(target)
         return self._check_page(target)
 
     def paused_until(self, target: Target) -> datetime | None:
-        """When the pause of the target's provider ends, if one holds."""
+        """When the pause of the target's host (it answered 429) or of its provider ends, if one holds."""
+        now = self.now()
+        held = self.fetcher.limiter.held_for((urlsplit(target.url).hostname or "").lower())
+        host = now + timedelta(seconds=held) if held > 0 else None
         if self.pauses is None or target.kind != "video" or target.provider in (None, _UNPAUSED):
-            return None
-        return self.pauses.until(target.provider or "", self.now())
+            return host
+        provider = self.pauses.until(target.provider or "", now)
+        return max(provider, host) if provider and host else provider or host
 
     def _classify(self, url: str, answer: Answer, probe: bool) -> Classification:
         """classify_http on an answer, with the host's probe when asked for and useful."""
@@ -268,8 +277,6 @@ class SourceChecker:
         A bot check or rate limit (blocked) pauses the provider; its other videos wait for the pause to end.
         """
         provider = target.provider or ""
-        if self.paused_until(target) is not None:
-            return None
         if provider != _UNPAUSED:
             self.providers.acquire(provider)
         oembed, oembed_answer = self._oembed(target)
@@ -323,11 +330,16 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
     writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
     workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))
     buffer: list[tuple[CheckResult, datetime]] = []
-    waiting: dict[int, datetime] = {}  # sources of a paused provider: due again when the pause ends
+    waiting: dict[int, datetime] = {}  # sources of a paused host or provider: due again when the pause ends
+    held: dict[int, datetime] = {}  # sources that met a host paused along the way (a redirect, the probe)
 
     def check_one(target: Target) -> tuple[Target, CheckResult | None]:
-        """The target and its check (None: its provider is paused)."""
-        return target, checker.check(target)
+        """The target and its check (None: its host or provider is paused)."""
+        try:
+            return target, checker.check(target)
+        except HostHeld as pause:
+            held[target.source_id] = (now or utcnow()) + timedelta(seconds=pause.seconds)
+            return target, None
 
     def collect(done: Iterable[Future[tuple[Target, CheckResult | None]]]) -> None:
         """Buffer finished checks (with their time) and store them a batch at a time."""
@@ -339,7 +351,8 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
                 summary.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             if result is None:
-                waiting[target.source_id] = checker.paused_until(target) or now or utcnow()
+                waiting[target.source_id] = (held.get(target.source_id) or checker.paused_until(target)
+                                             or now or utcnow())
                 continue
             buffer.append((result, now or utcnow()))
             if progress is not None:

@@ -23,7 +23,7 @@ from requests.utils import get_environ_proxies
 
 from archive.net.guard import NetGuard
 from archive.net.http import GuardedAdapter, make_session, request_proxies
-from archive.net.pacing import MonotonicClock, RateLimiter
+from archive.net.pacing import HOST_PAUSE, HOST_PAUSE_CAP, MonotonicClock, RateLimiter, parse_retry_after
 from archive.providers.info import ask_oembed
 from archive.status import ProbeAnswer
 
@@ -129,6 +129,14 @@ def error_detail(exc: BaseException) -> str:
     return _CONNECTION_PREFIX.sub("", text).strip("'\" ")[:300] or type(exc).__name__
 
 
+class HostHeld(Exception):
+    """The host is paused (it answered 429, to this worker or another): nothing was asked of it."""
+
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(f"{host} is paused for {seconds:.0f} s more")
+        self.seconds = seconds
+
+
 class Fetcher:
     """Size-capped GETs with a deadline, manual redirects, the per-host rate limit and the proxy setting.
 
@@ -182,7 +190,7 @@ class Fetcher:
         try:
             for _hop in range(self.max_redirects + 1):
                 answer.chain.append(current)
-                self.limiter.acquire((urlsplit(current).hostname or "").lower())
+                self._pace(current)
                 started = time.monotonic()
                 conditional = validators.headers() if validators is not None and current == url else None
                 try:
@@ -208,13 +216,21 @@ class Fetcher:
 
     def oembed(self, endpoint: str, url: str) -> Answer:
         """The oEmbed endpoint's answer about url, through the one oEmbed client, paced and proxied like a fetch."""
-        self.limiter.acquire((urlsplit(endpoint).hostname or "").lower())
+        self._pace(endpoint)
         session = self.session()
         session.cookies.clear()
         reply = ask_oembed(session, endpoint, url, timeout=self.timeout, max_bytes=self.max_bytes,
                            proxies=self._proxies(endpoint))
         return Answer(url=reply.url, status=reply.status, final_url=reply.final_url, chain=reply.chain,
                       body=reply.body, error_detail=reply.error, seconds=reply.seconds)
+
+    def _pace(self, url: str) -> None:
+        """Wait for the host's slot; HostHeld when the host is paused, rather than wait the pause out."""
+        host = (urlsplit(url).hostname or "").lower()
+        held = self.limiter.held_for(host)
+        if held > 0:
+            raise HostHeld(host, held)
+        self.limiter.acquire(host)
 
     def _proxies(self, url: str) -> dict[str, str] | None:
         """The proxy setting, else what the environment's proxy variables (and NO_PROXY) say for url."""
@@ -229,6 +245,8 @@ class Fetcher:
         try:
             answer.status = response.status_code
             answer.final_url = url
+            if response.status_code == 429:
+                self._throttled(url, response.headers.get("Retry-After"))
             location = response.headers.get("Location")
             if 300 <= response.status_code < 400 and response.status_code != 304:
                 if location and location.strip():
@@ -242,6 +260,12 @@ class Fetcher:
             return None
         finally:
             response.close()
+
+    def _throttled(self, url: str, retry_after: str | None) -> None:
+        """The host answered 429: leave it alone (every worker, with Redis) for its Retry-After, within reason."""
+        seconds = parse_retry_after(retry_after, time.time())
+        self.limiter.hold((urlsplit(url).hostname or "").lower(),
+                          min(HOST_PAUSE_CAP, seconds if seconds is not None else HOST_PAUSE))
 
     def _read(self, response: requests.Response, answer: Answer, deadline: float) -> None:
         """Read the (decoded) body up to max_bytes, within the deadline."""

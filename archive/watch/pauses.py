@@ -1,12 +1,15 @@
 """Provider pauses: a provider that answered with a bot check or a rate limit is left alone for a while.
 
 The pause is a row per provider (ProviderPause), so every process sees it: the checks skip that provider's
-videos until it ends (no outcome stored: nothing was asked) and make them due again right after it.
+videos until it ends (no outcome stored: nothing was asked) and make them due again right after it. A run of
+checks looks at the stored pauses again every RELOAD seconds, so a pause one worker stores stops the others'
+batches already under way too.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -16,6 +19,8 @@ from sqlalchemy.orm import Session
 from archive.db import session_scope
 from archive.models import ProviderPause, Source
 from archive.workspace import Workspace
+
+RELOAD = 5.0  # seconds between looks at the pauses other processes stored
 
 
 def active_pauses(session: Session, now: datetime) -> dict[str, ProviderPause]:
@@ -31,16 +36,25 @@ class ProviderPauses:
         self.pause_for = timedelta(seconds=max(0.0, pause_for))
         self._until: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        self._loaded_at = -RELOAD
 
     def load(self, now: datetime) -> None:
         """Take in the pauses stored by any process that still hold at `now`."""
+        with self._lock:
+            self._loaded_at = time.monotonic()
         with session_scope(self.ws.sessions) as session:
             found = {provider: row.until for provider, row in active_pauses(session, now).items()}
         with self._lock:
             self._until.update(found)
 
     def until(self, provider: str, now: datetime) -> datetime | None:
-        """When the provider's pause ends, if one holds at `now`."""
+        """When the provider's pause ends, if one holds at `now` (stored by this or any other process)."""
+        with self._lock:
+            stale = time.monotonic() - self._loaded_at > RELOAD
+            if stale:
+                self._loaded_at = time.monotonic()  # one thread looks; the others go on with what is known
+        if stale:
+            self.load(now)
         with self._lock:
             until = self._until.get(provider)
         return until if until is not None and until > now else None

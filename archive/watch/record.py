@@ -67,7 +67,7 @@ class CheckSummary:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     to_capture: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    paused: int = 0  # videos not checked: their provider is paused after a bot check or rate limit
+    paused: int = 0  # not checked: their host (HTTP 429) or provider (a bot check) is paused
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `lastseen check --json`."""
