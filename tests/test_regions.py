@@ -4,6 +4,7 @@ differently, on the real RabbitMQ and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -37,7 +38,9 @@ from archive.watch.alerts import create_alerts, describe, headline
 from archive.workspace import Workspace
 from tests.servers.proxy import RegionProxy
 from tests.servers.site import Page, Site
-from tests.test_tasks import BROKER, _reachable, _wait, env_for
+from tests.test_tasks import _reachable, _wait, env_for
+
+BROKER = os.environ.get("LASTSEEN_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 POLICY = WatchPolicy(confirm_checks=2, confirm_delay=timedelta(hours=1))
