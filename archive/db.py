@@ -1,13 +1,18 @@
-"""Opening the database: engine, sessions, and bringing the schema up to date with Alembic."""
+"""Opening the database: engine, sessions, and bringing the schema up to date with Alembic; writing many rows.
+
+Many rows go in with one statement: on PostgreSQL a COPY stream, or one INSERT over arrays (unnest) when
+ids are wanted back, so neither the statement nor its parsing grows with the rows; elsewhere one executemany.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Row, Table, create_engine, event, insert, inspect
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,6 +111,57 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows that need nothing back, in the session's transaction: COPY on PostgreSQL."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    names, values = _bound(connection.dialect, table, rows)
+    preparer = connection.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in names)
+    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+
+
+def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], unique: Sequence[str],
+               returning: Sequence[str]) -> list[Row[Any]]:
+    """Insert rows, skipping any whose `unique` columns match a stored row; the inserted rows' `returning`."""
+    if not rows:
+        return []
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        return list(session.execute(statement.returning(*(table.c[name] for name in returning)), rows))
+    names, values = _bound(connection.dialect, table, rows)
+    preparer = connection.dialect.identifier_preparer
+    arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect=connection.dialect)}[]" for name in names)
+    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in names)}) "
+           f"SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(preparer.quote(name) for name in unique)}) "
+           f"DO NOTHING RETURNING {', '.join(preparer.quote(name) for name in returning)}")
+    return list(connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*values, strict=True))))
+
+
+def _bound(dialect: Any, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and each row's values as the driver takes them: the columns' Python defaults filled in
+    (once for all rows), and the types' bind processing applied, as SQLAlchemy's own inserts do."""
+    given = list(rows[0])
+    defaults = {column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
+                for column in table.columns if column.name not in given and column.default is not None}
+    names = given + list(defaults)
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    values = []
+    for row in rows:
+        raw = [row[name] for name in given] + list(defaults.values())
+        values.append(tuple(value if process is None else process(value)
+                            for value, process in zip(raw, processors, strict=True)))
+    return names, values
 
 
 def _first_line(exc: BaseException) -> str:
