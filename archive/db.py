@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Row, Table, create_engine, event, insert, inspect
 from sqlalchemy.dialects import sqlite
@@ -121,12 +122,13 @@ def copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) ->
     if connection.dialect.name != "postgresql":
         session.execute(insert(table), rows)
         return
-    names, values = _bound(connection.dialect, table, rows)
+    columns = _columns(connection.dialect, table, rows)
     preparer = connection.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(name) for name in names)
+    names = ", ".join(preparer.quote(column.name) for column in columns)
+    series = [repeat(column.value) if column.values is None else column.values for column in columns]
     with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
-            for row in values:
+        with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
+            for row in islice(zip(*series, strict=False), len(rows)):
                 copy.write_row(row)
 
 
@@ -139,29 +141,49 @@ def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], u
     if connection.dialect.name != "postgresql":
         statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
         return list(session.execute(statement.returning(*(table.c[name] for name in returning)), rows))
-    names, values = _bound(connection.dialect, table, rows)
+    columns = _columns(connection.dialect, table, rows)
+    if all(column.values is None for column in columns):  # one row, or copies of one: unnest needs an array
+        columns[0] = _Column(columns[0].name, None, [columns[0].value] * len(rows))
     preparer = connection.dialect.identifier_preparer
-    arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect=connection.dialect)}[]" for name in names)
-    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in names)}) "
-           f"SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(preparer.quote(name) for name in unique)}) "
-           f"DO NOTHING RETURNING {', '.join(preparer.quote(name) for name in returning)}")
-    return list(connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*values, strict=True))))
+    quoted = [preparer.quote(column.name) for column in columns]
+    types = [table.c[column.name].type.compile(dialect=connection.dialect) for column in columns]
+    arrays = [n for n, column in enumerate(columns) if column.values is not None]
+    picked = [f"u.c{n}" if column.values is not None else f"%s::{types[n]}" for n, column in enumerate(columns)]
+    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(quoted)}) SELECT {', '.join(picked)} "
+           f"FROM unnest({', '.join(f'%s::{types[n]}[]' for n in arrays)}) AS u({', '.join(f'c{n}' for n in arrays)}) "
+           f"ON CONFLICT ({', '.join(preparer.quote(name) for name in unique)}) DO NOTHING "
+           f"RETURNING {', '.join(preparer.quote(name) for name in returning)}")
+    params = [column.value for column in columns if column.values is None] + [columns[n].values for n in arrays]
+    return list(connection.exec_driver_sql(sql, tuple(params)))
 
 
-def _bound(dialect: Any, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and each row's values as the driver takes them: the columns' Python defaults filled in
-    (once for all rows), and the types' bind processing applied, as SQLAlchemy's own inserts do."""
-    given = list(rows[0])
-    defaults = {column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
-                for column in table.columns if column.name not in given and column.default is not None}
-    names = given + list(defaults)
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-    values = []
-    for row in rows:
-        raw = [row[name] for name in given] + list(defaults.values())
-        values.append(tuple(value if process is None else process(value)
-                            for value, process in zip(raw, processors, strict=True)))
-    return names, values
+class _Column(NamedTuple):
+    """One column of rows to insert: its values, or its one value when every row holds the same."""
+
+    name: str
+    value: Any
+    values: list[Any] | None
+
+
+def _columns(dialect: Any, table: Table, rows: Sequence[dict[str, Any]]) -> list[_Column]:
+    """The rows' columns as the driver takes them: the columns' Python defaults filled in (once for all rows)
+    and the types' bind processing applied, as SQLAlchemy's own inserts do; a value all rows share, once."""
+    given = set(rows[0])
+    columns = []
+    for column in table.columns:
+        if column.name in given:
+            values = [row[column.name] for row in rows]
+        elif column.default is not None:
+            values = [column.default.arg if column.default.is_scalar else column.default.arg(None)]
+        else:
+            continue
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if values.count(values[0]) == len(values):
+            value = values[0] if process is None else process(values[0])
+            columns.append(_Column(column.name, value, None))
+        else:
+            columns.append(_Column(column.name, None, values if process is None else [process(v) for v in values]))
+    return columns
 
 
 def _first_line(exc: BaseException) -> str:
