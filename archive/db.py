@@ -118,6 +118,7 @@ def copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) ->
     """Insert rows that need nothing back, in the session's transaction: COPY on PostgreSQL."""
     if not rows:
         return
+    session.flush()  # what the session holds goes first, as with session.execute
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         session.execute(insert(table), rows)
@@ -137,6 +138,7 @@ def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], u
     """Insert rows, skipping any whose `unique` columns match a stored row; the inserted rows' `returning`."""
     if not rows:
         return []
+    session.flush()
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
