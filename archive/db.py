@@ -1,13 +1,19 @@
-"""Opening the database: engine, sessions, and bringing the schema up to date with Alembic."""
+"""Opening the database: engine, sessions, and bringing the schema up to date with Alembic; writing many rows.
+
+Many rows go in with one statement: on PostgreSQL a COPY stream, or one INSERT over arrays (unnest) when
+ids are wanted back, so neither the statement nor its parsing grows with the rows; elsewhere one executemany.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Row, Table, create_engine, event, insert, inspect
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,6 +112,80 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows that need nothing back, in the session's transaction: COPY on PostgreSQL."""
+    if not rows:
+        return
+    session.flush()  # what the session holds goes first, as with session.execute
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = _columns(connection.dialect, table, rows)
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(column.name) for column in columns)
+    series = [repeat(column.value) if column.values is None else column.values for column in columns]
+    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
+            for row in islice(zip(*series, strict=False), len(rows)):
+                copy.write_row(row)
+
+
+def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], unique: Sequence[str],
+               returning: Sequence[str]) -> list[Row[Any]]:
+    """Insert rows, skipping any whose `unique` columns match a stored row; the inserted rows' `returning`."""
+    if not rows:
+        return []
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        return list(session.execute(statement.returning(*(table.c[name] for name in returning)), rows))
+    columns = _columns(connection.dialect, table, rows)
+    if all(column.values is None for column in columns):  # one row, or copies of one: unnest needs an array
+        columns[0] = _Column(columns[0].name, None, [columns[0].value] * len(rows))
+    preparer = connection.dialect.identifier_preparer
+    quoted = [preparer.quote(column.name) for column in columns]
+    types = [table.c[column.name].type.compile(dialect=connection.dialect) for column in columns]
+    arrays = [n for n, column in enumerate(columns) if column.values is not None]
+    picked = [f"u.c{n}" if column.values is not None else f"%s::{types[n]}" for n, column in enumerate(columns)]
+    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(quoted)}) SELECT {', '.join(picked)} "
+           f"FROM unnest({', '.join(f'%s::{types[n]}[]' for n in arrays)}) AS u({', '.join(f'c{n}' for n in arrays)}) "
+           f"ON CONFLICT ({', '.join(preparer.quote(name) for name in unique)}) DO NOTHING "
+           f"RETURNING {', '.join(preparer.quote(name) for name in returning)}")
+    params = [column.value for column in columns if column.values is None] + [columns[n].values for n in arrays]
+    return list(connection.exec_driver_sql(sql, tuple(params)))
+
+
+class _Column(NamedTuple):
+    """One column of rows to insert: its values, or its one value when every row holds the same."""
+
+    name: str
+    value: Any
+    values: list[Any] | None
+
+
+def _columns(dialect: Any, table: Table, rows: Sequence[dict[str, Any]]) -> list[_Column]:
+    """The rows' columns as the driver takes them: the columns' Python defaults filled in (once for all rows)
+    and the types' bind processing applied, as SQLAlchemy's own inserts do; a value all rows share, once."""
+    given = set(rows[0])
+    columns = []
+    for column in table.columns:
+        if column.name in given:
+            values = [row[column.name] for row in rows]
+        elif column.default is not None:
+            values = [column.default.arg if column.default.is_scalar else column.default.arg(None)]
+        else:
+            continue
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if values.count(values[0]) == len(values):
+            value = values[0] if process is None else process(values[0])
+            columns.append(_Column(column.name, value, None))
+        else:
+            columns.append(_Column(column.name, None, values if process is None else [process(v) for v in values]))
+    return columns
 
 
 def _first_line(exc: BaseException) -> str:

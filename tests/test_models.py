@@ -15,7 +15,18 @@ from sqlalchemy.orm import sessionmaker
 
 from archive.config import Settings
 from archive.db import DatabaseError, alembic_config, make_engine, open_database, session_scope
-from archive.models import Alert, Base, Capture, Check, Collection, Source, StatusTransition
+from archive.models import (
+    Alert,
+    Base,
+    Capture,
+    Check,
+    Collection,
+    CustodyEvent,
+    Source,
+    SourceTag,
+    StatusTransition,
+    Video,
+)
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.urls import normalize_url, url_hash
 
@@ -94,6 +105,40 @@ def test_one_url_once_per_collection(settings: Settings) -> None:
             normalized = normalize_url("https://x.example/a")
             session.add(Source(collection_id=collection.id, url="https://x.example/a", normalized_url=normalized,
                                url_hash=url_hash(normalized), domain="x.example"))
+    sessions.kw["bind"].dispose()
+
+
+def test_a_batch_adds_each_url_once_with_its_tags_video_and_custody_event(settings: Settings) -> None:
+    """A batch goes in with one statement per table (COPY and unnest on PostgreSQL): a URL repeated in the
+    batch, or already stored, is reported known with the stored row's id; tags of any text come back as
+    given; each new source gets its defaults, its video row and one `added` event."""
+    sessions = open_database(settings.database_url)
+    video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    odd_tag = "tab\there, back\\slash, new\nline, \u00e9t\u00e9"
+    with session_scope(sessions) as session:
+        collection = ensure_collection(session, "c")
+        stored = add_sources(session, collection, [SourceEntry("https://x.example/a")]).added[0]
+    with session_scope(sessions) as session:
+        entries = [SourceEntry("https://x.example/a", 1), SourceEntry("https://u:p@x.example/b#top", 2, (odd_tag,)),
+                   SourceEntry("https://X.example/b", 3), SourceEntry(video, 4), SourceEntry(video, 5)]
+        result = add_sources(session, collection, entries, tags=["shared"], actor="tester")
+    assert [source.normalized_url for source in result.added] == ["https://x.example/b", video]
+    assert result.added[0].url == "https://x.example/b#top", "userinfo is never stored"
+    b_id, video_id = (source.id for source in result.added)
+    assert [(entry.line, source.id) for entry, source in result.known] == [(1, stored.id), (3, b_id), (5, video_id)]
+    assert result.known[0][1].normalized_url == "https://x.example/a" and not result.refused
+    with session_scope(sessions) as session:
+        sources = {row.id: row for row in session.scalars(select(Source))}
+        assert len(sources) == 3 and sources[video_id].kind == "video" and sources[b_id].kind == "page"
+        assert all(row.status == "new" and row.streak_count == 0 and row.added_at.tzinfo for row in sources.values())
+        tags = session.execute(select(SourceTag.source_id, SourceTag.tag).order_by(SourceTag.tag)).all()
+        assert sorted(tags) == sorted([(b_id, "shared"), (b_id, odd_tag), (video_id, "shared")])
+        (row,) = session.scalars(select(Video)).all()
+        assert (row.source_id, row.provider, row.video_id) == (video_id, "youtube", "dQw4w9WgXcQ")
+        events = session.scalars(select(CustodyEvent).where(CustodyEvent.actor == "tester")).all()
+        assert sorted(event.subject for event in events) == sorted(["https://x.example/b", video])
+        assert all(event.action == "added" and event.detail == {"kind": "sources"} and event.at.tzinfo
+                   for event in events)
     sessions.kw["bind"].dispose()
 
 

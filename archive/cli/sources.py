@@ -90,13 +90,15 @@ class AddReport:
 
 def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iterable[SourceEntry],
              fmt: str | None = None, every: int | None = None) -> int:
-    """Add entries in batches, reporting each batch as it is stored."""
+    """Add entries in batches, each committed before it is reported: what is reported added is stored, and an
+    import cut short keeps the batches before."""
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.collection)
         actor = command_actor("add" if fmt is None else f"import {args.file}")
         for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
                                      recheck_interval=every, actor=actor):
+            session.commit()
             report.batch(result)
     return report.finish()
 

@@ -13,9 +13,10 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import event, insert, or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
+from archive.db import copy_rows
 from archive.models import CustodyEvent
 from archive.timefmt import iso
 
@@ -48,11 +49,10 @@ def subject_hash(subject: str) -> str:
 
 def record(session: Session, action: str, actor: str, subjects: Iterable[str], *, collection: str | None = None,
            detail: dict[str, Any] | None = None) -> None:
-    """Append one event per subject, with one statement (a batch of added sources is one insert)."""
+    """Append one event per subject, with one statement (a batch of added sources is one COPY on PostgreSQL)."""
     rows = [{"action": action, "actor": actor, "collection": collection, "subject": subject,
              "subject_hash": subject_hash(subject), "detail": detail or {}} for subject in subjects]
-    if rows:
-        session.execute(insert(CustodyEvent), rows)
+    copy_rows(session, CustodyEvent.__table__, rows)
 
 
 def events_about(session: Session, collection: str, subjects: Sequence[str]) -> list[CustodyEvent]:

@@ -9,23 +9,24 @@ everything else a `page`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from archive.db import copy_rows, insert_new
 from archive.evidence import ADDED, record
 from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag, Video
 from archive.providers import VideoRef, recognize
 from archive.sources.limits import InputError, clean_tag, collection_name
-from archive.urls import InvalidURL, domain_of, normalize_url, url_hash, without_userinfo
+from archive.urls import InvalidURL, domain_of, given_and_normalized, normalize_url, url_hash
 
 DEFAULT_COLLECTION = "default"
 # Who adds sources nobody named: a crawl following links, or finding videos on pages.
 CRAWL_ACTOR = "lastseen crawl"
-_BATCH = 500
+_BATCH = 2000  # rows per statement: large enough that round trips do not count, small enough to stay flat
 
 
 @dataclass(frozen=True)
@@ -150,54 +151,60 @@ def _refusal(entry: SourceEntry) -> str | tuple[SourceEntry, str, str]:
     if entry.problem:
         return entry.problem
     try:
-        normalized = normalize_url(entry.url)
-        entry = replace(entry, url=without_userinfo(entry.url), tags=tuple(clean_tag(tag) for tag in entry.tags))
+        given, normalized = given_and_normalized(entry.url)
+        tags = tuple(clean_tag(tag) for tag in entry.tags) if entry.tags else ()
     except InvalidURL as exc:
         return str(exc)
     except InputError as exc:
         return f"{exc}: {entry.url[:200]}"
-    return entry, normalized, url_hash(normalized)
+    return SourceEntry(given, entry.line, tags), normalized, url_hash(normalized)
 
 
 def _add_batch(session: Session, collection: Collection, batch: list[tuple[SourceEntry, str, str]],
                kind: str | None, tags: Sequence[str], recheck_interval: int | None, result: AddResult) -> None:
-    """Insert one batch's new sources and their tags with one statement each (fast on PostgreSQL too)."""
-    hashes = {digest for _, _, digest in batch}
-    existing = {digest: Tracked(source_id, normalized, url) for digest, source_id, normalized, url in session.execute(
-        select(Source.url_hash, Source.id, Source.normalized_url, Source.url)
-        .where(Source.collection_id == collection.id, Source.url_hash.in_(hashes)))}
+    """Insert one batch's new sources, then their tags and videos, with one statement each (see archive.db).
+
+    A URL stored meanwhile by another writer is skipped by the insert and reported as known, like any other.
+    """
     rows: dict[str, dict[str, Any]] = {}
-    tag_sets: dict[str, set[str]] = {}
-    order: list[tuple[SourceEntry, str, bool]] = []  # (entry, hash, new here)
+    tag_sets: dict[str, list[str]] = {}
+    order: list[tuple[SourceEntry, str, bool]] = []  # (entry, hash, first time in this batch)
     videos: dict[str, tuple[str, str, str]] = {}
     for entry, normalized, digest in batch:
-        is_new = digest not in existing and digest not in rows
-        if is_new:
+        first = digest not in rows
+        if first:
             found = recognize(normalized) if kind != "page" else None
             if found is not None and kind in (None, "video"):
                 videos[digest] = found
             rows[digest] = {"collection_id": collection.id, "url": entry.url, "normalized_url": normalized,
                             "url_hash": digest, "domain": domain_of(normalized),
                             "kind": kind or ("video" if found else "page"), "recheck_interval": recheck_interval}
-            tag_sets[digest] = {tag for tag in (*tags, *entry.tags) if tag}
-        order.append((entry, digest, is_new))
-    if rows:
-        inserted = session.execute(insert(Source).returning(Source.url_hash, Source.id), list(rows.values()))
-        for digest, source_id in inserted:
-            existing[digest] = Tracked(source_id, rows[digest]["normalized_url"], rows[digest]["url"])
-        tag_rows = [{"source_id": existing[digest].id, "tag": tag}
-                    for digest, names in tag_sets.items() for tag in sorted(names)]
-        if tag_rows:
-            session.execute(insert(SourceTag), tag_rows)
-        video_rows = [{"source_id": existing[digest].id, "provider": provider, "video_id": video_id,
-                       "canonical_url": canonical} for digest, (provider, video_id, canonical) in videos.items()]
-        if video_rows:
-            session.execute(insert(Video), video_rows)
-    for entry, digest, is_new in order:
-        if is_new:
-            result.added.append(existing[digest])
+            tag_sets[digest] = sorted({tag for tag in (*tags, *entry.tags) if tag})
+        order.append((entry, digest, first))
+    inserted = {digest: source_id for digest, source_id in insert_new(
+        session, Source.__table__, list(rows.values()), ("collection_id", "url_hash"), ("url_hash", "id"))}
+    tracked = {digest: Tracked(source_id, rows[digest]["normalized_url"], rows[digest]["url"])
+               for digest, source_id in inserted.items()}
+    if len(inserted) < len(rows):
+        tracked |= _stored(session, collection, [digest for digest in rows if digest not in inserted])
+    copy_rows(session, SourceTag.__table__, [{"source_id": source_id, "tag": tag}
+                                             for digest, source_id in inserted.items() for tag in tag_sets[digest]])
+    copy_rows(session, Video.__table__, [
+        {"source_id": inserted[digest], "provider": provider, "video_id": video_id, "canonical_url": canonical}
+        for digest, (provider, video_id, canonical) in videos.items() if digest in inserted])
+    for entry, digest, first in order:
+        if first and digest in inserted:
+            result.added.append(tracked[digest])
         else:
-            result.known.append((entry, existing[digest]))
+            result.known.append((entry, tracked[digest]))
+
+
+def _stored(session: Session, collection: Collection, hashes: list[str]) -> dict[str, Tracked]:
+    """The collection's stored sources of these URL hashes."""
+    query = (select(Source.url_hash, Source.id, Source.normalized_url, Source.url)
+             .where(Source.collection_id == collection.id, Source.url_hash.in_(hashes)))
+    return {digest: Tracked(source_id, normalized, url)
+            for digest, source_id, normalized, url in session.execute(query)}
 
 
 def as_video(session: Session, source_id: int, ref: VideoRef) -> Video:
