@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -38,7 +37,7 @@ from archive.watch.alerts import create_alerts, describe, headline
 from archive.workspace import Workspace
 from tests.servers.proxy import RegionProxy
 from tests.servers.site import Page, Site
-from tests.test_tasks import _reachable, _wait, env_for
+from tests.test_tasks import _reachable, _wait, env_for, stop_workers
 
 BROKER = os.environ.get("LASTSEEN_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -232,13 +231,7 @@ def test_two_regions_behind_two_proxies_find_a_source_geo_blocked(
         _wait(lambda: all("ready" in log.read_text(errors="replace") for log in logs), 60, "workers ready", logs)
         _wait(checked_from_both, 120, "every source checked from both regions", logs, scheduler.recheck_round)
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_workers(workers)
 
     passing, refusing = proxies
     assert all(passing.asked(path) >= 1 and refusing.asked(path) >= 1 for path in paths), "checks went out by proxy"

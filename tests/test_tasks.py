@@ -238,6 +238,18 @@ def _wait(condition, timeout: float, what: str, logs: list[Path], tick=None) -> 
         time.sleep(1.0)
 
 
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    """Warm shutdown of worker processes still running; killed after 20 s."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
 def _counts(ws: Workspace) -> tuple[dict[int, int], dict[int, int], int, list[int]]:
     """Checks and captures per source, vanished sources, and the alerts made."""
     with session_scope(ws.sessions) as session:
@@ -318,12 +330,5 @@ def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_resta
     finally:
         if restart.is_alive():
             restart.join()
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_workers(workers)
         ws.close()
