@@ -30,8 +30,9 @@ LAYERS: dict[str, tuple[int, str]] = {
                                                    "errors")},
 }
 PACKAGE = ("archive", (5, "pure"))  # the package itself holds __version__ only; it is no prefix of the others
-# The command line is the door to the other surfaces (`serve`, `schedule`, `worker`); the scheduler hands work to tasks.
-SURFACE_DOORS = {("cli", "api"), ("cli", "scheduler"), ("cli", "tasks"), ("scheduler", "tasks")}
+# The command line is the door to the other surfaces (`serve`, `schedule`, `worker`); the scheduler hands work to
+# tasks; the API's /metrics shows what the tasks' workers are doing, as `lastseen workers` does.
+SURFACE_DOORS = {("cli", "api"), ("cli", "scheduler"), ("cli", "tasks"), ("scheduler", "tasks"), ("api", "tasks")}
 
 
 def layer_of(module: str) -> tuple[int, str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,7 @@ from sqlalchemy import select
 import scheduler
 from archive.api.dashboard import source_view
 from archive.api.html import source_page
+from archive.api.workers import WorkerView, metrics_lines
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import Alert, Check, Source, StatusTransition
@@ -230,8 +232,16 @@ def test_two_regions_behind_two_proxies_find_a_source_geo_blocked(
     try:
         _wait(lambda: all("ready" in log.read_text(errors="replace") for log in logs), 60, "workers ready", logs)
         _wait(checked_from_both, 120, "every source checked from both regions", logs, scheduler.recheck_round)
+        view = WorkerView(ws)
+        view.refresh()  # what /metrics shows of the workers: one a region, each with the checks it did
+        shown = "\n".join(metrics_lines(view.latest, str))
     finally:
         stop_workers(workers)
+
+    for region in (region_a, region_b):
+        assert f'lastseen_workers{{region="{region}"}} 1' in shown, shown
+        assert re.search(rf'lastseen_worker_tasks_total{{worker="[^"]+",region="{region}",kind="check",'
+                         rf'outcome="done"}} [1-9]', shown), shown
 
     passing, refusing = proxies
     assert all(passing.asked(path) >= 1 and refusing.asked(path) >= 1 for path in paths), "checks went out by proxy"

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archive import __version__
 from archive.api import admin, dashboard, memento, ops, read, write
 from archive.api.jobs import JobRunner
+from archive.api.workers import WorkerView
 from archive.config import Settings
 from archive.net.guard import Resolver, parse_networks, resolve_host
 from archive.workspace import Workspace
@@ -43,10 +44,13 @@ def create_app(settings: Settings, *, resolve: Resolver = resolve_host) -> FastA
     workspace = Workspace(settings)
     workspace.sessions  # noqa: B018 - open and migrate now, so a bad database fails at start
     jobs = JobRunner(settings)
+    worker_view = WorkerView(workspace)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        worker_view.start()
         yield
+        worker_view.stop()
         await run_in_threadpool(jobs.stop_all)
         workspace.close()
 
@@ -55,6 +59,7 @@ def create_app(settings: Settings, *, resolve: Resolver = resolve_host) -> FastA
                               "are. Send `Authorization: Bearer <token>`; public collections can be read without.")
     app.state.workspace = workspace
     app.state.jobs = jobs
+    app.state.worker_view = worker_view
     app.state.resolve = resolve
     app.add_middleware(BodyLimit, max_body=MAX_BODY)
     _error_handlers(app)

@@ -15,6 +15,7 @@ from archive import __version__
 from archive.api.access import workspace_of
 from archive.api.jobs import JobRunner
 from archive.api.schemas import ErrorOut
+from archive.api.workers import metrics_lines
 from archive.db import session_scope
 from archive.models import SOURCE_STATUSES, AlertDelivery, CrawlFailure, WaybackSubmission
 from archive.tally import CAPTURES, CHECKS, SOURCES, by_key
@@ -85,7 +86,10 @@ def health(request: Request) -> JSONResponse:
 @router.get("/metrics", tags=["operations"], response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format 0.0.4); aggregate counts only, no token needed."""
+    """Prometheus metrics (text exposition format 0.0.4); aggregate counts only, no token needed. With a broker,
+    also the task queues, leases and workers (as `lastseen workers` shows them, at most 15 s old)."""
     with session_scope(workspace_of(request).sessions) as session:
         body = metrics_text(session, request.app.state.jobs)
+    tasks = metrics_lines(request.app.state.worker_view.latest, _escape_label)
+    body += "\n".join(tasks) + "\n" if tasks else ""
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
