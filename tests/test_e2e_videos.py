@@ -55,10 +55,14 @@ def _dm_media(xid: str) -> str:
     return f"https://proxy-01.dmcdn.net/sec/H264-640x360/video/{xid}.mp4"
 
 
+def _vimeo_media(video_id: str) -> str:
+    return f"https://vod-progressive.akamaized.net/exp=1893456000~hmac=0f1e/vimeo-prod-skyfire/{video_id}/360p.mp4"
+
+
 # What each video's media is, as the servers send it.
-MEDIA = {DAILYMOTION: _mp4(1), EMBEDDED: _mp4(2), TELEGRAM: _mp4(3), RIVER: _mp4(4)}
+MEDIA = {DAILYMOTION: _mp4(1), EMBEDDED: _mp4(2), TELEGRAM: _mp4(3), RIVER: _mp4(4), VIMEO: _mp4(5)}
 SERVED = {_dm_media("x8abcd"): MEDIA[DAILYMOTION], _dm_media("x8emb01"): MEDIA[EMBEDDED],
-          TELEGRAM_MEDIA: MEDIA[TELEGRAM]}
+          TELEGRAM_MEDIA: MEDIA[TELEGRAM], _vimeo_media("76979871"): MEDIA[VIMEO]}
 
 # After the second check: the sources that vanished and the reason each must be flagged with.
 VANISHED = {YT_REMOVED: "removed", VIMEO: "private", TELEGRAM: "gone", EMBEDDED: "removed", DAM: "gone",
@@ -86,7 +90,7 @@ def news_site(site: Site) -> None:
 
 
 def media_files(method: str, url: str, body: bytes) -> Page | None:
-    """The providers' media files (Dailymotion's CDN, Telegram's)."""
+    """The providers' media files (Dailymotion's, Vimeo's and Telegram's CDNs)."""
     data = SERVED.get(url.split("?", 1)[0])
     return Page(data, content_type="video/mp4") if data is not None else None
 
@@ -114,6 +118,32 @@ def dailymotion_api(providers: ProviderServer) -> Handler:
     return answer
 
 
+def vimeo_player(providers: ProviderServer) -> Handler:
+    """What yt-dlp's Vimeo extractor asks without an account: the video's page, whose clip_page_config names
+    the player config (the API route needs a login), then that config, whose request.files.progressive lists
+    the MP4 files. A video that is not alive is left to the providers' pages."""
+
+    def answer(method: str, url: str, body: bytes) -> Page | None:
+        found = re.fullmatch(r"https://(?:vimeo\.com|player\.vimeo\.com/video)/(\d+)(/config)?(?:\?.*)?", url)
+        if found is None or providers.states.get(("vimeo", found.group(1))) != "alive":
+            return None
+        video_id = found.group(1)
+        if not found.group(2):
+            page = {"player": {"config_url": f"https://player.vimeo.com/video/{video_id}/config?h=0f1e"},
+                    "clip": {"id": int(video_id), "title": "Flood in the valley", "uploaded_on": "2026-01-05 12:00:00"}}
+            return Page("<!DOCTYPE html><html><head><title>Flood in the valley on Vimeo</title><meta name="
+                        '"description" content="The river at noon"></head><body>player<script>window.vimeo = '
+                        f"window.vimeo || {{}}; window.vimeo.clip_page_config = {json.dumps(page)};</script>")
+        return Page(json.dumps({"video": {"id": int(video_id), "title": "Flood in the valley", "duration": 12,
+                                          "owner": {"name": "valley", "url": "https://vimeo.com/valley"}},
+                                "request": {"files": {"progressive": [
+                                    {"url": _vimeo_media(video_id), "quality": "360p", "width": 640,
+                                     "height": 360, "fps": 25}]}}}),
+                    content_type="application/json")
+
+    return answer
+
+
 @pytest.fixture
 def internet(tmp_path: Path, site: Site) -> Iterator[tuple[Internet, ProviderServer]]:
     """The internet as these tests know it: the providers, their media, and the news site."""
@@ -123,7 +153,7 @@ def internet(tmp_path: Path, site: Site) -> Iterator[tuple[Internet, ProviderSer
     providers = ProviderServer(site)
     news_site(site)
     world.hosts["news.example.org"] = site
-    world.handlers += [media_files, dailymotion_api(providers), providers.answer]
+    world.handlers += [media_files, dailymotion_api(providers), vimeo_player(providers), providers.answer]
     for url in (YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, EMBEDDED, TELEGRAM):
         providers.set(url, "alive")
     yield world, providers
@@ -178,7 +208,7 @@ def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
     run("add", FLOOD, DAM, BRIDGE, RIVER, YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, TELEGRAM)
     crawled = json.loads(run("crawl", "--json").stdout)
     assert crawled["captured"] == 11, crawled  # the ten sources and the video the flood page embeds
-    assert crawled["failed"] == {"media_error": 4}, "YouTube's and Vimeo's media are not played here"
+    assert crawled["failed"] == {"media_error": 3}, "YouTube's media are not played here"
 
     first = json.loads(run("check", "--all", "--json").stdout)
     assert statuses(settings) == {url: ("alive", None) for url in [*VANISHED, *STILL_THERE]}, first
@@ -212,8 +242,8 @@ def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
         kept = [body for kind, body in records.get(url, []) if kind == media["record_type"]]
         assert [hashlib.sha256(body).hexdigest() for body in kept] == [hashlib.sha256(data).hexdigest()]
         assert media["sha256"] == hashlib.sha256(data).hexdigest() and media["size"] == len(data)
-    # No media for YouTube's and Vimeo's videos (their players are not played here): only their pages' records.
-    for url in (YT_REMOVED, YT_AGE, YT_LATER, VIMEO):
+    # No media for YouTube's videos (its player is not played here): only their pages' records.
+    for url in (YT_REMOVED, YT_AGE, YT_LATER):
         assert [kind for kind, _ in records[url]] == ["response"]
 
     # The Telegram trap: the post's own page answered 200 all along; its embed widget said it was deleted.
