@@ -1,6 +1,6 @@
 """Issue #16, end to end: videos are watched as videos and kept as videos.
 
-A collection mixing news pages (one embeds a video), direct links to YouTube, Vimeo and Dailymotion videos, a
+A collection mixing news pages (one embeds a video), direct links to YouTube, Vimeo, Dailymotion and Rutube videos, a
 Telegram post and a media file goes through the real commands, `lastseen add -> crawl -> check -> (content
 vanishes) -> check -> alerts`, as a user runs them. The only way out is tests.servers.internet, a proxy
 playing the providers at their real URLs (what lastseen asks them, what yt-dlp downloads, their traps) and
@@ -41,6 +41,7 @@ YT_AGE = "https://www.youtube.com/watch?v=AgeGated002"
 YT_LATER = "https://www.youtube.com/watch?v=TryLater003"
 VIMEO = "https://vimeo.com/76979871"
 DAILYMOTION = "https://www.dailymotion.com/video/x8abcd"
+RUTUBE = "https://rutube.ru/video/c3290e8a3a5f4e7d9e2cb2b0f2d6c5a1/"
 EMBEDDED = "https://www.dailymotion.com/video/x8emb01"  # the video the flood page embeds
 TELEGRAM = "https://t.me/valleynews/123"
 TELEGRAM_MEDIA = "https://cdn4.telesco.pe/file/flood.mp4"
@@ -55,16 +56,27 @@ def _dm_media(xid: str) -> str:
     return f"https://proxy-01.dmcdn.net/sec/H264-640x360/video/{xid}.mp4"
 
 
+def _vimeo_media(video_id: str) -> str:
+    return f"https://vod-progressive.akamaized.net/exp=1893456000~hmac=0f1e/vimeo-prod-skyfire/{video_id}/360p.mp4"
+
+
+def _rutube_media(video_id: str) -> str:
+    return f"https://river-2-201.rutube.ru/video/{video_id}/360p.mp4"
+
+
 # What each video's media is, as the servers send it.
-MEDIA = {DAILYMOTION: _mp4(1), EMBEDDED: _mp4(2), TELEGRAM: _mp4(3), RIVER: _mp4(4)}
+MEDIA = {DAILYMOTION: _mp4(1), EMBEDDED: _mp4(2), TELEGRAM: _mp4(3), RIVER: _mp4(4), VIMEO: _mp4(5),
+         RUTUBE: _mp4(6)}
 SERVED = {_dm_media("x8abcd"): MEDIA[DAILYMOTION], _dm_media("x8emb01"): MEDIA[EMBEDDED],
-          TELEGRAM_MEDIA: MEDIA[TELEGRAM]}
+          TELEGRAM_MEDIA: MEDIA[TELEGRAM], _vimeo_media("76979871"): MEDIA[VIMEO],
+          _rutube_media("c3290e8a3a5f4e7d9e2cb2b0f2d6c5a1"): MEDIA[RUTUBE]}
 
 # After the second check: the sources that vanished and the reason each must be flagged with.
 VANISHED = {YT_REMOVED: "removed", VIMEO: "private", TELEGRAM: "gone", EMBEDDED: "removed", DAM: "gone",
             BRIDGE: "soft_404"}
 # ...and those still there: age-gated is alive, a rate limit could not tell (unreachable: neither alive nor gone).
 STILL_THERE = {FLOOD: ("alive", None), RIVER: ("alive", None), DAILYMOTION: ("alive", None),
+               RUTUBE: ("alive", None),
                YT_AGE: ("alive", "age_restricted"), YT_LATER: ("unreachable", "blocked")}
 
 
@@ -86,7 +98,7 @@ def news_site(site: Site) -> None:
 
 
 def media_files(method: str, url: str, body: bytes) -> Page | None:
-    """The providers' media files (Dailymotion's CDN, Telegram's)."""
+    """The providers' media files (Dailymotion's, Vimeo's, Rutube's and Telegram's CDNs)."""
     data = SERVED.get(url.split("?", 1)[0])
     return Page(data, content_type="video/mp4") if data is not None else None
 
@@ -114,6 +126,46 @@ def dailymotion_api(providers: ProviderServer) -> Handler:
     return answer
 
 
+def vimeo_player(providers: ProviderServer) -> Handler:
+    """What yt-dlp's Vimeo extractor asks without an account: the video's page, whose clip_page_config names
+    the player config (the API route needs a login), then that config, whose request.files.progressive lists
+    the MP4 files. A video that is not alive is left to the providers' pages."""
+
+    def answer(method: str, url: str, body: bytes) -> Page | None:
+        found = re.fullmatch(r"https://(?:vimeo\.com|player\.vimeo\.com/video)/(\d+)(/config)?(?:\?.*)?", url)
+        if found is None or providers.states.get(("vimeo", found.group(1))) != "alive":
+            return None
+        video_id = found.group(1)
+        if not found.group(2):
+            page = {"player": {"config_url": f"https://player.vimeo.com/video/{video_id}/config?h=0f1e"},
+                    "clip": {"id": int(video_id), "title": "Flood in the valley", "uploaded_on": "2026-01-05 12:00:00"}}
+            return Page("<!DOCTYPE html><html><head><title>Flood in the valley on Vimeo</title><meta name="
+                        '"description" content="The river at noon"></head><body>player<script>window.vimeo = '
+                        f"window.vimeo || {{}}; window.vimeo.clip_page_config = {json.dumps(page)};</script>")
+        return Page(json.dumps({"video": {"id": int(video_id), "title": "Flood in the valley", "duration": 12,
+                                          "owner": {"name": "valley", "url": "https://vimeo.com/valley"}},
+                                "request": {"files": {"progressive": [
+                                    {"url": _vimeo_media(video_id), "quality": "360p", "width": 640,
+                                     "height": 360, "fps": 25}]}}}),
+                    content_type="application/json")
+
+    return answer
+
+
+def rutube_options(providers: ProviderServer) -> Handler:
+    """Rutube's play options, which yt-dlp's Rutube extractor asks after the video API (played by the providers):
+    for a playable video, video_balancer lists its files (here one MP4)."""
+
+    def answer(method: str, url: str, body: bytes) -> Page | None:
+        found = re.fullmatch(r"https://rutube\.ru/api/play/options/([0-9a-f]{32})/(?:\?.*)?", url)
+        if found is None or providers.states.get(("rutube", found.group(1))) != "alive":
+            return None
+        return Page(json.dumps({"video_balancer": {"default": _rutube_media(found.group(1))}}),
+                    content_type="application/json")
+
+    return answer
+
+
 @pytest.fixture
 def internet(tmp_path: Path, site: Site) -> Iterator[tuple[Internet, ProviderServer]]:
     """The internet as these tests know it: the providers, their media, and the news site."""
@@ -123,8 +175,9 @@ def internet(tmp_path: Path, site: Site) -> Iterator[tuple[Internet, ProviderSer
     providers = ProviderServer(site)
     news_site(site)
     world.hosts["news.example.org"] = site
-    world.handlers += [media_files, dailymotion_api(providers), providers.answer]
-    for url in (YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, EMBEDDED, TELEGRAM):
+    world.handlers += [media_files, dailymotion_api(providers), vimeo_player(providers),
+                       rutube_options(providers), providers.answer]
+    for url in (YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, RUTUBE, EMBEDDED, TELEGRAM):
         providers.set(url, "alive")
     yield world, providers
     world.stop()
@@ -175,10 +228,11 @@ def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
         settings: Settings, internet: tuple[Internet, ProviderServer], receiver: Receiver) -> None:
     world, providers = internet
     run = functools.partial(lastseen, settings, world, receiver)
-    run("add", FLOOD, DAM, BRIDGE, RIVER, YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, TELEGRAM)
+    run("add", FLOOD, DAM, BRIDGE, RIVER, YT_REMOVED, YT_AGE, YT_LATER, VIMEO, DAILYMOTION, RUTUBE,
+        TELEGRAM)
     crawled = json.loads(run("crawl", "--json").stdout)
-    assert crawled["captured"] == 11, crawled  # the ten sources and the video the flood page embeds
-    assert crawled["failed"] == {"media_error": 4}, "YouTube's and Vimeo's media are not played here"
+    assert crawled["captured"] == 12, crawled  # the eleven sources and the video the flood page embeds
+    assert crawled["failed"] == {"media_error": 3}, "YouTube's media are not played here"
 
     first = json.loads(run("check", "--all", "--json").stdout)
     assert statuses(settings) == {url: ("alive", None) for url in [*VANISHED, *STILL_THERE]}, first
@@ -212,8 +266,8 @@ def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
         kept = [body for kind, body in records.get(url, []) if kind == media["record_type"]]
         assert [hashlib.sha256(body).hexdigest() for body in kept] == [hashlib.sha256(data).hexdigest()]
         assert media["sha256"] == hashlib.sha256(data).hexdigest() and media["size"] == len(data)
-    # No media for YouTube's and Vimeo's videos (their players are not played here): only their pages' records.
-    for url in (YT_REMOVED, YT_AGE, YT_LATER, VIMEO):
+    # No media for YouTube's videos (its player is not played here): only their pages' records.
+    for url in (YT_REMOVED, YT_AGE, YT_LATER):
         assert [kind for kind, _ in records[url]] == ["response"]
 
     # The Telegram trap: the post's own page answered 200 all along; its embed widget said it was deleted.
