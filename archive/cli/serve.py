@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 from typing import Any
 
@@ -47,6 +48,7 @@ def cmd_serve(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     out.warn(f"lastseen API on http://{shown}:{sock.getsockname()[1]}/ (dashboard at /, OpenAPI at /openapi.json)")
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", proxy_headers=args.proxy_headers,
                                            forwarded_allow_ips=args.forwarded_allow_ips or None))
+    gc.freeze()  # the startup's objects (modules, mappers, routes) are never garbage: full collections skip them
     try:
         server.run(sockets=[sock])
     finally:
