@@ -17,8 +17,19 @@ fi
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
-if ! command -v ffmpeg >/dev/null 2>&1; then
-  echo "setup.sh: ffmpeg not found: video downloads keep single-file formats (install ffmpeg, e.g. apt-get install" \
-       "ffmpeg, to merge separate video and audio)" >&2
+# Debian's tools lastseen runs: Chromium (screenshots, browser capture), ffmpeg (media), fpcalc (audio
+# fingerprints), Tesseract with the languages researchers read (on-screen text), espeak-ng (the tests' speech).
+packages=(chromium chromium-driver ffmpeg libchromaprint-tools tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
+          tesseract-ocr-kaz tesseract-ocr-ukr tesseract-ocr-ara espeak-ng)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup.sh: missing Debian packages (install them as root: apt-get install ${missing[*]})" >&2
+  fi
 fi
 echo "lastseen installed in $(pwd)/.venv: run .venv/bin/lastseen --help"
