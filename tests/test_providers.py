@@ -49,6 +49,8 @@ EXPECTED = {
     ("dailymotion", "private"): "private", ("dailymotion", "age"): "age_restricted",
     ("vk", "alive"): "ok", ("vk", "removed"): "removed", ("vk", "terminated"): "account_terminated",
     ("vk", "geo"): "geo_blocked", ("vk", "private"): "private", ("vk", "bot"): "blocked",
+    ("vk", "deleted"): "removed", ("vk", "blocked"): "removed", ("vk", "community_blocked"): "account_terminated",
+    ("vk", "region"): "geo_blocked", ("vk", "quoting"): "ok",
     ("rutube", "alive"): "ok", ("rutube", "gone"): "gone", ("rutube", "removed"): "removed",
     ("rutube", "hidden"): "private",
     ("ok", "alive"): "ok", ("ok", "gone"): "gone", ("ok", "terminated"): "account_terminated",
@@ -56,6 +58,7 @@ EXPECTED = {
     ("telegram", "alive"): "ok", ("telegram", "gone"): "gone",
     ("twitter", "alive"): "ok", ("twitter", "deleted"): "gone", ("twitter", "suspended"): "account_terminated",
     ("twitter", "protected"): "private", ("twitter", "age"): "age_restricted",
+    ("twitter", "author_gone"): "account_terminated",
     ("tiktok", "alive"): "ok", ("tiktok", "private"): "private", ("tiktok", "gone"): "gone",
     ("tiktok", "deleted"): "removed", ("tiktok", "withheld"): "geo_blocked", ("tiktok", "ip_blocked"): "blocked",
     ("tiktok", "captcha"): "blocked",
@@ -259,3 +262,30 @@ def test_x_syndication_token_is_the_embed_widgets() -> None:
 def test_x_unavailable_reasons(reason: str, outcome: str) -> None:
     found = read_page("twitter", 200, f'{{"__typename": "TweetUnavailable", "reason": "{reason}"}}')
     assert found is not None and found.outcome == outcome
+
+
+@pytest.mark.parametrize("message, outcome", [
+    ("Это видео удалено", "removed"), ("Видеозапись была удалена.", "removed"),
+    ("Видеозапись заблокирована", "removed"), ("Это видео недоступно в вашем регионе", "geo_blocked"),
+])
+def test_vk_player_messages(message: str, outcome: str) -> None:
+    """video_ext.php says why in its #video_ext_msg; yt-dlp raises that text as its error."""
+    from archive.status import classify_ytdlp_error
+
+    page = f'<html><body><div id="video_ext_msg">{message}</div></body></html>'
+    found = read_page("vk", 200, page)
+    assert found is not None and found.outcome == outcome
+    said = classify_ytdlp_error(f"ERROR: [vk] -22822305_456239018: {message}")
+    assert said is not None and said.outcome == outcome
+
+
+@pytest.mark.parametrize("message", ["[twitter] 1580661436132757506: Suspended",
+                                     "[twitter] 1580661436132757506: Twitter API says: This Post is from a "
+                                     "suspended account", "[twitter] 1580661436132757506: Twitter API says: This "
+                                     "Post is from an account that no longer exists"])
+def test_x_account_gone_in_ytdlp_words(message: str) -> None:
+    """yt-dlp's GraphQL path raises TweetUnavailable's reason, or the tombstone's words."""
+    from archive.status import classify_ytdlp_error
+
+    found = classify_ytdlp_error(f"ERROR: {message}")
+    assert found is not None and found.outcome == "account_terminated"
