@@ -289,3 +289,19 @@ def test_x_account_gone_in_ytdlp_words(message: str) -> None:
 
     found = classify_ytdlp_error(f"ERROR: {message}")
     assert found is not None and found.outcome == "account_terminated"
+
+
+@pytest.mark.parametrize("url, given", [
+    ("https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871"),
+    ("https://vimeo.com/76979871/8272103f6e", "https://player.vimeo.com/video/76979871?h=8272103f6e"),
+    ("https://player.vimeo.com/video/76979871?h=8272103f6e", "https://player.vimeo.com/video/76979871?h=8272103f6e"),
+    ("https://vimeo.com/channels/staffpicks/76979871", "https://player.vimeo.com/video/76979871"),
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
+    ("https://news.example.com/clip.mp4", "https://news.example.com/clip.mp4"),
+])
+def test_vimeo_is_handed_to_ytdlp_as_its_player(url: str, given: str) -> None:
+    """yt-dlp asks vimeo.com/ID's API only logged in; the player page it reads anonymously (the e2e videos test
+    keeps a Vimeo video's media that way)."""
+    from archive.providers import ytdlp_url
+
+    assert ytdlp_url(url) == given
