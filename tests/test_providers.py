@@ -305,3 +305,54 @@ def test_vimeo_is_handed_to_ytdlp_as_its_player(url: str, given: str) -> None:
     from archive.providers import ytdlp_url
 
     assert ytdlp_url(url) == given
+
+
+YT_A, YT_B, YT_C = ("https://www.youtube.com/watch?v=RateLimited", "https://www.youtube.com/watch?v=PlaysFine01",
+                    "https://www.youtube.com/watch?v=PlaysFine02")
+
+
+def check_in_order(ws: Workspace, providers: ProviderServer, ids: list[int], at: datetime) -> object:
+    """One worker, so the sources are asked in the order given."""
+    return check_sources(ws, ids, now=at, timeout=10.0, rng=random.Random(1), endpoints=providers.endpoints(),
+                         concurrency=1)
+
+
+def test_a_pause_that_ended_probes_the_provider_first(ws: Workspace, providers: ProviderServer) -> None:
+    """After a pause, the video rate-limited for good is not what decides: the source alive most recently is
+    asked first; it answers, so the pause is over and the rate-limited video is blocked alone."""
+    ids = add(ws, YT_A, YT_B, YT_C)
+    for url in (YT_A, YT_B, YT_C):
+        providers.set(url, "alive")
+    check_in_order(ws, providers, ids, T0)
+    for url in (YT_A, YT_B, YT_C):  # the provider walls everything: the probe is blocked too, so it pauses
+        providers.set(url, "bot")
+    check_in_order(ws, providers, ids[:1], T0 + timedelta(days=1))
+    with session_scope(ws.sessions) as session:
+        assert session.get(ProviderPause, "youtube").until == T0 + timedelta(days=1, seconds=1800)
+    providers.set(YT_A, "try_later")  # for good
+    providers.set(YT_B, "alive")
+    providers.set(YT_C, "alive")
+    summary = check_in_order(ws, providers, ids, T0 + timedelta(days=1, seconds=1801))
+    assert summary.paused == 0, "the provider answers: nothing waits"  # type: ignore[attr-defined]
+    assert [last_check(ws, sid).outcome for sid in ids] == ["blocked", "ok", "ok"]  # type: ignore[union-attr]
+    assert "blocked alone" in last_check(ws, ids[0]).detail  # type: ignore[union-attr]
+    with session_scope(ws.sessions) as session:
+        assert session.get(ProviderPause, "youtube") is None
+
+
+def test_a_video_walled_alone_pauses_nothing(ws: Workspace, providers: ProviderServer) -> None:
+    """One video shows a bot wall while the others play: it is blocked alone, and the others are checked."""
+    walled, playing = add(ws, YT_A, YT_B)
+    providers.set(YT_A, "alive")
+    providers.set(YT_B, "alive")
+    check_in_order(ws, providers, [walled, playing], T0)
+    providers.set(YT_A, "bot")
+    check_in_order(ws, providers, [walled], T0 + timedelta(days=1))
+    found = last_check(ws, walled)
+    assert found is not None and found.outcome == "blocked" and "blocked alone" in found.detail
+    assert "paused" not in found.detail
+    summary = check_in_order(ws, providers, [playing], T0 + timedelta(days=1, minutes=1))
+    assert summary.paused == 0  # type: ignore[attr-defined]
+    assert last_check(ws, playing).checked_at == T0 + timedelta(days=1, minutes=1)  # type: ignore[union-attr]
+    with session_scope(ws.sessions) as session:
+        assert session.get(ProviderPause, "youtube") is None
