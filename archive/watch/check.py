@@ -285,7 +285,7 @@ class SourceChecker:
 
         A bot check or rate limit (blocked) pauses the provider, its other videos waiting for the pause to end,
         unless another of its videos answers (archive.watch.pauses): then this one is blocked alone. A probe
-        (asked to see whether the provider answers) neither pauses nor vouches by itself.
+        (asked to see whether the provider answers) pauses nothing.
         """
         provider = target.provider or ""
         if provider != _UNPAUSED:

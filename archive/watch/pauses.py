@@ -100,11 +100,11 @@ class ProviderPauses:
     def after(self, provider: str, outcome: Outcome, now: datetime, detail: str, source_id: int,
               ask: Callable[[int], bool] | None) -> str:
         """What one video's answer means for its provider, as words for its check's detail: an answer vouches
-        for it; a bot check or rate limit pauses it, unless another of its videos answers (ask: how to ask
-        one; None for a probe, which pauses nothing)."""
+        for it; a bot check or rate limit pauses it (when pausing is on), unless another of its videos answers
+        (ask: how to ask one; None for a probe, which pauses nothing)."""
         if outcome in ANSWERS:
             self.answered(provider, now)
-        if outcome is not Outcome.BLOCKED or ask is None:
+        if outcome is not Outcome.BLOCKED or ask is None or not self.pause_for:
             return ""
         if self.answers(provider, now, source_id, ask):
             return f"; blocked alone: other {provider} videos answer"
