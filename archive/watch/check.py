@@ -39,9 +39,8 @@ from archive.status import (
     classify_http,
     classify_ytdlp_error,
 )
-from archive.timefmt import iso
 from archive.watch.fetch import Answer, Fetcher, HostHeld, ProbeCache, Validators
-from archive.watch.pauses import ProviderPauses, defer_sources
+from archive.watch.pauses import ANSWERS, ProviderPauses, defer_sources
 from archive.watch.record import CheckResult, CheckSummary, ResultWriter
 from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
 from archive.workspace import Workspace
@@ -174,8 +173,18 @@ class SourceChecker:
         if self.paused_until(target) is not None:
             return None
         if target.kind == "video" and target.provider:
+            if self.pauses is not None and target.provider != _UNPAUSED and not self.pauses.reopen(
+                    target.provider, self.now(), target.source_id, self._probe):
+                return None
             return self._check_video(target)
         return self._check_page(target)
+
+    def _probe(self, source_id: int) -> bool:
+        """Whether this video of a provider answers (anything but a bot check or rate limit); not stored."""
+        with session_scope(self.pauses.ws.sessions) as session:  # type: ignore[union-attr]
+            found = load_targets(session, [source_id], 0)
+        result = self._check_video(found[0], probe=True) if found else None
+        return result is not None and result.outcome in ANSWERS
 
     def paused_until(self, target: Target) -> datetime | None:
         """When the pause of the target's host (it answered 429) or of its provider ends, if one holds."""
@@ -271,10 +280,12 @@ class SourceChecker:
             return classify_ytdlp_error(info.message, include_transient=True)
         return None
 
-    def _check_video(self, target: Target) -> CheckResult | None:
+    def _check_video(self, target: Target, probe: bool = False) -> CheckResult | None:
         """A video: what its provider's module says to ask (oEmbed, its page), optionally yt-dlp, combined.
 
-        A bot check or rate limit (blocked) pauses the provider; its other videos wait for the pause to end.
+        A bot check or rate limit (blocked) pauses the provider, its other videos waiting for the pause to end,
+        unless another of its videos answers (archive.watch.pauses): then this one is blocked alone. A probe
+        (asked to see whether the provider answers) pauses nothing.
         """
         provider = target.provider or ""
         if provider != _UNPAUSED:
@@ -292,9 +303,9 @@ class SourceChecker:
         used = oembed_answer if verdict is oembed and oembed_answer is not None else answer
         seconds = answer.seconds + (oembed_answer.seconds if oembed_answer else 0.0)
         detail = f"{provider}: {verdict.detail}{_hops(used)}"
-        if verdict.outcome is Outcome.BLOCKED and provider != _UNPAUSED and self.pauses is not None:
-            until = self.pauses.pause(provider, self.now(), detail)
-            detail += f"; {provider} paused until {iso(until)}" if until is not None else ""
+        if provider != _UNPAUSED and self.pauses is not None:
+            detail += self.pauses.after(provider, verdict.outcome, self.now(), detail, target.source_id,
+                                        None if probe else self._probe)
         return CheckResult(target.source_id, verdict.outcome, detail, used.status, used.final_url,
                            round(seconds * 1000, 1))
 
