@@ -15,6 +15,7 @@ from archive.db import session_scope
 from archive.models import CrawlFailure, PageVideo, Source, Video
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.sources import SourceEntry, add_sources, as_video
+from archive.sources.state import note_availability
 from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
 from crawler.recording import PendingCapture
@@ -122,7 +123,8 @@ class VideoMetadataPipeline(CrawlPipeline):
             video.upload_date = _iso_date(info.get("upload_date")) or video.upload_date
             video.duration = info.get("duration") if isinstance(info.get("duration"), int | float) else video.duration
             video.view_count = info.get("view_count") if isinstance(info.get("view_count"), int) else video.view_count
-            video.availability = answer.availability or video.availability
+            session.flush()
+            note_availability(session, item.source_id, answer.availability)
 
 
 def _iso_date(value: Any) -> str | None:

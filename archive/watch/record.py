@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from archive.db import session_scope
-from archive.models import Check, Source, Video
+from archive.models import Check, Source
 from archive.sources.limits import MAX_INTERVAL
 from archive.sources.regions import recent_checks, region_of, source_regions, stored_region
-from archive.sources.state import apply_decision, state_of, transition_row
+from archive.sources.state import apply_decision, note_availability, state_of, transition_row
 from archive.status import (
     Decision,
     Outcome,
@@ -105,21 +105,6 @@ def _evidence(session: Session, source_id: int, state: SourceState, check: Check
                                       .order_by(Check.checked_at, Check.id)))
     return [{"check_id": c.id, "outcome": c.outcome, "at": iso(c.checked_at), "http_status": c.http_status,
              **({"region": region_of(c.region)} if verdict is not None else {})} for c in checks]
-
-
-# What a video's provider said at its last check, kept in Video.availability beside yt-dlp's own words.
-_VIDEO_VERDICTS = frozenset({Outcome.GONE, Outcome.REMOVED, Outcome.PRIVATE, Outcome.ACCOUNT_TERMINATED,
-                             Outcome.GEO_BLOCKED, Outcome.AGE_RESTRICTED})
-
-
-def _note_availability(session: Session, source_id: int, outcome: Outcome) -> None:
-    """A verdict replaces the video's availability; an ok after a verdict makes it public again."""
-    if outcome in _VIDEO_VERDICTS:
-        session.execute(update(Video).where(Video.source_id == source_id).values(availability=outcome.value))
-    elif outcome in (Outcome.OK, Outcome.CHANGED):
-        session.execute(update(Video).where(Video.source_id == source_id,
-                                            Video.availability.in_([v.value for v in _VIDEO_VERDICTS]))
-                        .values(availability="public"))
 
 
 def _fits(value: str | None, size: int) -> str | None:
@@ -226,7 +211,7 @@ class ResultWriter:
         if result.outcome is Outcome.CHANGED:
             self.summary.to_capture.append(source.id)
         if source.kind == "video":
-            _note_availability(session, source.id, result.outcome)
+            note_availability(session, source.id, result.outcome)
         return check, decision
 
     def _record_transitions(self, session: Session,
