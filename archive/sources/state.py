@@ -29,7 +29,7 @@ def state_of(source: Source) -> SourceState:
                        last_seen_alive_at=source.last_seen_alive_at, vanished_at=source.vanished_at)
 
 
-def apply_decision(source: Source, decision: Decision, at: datetime) -> None:
+def write_decision(source: Source, decision: Decision, at: datetime) -> None:
     """Move the source's stored state to the decision's new state (the transition is recorded separately)."""
     state = decision.new_state
     if state.status.value != source.status:
@@ -59,7 +59,7 @@ def transition_row(source: Source, decision: Decision, evidence: list[dict[str, 
     return StatusTransition(**transition_values(source, decision, evidence))
 
 
-# The columns proof of life may change (apply_decision's, for a new source becoming alive).
+# The columns proof of life may change (write_decision's, for a new source becoming alive).
 _ALIVE_COLUMNS = ("status", "status_reason", "status_changed_at", "first_seen_at", "last_seen_alive_at",
                   "vanished_at", "streak_outcome", "streak_count", "streak_started_at")
 _ID_BATCH = 500  # ids per IN (...) query
@@ -78,7 +78,7 @@ def _seen_alive(source: Any, captured_at: datetime, evidence: list[dict[str, Any
             source.last_seen_alive_at = captured_at
         return None
     decision = decide(state_of(source), Outcome.OK, captured_at, WatchPolicy())
-    apply_decision(source, decision, captured_at)
+    write_decision(source, decision, captured_at)
     if decision.transition is None:
         return None
     return transition_values(source, decision, evidence)

@@ -40,10 +40,11 @@ from archive.status import (
     classify_ytdlp_error,
 )
 from archive.timefmt import iso
+from archive.watch.compare import compare_content
 from archive.watch.fetch import Answer, Fetcher, HostHeld, ProbeCache, Validators
 from archive.watch.pauses import ProviderPauses, defer_sources
-from archive.watch.record import CheckResult, CheckSummary, ResultWriter
-from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
+from archive.watch.record import CheckRecorder, CheckResult, CheckSummary
+from archive.watch.select import Target, attach_baselines, chunks, interleave, load_targets
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.check")
@@ -79,51 +80,6 @@ def _hops(answer: Answer) -> str:
 def _needs_probe(answer: Answer) -> bool:
     """Only an answer that could be a soft 404 or a redirect away needs the site's probe."""
     return answer.error is None and answer.status is not None and 200 <= answer.status < 400
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A live page against its baseline: changed or not, the human why, and the new hash when it changed."""
-
-    changed: bool
-    why: str
-    text_sha256: str | None = None
-    payload_sha256: str | None = None
-
-
-def compare_content(baseline: Baseline, answer: Answer) -> Comparison:
-    """Whether a live page differs from what its content was last known to be, and what shows it.
-
-    Same bytes: unchanged. Otherwise the main text (as the crawl extracts it: trafilatura via pagemeta) is
-    compared with the capture's text_sha256; non-HTML captures compare their bytes when the server sent them
-    unencoded. A body cut at check_max_bytes is not compared.
-    """
-    if answer.truncated:
-        return Comparison(False, "too large to compare with the capture")
-    payload = hashlib.sha256(answer.body).hexdigest()
-    if baseline.payload_sha256 == payload:
-        return Comparison(False, f"same bytes as {baseline.what}")
-    if baseline.text_sha256:
-        return _compare_text(baseline, answer)
-    if baseline.compare_payload and not answer.content_encoding:
-        return Comparison(True, f"content differs from {baseline.what}", payload_sha256=payload)
-    return Comparison(False, "nothing to compare with")
-
-
-def _compare_text(baseline: Baseline, answer: Answer) -> Comparison:
-    """The page's main text against the baseline's text hash (a new title is named)."""
-    from archive.extract.pagemeta import extract_page_metadata, text_sha256
-
-    meta = extract_page_metadata(answer.body, answer.final_url or answer.url, answer.content_type)
-    if not meta.text:
-        return Comparison(False, "no main text to compare")
-    text = text_sha256(meta.text)
-    if text == baseline.text_sha256:
-        return Comparison(False, f"same main text as {baseline.what}")
-    retitled = ""
-    if baseline.title and meta.title and meta.title != baseline.title:
-        retitled = f"; title {baseline.title[:80]!r} is now {meta.title[:80]!r}"
-    return Comparison(True, f"main text differs from {baseline.what}{retitled}", text_sha256=text)
 
 
 def combine_video_verdicts(page: Classification | None, oembed: Classification | None, http: Classification,
@@ -326,9 +282,9 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy,
                             providers=RateLimiter(settings.provider_rate, MonotonicClock()), pauses=pauses,
                             now=(lambda: now) if now is not None else utcnow)
-    writer = ResultWriter(ws, WatchPolicy.from_settings(settings), summary, {t.source_id: t for t in targets},
-                          rng or random.Random())
-    check_round = CheckRound(ws, checker, writer, summary, now=now, progress=progress)
+    recorder = CheckRecorder(ws, WatchPolicy.from_settings(settings), summary, {t.source_id: t for t in targets},
+                            rng or random.Random())
+    check_round = CheckRound(ws, checker, recorder, summary, checker.now, progress)
     try:
         check_round.run(targets, max(1, min(concurrency or settings.check_concurrency, len(targets))))
     finally:
@@ -340,17 +296,13 @@ class CheckRound:
     """One round of checks: targets handed to a pool of workers a window at a time, results stored a batch at a
     time, and sources met by a paused host or provider set aside to be due again when the pause ends."""
 
-    def __init__(self, ws: Workspace, checker: SourceChecker, writer: ResultWriter, summary: CheckSummary, *,
-                 now: datetime | None, progress: Callable[[CheckResult], None] | None) -> None:
-        self.ws, self.checker, self.writer, self.summary = ws, checker, writer, summary
-        self.now, self.progress = now, progress
+    def __init__(self, ws: Workspace, checker: SourceChecker, recorder: CheckRecorder, summary: CheckSummary,
+                 clock: Callable[[], datetime], progress: Callable[[CheckResult], None] | None) -> None:
+        self.ws, self.checker, self.recorder, self.summary = ws, checker, recorder, summary
+        self.clock, self.progress = clock, progress  # clock: the time a check is recorded at
         self.buffer: list[tuple[CheckResult, datetime]] = []
         self.waiting: dict[int, datetime] = {}  # sources of a paused host or provider: due again when it ends
         self.held: dict[int, datetime] = {}  # sources that met a host paused along the way (a redirect, the probe)
-
-    def clock(self) -> datetime:
-        """The time a check is recorded at: the round's fixed time, or now."""
-        return self.now or utcnow()
 
     def run(self, targets: Sequence[Target], workers: int) -> None:
         """Check every target on `workers` threads, with at most twice as many checks under way."""
@@ -370,8 +322,7 @@ class CheckRound:
                     under_way += 1
             for _ in range(under_way):
                 self.collect(finished.get())
-        self.writer.store(self.buffer)
-        self.buffer.clear()
+        self.recorder.store(self.buffer)
 
     def check_one(self, target: Target) -> tuple[Target, CheckResult | None]:
         """The target and its check (None: its host or provider is paused); on a worker thread."""
@@ -397,7 +348,7 @@ class CheckRound:
         if self.progress is not None:
             self.progress(result)
         if len(self.buffer) >= _WRITE_BATCH:
-            self.writer.store(self.buffer)
+            self.recorder.store(self.buffer)
             self.buffer.clear()
 
     def finish(self) -> CheckSummary:

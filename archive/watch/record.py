@@ -1,6 +1,10 @@
-"""Storing checks: the Check rows, each source's new state by decide(), its next check, and the transitions.
+"""Recording checks: the Check rows, each source's next check, and its status moved on by what was found.
 
-Source.status is written through archive.sources.state only (the one writer of a source's status).
+Who changes a source's status, in three roles: archive.status.machine *decides* (pure: decide() turns a
+state and an outcome into the new state and a transition); archive.sources.state *writes* (the one writer of
+Source.status and its StatusTransition rows); this module *drives* them for checks - CheckRecorder stores each
+check, asks decide() and hands the decision to archive.sources.state (the crawl drives them through
+archive.captures).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from archive.db import session_scope
 from archive.models import Check, Source
 from archive.sources.limits import MAX_INTERVAL
 from archive.sources.regions import recent_checks, region_of, source_regions, stored_region
-from archive.sources.state import apply_decision, note_availability, state_of, transition_row
+from archive.sources.state import note_availability, state_of, transition_row, write_decision
 from archive.status import (
     Decision,
     Outcome,
@@ -112,8 +116,8 @@ def _fits(value: str | None, size: int) -> str | None:
     return value if value and len(value) <= size else None
 
 
-class ResultWriter:
-    """Stores checks in batches: the Check row, decide(), the source's new state and any transition."""
+class CheckRecorder:
+    """Stores checks in batches: the Check row, decide(), and the decision written through archive.sources.state."""
 
     def __init__(self, ws: Workspace, policy: WatchPolicy, summary: CheckSummary, targets: Mapping[int, Target],
                  rng: random.Random) -> None:
@@ -198,7 +202,7 @@ class ResultWriter:
                  "http_status": result.http_status, "final_url": result.final_url, "detail": result.detail[:4000],
                  "latency_ms": result.latency_ms, "text_sha256": result.text_sha256,
                  "payload_sha256": result.payload_sha256, "region": stored_region(self.region)}
-        apply_decision(source, decision, at)
+        write_decision(source, decision, at)
         source.last_checked_at = at
         validators = result.validators or Validators()
         source.check_etag = _fits(validators.etag, 512)
