@@ -15,6 +15,7 @@ import pytest
 from archive.config import Settings
 from archive.storage import open_storage
 from archive.warc.writer import METADATA_URI_PREFIX, SCREENSHOT_URI_PREFIX
+from tests.conftest import _need
 from tests.servers.site import Page, Site
 from tests.servers.tsa import TsaServer
 from tests.test_crawl import crawl, stored_records
@@ -34,6 +35,8 @@ def tsa(tmp_path: Path) -> Iterator[TsaServer]:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_stored_warc_is_stamped_and_exported(settings: Settings, site: Site, tsa: TsaServer, run,
                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not Path(settings.chromium_path).exists():
+        _need(f"{settings.chromium_path} is missing: the screenshot needs Chromium")
     site.set("/story", Page(PAGE))
     site.set("/media/clip.mp4", Page(CLIP, content_type="video/mp4"))
     tsa_env = {"LASTSEEN_TSA_URLS": tsa.url, "LASTSEEN_TSA_CERTS": str(tsa.ca_pem)}
