@@ -127,3 +127,85 @@ def test_media_is_kept_behind_an_environment_proxy(tmp_path: Path, monkeypatch: 
         world.stop()
     assert download.media.read_bytes() == video
     assert world.asked("https://media.example.org/clip.mp4")
+
+
+TRANSITION_FORMS = [
+    "[::ffff:0:127.0.0.1]", "[::ffff:0:a9fe:a9fe]", "[::ffff:0:a00:1]", "[::ffff:0:c0a8:101]",  # SIIT
+    "[::ffff:127.0.0.1]", "[::127.0.0.1]", "[64:ff9b::a9fe:a9fe]", "[64:ff9b:1::a00:1]",
+    "[64:ff9b:1::808:808]",  # local-use NAT64: this site's own gateway, whatever it carries
+    "[2002:a9fe:a9fe::]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+]
+
+
+@pytest.mark.parametrize("host", TRANSITION_FORMS)
+def test_ipv6_transition_forms_are_refused_by_every_client(host: str) -> None:
+    """The URL check, a guarded session and the forwarding proxy all refuse them."""
+    from archive.net.guard import BlockedURL, check_public_url
+    from archive.net.http import make_session
+
+    with pytest.raises(BlockedURL):
+        check_public_url(f"http://{host}/latest/meta-data/")
+    with pytest.raises(requests.ConnectionError, match="refused by the net guard"):
+        make_session("t").get(f"http://{host}:9/", timeout=2)
+    proxy = GuardedForwardProxy(NetGuard(), "", timeout=2).start()
+    try:
+        answer = requests.get(f"http://{host}/", proxies={"http": proxy.url}, timeout=5)
+    finally:
+        proxy.stop()
+    assert answer.status_code == 403 and "refused by the net guard" in answer.text
+
+
+def test_siit_with_a_public_address_inside_passes() -> None:
+    from ipaddress import ip_address
+
+    from archive.net.guard import address_problem
+
+    assert address_problem(ip_address("::ffff:0:808:808")) is None
+    assert address_problem(ip_address("64:ff9b::808:808")) is None
+
+
+def test_the_api_refuses_transition_forms_and_a_refused_batch_creates_nothing(api) -> None:  # type: ignore[no-untyped-def]
+    urls = [f"http://{host}/latest/meta-data/" for host in TRANSITION_FORMS]
+    answer = api.post("/api/collections/siit/sources", json={"urls": urls})
+    assert answer.status_code in {200, 422}, answer.text
+    body = answer.json()
+    refused = {item["url"] for item in body.get("refused", [])}
+    assert body.get("added", []) == [] and (refused == set(urls) or answer.status_code == 422), body
+    assert api.get("/api/collections/siit").status_code == 404, "an all-refused batch creates no collection"
+
+
+def test_token_names_are_checked_alike_on_create_and_delete(api) -> None:  # type: ignore[no-untyped-def]
+    """A name that could not be named again in the delete route is not made; every name made can be revoked."""
+    from urllib.parse import quote
+
+    for name in ("a/b", "a?b", "x%y", "#x", "a\\b"):
+        made = api.request("POST", "/api/tokens", json={"name": name, "role": "reader"})
+        assert made.status_code == 422 and "token name" in made.json()["message"], (name, made.text)
+        gone = api.request("DELETE", f"/api/tokens/{quote(name, safe='/')}")
+        assert gone.status_code == 422 and "token name" in gone.json()["message"], (name, gone.text)
+    made = api.request("POST", "/api/tokens", json={"name": "ci (nightly)", "role": "reader"})
+    assert made.status_code == 201, made.text
+    assert api.request("DELETE", "/api/tokens/ci (nightly)").status_code == 204
+    assert api.request("DELETE", "/api/tokens/ci (nightly)").status_code == 404
+
+
+def test_a_token_made_before_names_were_checked_can_be_revoked(tmp_path: Path) -> None:
+    """A live token is revoked by its exact name, whatever it holds: it must never stay usable."""
+    from archive.db import session_scope
+    from archive.models import ApiToken
+    from archive.sources.limits import InputError
+    from archive.tokens import authenticate, hash_token, revoke_token
+    from archive.workspace import Workspace
+    from tests.conftest import make_settings
+
+    ws = Workspace(make_settings(tmp_path))
+    try:
+        with session_scope(ws.sessions) as session:
+            session.add(ApiToken(name="old/one", token_hash=hash_token("lst_old"), role="reader"))
+        with session_scope(ws.sessions) as session:
+            assert revoke_token(session, "old/one")
+            assert authenticate(session, "lst_old") is None
+            with pytest.raises(InputError, match="token name"):
+                revoke_token(session, "old/one")
+    finally:
+        ws.close()
