@@ -209,3 +209,40 @@ def test_a_token_made_before_names_were_checked_can_be_revoked(tmp_path: Path) -
                 revoke_token(session, "old/one")
     finally:
         ws.close()
+
+
+def test_timemap_paging_tells_no_private_capture_from_a_missing_one(api) -> None:  # type: ignore[no-untyped-def]
+    """Anonymous paging after a private capture's id answers as after an id that does not exist."""
+    from datetime import UTC, datetime, timedelta
+
+    from archive.db import session_scope
+    from archive.models import Capture, Source
+    from archive.sources import ensure_collection
+    from archive.urls import domain_of, normalize_url, url_hash
+
+    url = "https://news.example/story"
+    normalized = normalize_url(url)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    ids = {}
+    with session_scope(api.workspace.sessions) as session:
+        for name, public, at in (("open", True, t0 + timedelta(days=1)), ("closed", False, t0)):
+            collection = ensure_collection(session, name)
+            collection.public_read = public
+            source = Source(collection_id=collection.id, url=url, normalized_url=normalized,
+                            url_hash=url_hash(normalized), domain=domain_of(normalized))
+            session.add(source)
+            session.flush()
+            capture = Capture(source_id=source.id, captured_at=at, url=url, http_status=200, payload_sha256="a" * 64,
+                              size=10, warc_uri=f"file:///w/{name}.warc.gz", warc_offset=0, warc_length=9)
+            session.add(capture)
+            session.flush()
+            ids[name] = capture.id
+    missing = ids["closed"] + ids["open"] + 1000
+    answers = {which: api.request("GET", f"/api/timemap/link/after/{number}/{url}", role=None)
+               for which, number in (("private", ids["closed"]), ("missing", missing))}
+    assert {which: answer.status_code for which, answer in answers.items()} == {"private": 404, "missing": 404}
+    shown = {which: answer.json()["message"].replace(str(number), "N")
+             for (which, answer), number in zip(answers.items(), (ids["closed"], missing), strict=True)}
+    assert shown["private"] == shown["missing"]
+    reader = api.request("GET", f"/api/timemap/link/after/{ids['closed']}/{url}", role="reader")
+    assert reader.status_code == 200 and f"/api/captures/{ids['open']}>" in reader.text, "a reader pages on"
