@@ -246,3 +246,61 @@ def test_timemap_paging_tells_no_private_capture_from_a_missing_one(api) -> None
     assert shown["private"] == shown["missing"]
     reader = api.request("GET", f"/api/timemap/link/after/{ids['closed']}/{url}", role="reader")
     assert reader.status_code == 200 and f"/api/captures/{ids['open']}>" in reader.text, "a reader pages on"
+
+
+def _alert_message():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from archive.watch.notify import Message
+
+    alert = {"kind": "vanished", "url": "https://example.org/a", "collection": "r", "from_status": "alive",
+             "to_status": "vanished", "at": "2024-01-01T00:00:00Z"}
+    return Message((alert,), datetime(2024, 1, 1, tzinfo=UTC), "key")
+
+
+@pytest.mark.parametrize("scheme", ["json", "xml", "form"])
+def test_apprise_follows_no_redirect_inward(receiver, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    """An allowed Apprise target answers 307 to a loopback listener: nothing reaches the listener."""
+    from archive.watch.notify import AppriseNotifier
+    from tests.test_ssrf import Listener
+
+    listener = Listener()
+    try:
+        receiver.redirect_to = f"http://127.0.0.1:{listener.port}/inner"
+        port = receiver.server.server_address[1]
+        notifier = AppriseNotifier(f"{scheme}://127.0.0.1:{port}/hook?redirect=yes", "apprise:x",
+                                   allow_networks=(f"127.0.0.1/32:{port}",))
+        result = notifier.send(_alert_message())
+    finally:
+        listener.close()
+    assert len(receiver.posts) == 1, "the allowed target was asked"
+    assert listener.connections == 0 and not result.ok
+
+
+def test_apprise_connects_only_to_the_address_checked(receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A name that answers public to the check, then loopback to Apprise (DNS rebinding): nothing delivered."""
+    from archive.watch.notify import AppriseNotifier
+    from tests.test_ssrf import Listener
+
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host == "rebind.example.org":
+            asked.append(host)
+            return real("93.184.215.14" if len(asked) == 1 else "127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    listener = Listener()
+    try:
+        notifier = AppriseNotifier(f"json://rebind.example.org:{listener.port}/hook", "apprise:x")
+        result = notifier.send(_alert_message())
+    finally:
+        listener.close()
+    assert len(asked) >= 2, "Apprise looked the name up again"
+    assert listener.connections == 0
+    assert not result.ok and "refused by the net guard" in (result.error or ""), result.error
+    port = receiver.server.server_address[1]
+    allowed = AppriseNotifier(f"json://127.0.0.1:{port}/hook", "apprise:y", allow_networks=(f"127.0.0.1/32:{port}",))
+    assert allowed.send(_alert_message()).ok and len(receiver.posts) == 1, "an allowed target still gets its alert"
