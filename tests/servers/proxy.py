@@ -72,8 +72,8 @@ class RegionProxy:
             self.seen.append(handler.path)
         refusal = self.refuse.get(target.path)
         if refusal is not None:
-            self._answer(handler, refusal.status, [("Content-Type", refusal.content_type or "text/plain")],
-                         refusal.payload())
+            self._answer(handler, refusal.status,
+                         [("Content-Type", refusal.content_type or "text/plain"), *refusal.headers], refusal.payload())
             return
         upstream = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=10)
         try:
