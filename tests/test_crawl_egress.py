@@ -98,3 +98,27 @@ def test_a_crawl_behind_a_refusing_proxy_connects_to_the_proxy_alone(tmp_path: P
     assert not [what for kind, what in events if kind == "listen"], "nothing listens in a crawl"
     assert not [p for p in state.rglob("*") if p.is_file()], "no job file left"
     assert not [p for p in cache.rglob("*") if p.is_file()], "no Public Suffix List fetched or cached"
+
+
+def test_cookies_are_kept_and_public_suffixes_refused_by_the_packaged_list(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The crawl's cookie middleware keeps a site's cookie, refuses one set for a public suffix, asks no one."""
+    import socket
+
+    from scrapy import Request
+    from scrapy.http import Response
+    from scrapy.utils.test import get_crawler
+
+    from crawler.cookies import CookiesMiddleware
+
+    def no_dns(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"a name lookup: {args[0]!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    middleware = CookiesMiddleware.from_crawler(get_crawler(settings_dict={"COOKIES_ENABLED": True}))
+    request = Request("https://news.example.co.uk/story")
+    response = Response(request.url, headers={"Set-Cookie": ["site=1; Domain=.example.co.uk; Path=/",
+                                                             "suffix=1; Domain=.co.uk; Path=/"]}, request=request)
+    middleware.process_response(request, response)
+    follow = Request("https://www.example.co.uk/next")
+    middleware.process_request(follow)
+    assert follow.headers.get("Cookie") == b"site=1"
