@@ -11,8 +11,8 @@ checks what the host resolves to now.
 An unresolvable host passes the URL check: there is nothing to reach now, and a site whose domain is gone is
 exactly what lastseen records; the connection-time check sees it again when it resolves.
 
-IPv6 forms that carry an IPv4 address (IPv4-mapped and -compatible, NAT64, 6to4, Teredo) are judged by the
-IPv4 address they embed as well as by themselves.
+IPv6 forms that carry an IPv4 address (IPv4-mapped and -compatible, SIIT, NAT64, 6to4, Teredo) are judged by
+the IPv4 address they embed as well as by themselves; the local-use NAT64 prefix is never public.
 """
 
 from __future__ import annotations
