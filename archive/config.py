@@ -152,6 +152,8 @@ class Settings:
                                           "are verified with")
     wacz_signing_key: str = _setting("", "str", "PEM ECDSA P-256 private key that signs WACZ exports; default: one "
                                      "made on first use in data_dir/keys")
+    wacz_signer: str = _setting("", "str", "fingerprint (sha256:HEX) of the key a WACZ must be signed by for "
+                                "`verify` to pass it (none: any signer is named, an unsigned package said so)")
     egress_region: str = _setting("", "str", "where the crawl's traffic reaches the internet (a country, a cloud "
                                   "region), written into every WARC file")
     screenshots: bool = _setting(True, "bool", "a full-page screenshot of each captured HTML page when Chromium is "

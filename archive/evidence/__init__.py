@@ -23,6 +23,7 @@ from archive.evidence.signing import (
     key_path,
     public_key_der,
     sign_hash,
+    signer_fingerprint,
     signing_key,
 )
 from archive.evidence.stamping import (
@@ -42,7 +43,7 @@ from archive.evidence.timestamps import (
     load_certificates,
     verify_token,
 )
-from archive.evidence.verify import FileReport, verify_paths, verify_stored
+from archive.evidence.verify import NO_TSA_CERTIFICATE, FileReport, verify_paths, verify_stored
 
 __all__ = [
     "ADDED",
@@ -56,6 +57,7 @@ __all__ = [
     "events_about",
     "record",
     "FileReport",
+    "NO_TSA_CERTIFICATE",
     "HttpTimestampAuthority",
     "Stamp",
     "SigningError",
@@ -68,6 +70,7 @@ __all__ = [
     "key_path",
     "public_key_der",
     "sign_hash",
+    "signer_fingerprint",
     "signing_key",
     "stamp_local",
     "load_certificates",

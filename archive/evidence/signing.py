@@ -62,6 +62,12 @@ def signing_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+def signer_fingerprint(settings: Settings) -> str | None:
+    """The fingerprint of the deployment's signing key when it has one already (never makes one)."""
+    path = key_path(settings)
+    return fingerprint(public_key_der(signing_key(settings))) if path.exists() else None
+
+
 def public_key_der(key: ec.EllipticCurvePrivateKey) -> bytes:
     """The public key as DER SubjectPublicKeyInfo, the form signedData carries (base64)."""
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
