@@ -3,22 +3,32 @@ packages and files fail in bounded memory, with a reason; the signer can be pinn
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
+import json
+import os
 import random
+import subprocess
+import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.db import session_scope
-from archive.evidence import CAPTURED, record
+from archive.evidence import CAPTURED, fingerprint, public_key_der, record, sign_hash, signing_key
 from archive.storage import warc_key
 from archive.warc import write_wacz
 from archive.workspace import Workspace
 from tests.servers.api import at
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _warc(records: int = 39, seed: int = 7) -> bytes:
@@ -119,3 +129,131 @@ def ws(settings) -> Workspace:
     workspace = Workspace(settings)
     yield workspace
     workspace.close()
+
+
+_MEASURED = """import os, resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+sys.exit(code)"""
+
+
+def _child_verify(path: Path, *args: str) -> tuple[int, str, float]:
+    """`lastseen verify PATH` in a child process: its exit code, output and peak memory (MB). A small Python
+    starts it: a child's peak RSS counts what it inherited at fork, and pytest's own memory is not verify's."""
+    env = {**os.environ, "LASTSEEN_DATA_DIR": str(path.parent / "data"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _MEASURED, sys.executable, "-m", "archive.cli", "verify", str(path),
+                           *args], env=env, capture_output=True, text=True, timeout=300)
+    *out, peak = done.stdout.rstrip("\n").split("\n")
+    return done.returncode, "\n".join(out) + done.stderr, float(peak)
+
+
+def _bomb(write: Callable[[bytes], object], head: bytes, size: int, fill: bytes = b"a") -> None:
+    """head, then size bytes of fill, written a MiB at a time (so the test itself stays small)."""
+    write(head)
+    block = fill * (1024 * 1024)
+    for _ in range(size // len(block)):
+        write(block)
+
+
+def test_a_512_mib_header_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "long.warc.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        _bomb(out.write, b"WARC/1.0\r\nWARC-Type: resource\r\nX-Long: ", 512 * 1024 * 1024)
+    assert path.stat().st_size < 1024 * 1024
+    code, out, peak = _child_verify(path)
+    print(f"512 MiB header line: exit {code}, peak RSS {peak:.0f} MB")
+    assert code == 1 and "FAILED" in out and "a header line longer than 1024 KiB" in out, out
+    assert peak < 200, f"verify used {peak:.0f} MB"
+
+
+def _wacz_with(path: Path, members: dict[str, bytes | Callable[[Callable[[bytes], object]], None]],
+               digest: dict[str, object] | None = None) -> None:
+    """A WACZ of the given members (bytes, or a writer of streamed bytes); datapackage-digest.json vouching
+    for datapackage.json unless given."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, content in members.items():
+            with package.open(name, "w", force_zip64=True) as member:
+                content(member.write) if callable(content) else member.write(content)
+        if "datapackage-digest.json" not in members:
+            data = members.get("datapackage.json")
+            made = digest or {"path": "datapackage.json",
+                              "hash": "sha256:" + hashlib.sha256(data if isinstance(data, bytes) else b"").hexdigest()}
+            package.writestr("datapackage-digest.json", json.dumps(made))
+
+
+def test_zip_bombs_in_a_wacz_are_refused_in_bounded_memory(tmp_path: Path) -> None:
+    size = 512 * 1024 * 1024
+    bomb = tmp_path / "bomb.wacz"
+    _wacz_with(bomb, {"datapackage.json": lambda write: _bomb(write, b"", size, b" ")})
+    inside = tmp_path / "inside.wacz"
+    listed = json.dumps({"resources": [{"path": "archive/x.warc", "hash": "sha256:00", "bytes": 1}]}).encode()
+    _wacz_with(inside, {"datapackage.json": listed,
+                        "archive/x.warc": lambda write: _bomb(write, b"WARC/1.0\r\nWARC-Type: resource\r\n", size)})
+    for path, says in [(bomb, "datapackage.json is larger than"), (inside, "a header line longer than")]:
+        assert path.stat().st_size < 1024 * 1024
+        code, out, peak = _child_verify(path)
+        print(f"{path.name}: exit {code}, peak RSS {peak:.0f} MB")
+        assert code == 1 and "FAILED" in out and says in out, out
+        assert peak < 200, f"verify used {peak:.0f} MB on {path.name}"
+
+
+@pytest.mark.parametrize("members, says", [
+    ({"datapackage.json": b"[]"}, "datapackage.json is not a JSON object"),
+    ({"datapackage.json": b'{"resources": "x"}'}, "resources is not a list of objects"),
+    ({"datapackage.json": b'{"resources": [1]}'}, "resources is not a list of objects"),
+    ({"datapackage.json": b'{"resources": [{"path": ["a"]}]}'}, "listed in datapackage.json but not in"),
+    ({"datapackage.json": b'{"resources": []}', "datapackage-digest.json": b'"x"'}, "not a JSON object"),
+    ({"datapackage.json": b"[" * 100_000}, "datapackage.json is not JSON"),
+    ({"datapackage.json": b'{"resources": [], "created": []}',
+      "datapackage-digest.json": b'{"hash": 5, "signedData": "x"}'}, "signedData is not an object"),
+    ({"datapackage.json": b'{"resources": []}',
+      "datapackage-digest.json": b'{"hash": "sha256:00", "signedData": {"publicKey": 5, "signature": []}}'},
+     "not valid base64 DER"),
+])
+def test_hostile_package_shapes_fail_with_a_reason(run, tmp_path: Path, members: dict[str, bytes], says: str) -> None:
+    path = tmp_path / "hostile.wacz"
+    _wacz_with(path, members)
+    code, out, err = run("verify", str(path))
+    assert code == 1 and out.startswith(f"FAILED  {path}: ") and says in out, out + err
+    assert "Traceback" not in err
+
+
+def test_duplicate_member_names_fail(run, tmp_path: Path) -> None:
+    warc = tmp_path / "00000-t.warc.gz"
+    warc.write_bytes(_warc(2))
+    wacz = tmp_path / "t.wacz"
+    write_wacz([warc], wacz, title="t")
+    with zipfile.ZipFile(wacz, "a") as package, pytest.warns(UserWarning, match="Duplicate name"):
+        package.writestr("archive/00000-t.warc.gz", b"other bytes")
+    code, out, _ = run("verify", str(wacz))
+    assert code == 1 and "member name 'archive/00000-t.warc.gz' appears more than once" in out, out
+
+
+def test_the_signer_can_be_pinned(run, ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warc = tmp_path / "00000-t.warc.gz"
+    warc.write_bytes(_warc(2))
+    unsigned, ours, theirs = tmp_path / "unsigned.wacz", tmp_path / "ours.wacz", tmp_path / "theirs.wacz"
+    write_wacz([warc], unsigned, title="t")
+    key = signing_key(ws.settings)
+    write_wacz([warc], ours, title="t", sign=lambda digest, created: sign_hash(key, digest, created))
+    other = ec.generate_private_key(ec.SECP384R1())
+    write_wacz([warc], theirs, title="t", sign=lambda digest, created: sign_hash(other, digest, created))
+    mine, stranger = fingerprint(public_key_der(key)), fingerprint(public_key_der(other))
+
+    code, out, _ = run("verify", str(unsigned))
+    assert code == 0 and out.rstrip().endswith("no timestamp token, unsigned"), out
+    code, out, _ = run("verify", str(theirs))
+    assert code == 0 and f"signed by another key {stranger}" in out, out
+    code, out, _ = run("verify", str(ours))
+    assert code == 0 and f"signed by this deployment's key {mine}" in out, out
+
+    code, out, _ = run("verify", str(unsigned), "--key", mine)
+    assert code == 1 and f"unsigned, but a signature by {mine} is required" in out, out
+    code, out, _ = run("verify", str(theirs), "--key", mine)
+    assert code == 1 and f"signed by another key ({stranger}), not the required {mine}" in out, out
+    code, out, _ = run("verify", str(ours), "--key", mine)
+    assert code == 0 and f"signed by the required key {mine}" in out, out
+    monkeypatch.setenv("LASTSEEN_WACZ_SIGNER", mine)
+    assert run("verify", str(theirs))[0] == 1, "the setting pins the signer like --key"
+    code, _, err = run("verify", str(ours), "--key", "abc")
+    assert code == 2 and "--key wants a key fingerprint" in err

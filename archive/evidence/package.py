@@ -20,7 +20,7 @@ from archive.evidence.records import Members, check_records
 from archive.evidence.signing import check_signed
 from archive.net.http import one_line
 
-JSON_LIMIT = 64 * 1024 * 1024  # datapackage.json of a very large package; far more is a bomb
+JSON_LIMIT = 16 * 1024 * 1024  # datapackage.json of some 100,000 files; far more is a bomb
 TOKEN_LIMIT = 1024 * 1024  # an RFC 3161 answer is a few KiB
 
 

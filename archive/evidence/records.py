@@ -27,7 +27,7 @@ _IN_CHUNK = 4 * 1024 * 1024  # compressed bytes read at a time (one ranged read 
 _FEED = 64 * 1024  # compressed bytes given to zlib at a time (its unconsumed tail is copied each call)
 _FIRST_FEED = 512  # at a member's start: output lost to a zlib error is never a record's header
 LINE_LIMIT = 1024 * 1024  # one WARC or HTTP header line; browsers and servers stop far below this
-HEADERS_LIMIT = 8 * 1024 * 1024  # all the header lines of one record
+HEADERS_LIMIT = 2 * 1024 * 1024  # all the header lines of one record (Chromium takes 256 KiB)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -216,7 +216,16 @@ class _BoundedLines(DecompressingBufferedReader):
 
     def readline(self, length: int | None = None) -> bytes:
         limit = LINE_LIMIT + 1 if length is None or length > LINE_LIMIT else length
-        line = super().readline(limit)
+        parts, count = [], 0  # warcio's own readline miscounts a limit that spans buffer fills
+        while count < limit:
+            self._fillbuff()
+            if self.empty():
+                break
+            parts.append(self.buff.readline(limit - count))
+            count += len(parts[-1])
+            if parts[-1].endswith(b"\n"):
+                break
+        line = b"".join(parts)
         if len(line) > LINE_LIMIT:
             raise Hostile(f"a header line longer than {LINE_LIMIT // 1024} KiB")
         self.line_bytes += len(line)
@@ -234,6 +243,7 @@ def check_records(members: Members, label: str = "") -> tuple[int, list[str]]:
     reader = _BoundedLines(iterator.fh, block_size=BUFF_SIZE, decomp_type=None)
     iterator.reader = reader
     problems: list[str] = []
+    digests: list[tuple[int, str]] = []  # (record start, problem): those in a damaged member are the damage
     records = 0
     last = (0, "")  # the last record's uncompressed offset and id
     with contextlib.redirect_stderr(_Sink()):  # type: ignore[type-var]
@@ -245,10 +255,10 @@ def check_records(members: Members, label: str = "") -> tuple[int, list[str]]:
                 while record.raw_stream.read(BUFF_SIZE):
                     pass
                 records += 1
-                if record.digest_checker.passed is False and not _in_damage(members, start):
+                if record.digest_checker.passed is False:
                     where = members.file_offset(start)
-                    problems += [f"{label}record {record_id} at offset {where}: {problem}"
-                                 for problem in record.digest_checker.problems]
+                    digests += [(start, f"{label}record {record_id} at offset {where}: {problem}")
+                                for problem in record.digest_checker.problems]
                 members.forget_before(start)
                 reader.line_bytes = 0
         except Exception as exc:  # warcio, zlib and our bounds raise many kinds on bad bytes; one reason each
@@ -257,6 +267,7 @@ def check_records(members: Members, label: str = "") -> tuple[int, list[str]]:
                 where = members.file_offset(iterator.offset)
                 problems.append(f"{label}unreadable at offset {where}, after {records} record(s): "
                                 f"{text or type(exc).__name__}")
+    problems[:0] = [problem for start, problem in digests if not _in_damage(members, start)]
     if members.damage:
         member_at, member_out, why = members.damage
         named = last[1] if last[1] and last[0] >= member_out else "(header unreadable)"
