@@ -218,20 +218,25 @@ def test_config_check_says_whether_tsas_are_configured(run, tsa: TsaServer, monk
 
 
 def _spec_check(wacz: Path) -> None:
-    """The WACZ signing spec's anonymous check, done as a third party would: `cryptography` and the spec alone."""
+    """The WACZ signing spec's anonymous check, done as a third party would: `cryptography` and the spec alone
+    (the signature is WebCrypto's raw r||s, as ArchiveWeb.page writes it)."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     with zipfile.ZipFile(wacz) as package:
         digest = json.loads(package.read("datapackage-digest.json"))
         datapackage = package.read("datapackage.json")
     signed = digest["signedData"]
-    assert set(signed) == {"hash", "created", "software", "version", "signature", "publicKey"}
+    assert set(signed) == {"hash", "created", "software", "signature", "publicKey"}, "ArchiveWeb.page's properties"
     assert signed["hash"] == digest["hash"] == "sha256:" + hashlib.sha256(datapackage).hexdigest()
     assert signed["created"] == json.loads(datapackage)["created"]
     key = serialization.load_der_public_key(base64.b64decode(signed["publicKey"]))
-    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
-    key.verify(base64.b64decode(signed["signature"]), signed["hash"].encode(), ec.ECDSA(hashes.SHA256()))
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1"
+    raw = base64.b64decode(signed["signature"])
+    assert len(raw) == 96, "raw r||s of P-384, not DER"
+    der = encode_dss_signature(int.from_bytes(raw[:48], "big"), int.from_bytes(raw[48:], "big"))
+    key.verify(der, signed["hash"].encode(), ec.ECDSA(hashes.SHA256()))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -301,7 +306,7 @@ def test_a_wacz_signature_fails_when_the_package_list_changes(ws: Workspace, run
     write_wacz([path], wacz, title="c", pages=[],
                sign=lambda digest, created: sign_hash(signing_key(ws.settings), digest, created))
     _spec_check(wacz)
-    assert (ws.settings.data_dir / "keys" / "wacz-signing.pem").stat().st_mode & 0o077 == 0
+    assert (ws.settings.data_dir / "keys" / "wacz-signing-p384.pem").stat().st_mode & 0o077 == 0
     forged = tmp_path / "forged.wacz"
     with zipfile.ZipFile(wacz) as source, zipfile.ZipFile(forged, "w") as out:
         digest = json.loads(source.read("datapackage-digest.json"))

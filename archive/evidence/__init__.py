@@ -4,6 +4,7 @@ The package's front door: consumers import from `archive.evidence`, not from its
 stamping, verify).
 """
 
+from archive.evidence.certified import CertifiedSigner, check_certified, package_signer
 from archive.evidence.custody import (
     ADDED,
     CAPTURED,
@@ -17,6 +18,7 @@ from archive.evidence.custody import (
     record,
 )
 from archive.evidence.signing import (
+    AnonymousSigner,
     SigningError,
     check_signed,
     fingerprint,
@@ -46,6 +48,10 @@ from archive.evidence.timestamps import (
 from archive.evidence.verify import NO_TSA_CERTIFICATE, FileReport, verify_paths, verify_stored
 
 __all__ = [
+    "AnonymousSigner",
+    "CertifiedSigner",
+    "check_certified",
+    "package_signer",
     "ADDED",
     "CAPTURED",
     "DELETED",

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from archive.evidence.certified import check_certified
 from archive.evidence.records import Members, check_records
 from archive.evidence.signing import check_signed
 from archive.net.http import one_line
@@ -89,7 +90,11 @@ class WaczCheck:
         if claimed != "sha256:" + hashlib.sha256(data).hexdigest():
             self.problems.append("datapackage.json does not match datapackage-digest.json")
         if "signedData" in digest:
-            self.signed_by, problems = check_signed(digest["signedData"], str(claimed), datapackage.get("created"))
+            signed = digest["signedData"]
+            if not isinstance(signed, dict):
+                raise Refused("signedData is not an object")
+            check = check_signed if "publicKey" in signed else check_certified
+            self.signed_by, problems = check(signed, str(claimed), datapackage.get("created"))
             self.problems += problems
         self._judge_signer()
         return resources
