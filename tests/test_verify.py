@@ -209,6 +209,11 @@ def test_zip_bombs_in_a_wacz_are_refused_in_bounded_memory(tmp_path: Path) -> No
     ({"datapackage.json": b'{"resources": []}',
       "datapackage-digest.json": b'{"hash": "sha256:00", "signedData": {"publicKey": 5, "signature": []}}'},
      "not valid base64 DER"),
+    ({"datapackage.json": b'{"resources": []}', "datapackage-digest.json": b'{"hash": "x", "signedData": {}}'},
+     "signedData has neither publicKey nor signature"),
+    ({"datapackage.json": b'{"resources": []}', "datapackage-digest.json": json.dumps({"signedData": {
+        "signature": "AA==", "domain": "a", "domainCert": "no PEM", "timeSignature": "AA==", "timestampCert": "x"}
+    }).encode()}, "not valid PEM and base64"),
 ])
 def test_hostile_package_shapes_fail_with_a_reason(run, tmp_path: Path, members: dict[str, bytes], says: str) -> None:
     path = tmp_path / "hostile.wacz"

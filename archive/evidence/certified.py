@@ -202,6 +202,8 @@ def _check_time(signature_text: str, der: bytes, stamps: Sequence[x509.Certifica
         check_signature(parse_response(der, "the time signature"), sha256, stamps[-1:], "the time signature")
     except TimestampError as exc:
         return [str(exc)]
+    except ValueError as exc:  # rfc3161-client on a token it cannot take apart
+        return [f"the signature's time signature cannot be checked: {exc}"]
     try:
         made = datetime.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=when.tzinfo)
     except ValueError:
