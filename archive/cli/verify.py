@@ -65,7 +65,8 @@ def _own_key(ws: Workspace) -> str | None:
 
 
 def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """One line per file; exit 0 only when every file, record digest and token holds."""
+    """One line per file; exit 0 when every file, record digest and token holds, 1 when one fails, 4 when all
+    holds but a token's signature could not be checked (no TSA certificate given)."""
     if args.collection and args.files:
         raise UsageError("give -c COLLECTION or FILEs, not both")
     roots = _roots(args, ws)

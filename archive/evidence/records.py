@@ -25,7 +25,7 @@ from archive.net.http import one_line
 
 _IN_CHUNK = 4 * 1024 * 1024  # compressed bytes read at a time (one ranged read of stored objects)
 _FEED = 64 * 1024  # compressed bytes given to zlib at a time (its unconsumed tail is copied each call)
-_FIRST_FEED = 512  # at a member's start: output lost to a zlib error is never a record's header
+_SALVAGE = 64  # on a zlib error, the input is fed again this much at a time to keep the output before it
 LINE_LIMIT = 1024 * 1024  # one WARC or HTTP header line; browsers and servers stop far below this
 HEADERS_LIMIT = 2 * 1024 * 1024  # all the header lines of one record (Chromium takes 256 KiB)
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -142,11 +142,12 @@ class Members:
             if not self._left() and not self._fill():
                 return self._damaged("the file ends inside a gzip member")
             decompressor = self._decompressor
-            fed = memoryview(self._in)[self._at:self._at + (_FIRST_FEED if self._size < _FEED else _FEED)]
+            fed = memoryview(self._in)[self._at:self._at + _FEED]
+            before = decompressor.copy()
             try:
                 data = decompressor.decompress(fed, length)
             except zlib.error as exc:
-                return self._damaged(str(exc))
+                return self._salvaged(before, fed, length, str(exc))
             self._take(len(fed) - len(decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail))
             self._crc = zlib.crc32(data, self._crc)
             self._size += len(data)
@@ -158,6 +159,22 @@ class Members:
                 return data
             if self._pending:
                 return self._inflate(length)
+
+    def _salvaged(self, decompressor: Any, fed: memoryview, length: int, why: str) -> bytes:
+        """What a damaged piece held before the damage (a record's header, say), the damage told next."""
+        self._pending = (self._starts_in[-1], self._starts_out[-1], one_line(why, 120))
+        kept: list[bytes] = []
+        try:
+            for start in range(0, len(fed), _SALVAGE):
+                room = length - sum(map(len, kept))
+                if room <= 0:  # zlib takes 0 as "no limit"
+                    break
+                kept.append(decompressor.decompress(fed[start:start + _SALVAGE], room))
+        except zlib.error:
+            pass
+        data = b"".join(kept)
+        self._out_pos += len(data)
+        return data or self._inflate(length)
 
     def _check_trailer(self) -> None:
         """The member's CRC-32 and length (RFC 1952) against what was inflated; a mismatch is kept pending."""
