@@ -90,6 +90,10 @@ class Collection(Base):
     cookies_file: Mapped[str | None] = mapped_column(Text, default=None)  # a cookies file yt-dlp may send
     # Regions its sources are checked from (archive.status.regions); None: anywhere, as one region.
     regions: Mapped[list[Any] | None] = mapped_column(default=None)
+    # Paused or deleted: none of its sources is checked or captured (archive.sources.manage).
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    wayback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # captures go to Wayback
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -135,6 +139,12 @@ class Source(Base):
     check_etag: Mapped[str | None] = mapped_column(String(512), default=None)
     check_last_modified: Mapped[str | None] = mapped_column(String(64), default=None)
     check_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Paused or deleted: never checked or captured; a deleted one keeps its captures until purged.
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Failed capture attempts since its last capture, and when the next is due (the one backoff formula).
+    capture_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    capture_retry_at: Mapped[datetime | None] = mapped_column(default=None)
 
     collection: Mapped[Collection] = relationship(back_populates="sources")
     tags: Mapped[list[SourceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin", passive_deletes=True)
