@@ -199,5 +199,7 @@ def collection_counts(session: Session) -> list[dict[str, Any]]:
         out.append({"name": collection.name, "description": collection.description,
                     "sources": sum(by_status.values()), "by_status": by_status,
                     "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
-                    "regions": list(collection_regions(collection)), "created_at": iso(collection.created_at)})
+                    "regions": list(collection_regions(collection)), "created_at": iso(collection.created_at),
+                    "wayback": collection.wayback, "paused_at": iso(collection.paused_at),
+                    "deleted_at": iso(collection.deleted_at)})
     return out

@@ -1,0 +1,212 @@
+"""Managing the watch list: pause, resume, delete and purge (CLI and API), intervals that apply at once, check
+and capture now, and a scheduler that checks a collection within two minutes of its interval becoming a minute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from archive.config import Settings
+from archive.db import session_scope
+from archive.models import Capture, Check, CustodyEvent, Source
+from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.watch.check import check_sources
+from archive.workspace import Workspace
+from tests.servers.api import ApiServer, add_capture, running_api, store_exchange
+from tests.servers.site import Page, Site
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _pages(site: Site, *names: str) -> list[str]:
+    for name in names:
+        site.set(f"/{name}", Page(f"<html><head><title>{name}</title></head><body><p>{name} story</p></body></html>"))
+    return [site.url(f"/{name}") for name in names]
+
+
+def _checked(ws: Workspace) -> dict[str, int]:
+    with session_scope(ws.sessions) as session:
+        return dict(session.execute(select(Source.normalized_url, func.count(Check.id))
+                                    .outerjoin(Check, Check.source_id == Source.id)
+                                    .group_by(Source.normalized_url)).all())
+
+
+def _custody(ws: Workspace) -> list[tuple[str, str, dict]]:
+    with session_scope(ws.sessions) as session:
+        return [(e.action, e.subject, e.detail) for e in session.scalars(
+            select(CustodyEvent).where(CustodyEvent.action != "added").order_by(CustodyEvent.id))]
+
+
+def test_paused_and_deleted_sources_are_never_checked_and_deletes_keep_captures(settings: Settings, site: Site,
+                                                                                run) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = _pages(site, "a", "b", "c")
+    settings = settings.replace(allow_networks=("127.0.0.1/32",))
+    ws = Workspace(settings)
+    assert run("add", a, b, c, "-c", "flood")[0] == 0
+    record, uri = store_exchange(ws, b, b"<html><body>b story</body></html>", when=T0)
+    with session_scope(ws.sessions) as session:
+        add_capture(session, session.scalar(select(Source).where(Source.normalized_url == b)), record, uri)
+
+    code, out, err = run("pause", a)
+    assert code == 0 and "paused 1 source(s)" in out, err
+    code, out, _ = run("delete", b, "-c", "flood")
+    assert code == 0 and "deleted 1 source(s)" in out and "kept" in out
+    code, _, err = run("pause", "http://127.0.0.1:9/nothing")
+    assert code == 3 and "is not tracked" in err
+    assert run("pause", "-c", "nosuch")[0] == 2
+
+    assert run("check", "-c", "flood")[0] == 0
+    assert _checked(ws) == {a: 0, b: 0, c: 1}, "a paused and a deleted source are not checked"
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Capture)) == 1, "a delete keeps the captures"
+    assert ws.storage.exists(ws.storage.key_of(uri)), "...and the WARC file"
+    assert [(action, subject, detail["purged"]) for action, subject, detail in _custody(ws)] == [("deleted", b, False)]
+
+    code, out, _ = run("--json", "resume", a, b)
+    assert code == 0 and '"resumed": 1' in out and '"restored": 1' in out
+    assert run("check", "-c", "flood")[0] == 0
+    assert _checked(ws) == {a: 1, b: 1, c: 1}, "resumed and restored sources are due again"
+
+    code, out, _ = run("pause", "-c", "flood")
+    assert code == 0 and "paused: collection 'flood'" in out
+    assert run("check", "-c", "flood", "--all")[0] == 0
+    assert _checked(ws) == {a: 1, b: 1, c: 1}, "no source of a paused collection is checked"
+    assert run("resume", "-c", "flood")[0] == 0
+
+    code, out, _ = run("delete", b, "--purge")
+    assert code == 0 and "1 source(s), 1 capture(s), 1 WARC file(s) deleted" in out
+    assert not ws.storage.exists(ws.storage.key_of(uri))
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Capture)) == 0
+        assert session.scalar(select(func.count()).select_from(Source)) == 2
+    purged = [(action, subject, detail.get("kind")) for action, subject, detail in _custody(ws)
+              if detail.get("purged")]
+    assert purged == [("deleted", b, "source"), ("deleted", uri, "warc_file")]
+    ws.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_new_interval_moves_next_checks_at_once(settings: Settings, site: Site, run) -> None:  # type: ignore[no-untyped-def]
+    a, b = _pages(site, "a", "b")
+    ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",)))
+    assert run("add", a, b, "-c", "flood")[0] == 0
+    with session_scope(ws.sessions) as session:
+        ids = list(session.scalars(select(Source.id).order_by(Source.id)))
+    check_sources(ws, ids, now=T0)
+
+    def next_checks() -> list[datetime]:
+        with session_scope(ws.sessions) as session:
+            return list(session.scalars(select(Source.next_check_at).order_by(Source.id)))
+
+    assert all(when > T0 + timedelta(hours=20) for when in next_checks())
+    code, out, _ = run("collection", "flood", "--every", "1m")
+    assert code == 0 and "recheck_interval   60" in out
+    assert next_checks() == [T0 + timedelta(minutes=1)] * 2, "the collection's new interval applies at once"
+
+    code, out, _ = run("add", a, "-c", "flood", "--every", "2h")
+    assert code == 0 and f"updated  {a}: recheck every 7200 s" in out, out
+    assert next_checks() == [T0 + timedelta(hours=2), T0 + timedelta(minutes=1)]
+    code, out, _ = run("add", a, "-c", "flood", "--every", "2h")
+    assert "updated" not in out, "the same interval again changes nothing"
+    ws.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_scheduler_checks_a_collection_within_two_minutes_of_its_interval_becoming_a_minute(
+        settings: Settings, site: Site, run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import scheduler
+
+    a, b = _pages(site, "a", "b")
+    ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",)))
+    with session_scope(ws.sessions) as session:
+        add_sources(session, ensure_collection(session, "flood"), [SourceEntry(a), SourceEntry(b)])
+    clock = [T0]
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    monkeypatch.setattr(scheduler, "_now", lambda: clock[0])
+    assert scheduler.recheck_round()["checked"] == 2
+    with session_scope(ws.sessions) as session:  # the checks were stored at wall time: put them at the test clock
+        session.execute(Source.__table__.update().values(last_checked_at=T0, next_check_at=T0 + timedelta(hours=24)))
+    clock[0] = T0 + timedelta(seconds=30)
+    assert scheduler.recheck_round() == {"checked": 0}
+    assert run("collection", "flood", "--every", "1m")[0] == 0
+    checked = []
+    for tick in range(1, 5):  # ticks of 30 s: within two minutes
+        clock[0] = T0 + timedelta(seconds=30 + 30 * tick)
+        checked.append(scheduler.recheck_round()["checked"])
+    assert sum(checked) >= 2 and checked[0] == 2, checked
+    assert _checked(ws) == {a: 2, b: 2}
+    ws.close()
+
+
+def test_watch_list_over_the_api(api: ApiServer, site: Site, tmp_path: Path) -> None:
+    ws = api.workspace
+    record, uri = store_exchange(ws, "https://news.example/x", b"<html>x</html>", when=T0)
+    with session_scope(ws.sessions) as session:
+        flood = ensure_collection(session, "flood")
+        added = add_sources(session, flood, [SourceEntry("https://news.example/x"),
+                                             SourceEntry("https://news.example/y")]).added
+        x, y = (s.id for s in added)
+        add_capture(session, session.get(Source, x), record, uri)
+
+    assert api.post(f"/api/sources/{x}/pause", role="reader").status_code == 403
+    paused = api.post(f"/api/sources/{x}/pause")
+    assert paused.status_code == 200 and paused.json()["action"] == "paused" and paused.json()["paused_at"]
+    assert api.post(f"/api/sources/{x}/pause").json()["action"] == "unchanged"
+    assert api.post(f"/api/sources/{x}/resume").json()["action"] == "resumed"
+    assert api.post("/api/sources/999999/pause").status_code == 404
+
+    moved = api.request("PATCH", f"/api/sources/{y}", role="archivist", json={"every": "1m"})
+    assert moved.status_code == 200 and moved.json()["action"] == "rescheduled"
+    assert api.request("PATCH", f"/api/sources/{y}", role="archivist", json={"every": "1s"}).status_code == 422
+
+    collection = api.request("PATCH", "/api/collections/flood", json={"wayback": False, "every": "2h"})
+    assert collection.status_code == 200, collection.text
+    assert collection.json()["wayback"] is False and collection.json()["recheck_interval"] == 7200
+    assert api.post("/api/collections/flood/pause").json()["action"] == "paused"
+    assert api.get("/api/collections/flood").json()["paused_at"]
+    assert api.post("/api/collections/flood/resume").json()["action"] == "resumed"
+
+    deleted = api.request("DELETE", f"/api/sources/{x}", role="archivist")
+    assert deleted.status_code == 200 and deleted.json()["action"] == "deleted"
+    assert api.request("DELETE", f"/api/sources/{x}?purge=true", role="archivist").status_code == 403
+    purged = api.request("DELETE", f"/api/sources/{x}?purge=true", role="admin")
+    assert purged.status_code == 200 and purged.json()["purged"]["captures"] == 1
+    assert purged.json()["purged"]["files"] == [uri]
+    assert api.get(f"/api/sources/{x}").status_code == 404
+    with session_scope(ws.sessions) as session:
+        actions = [(e.action, e.actor) for e in session.scalars(
+            select(CustodyEvent).where(CustodyEvent.action == "deleted").order_by(CustodyEvent.id))]
+    assert actions[0] == ("deleted", "API token test-archivist") and ("deleted", "API token test-admin") in actions
+
+    assert api.request("DELETE", "/api/collections/flood", role="archivist").json()["action"] == "deleted"
+    assert api.post(f"/api/sources/{y}/check").status_code == 409, "a deleted collection's source is not checked"
+
+
+def test_check_and_capture_now_are_jobs(settings: Settings, site: Site) -> None:
+    (story,) = _pages(site, "story")
+    with running_api(settings.replace(allow_networks=("127.0.0.1/32",))) as api:
+        added = api.post("/api/collections/flood/sources", json={"urls": [story]}).json()
+        assert added["added"] == [story]
+        source_id = api.get("/api/sources?collection=flood").json()["items"][0]["id"]
+        for kind, path in (("check", "check"), ("crawl", "capture")):
+            started = api.post(f"/api/sources/{source_id}/{path}")
+            assert started.status_code == 202 and started.json()["kind"] == kind, started.text
+            done = _wait(api, started.json()["id"])
+            assert done["state"] == "succeeded", done["log_tail"]
+        detail = api.get(f"/api/sources/{source_id}").json()
+        assert len(detail["checks"]) == 1 and len(detail["captures"]) == 1
+
+
+def _wait(api: ApiServer, job_id: str) -> dict:
+    import time
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job = api.get(f"/api/jobs/{job_id}", role="archivist").json()
+        if job["state"] != "running":
+            return job
+        time.sleep(0.3)
+    raise AssertionError("job did not finish")
