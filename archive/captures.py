@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Check, CrawlFailure, Source, Video, WaybackSubmission
+from archive.models import Capture, Source, WaybackSubmission
 from archive.sources.state import seen_alive
 from archive.storage import Storage, StorageError
 from archive.timefmt import iso
@@ -66,16 +66,6 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
         "record_id": record.record_id,
         "page_meta": page_meta,
     }
-
-
-def awaiting_media(now: datetime, retry_after: int) -> Any:
-    """Condition on Video: its media is not kept yet, its source was captured, and no media download of it
-    failed within `retry_after` seconds (a later crawl tries again; meanwhile checks keep watching it)."""
-    since = now - timedelta(seconds=retry_after)
-    return (Video.media_capture_id.is_(None)
-            & exists().where(Capture.source_id == Video.source_id)
-            & ~exists().where(CrawlFailure.source_id == Video.source_id, CrawlFailure.reason.like("media%"),
-                              CrawlFailure.at >= since))
 
 
 def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]],
@@ -169,21 +159,6 @@ def enqueue_captures(session: Session, pairs: Sequence[tuple[int, int]], batch: 
         if first:
             session.execute(insert(WaybackSubmission), first)
     session.flush()
-
-
-def still_to_capture(session: Session, source_ids: Sequence[int]) -> list[int]:
-    """Of these sources, those still owed a capture: never captured, or a check said `changed` since their newest.
-
-    The rule the scheduler's capture round follows (archive.watch.select.sources_to_capture); a worker's crawl
-    applies it again under the collection's lock, so work handed out twice is captured once.
-    """
-    ids = list(source_ids)
-    captured = dict(session.execute(select(Capture.source_id, func.max(Capture.captured_at))
-                                    .where(Capture.source_id.in_(ids)).group_by(Capture.source_id)).all())
-    changed = dict(session.execute(select(Check.source_id, func.max(Check.checked_at))
-                                   .where(Check.source_id.in_(ids), Check.outcome == "changed")
-                                   .group_by(Check.source_id)).all())
-    return [i for i in ids if i not in captured or (i in changed and changed[i] > captured[i])]
 
 
 def latest_screenshot(session: Session, storage: Storage, source_id: int, tries: int = 5) -> bytes | None:

@@ -149,9 +149,9 @@ def main() -> None:
 
     from archive.config import load_settings
     from archive.db import session_scope
+    from archive.due import checks_due
     from archive.models import utcnow
     from archive.watch.check import check_sources
-    from archive.watch.select import due_sources
     from archive.workspace import Workspace
 
     hosts = _hosts(args.hosts)
@@ -173,7 +173,7 @@ def main() -> None:
 
             started = time.perf_counter()
             with session_scope(ws.sessions) as session:
-                due = due_sources(session, now)
+                due = checks_due(session, now)
             due_all_s = time.perf_counter() - started
 
             started = time.perf_counter()
@@ -184,7 +184,7 @@ def main() -> None:
 
             started = time.perf_counter()
             with session_scope(ws.sessions) as session:
-                later = due_sources(session, now + timedelta(hours=2), 5000)
+                later = checks_due(session, now + timedelta(hours=2), 5000)
             due_some_s = time.perf_counter() - started
             database = ws.settings.database_url.split(":", 1)[0]
             ws.close()

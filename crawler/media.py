@@ -11,7 +11,7 @@ WARC file is stored.
 
 Downloads run in a pool of LASTSEEN_MEDIA_WORKERS threads, off the reactor: the page capture never waits for
 them. A failed download is a crawl failure of the source (`media_error`, `media_too_large`) and is tried again
-by a later crawl of the collection (archive.captures.awaiting_media), which also picks up videos an earlier
+by a later crawl of the collection (archive.due.media_due), which also picks up videos an earlier
 crawl left without media. Whether a crawl keeps media is the collection's switch (`lastseen collection NAME
 --media yes|no`) unless the crawl says (`crawl --media` / `--no-media`: the LASTSEEN_MEDIA Scrapy setting).
 """
@@ -31,8 +31,9 @@ from typing import Any
 from scrapy import signals
 from sqlalchemy import select
 
-from archive.captures import awaiting_media, capture_row
+from archive.captures import capture_row
 from archive.db import session_scope
+from archive.due import awaiting_media
 from archive.models import Capture, Collection, CrawlFailure, Source, Video
 from archive.providers.info import fetch_ytdlp
 from archive.storage import sha256_file

@@ -193,8 +193,8 @@ def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A check that finds the main text edited makes the next capture round recapture the page."""
     import scheduler
+    from archive.due import changed_captures
     from archive.watch.check import check_sources
-    from archive.watch.select import sources_to_capture
 
     article = "<html><head><title>Flood</title></head><body><article><p>{}</p></article></body></html>"
     site.set("/story", Page(article.format("The river rose three metres overnight near the old bridge. " * 5)))
@@ -218,7 +218,7 @@ def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings
     with session_scope(ws.sessions) as session:
         shas = list(session.scalars(select(Capture.payload_sha256).order_by(Capture.captured_at)))
         assert len(shas) == 2 and shas[0] != shas[1], "the edited page is captured again"
-        assert sources_to_capture(session) == []
+        assert changed_captures(session) == []
     assert scheduler.capture_round() == [], "nothing left to capture"
     ws.close()
 

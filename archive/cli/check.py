@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from archive.cli.output import Output
 from archive.db import session_scope
+from archive.due import checks_due
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Source, utcnow
 from archive.sources import find_sources, get_collection
 from archive.vocab import TransitionKind
 from archive.watch.check import check_sources
 from archive.watch.record import CheckResult, CheckSummary, by_count
-from archive.watch.select import due_sources
 from archive.workspace import Workspace
 
 
@@ -78,7 +78,7 @@ def _chosen_sources(session: Session, args: argparse.Namespace, now: datetime) -
         if collection_id is not None:
             stmt = stmt.where(Source.collection_id == collection_id)
         return list(session.scalars(stmt)), []
-    return due_sources(session, now, args.limit, collection_id=collection_id), []
+    return checks_due(session, now, args.limit, collection_id=collection_id), []
 
 
 def cmd_check(args: argparse.Namespace, ws: Workspace, out: Output) -> int:

@@ -9,7 +9,7 @@ limit is paused (provider_pause, kept in the database) and its videos are not ch
 a host that answers 429 is left alone for its Retry-After (by every worker, with redis_url), its sources due
 again when that pause ends.
 Nothing is captured here: a page whose main text changed is recorded as a `changed` check, and
-`sources_to_capture` lists such sources for the crawl. Status changes only through `archive.status.decide`;
+`archive.due.changed_captures` lists such sources for the crawl. Status changes only through `archive.status.decide`;
 every check and every transition is stored.
 """
 

@@ -17,13 +17,14 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutErro
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
-from archive.captures import previous_captures, still_to_capture
+from archive.captures import previous_captures
 from archive.db import session_scope
+from archive.due import awaiting_capture, still_to_capture
 from archive.extract.decode import decode_html
 from archive.extract.pagemeta import page_links
 from archive.extract.videos import find_videos
 from archive.models import Source
-from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
+from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.urls import InvalidURL, domain_of, without_userinfo
 from crawler.extensions import META_PREVIOUS, META_RECORDS
 from crawler.items import FailedFetch, PageCapture
