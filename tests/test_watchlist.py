@@ -9,13 +9,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from archive.captures import enqueue_capture
 from archive.config import Settings
 from archive.db import session_scope
-from archive.models import Capture, Check, CustodyEvent, Source
+from archive.models import Capture, Check, CustodyEvent, Source, WaybackSubmission
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.watch.check import check_sources
+from archive.wayback.lookups import lookup_sources
+from archive.wayback.queue import drain
 from archive.workspace import Workspace
+from tests.clocks import FakeClock
 from tests.servers.api import ApiServer, add_capture, running_api, store_exchange
+from tests.servers.ia import IAServer
 from tests.servers.site import Page, Site
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -210,3 +215,38 @@ def _wait(api: ApiServer, job_id: str) -> dict:
             return job
         time.sleep(0.3)
     raise AssertionError("job did not finish")
+
+
+def test_wayback_opt_out_and_private_addresses_never_reach_the_public_archive(
+        settings: Settings, ia: IAServer, run) -> None:  # type: ignore[no-untyped-def]
+    public, private, quiet = ("https://news.example.com/story", "http://127.0.0.1:9/intranet",
+                              "https://news.example.com/quiet")
+    assert settings.allow_networks, "the tests let the net guard through to 127.0.0.1"
+    assert run("add", public, private, "-c", "flood")[0] == 0
+    assert run("add", quiet, "-c", "hush")[0] == 0
+    code, out, _ = run("collection", "hush", "--wayback", "no")
+    assert code == 0 and "wayback            False" in out
+    ws = Workspace(settings.replace(wayback_url=ia.base_url, wayback_rate=0.0, wayback_skip_window=0))
+    with session_scope(ws.sessions) as session:
+        ids = dict(session.execute(select(Source.normalized_url, Source.id)).all())
+        for url, source_id in ids.items():
+            capture = Capture(source_id=source_id, captured_at=T0, url=url, http_status=200, content_type="text/html",
+                              payload_sha256="a" * 64, size=10, warc_uri="file:///w.warc.gz", warc_offset=0,
+                              warc_length=10)
+            session.add(capture)
+            session.flush()
+            assert enqueue_capture(session, source_id, capture.id) is not None
+    summary = drain(ws, clock=FakeClock(T0))
+    assert sorted((item.url, item.state, bool(item.archive_url)) for item in summary.items) == [
+        (private, "skipped", False), (quiet, "skipped", False), (public, "skipped", True)], \
+        "the public URL is saved (its copy older than the fake clock, so 'skipped' with the archive's URL)"
+    sent = " ".join(r.path for r in ia.requests)
+    assert "/save/" + public in sent and "127.0.0.1:9" not in sent and "quiet" not in sent
+    with session_scope(ws.sessions) as session:
+        errors = dict(session.execute(select(Source.normalized_url, WaybackSubmission.error)
+                                      .join(WaybackSubmission, WaybackSubmission.source_id == Source.id)).all())
+    assert "LASTSEEN_ALLOW_NETWORKS" in errors[private] and "--wayback no" in errors[quiet] and errors[public] is None
+    before = len(ia.requests)
+    [item] = lookup_sources(ws, [ids[private]], clock=FakeClock(T0))
+    assert item.error and "never sent to a public archive" in item.error and len(ia.requests) == before
+    ws.close()

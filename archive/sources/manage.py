@@ -1,9 +1,9 @@
 """Managing the watch list: pause, resume, delete and purge sources and collections, and apply new intervals.
 
 A paused or deleted source (or one of a paused or deleted collection) is never checked or captured
-(`watched`). Deleting keeps the captures and their WARC files, so what was archived stays evidence; purging, an
-admin's decision, removes the rows and every WARC file no other capture needs. Deletes, purges and restores are
-events of the custody record.
+(archive.due.watched). Deleting keeps the captures and their WARC files, so what was archived stays evidence;
+purging, an admin's decision, removes the rows and every WARC file no other capture needs. Deletes, purges and
+restores are events of the custody record.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from archive.evidence import ADDED, DELETED, record
@@ -21,13 +21,6 @@ from archive.models import Capture, Collection, Source, TimestampToken
 from archive.storage import Storage, StorageError
 
 _BATCH = 1000  # ids per statement
-
-
-def watched() -> ColumnElement[bool]:
-    """Condition on Source: neither it nor its collection is paused or deleted (only those are checked or
-    captured)."""
-    live = select(Collection.id).where(Collection.paused_at.is_(None), Collection.deleted_at.is_(None))
-    return Source.paused_at.is_(None) & Source.deleted_at.is_(None) & Source.collection_id.in_(live)
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
