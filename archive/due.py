@@ -163,3 +163,12 @@ def recoveries_due(session: Session, now: datetime, tried: Mapping[int, datetime
         select(Source.id).where(Source.status == SourceStatus.VANISHED.value, Source.recovery_archive_url.is_(None),
                                 Source.vanished_at >= now - RECOVERY_WINDOW, watched()).order_by(Source.vanished_at))
     return [sid for sid in vanished if tried.get(sid, now - RECOVERY_RETRY) <= now - RECOVERY_RETRY][:RECOVERY_BATCH]
+
+
+def retries_waiting(session: Session, collection_id: int, now: datetime) -> dict[str, Any]:
+    """A collection's sources never captured that wait to retry a failed capture: how many, and the soonest
+    retry (a crawl says so, rather than skipping them in silence)."""
+    waiting = (Source.collection_id == collection_id, watched(), ~exists().where(Capture.source_id == Source.id),
+               Source.capture_retry_at > now)
+    count, soonest = session.execute(select(func.count(), func.min(Source.capture_retry_at)).where(*waiting)).one()
+    return {"sources": count, "next_attempt_at": soonest}

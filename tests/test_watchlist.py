@@ -3,6 +3,10 @@ and capture now, and a scheduler that checks a collection within two minutes of 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from tests.servers.api import ApiServer, add_capture, running_api, store_exchang
 from tests.servers.ia import IAServer
 from tests.servers.site import Page, Site
 
+ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -249,4 +254,55 @@ def test_wayback_opt_out_and_private_addresses_never_reach_the_public_archive(
     before = len(ia.requests)
     [item] = lookup_sources(ws, [ids[private]], clock=FakeClock(T0))
     assert item.error and "never sent to a public archive" in item.error and len(ia.requests) == before
+    ws.close()
+
+
+def _lastseen(settings: Settings, *args: str, allow: str = "") -> subprocess.CompletedProcess[str]:
+    """`lastseen ARGS` as a child process on the test database, the net guard allowing `allow`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTSEEN_") and not k.endswith("_PROXY")}
+    env.update({"LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
+                "LASTSEEN_STORAGE_URL": settings.storage_url, "LASTSEEN_ALLOW_NETWORKS": allow,
+                "LASTSEEN_DESCRIBE_WORKERS": "1", "LASTSEEN_CRAWL_RETRIES": "0", "PYTHONPATH": str(ROOT)})
+    return subprocess.run([sys.executable, "-m", "archive.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_failed_capture_is_retried_with_backoff_and_never_skipped_in_silence(settings: Settings, site: Site,
+                                                                              run) -> None:  # type: ignore[no-untyped-def]
+    (story,) = _pages(site, "story")
+    assert run("add", story, "-c", "ev")[0] == 0
+    first = _lastseen(settings, "crawl", "-c", "ev")
+    assert first.returncode == 0 and "failed 1 (blocked_address 1)" in first.stdout, first.stderr[-2000:]
+    again = _lastseen(settings, "crawl", "-c", "ev")
+    assert "captured 0, unchanged 0, failed 0" in again.stdout
+    assert "1 source(s) wait to retry a failed capture, the next at 20" in again.stdout, again.stdout
+    retry = json.loads(run("status", story, "--json")[1])["sources"][0]["capture_retry"]
+    assert retry["failures"] == 1 and retry["last_failure"]["reason"] == "blocked_address"
+    failed_at = datetime.fromisoformat(retry["last_failure"]["at"].replace("Z", "+00:00"))
+    next_at = datetime.fromisoformat(retry["next_attempt_at"].replace("Z", "+00:00"))
+    assert timedelta(seconds=299) <= next_at - failed_at <= timedelta(seconds=301), "the formula's first step"
+    shown = run("status", story)[1]
+    assert "capture failed    1 time(s)" in shown and "next attempt      20" in shown
+
+    fixed = _lastseen(settings, "crawl", "-c", "ev", "--retry", allow="127.0.0.1/32")
+    assert "captured 1" in fixed.stdout, fixed.stdout + fixed.stderr[-2000:]
+    status = json.loads(run("status", story, "--json")[1])["sources"][0]
+    assert status["capture_retry"] is None and len(status["captures"]) == 1
+
+
+def test_failed_captures_back_off_by_the_one_formula(settings: Settings) -> None:
+    from archive.captures import capture_failed
+    from archive.due import new_captures
+
+    ws = Workspace(settings.replace(capture_retry=3600))
+    with session_scope(ws.sessions) as session:
+        [source] = add_sources(session, ensure_collection(session, "ev"), [SourceEntry("https://x.example/")]).added
+        steps = []
+        for _ in range(6):
+            when = capture_failed(session, source.id, T0, ws.settings.capture_retry)
+            steps.append((when - T0).total_seconds())
+        assert steps == [300, 600, 1200, 2400, 3600, 3600], "doubling from 5 minutes, up to LASTSEEN_CAPTURE_RETRY"
+        assert new_captures(session, T0 + timedelta(seconds=3599)) == []
+        assert [w.source_id for w in new_captures(session, T0 + timedelta(seconds=3600))] == [source.id]
     ws.close()

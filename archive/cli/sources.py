@@ -195,7 +195,16 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
         out.line(f"  {label:<17} {d[key] or '-'}")
     if d["tags"]:
         out.line(f"  tags              {', '.join(d['tags'])}")
+    for label, key in (("paused", "paused_at"), ("deleted", "deleted_at")):
+        if d.get(key):
+            out.line(f"  {label:<17} {d[key]} (not checked or captured; `lastseen resume` to watch again)")
     out.line(f"  captures          {len(d['captures'])}")
+    retry = d.get("capture_retry")
+    if retry:
+        last = retry["last_failure"] or {}
+        out.line(f"  capture failed    {retry['failures']} time(s), last {last.get('at') or '-'}: "
+                 f"{last.get('reason') or '-'} {last.get('detail') or ''}".rstrip())
+        out.line(f"  next attempt      {retry['next_attempt_at'] or 'now'}")
     for c in d["captures"]:
         out.line(f"    {c['captured_at']}  {c['http_status']}  {c['record_type']}  sha256:{c['sha256']}")
         out.line(f"      {c['warc_uri']} @{c['warc_offset']}+{c['warc_length']}")

@@ -183,3 +183,10 @@ def _pages(session: Session, query: Any, collection_id: int | None, ids: Sequenc
     while rows := list(session.execute(query.where(Source.id > after).limit(_BATCH))):
         yield rows
         after = rows[-1][0]
+
+
+def retry_now(session: Session, collection_id: int) -> int:
+    """Make the collection's failed captures due at once (`crawl --retry`: the cause was fixed); how many."""
+    return session.execute(update(Source).where(Source.collection_id == collection_id,
+                                                Source.capture_retry_at.is_not(None))
+                           .values(capture_retry_at=None)).rowcount or 0
