@@ -129,6 +129,10 @@ def cmd_add(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def cmd_import(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Add every URL of a text, CSV, RSS/Atom or sitemap file, streaming: memory stays flat in its size."""
+    if args.file.lower().startswith(("http://", "https://")):
+        raise UsageError(f"import reads a file; to follow the feed or sitemap at {args.file} use "
+                         f"`lastseen subscribe -c {args.collection} {args.file}` (read now, then on the collection's "
+                         "schedule)")
     fmt, entries = read_entries(Path(args.file))
     return _add_all(ws, out, args, entries, fmt)
 
