@@ -3,11 +3,12 @@
 
 One function per kind of work: `new_captures` (sources never captured), `changed_captures` (a check saw the
 content change since the newest capture), `media_due` (videos of collections that keep media, still without
-it, a failed download included once its retry delay passed), `checks_due` (sources to recheck) and
-`recoveries_due` (vanished sources to look up in the Wayback Machine). `captures_due` is every capture's work
-in one list. Alert delivery and Wayback submissions are rows that carry their own due time; their stages drain
-them whole each round, so there is nothing to choose here. Layer 3 (stage I/O): queries only.
-"""
+it, a failed download included once its retry delay passed), `checks_due` (sources to recheck),
+`recoveries_due` (vanished sources to look up in the Wayback Machine) and `subscriptions_due` (feeds to poll).
+`captures_due` is every capture's work in one list. Paused and deleted sources and collections are never due
+(`watched`); a source whose capture failed waits for its retry time. Alert delivery and Wayback submissions are
+rows that carry their own due time; their stages drain them whole each round, so there is nothing to choose
+here. Layer 3 (stage I/O): queries only."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Check, Collection, CrawlFailure, Source, Video
+from archive.models import Capture, Check, Collection, CrawlFailure, Source, Subscription, Video
 from archive.status import Outcome
 from archive.vocab import SourceStatus
 
@@ -172,3 +173,13 @@ def retries_waiting(session: Session, collection_id: int, now: datetime) -> dict
                Source.capture_retry_at > now)
     count, soonest = session.execute(select(func.count(), func.min(Source.capture_retry_at)).where(*waiting)).one()
     return {"sources": count, "next_attempt_at": soonest}
+
+
+def subscriptions_due(session: Session, now: datetime) -> list[int]:
+    """Ids of feed subscriptions to poll now (never polled, or their time has come), of collections neither
+    paused nor deleted, oldest first."""
+    live = select(Collection.id).where(Collection.paused_at.is_(None), Collection.deleted_at.is_(None))
+    return list(session.scalars(select(Subscription.id).where(
+        Subscription.collection_id.in_(live),
+        Subscription.next_poll_at.is_(None) | (Subscription.next_poll_at <= now))
+        .order_by(Subscription.next_poll_at.is_not(None), Subscription.next_poll_at, Subscription.id)))

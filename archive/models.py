@@ -477,6 +477,26 @@ class TaskLease(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class Subscription(Base):
+    """A feed or sitemap a collection follows: polled on the collection's schedule, new entries become sources."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (UniqueConstraint("collection_id", "url_hash", name="uq_subscription_collection_url"),
+                      Index("ix_subscription_next_poll", "next_poll_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_polled_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_poll_at: Mapped[datetime | None] = mapped_column(default=None)  # None: due now
+    format: Mapped[str | None] = mapped_column(String(16), default=None)  # rss, atom, sitemap, sitemapindex
+    last_added: Mapped[int] = mapped_column(Integer, default=0)
+    total_added: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
 class CustodyEvent(Base):
     """One line of the custody record: who added, captured, exported, re-timestamped or deleted what, and when.
 

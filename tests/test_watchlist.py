@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from archive.captures import enqueue_capture
 from archive.config import Settings
 from archive.db import session_scope
-from archive.models import Capture, Check, CustodyEvent, Source, WaybackSubmission
+from archive.models import Capture, Check, CustodyEvent, Source, Subscription, WaybackSubmission
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.watch.check import check_sources
 from archive.wayback.lookups import lookup_sources
@@ -340,3 +340,67 @@ def test_a_feed_of_300k_items_is_read_in_bounded_memory(tmp_path: Path, bare_amp
     used, said = max_rss_kib(str(feed))
     assert said == "rss 300000"
     assert used - baseline < 40 * 1024, f"reading the feed took {(used - baseline) // 1024} MiB more than starting"
+
+
+RSS = ("<?xml version='1.0'?><rss version='2.0'><channel><title>News & views</title>{}</channel></rss>")
+GOOGLE_NEWS = ("<?xml version='1.0' encoding='UTF-8'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9' "
+               "xmlns:news='http://www.google.com/schemas/sitemap-news/0.9'><url><loc>{}</loc><news:news>"
+               "<news:publication><news:name>Daily</news:name><news:language>en</news:language></news:publication>"
+               "<news:publication_date>2026-12-01</news:publication_date><news:title>Flood</news:title></news:news>"
+               "</url></urlset>")
+
+
+def _items(*urls: str) -> str:
+    return "".join(f"<item><title>Tom & Jerry</title><link>{url}</link></item>" for url in urls)
+
+
+def test_feed_and_sitemap_subscriptions_are_read_now_and_on_the_collections_schedule(
+        settings: Settings, site: Site, run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    import scheduler
+
+    news = "https://news.example/"
+    site.set("/feed.xml", Page(RSS.format(_items(news + "a", news + "b")), content_type="application/rss+xml"))
+    gz = gzip.compress(b"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+                       b"<url><loc>https://news.example/c</loc></url><url><loc>https://news.example/d</loc></url>"
+                       b"</urlset>")
+    site.set("/old.xml.gz", Page(gz, content_type="application/x-gzip"))
+    site.set("/news.xml", Page(GOOGLE_NEWS.format(news + "e"), content_type="application/xml"))
+    site.set("/index.xml", Page("<sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+                                f"<sitemap><loc>{site.url('/old.xml.gz')}</loc></sitemap>"
+                                f"<sitemap><loc>{site.url('/news.xml')}</loc></sitemap></sitemapindex>",
+                                content_type="application/xml"))
+    code, _, err = run("import", site.url("/feed.xml"), "-c", "news")
+    assert code == 2 and f"lastseen subscribe -c news {site.url('/feed.xml')}" in err and "no such file" not in err
+
+    code, out, err = run("subscribe", "-c", "news", site.url("/feed.xml"), site.url("/index.xml"))
+    assert code == 0, err
+    assert f"subscribed {site.url('/feed.xml')} (rss): 2 added" in out
+    assert f"subscribed {site.url('/index.xml')} (sitemapindex): 3 added" in out
+
+    ws = Workspace(settings)
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    site.set("/feed.xml", Page(RSS.format(_items(news + "f", news + "a")), content_type="application/rss+xml"))
+    assert scheduler.feeds_round()["polled"] == 0, "not due before the collection's interval has passed"
+    later = datetime.now(UTC) + timedelta(seconds=settings.recheck_interval + 1)
+    monkeypatch.setattr(scheduler, "_now", lambda: later)
+    assert run("pause", "-c", "news")[0] == 0
+    assert scheduler.feeds_round()["polled"] == 0, "a paused collection's feeds are not read"
+    assert run("resume", "-c", "news")[0] == 0
+    assert scheduler.feeds_round() == {"polled": 2, "added": 1, "failed": 0}
+    with session_scope(ws.sessions) as session:
+        urls = sorted(session.scalars(select(Source.normalized_url)))
+    assert urls == [news + name for name in "abcdef"]
+    code, out, _ = run("subscribe", "--list", "-c", "news", "--json")
+    assert code == 0 and [row["total_added"] for row in json.loads(out)] == [3, 3]
+
+    guarded = Workspace(settings.replace(allow_networks=()))
+    from archive.sources.subscriptions import poll
+
+    with session_scope(guarded.sessions) as session:
+        feed_id = session.scalar(select(Subscription.id).where(Subscription.url == site.url("/feed.xml")))
+    result = poll(guarded, feed_id)
+    assert result.error and "LASTSEEN_ALLOW_NETWORKS" in result.error, result.error
+    guarded.close()
+    ws.close()

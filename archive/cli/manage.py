@@ -1,4 +1,5 @@
-"""`lastseen pause|resume|delete`: manage the watch list, by URL or a whole collection (-c alone)."""
+"""`lastseen pause|resume|delete|subscribe`: manage the watch list, by URL or a whole collection (-c alone), and
+the feeds and sitemaps collections follow."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from archive.sources.manage import (
     resume_sources,
     set_collection,
 )
+from archive.timefmt import iso
 from archive.workspace import Workspace
 
 
@@ -140,6 +142,63 @@ def _purged(out: Output, what: str, purged: Any) -> int:
     return EXIT_PARTIAL if purged.errors else EXIT_OK
 
 
+def cmd_subscribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Follow feeds or sitemaps in a collection (read now, then on its schedule); --list, --remove."""
+    from sqlalchemy import delete
+
+    from archive.models import Subscription
+    from archive.sources import ensure_collection
+    from archive.sources.subscriptions import poll, subscribe
+
+    if args.list:
+        return _list_subscriptions(ws, out, args.collection)
+    if not args.urls or not args.collection:
+        raise UsageError("subscribe -c COLLECTION URL... (or --list)")
+    if args.remove:
+        with session_scope(ws.sessions) as session:
+            collection = _collection(session, args.collection)
+            gone = [url for url in args.urls if session.execute(delete(Subscription).where(
+                Subscription.collection_id == collection.id, Subscription.url == url.strip())).rowcount]
+        return _finish(out, {"removed": gone}, [f"unsubscribed {url}" for url in gone],
+                       [url for url in args.urls if url not in gone], len(args.urls))
+    with session_scope(ws.sessions) as session:
+        collection = ensure_collection(session, args.collection)
+        ids = [subscribe(session, collection, url)[0].id for url in args.urls]
+    results = [poll(ws, subscription_id) for subscription_id in ids]
+    if out.as_json:
+        out.json([result.as_dict() for result in results])
+    for result in results if not out.as_json else ():
+        if result.error:
+            out.warn(f"lastseen: {result.url}: {result.error} (tried again at {iso(result.next_poll_at)})")
+            continue
+        out.line(f"subscribed {result.url} ({result.format}): {len(result.added)} added, {result.known} known, "
+                 f"{result.refused} refused; next read {iso(result.next_poll_at)}")
+    return EXIT_PARTIAL if any(result.error or result.refused for result in results) else EXIT_OK
+
+
+def _list_subscriptions(ws: Workspace, out: Output, collection: str | None) -> int:
+    from sqlalchemy import select
+
+    from archive.models import Subscription
+
+    with session_scope(ws.sessions) as session:
+        query = select(Subscription, Collection.name).join(Collection).order_by(Collection.name, Subscription.id)
+        if collection:
+            query = query.where(Collection.id == _collection(session, collection).id)
+        rows = [{"collection": name, "url": s.url, "format": s.format, "last_polled_at": iso(s.last_polled_at),
+                 "next_poll_at": iso(s.next_poll_at), "last_added": s.last_added, "total_added": s.total_added,
+                 "last_error": s.last_error} for s, name in session.execute(query)]
+    if out.as_json:
+        out.json(rows)
+        return EXIT_OK
+    for row in rows:
+        out.line(f"{row['collection']}  {row['url']}  ({row['format'] or '-'}) {row['total_added']} added, "
+                 f"last read {row['last_polled_at'] or '-'}, next {row['next_poll_at'] or 'now'}"
+                 + (f"; last error: {row['last_error']}" if row["last_error"] else ""))
+    out.line(f"{len(rows)} subscription(s)")
+    return EXIT_OK
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `pause`, `resume` and `delete` to the command line."""
     for name, handler, summary in (
@@ -155,3 +214,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="also remove their captures, checks and the WARC files no other capture needs "
                                 "(an admin's decision; recorded in the custody record)")
         p.set_defaults(handler=handler)
+    summary = "follow feeds and sitemaps: their entries become sources, read again on the collection's schedule"
+    p = sub.add_parser("subscribe", parents=[common], help=summary, description=summary + ".")
+    p.add_argument("urls", nargs="*", metavar="URL", help="a feed, a sitemap, a sitemap index, a .xml.gz sitemap")
+    p.add_argument("-c", "--collection", default=None, help="the collection its entries go to")
+    p.add_argument("--list", action="store_true", help="list the subscriptions (of -c's collection)")
+    p.add_argument("--remove", action="store_true", help="stop following these URLs (their sources stay)")
+    p.set_defaults(handler=cmd_subscribe)
