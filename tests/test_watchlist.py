@@ -395,6 +395,16 @@ def test_feed_and_sitemap_subscriptions_are_read_now_and_on_the_collections_sche
     code, out, _ = run("subscribe", "--list", "-c", "news", "--json")
     assert code == 0 and [row["total_added"] for row in json.loads(out)] == [3, 3]
 
+    from archive.tasks import leases, work  # a worker's lastseen.feeds task reads them just the same
+
+    site.set("/feed.xml", Page(RSS.format(_items(news + "g")), content_type="application/rss+xml"))
+    with session_scope(ws.sessions) as session:
+        session.execute(Subscription.__table__.update().values(next_poll_at=T0))
+        leases.grant(session, "feeds", ["poll"], "task-feeds", T0, 60)
+    assert work.feeds_round(work.Run(ws, "task-feeds", "worker-1")) == {"polled": 2, "added": 1}
+    with session_scope(ws.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Source)) == 7
+
     guarded = Workspace(settings.replace(allow_networks=()))
     from archive.sources.subscriptions import poll
 
@@ -404,3 +414,39 @@ def test_feed_and_sitemap_subscriptions_are_read_now_and_on_the_collections_sche
     assert result.error and "LASTSEEN_ALLOW_NETWORKS" in result.error, result.error
     guarded.close()
     ws.close()
+
+
+def test_dashboard_buttons_for_archivists_behind_a_form_token(api: ApiServer) -> None:
+    import re
+
+    import requests
+
+    with session_scope(api.workspace.sessions) as session:
+        [added] = add_sources(session, ensure_collection(session, "flood"),
+                              [SourceEntry("https://news.example/x")]).added
+        source = session.get(Source, added.id)
+        source.capture_failures, source.capture_retry_at = 2, T0
+    page = f"/sources/{added.id}"
+
+    def signed_in(role: str) -> requests.Session:
+        browser = requests.Session()
+        assert browser.post(api.url("/login"), data={"token": api.tokens[role], "next": page}).status_code == 200
+        return browser
+
+    reader = signed_in("reader").get(api.url(page)).text
+    assert "capture failed 2 time(s)" in reader and "next attempt 2026-12-01T12:00:00Z" in reader
+    assert "form_token" not in reader, "a reader sees no buttons"
+    archivist = signed_in("archivist")
+    html = archivist.get(api.url(page)).text
+    token = re.search(r"name='form_token' value='([0-9a-f]+)'", html).group(1)
+    assert "check now" in html and "capture now" in html
+    post = api.url(f"{page}/manage")
+    assert archivist.post(post, data={"action": "pause", "form_token": "0" * 64}).status_code == 403
+    assert archivist.post(post, data={"action": "pause", "form_token": token},
+                          headers={"Origin": "https://evil.example"}).status_code == 403
+    assert requests.post(post, data={"action": "pause", "form_token": token}).status_code == 403, "no cookie"
+    done = archivist.post(post, data={"action": "pause", "form_token": token}, allow_redirects=False)
+    assert done.status_code == 303 and done.headers["Location"] == page
+    assert api.get(f"/api/sources/{added.id}").json()["paused_at"]
+    html = archivist.get(api.url(page)).text
+    assert "paused 20" in html and "value='resume'" in html and "value='pause'" not in html
