@@ -74,6 +74,7 @@ def test_paused_and_deleted_sources_are_never_checked_and_deletes_keep_captures(
         assert session.scalar(select(func.count()).select_from(Capture)) == 1, "a delete keeps the captures"
     assert ws.storage.exists(ws.storage.key_of(uri)), "...and the WARC file"
     assert [(action, subject, detail["purged"]) for action, subject, detail in _custody(ws)] == [("deleted", b, False)]
+    assert b not in run("list", "-c", "flood")[1] and b in run("list", "-c", "flood", "--deleted")[1]
 
     code, out, _ = run("--json", "resume", a, b)
     assert code == 0 and '"resumed": 1' in out and '"restored": 1' in out
@@ -181,6 +182,7 @@ def test_watch_list_over_the_api(api: ApiServer, site: Site, tmp_path: Path) -> 
 
     deleted = api.request("DELETE", f"/api/sources/{x}", role="archivist")
     assert deleted.status_code == 200 and deleted.json()["action"] == "deleted"
+    assert [s["id"] for s in api.get("/api/sources?collection=flood").json()["items"]] == [y], "off the list"
     assert api.request("DELETE", f"/api/sources/{x}?purge=true", role="archivist").status_code == 403
     purged = api.request("DELETE", f"/api/sources/{x}?purge=true", role="admin")
     assert purged.status_code == 200 and purged.json()["purged"]["captures"] == 1

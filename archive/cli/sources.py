@@ -97,6 +97,9 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.collection)
+        if collection.paused_at or collection.deleted_at:
+            out.warn(f"lastseen: collection {collection.name!r} is {'deleted' if collection.deleted_at else 'paused'}:"
+                     f" its sources are not watched until `lastseen resume -c {collection.name}`")
         actor = command_actor("add" if fmt is None else f"import {args.file}")
         for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
                                      recheck_interval=every, actor=actor):
@@ -139,6 +142,8 @@ def cmd_import(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def _list_query(args: argparse.Namespace) -> Any:
     query = select(Source).join(Collection).options(selectinload(Source.collection)).order_by(Source.id)
+    if not args.deleted:
+        query = query.where(Source.deleted_at.is_(None))
     if args.collection:
         query = query.where(Collection.name == args.collection)
     if args.status:
@@ -368,6 +373,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=SOURCE_KINDS)
     p.add_argument("--tag")
     p.add_argument("--csv", action="store_true", help="CSV output")
+    p.add_argument("--deleted", action="store_true", help="also sources deleted from the watch list")
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("status", parents=[common], help="what is known of one URL")
