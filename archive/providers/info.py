@@ -199,7 +199,7 @@ def fetch_oembed(provider: str, url: str, *, proxy: str | None = None, timeout: 
     if reply.status is None:
         return VideoInfo(None, None, None, f"oEmbed: {reply.error}")
     status, body = reply.status, reply.body
-    verdict = classify_oembed(status, body)
+    verdict = classify_oembed(status, body, provider=provider)  # Vimeo's 404 says nothing (archive.status)
     if status == 200:
         try:
             data = json.loads(body)
