@@ -189,7 +189,7 @@ class RequisitePipeline(CrawlPipeline):
         reason = f"requisite_{reason}"[:32]
         with session_scope(self.ws.sessions) as session:
             session.add(CrawlFailure(source_id=page.source_id, url=url, reason=reason, detail=detail[:2000]))
-        self.capture.uploads.record_failure(reason)
+        self.capture.summary.count_failure(reason)
 
     def _row(self, need: Need, response: Response, record: Any, content_type: str | None) -> None:
         """The requisite's row, inserted once its WARC file is stored (with the other rows of that file)."""
@@ -205,7 +205,7 @@ class RequisitePipeline(CrawlPipeline):
             waiting.append(row)
             first = len(waiting) == 1
         if first:
-            self.capture.uploads.when_stored(record.file_name, lambda uri: self._insert(record.file_name, uri))
+            self.capture.captures.when_stored(record.file_name, lambda uri: self._insert(record.file_name, uri))
 
     def _insert(self, file_name: str, uri: str) -> None:
         with self._rows.lock:
