@@ -109,9 +109,9 @@ def test_an_articles_requisites_are_archived_and_replay_from_the_archive(
         return requests.get(f"{pywb.base_url}/{pywb.collection}/2030id_/{site.url(path)}", timeout=10,
                             proxies={"http": "", "https": ""})
 
-    deadline = time.monotonic() + 30
-    while replay("/article").status_code != 200:
-        assert time.monotonic() < deadline, "pywb never indexed the export"
+    deadline = time.monotonic() + 60
+    while (answer := replay("/article")).status_code != 200:
+        assert time.monotonic() < deadline, f"pywb never indexed the export: {answer.status_code}"
         time.sleep(0.5)
     for path, (body, _) in FILES.items():
         answer = replay(path)
