@@ -82,6 +82,7 @@ class RequisitePipeline(CrawlPipeline):
         self.count, self.size = settings.requisite_count, settings.requisite_bytes
         self._seen: set[str] = set()
         self._rows = _Rows()
+        self._earlier: bool | None = None  # whether the collection held requisites when the crawl began
 
     def process_item(self, item: Any) -> Any:
         """Pass the item on; for a captured HTML page, queue what it needs."""
@@ -125,9 +126,17 @@ class RequisitePipeline(CrawlPipeline):
                                               headers={"Referer": referer}, meta=meta, priority=1, dont_filter=True))
 
     def _previous(self, urls: list[str]) -> dict[str, RevisitTarget]:
-        """The newest full copy of each URL in this collection (for a revisit record when unchanged)."""
+        """The newest full copy of each URL in this collection (for a revisit record when unchanged); no query
+        in a collection's first crawl with requisites (a URL is fetched once within a crawl)."""
         collection_id = getattr(self.crawler.spider, "collection_id", None) or 0
-        wanted, found = set(urls), {}
+        wanted: set[str] = set(urls)
+        found: dict[str, RevisitTarget] = {}
+        if self._earlier is None:
+            with session_scope(self.ws.sessions) as session:
+                self._earlier = session.scalar(select(Requisite.id).where(Requisite.collection_id == collection_id)
+                                               .limit(1)) is not None
+        if not self._earlier:
+            return found
         keys = sorted({url_key(url) for url in urls})
         with session_scope(self.ws.sessions) as session:
             for start in range(0, len(keys), _ID_BATCH):
@@ -194,7 +203,7 @@ class RequisitePipeline(CrawlPipeline):
     def _row(self, need: Need, response: Response, record: Any, content_type: str | None) -> None:
         """The requisite's row, inserted once its WARC file is stored (with the other rows of that file)."""
         row = {"collection_id": getattr(self.crawler.spider, "collection_id", None) or 0,
-               "page_source_id": need.page.source_id, "url": response.url, "url_hash": url_key(response.url),
+               "page_source_id": need.page.source_id, "url": response.url,
                "kind": need.kind, "http_status": response.status, "content_type": (content_type or "")[:255] or None,
                "payload_sha256": record.payload_sha256, "payload_digest": record.payload_digest,
                "size": record.payload_size, "record_type": record.record_type, "warc_offset": record.offset,
@@ -212,7 +221,8 @@ class RequisitePipeline(CrawlPipeline):
             rows = self._rows.by_file.pop(file_name, [])
         if rows:
             with session_scope(self.ws.sessions) as session:
-                session.execute(insert(Requisite), [{**row, "warc_uri": uri} for row in rows])
+                session.execute(insert(Requisite), [{**row, "warc_uri": uri, "url_hash": url_key(row["url"])}
+                                                    for row in rows])
 
 
 class RequisiteBudgetMiddleware:
