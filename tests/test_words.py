@@ -8,6 +8,7 @@ site, as a user would keep them.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.storage import open_storage
+from archive.words.screen import ScreenError, ocr_problem, read_screen
 from archive.words.speech import ModelError, SpeechError, decode_audio, load_model, speech_reader
 from archive.words.tables import TextLine, WordsRun
 from tests.conftest import _need
@@ -28,6 +30,8 @@ from tests.test_crawl import crawl
 
 SENTENCE = "The bridge on the river was closed this morning."
 SPOKEN_AT = 2.0  # seconds of silence before the sentence
+CAPTION, SHOWN_AT = "Bridge closed at dawn", 3.0  # burned into the picture from SHOWN_AT to 6 s
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
 def ffmpeg(*args: str) -> None:
@@ -36,6 +40,13 @@ def ffmpeg(*args: str) -> None:
 
 def _picture(seconds: int) -> list[str]:
     return ["-f", "lavfi", "-i", f"testsrc=s=320x240:r=10:d={seconds}"]
+
+
+def _captioned(seconds: int) -> list[str]:
+    """A plain picture with CAPTION burned in from SHOWN_AT to 6 s (a lavfi input)."""
+    caption = (f"drawtext=fontfile={FONT}:text='{CAPTION}':fontsize=36:fontcolor=white:x=(w-text_w)/2:y=h-80:"
+               f"enable='between(t,{SHOWN_AT:g},6)'")
+    return ["-f", "lavfi", "-i", f"color=c=navy:s=640x360:r=10:d={seconds},{caption}"]
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +60,25 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A video saying SENTENCE from SPOKEN_AT, a silent one, one without sound, and a truncated copy."""
+    """A video saying SENTENCE from SPOKEN_AT and showing CAPTION, a silent plain one, one without sound, and a
+    truncated copy."""
     for tool in ("ffmpeg", "espeak-ng"):
         if shutil.which(tool) is None:
             _need(f"{tool} is not installed")
+    if not FONT.is_file():
+        _need("fonts-dejavu-core is not installed")
     folder = tmp_path_factory.mktemp("words")
     speech = folder / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(speech), SENTENCE], check=True, timeout=60)
     made = {name: folder / f"{name}.mp4" for name in ("spoken", "silent", "mute")}
     audio = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
-    ffmpeg(*_picture(7), "-i", str(speech), "-af", f"adelay={int(SPOKEN_AT * 1000)},apad", "-t", "7", *audio,
+    ffmpeg(*_captioned(7), "-i", str(speech), "-af", f"adelay={int(SPOKEN_AT * 1000)},apad", "-t", "7", *audio,
            str(made["spoken"]))
-    ffmpeg(*_picture(5), "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "5", *audio, str(made["silent"]))
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=320x240:r=10:d=5", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
+           "-t", "5", *audio, str(made["silent"]))
     ffmpeg(*_picture(3), "-c:v", "libx264", "-preset", "ultrafast", str(made["mute"]))
+    made["speech_only"] = folder / "speech.m4a"
+    ffmpeg("-i", str(speech), "-c:a", "aac", str(made["speech_only"]))
     made["truncated"] = folder / "truncated.mp4"
     made["truncated"].write_bytes(made["spoken"].read_bytes()[:3000])
     return made
@@ -119,9 +136,7 @@ def _text_records(settings: Settings, uri: str) -> list[dict]:
     storage = open_storage(settings)
     data = storage.read(storage.key_of(uri))
     found = []
-    import io
-
-    for record in ArchiveIterator(io.BytesIO(data)):
+    for record in ArchiveIterator(io.BytesIO(data)):  # one file per round: the records of every video read
         if record.rec_type == "metadata":
             found.append(json.loads(record.content_stream().read()))
     return found
@@ -138,8 +153,9 @@ def test_transcribe_keeps_kept_videos_words(settings: Settings, site: Site, clip
     code, _, stderr = crawl(settings, site, "-c", "event", extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB"})
     assert code == 0, stderr[-3000:]
 
-    code, out, _ = run("transcribe")
-    assert code == 0 and "speech: off (no model" in out  # no model: nothing read, nothing failed
+    code, out, _ = run("transcribe")  # no model: speech is off; on-screen text is read
+    assert code == 1 and "speech: off (no model" in out
+    assert "screen: 1 video(s) read, 1 line(s); nothing found in 1; failed 1" in out
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(model_dir))
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_THREADS", "1")
     code, out, err = run("transcribe", "-c", "event", "--json")
@@ -150,19 +166,38 @@ def test_transcribe_keeps_kept_videos_words(settings: Settings, site: Site, clip
 
     with session_scope(open_database(settings.database_url)) as session:
         lines = session.scalars(select(TextLine).order_by(TextLine.start)).all()
-        runs = {run.state: run for run in session.scalars(select(WordsRun))}
-    assert "river" in " ".join(line.text for line in lines).lower()
-    assert abs(lines[0].start - SPOKEN_AT) < 1.0 and {line.source for line in lines} == {"speech"}
-    assert runs["done"].language == "en" and runs["done"].record_uri
-    records = _text_records(settings, runs["done"].record_uri)
+        runs = {(run.source, run.state, run.lines > 0): run for run in session.scalars(select(WordsRun))}
+    said = [line for line in lines if line.source == "speech"]
+    assert "river" in " ".join(line.text for line in said).lower() and abs(said[0].start - SPOKEN_AT) < 1.0
+    shown = [line for line in lines if line.source == "screen"]
+    assert [line.text for line in shown] == [CAPTION] and abs(shown[0].start - SHOWN_AT) < 1.0
+    assert runs["speech", "done", True].language == "en"
+    records = _text_records(settings, runs["speech", "done", True].record_uri)
+    records += _text_records(settings, runs["screen", "done", True].record_uri)
+    assert [r["screen"][0]["text"] for r in records if r.get("screen")] == [CAPTION]
+    records = [r for r in records if r["source"] == "speech"]
     spoken = next(r for r in records if r["segments"])
     assert spoken["media"].endswith("/media/spoken.mp4") and spoken["language"] == "en"
     assert abs(spoken["segments"][0]["start"] - SPOKEN_AT) < 1.0 and "river" in spoken["segments"][0]["text"].lower()
     assert any(not r["segments"] for r in records)  # the silent video's record says it was heard, and empty
 
     code, out, _ = run("transcribe", "--json")  # nothing pending: read once per media
-    assert code == 0 and json.loads(out)["speech"]["read"] == 0
+    assert code == 0 and json.loads(out)["speech"]["read"] == json.loads(out)["screen"]["read"] == 0
 
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(settings.data_dir / "no-model"))
     code, out, err = run("transcribe")
     assert code == 2 and err.strip().count("\n") == 0 and "no such folder" in err
+
+
+def test_a_burned_in_caption_is_read_at_its_second(clips: dict[str, Path]) -> None:
+    if ocr_problem(("eng",)):
+        _need(ocr_problem(("eng",)) or "")
+    shown = read_screen(clips["spoken"], "eng", 3600)
+    assert [line.text for line in shown] == [CAPTION]
+    assert abs(shown[0].start - SHOWN_AT) < 1.0 and 6.0 <= shown[0].end <= 7.5
+    assert 0.5 < shown[0].confidence <= 1
+    assert read_screen(clips["silent"], "eng", 3600) == []
+    with pytest.raises(ScreenError, match="no video track"):
+        read_screen(clips["speech_only"], "eng", 3600)
+    with pytest.raises(ScreenError, match="not a readable video"):
+        read_screen(clips["truncated"], "eng", 3600)

@@ -10,8 +10,9 @@ from archive.db import session_scope
 from archive.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.sources import get_collection
 from archive.words.run import Tally, read_pending
+from archive.words.screen import ocr_problem, screen_reader
 from archive.words.speech import ModelError, load_model, speech_reader
-from archive.words.tables import SPEECH
+from archive.words.tables import SCREEN, SPEECH
 from archive.workspace import Workspace
 
 
@@ -37,17 +38,32 @@ def _speech(ws: Workspace, collection_id: int | None) -> Tally | None:
     return read_pending(ws, SPEECH, speech_reader(model, ws.settings.transcribe_max_seconds), collection_id)
 
 
+def _screen(ws: Workspace, collection_id: int | None) -> Tally | None:
+    """Read pending videos' on-screen text; None when it is off (no languages set)."""
+    languages = ws.settings.ocr_languages
+    if not languages:
+        return None
+    problem = ocr_problem(languages)
+    if problem:
+        raise UsageError(problem)
+    return read_pending(ws, SCREEN, screen_reader(languages, ws.settings.transcribe_max_seconds), collection_id)
+
+
+OFF = {SPEECH: "off (no model: set LASTSEEN_TRANSCRIBE_MODEL to a faster-whisper model folder)",
+       SCREEN: "off (LASTSEEN_OCR_LANGUAGES is empty)"}
+
+
 def cmd_transcribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Read every kept video not read yet; exit 1 when some could not be."""
     collection_id = _collection_id(ws, args.collection)
-    tallies: dict[str, Tally | None] = {SPEECH: _speech(ws, collection_id)}
+    tallies: dict[str, Tally | None] = {SPEECH: _speech(ws, collection_id), SCREEN: _screen(ws, collection_id)}
     if out.as_json:
         out.json({name: _fields(tally) for name, tally in tallies.items()})
     for name, tally in tallies.items():
         if out.as_json:
             continue
         if tally is None:
-            out.line(f"{name}: off (no model: set LASTSEEN_TRANSCRIBE_MODEL to a faster-whisper model folder)")
+            out.line(f"{name}: {OFF[name]}")
             continue
         out.line(f"{name}: {tally.done} video(s) read, {tally.lines} line(s); nothing found in {tally.empty}; "
                  f"failed {tally.failed}")
