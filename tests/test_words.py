@@ -184,9 +184,42 @@ def test_transcribe_keeps_kept_videos_words(settings: Settings, site: Site, clip
     code, out, _ = run("transcribe", "--json")  # nothing pending: read once per media
     assert code == 0 and json.loads(out)["speech"]["read"] == json.loads(out)["screen"]["read"] == 0
 
+    _shown_to_people(run, site)
+    code, out, _ = run("config", "--check")
+    assert code == 0 and f"transcription: on, Whisper model at {model_dir}" in out
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(settings.data_dir / "no-model"))
-    code, out, err = run("transcribe")
-    assert code == 2 and err.strip().count("\n") == 0 and "no such folder" in err
+    for command in (("transcribe",), ("config", "--check")):
+        code, out, err = run(*command)
+        assert code == 2 and err.strip().count("\n") == 0 and "no such folder" in err
+    monkeypatch.delenv("LASTSEEN_TRANSCRIBE_MODEL")
+    code, out, _ = run("config", "--check")
+    assert code == 0 and "transcription: off (no LASTSEEN_TRANSCRIBE_MODEL)" in out
+
+
+def _shown_to_people(run, site: Site) -> None:
+    """`lastseen transcript` in its three formats and `lastseen status` show the lines with their times."""
+    url = site.url("/media/spoken.mp4")
+    code, out, _ = run("transcript", url, "--format", "vtt")
+    assert code == 0 and out.startswith("WEBVTT\n")
+    cues = out.split("\n\n")[1:]
+    screen = next(cue.splitlines() for cue in cues if cue.startswith("screen-1"))
+    assert screen[1].startswith("00:00:03.000 --> 00:00:0") and screen[2] == CAPTION
+    speech = next(cue.splitlines() for cue in cues if cue.startswith("speech-1"))
+    assert speech[1].startswith("00:00:0") and "river" in speech[2].lower()
+    code, out, _ = run("transcript", url, "--format", "json", "--source", "speech")
+    said = json.loads(out)
+    assert code == 0 and {line["source"] for line in said["lines"]} == {"speech"}
+    assert {run["source"]: run["language"] for run in said["runs"]}["speech"] == "en"
+    code, out, _ = run("transcript", url)
+    assert code == 0 and "# speech: done, 1 line(s), en" in out and f"] screen: {CAPTION}" in out
+    code, out, _ = run("transcript", site.url("/media/truncated.mp4"))
+    assert code == 0 and "# speech: failed, 0 line(s) (not a readable audio track" in out
+    code, out, _ = run("status", url)
+    assert code == 0 and "speech          done: 1 line(s), en" in out and CAPTION in out and "river" in out
+    code, out, _ = run("status", url, "--json")
+    assert {line["source"] for line in json.loads(out)["sources"][0]["words"]["lines"]} == {"speech", "screen"}
+    code, _, err = run("transcript", site.url("/not-tracked"))
+    assert code == 3 and "is not tracked" in err
 
 
 def test_a_burned_in_caption_is_read_at_its_second(clips: dict[str, Path]) -> None:

@@ -27,6 +27,7 @@ def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     if args.check:
         out.line(_timestamps_check(ws))
         out.line(_screenshots_check(ws))
+        out.line(_words_check(ws))
     return EXIT_OK
 
 
@@ -54,6 +55,19 @@ def _screenshots_check(ws: Workspace) -> str:
     if found is None:
         return f"screenshots: off: Chromium not found at {settings.chromium_path} (LASTSEEN_CHROMIUM_PATH)"
     return f"screenshots: on, with Chromium {found} (collections may switch them off)"
+
+
+def _words_check(ws: Workspace) -> str:
+    """Whether kept videos' speech is transcribed: the model folder, looked at without loading it."""
+    from archive.words.speech import model_problem  # faster-whisper itself loads only to transcribe
+
+    folder = ws.settings.transcribe_model
+    if not folder:
+        return "transcription: off (no LASTSEEN_TRANSCRIBE_MODEL): kept videos' speech is not transcribed"
+    problem = model_problem(folder)
+    if problem:
+        raise UsageError(problem)
+    return f"transcription: on, Whisper model at {folder} (`lastseen transcribe`)"
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

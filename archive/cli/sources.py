@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from archive.cli.output import Output
+from archive.cli.words import print_words
 from archive.config import mask_proxy
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
@@ -27,6 +28,7 @@ from archive.sources.importers import read_entries
 from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
 from archive.sources.regions import collection_regions
 from archive.status import region_names
+from archive.words.show import words_of
 from archive.workspace import Workspace
 
 
@@ -154,7 +156,7 @@ def cmd_status(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Everything known of one URL."""
     with session_scope(ws.sessions) as session:
         sources = find_sources(session, args.url, args.collection)
-        details = [source_detail(session, s) for s in sources]
+        details = [{**source_detail(session, s), "words": words_of(session, s.id)} for s in sources]
     if out.as_json:
         out.json({"query": args.url, "sources": details})
     else:
@@ -206,6 +208,8 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
             out.line(f"    shown by        {said['page'] or '-'}")
         for page in d["found_on"]:
             out.line(f"    found on        {page}")
+        if d.get("words") is not None:
+            print_words(out, d["words"])
     for v in d["videos"]:
         out.line(f"  video on page     {v['provider']} {v['video_id']} ({v['status']}) {v['canonical_url']}")
     wayback = d["wayback"]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from archive.words.reading import Reader, ReadError, Reading
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SAMPLE_EVERY = 1.0  # seconds between frames compared for a scene change
 CHANGED_LEVELS = 40  # a grey pixel moved this much (of 255) has changed
@@ -55,6 +56,7 @@ def ocr_problem(languages: tuple[str, ...]) -> str | None:
 def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> tuple[list[tuple[float, Any]], float]:
     """(second, PIL picture) of the first frame of each scene in the first `max_seconds`, and the last second."""
     import av
+    import numpy as np
 
     found: list[tuple[float, Any]] = []
     previous: np.ndarray | None = None

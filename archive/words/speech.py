@@ -6,14 +6,16 @@ hour); silence is cut by the Silero VAD that ships inside faster-whisper, so it 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from archive.words.reading import Reader, ReadError, Reading
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RATE = 16_000  # samples a second Whisper listens at
 MODEL_FILES = ("model.bin", "config.json")  # what a CTranslate2 Whisper folder holds at least
@@ -58,16 +60,25 @@ class Transcript:
     segments: tuple[Segment, ...]
 
 
-def load_model(folder: str, threads: int = 0) -> Any:
-    """The Whisper model in `folder`, on the CPU with 8-bit weights; ModelError when it is missing or broken."""
+def model_problem(folder: str) -> str | None:
+    """Why `folder` is no Whisper model folder (looked at, not loaded), or None."""
     path = Path(folder).expanduser()
     if not folder:
-        raise ModelError("no speech model configured (LASTSEEN_TRANSCRIBE_MODEL is empty)")
+        return "no speech model configured (LASTSEEN_TRANSCRIBE_MODEL is empty)"
     if not path.is_dir():
-        raise ModelError(f"LASTSEEN_TRANSCRIBE_MODEL: no such folder: {path}")
+        return f"LASTSEEN_TRANSCRIBE_MODEL: no such folder: {path}"
     missing = [name for name in MODEL_FILES if not (path / name).is_file()]
     if missing:
-        raise ModelError(f"LASTSEEN_TRANSCRIBE_MODEL: {path} is not a CTranslate2 Whisper model (no {missing[0]})")
+        return f"LASTSEEN_TRANSCRIBE_MODEL: {path} is not a CTranslate2 Whisper model (no {missing[0]})"
+    return None
+
+
+def load_model(folder: str, threads: int = 0) -> Any:
+    """The Whisper model in `folder`, on the CPU with 8-bit weights; ModelError when it is missing or broken."""
+    problem = model_problem(folder)
+    if problem:
+        raise ModelError(problem)
+    path = Path(folder).expanduser()
     from faster_whisper import WhisperModel  # CTranslate2 loads only when speech is transcribed
 
     try:
@@ -81,6 +92,7 @@ def load_model(folder: str, threads: int = 0) -> Any:
 def decode_audio(path: Path, max_seconds: float) -> np.ndarray:
     """The first `max_seconds` of a file's first audio track, 16 kHz mono float32; SpeechError when there is none."""
     import av
+    import numpy as np
 
     limit = int(max_seconds * RATE)
     chunks: list[np.ndarray] = []
@@ -119,7 +131,7 @@ def transcribe(model: Any, path: Path, max_seconds: float) -> Transcript:
 def _segment(found: Any) -> Segment:
     words = tuple(Word(_second(w.start), _second(w.end), w.word.strip(), round(float(w.probability), 3))
                   for w in found.words or ())
-    confidence = round(float(np.exp(min(found.avg_logprob, 0.0))), 3)
+    confidence = round(math.exp(min(float(found.avg_logprob), 0.0)), 3)
     return Segment(_second(found.start), _second(found.end), found.text.strip(), confidence, words)
 
 
