@@ -122,7 +122,7 @@ class Settings:
     schedule_batch: int = _setting(2000, "int", "due sources one scheduler round checks at most")
     standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
     schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
-                                              "alerts, timestamp (default all)")
+                                              "alerts, feeds, transcribe, timestamp (default all)")
     # Scaling out (see README "Scaling out")
     broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
                                "scheduler does all the work in its own process", secret=True)

@@ -20,10 +20,13 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
+from archive.models import utcnow
 from archive.storage import open_storage
+from archive.tasks import leases, work
 from archive.words.screen import ScreenError, ocr_problem, read_screen
 from archive.words.speech import ModelError, SpeechError, decode_audio, load_model, speech_reader
 from archive.words.tables import TextLine, WordsRun
+from archive.workspace import Workspace
 from tests.conftest import _need
 from tests.servers.site import Page, Site
 from tests.test_crawl import crawl
@@ -153,9 +156,16 @@ def test_transcribe_keeps_kept_videos_words(settings: Settings, site: Site, clip
     code, _, stderr = crawl(settings, site, "-c", "event", extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB"})
     assert code == 0, stderr[-3000:]
 
-    code, out, _ = run("transcribe")  # no model: speech is off; on-screen text is read
-    assert code == 1 and "speech: off (no model" in out
-    assert "screen: 1 video(s) read, 1 line(s); nothing found in 1; failed 1" in out
+    ws = Workspace(settings)  # the `transcribe` task, as a worker runs it once the scheduler queued it
+    with session_scope(ws.sessions) as session:
+        leases.grant(session, "transcribe", ["read"], "task-w", utcnow(), 60)
+    done = work.transcribe_round(work.Run(ws, "task-w", "run-1"))
+    ws.close()
+    assert done["speech"] is None, "no model: speech is off"
+    assert {k: done["screen"][k] for k in ("read", "empty", "failed", "lines")} == \
+        {"read": 1, "empty": 1, "failed": 1, "lines": 1}
+    code, out, _ = run("transcribe")
+    assert code == 0 and "speech: off (no model" in out and "screen: 0 video(s) read" in out
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(model_dir))
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_THREADS", "1")
     code, out, err = run("transcribe", "-c", "event", "--json")

@@ -10,10 +10,8 @@ from archive.cli.output import Output
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.sources import find_sources, get_collection
-from archive.words.run import Tally, read_pending
-from archive.words.screen import ocr_problem, screen_reader
+from archive.words.round import WordsSetupError, read_words, tally_fields
 from archive.words.show import as_text, as_vtt, words_of
-from archive.words.speech import ModelError, load_model, speech_reader
 from archive.words.tables import SCREEN, SPEECH
 from archive.workspace import Workspace
 
@@ -29,41 +27,19 @@ def _collection_id(ws: Workspace, name: str | None) -> int | None:
         return found.id
 
 
-def _speech(ws: Workspace, collection_id: int | None) -> Tally | None:
-    """Transcribe pending videos; None when no model is configured (speech is off)."""
-    if not ws.settings.transcribe_model:
-        return None
-    try:
-        model = load_model(ws.settings.transcribe_model, ws.settings.transcribe_threads)
-    except ModelError as exc:
-        raise UsageError(str(exc)) from None
-    return read_pending(ws, SPEECH, speech_reader(model, ws.settings.transcribe_max_seconds), collection_id)
-
-
-def _screen(ws: Workspace, collection_id: int | None) -> Tally | None:
-    """Read pending videos' on-screen text; None when it is off (no languages set)."""
-    languages = ws.settings.ocr_languages
-    if not languages:
-        return None
-    problem = ocr_problem(languages)
-    if problem:
-        raise UsageError(problem)
-    return read_pending(ws, SCREEN, screen_reader(languages, ws.settings.transcribe_max_seconds), collection_id)
-
-
 OFF = {SPEECH: "off (no model: set LASTSEEN_TRANSCRIBE_MODEL to a faster-whisper model folder)",
        SCREEN: "off (LASTSEEN_OCR_LANGUAGES is empty)"}
 
 
 def cmd_transcribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Read every kept video not read yet; exit 1 when some could not be."""
-    collection_id = _collection_id(ws, args.collection)
-    tallies: dict[str, Tally | None] = {SPEECH: _speech(ws, collection_id), SCREEN: _screen(ws, collection_id)}
+    try:
+        tallies = read_words(ws, _collection_id(ws, args.collection))
+    except WordsSetupError as exc:
+        raise UsageError(str(exc)) from None
     if out.as_json:
-        out.json({name: _fields(tally) for name, tally in tallies.items()})
-    for name, tally in tallies.items():
-        if out.as_json:
-            continue
+        out.json({name: tally_fields(tally) for name, tally in tallies.items()})
+    for name, tally in tallies.items() if not out.as_json else ():
         if tally is None:
             out.line(f"{name}: {OFF[name]}")
             continue
@@ -72,13 +48,6 @@ def cmd_transcribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         for failure in tally.failures:
             out.line(f"  {failure}")
     return EXIT_PARTIAL if any(t and t.failed for t in tallies.values()) else EXIT_OK
-
-
-def _fields(tally: Tally | None) -> dict[str, Any] | None:
-    if tally is None:
-        return None
-    return {"read": tally.done, "empty": tally.empty, "failed": tally.failed, "lines": tally.lines,
-            "failures": tally.failures}
 
 
 def cmd_transcript(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
