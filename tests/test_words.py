@@ -87,8 +87,18 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
+class OnDisk:
+    """A media file as the readers see kept media (they read its file only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def file(self) -> Path:
+        return self.path
+
+
 def test_the_sentence_comes_back_with_its_time(model_dir: Path, clips: dict[str, Path]) -> None:
-    reading = speech_reader(load_model(str(model_dir), 1), 3600)(clips["spoken"])
+    reading = speech_reader(load_model(str(model_dir), 1), 3600)(OnDisk(clips["spoken"]))
     assert reading.language == "en" and reading.note is None
     said = " ".join(line["text"] for line in reading.lines).lower()
     for word in ("river", "closed", "morning"):
@@ -103,14 +113,14 @@ def test_the_sentence_comes_back_with_its_time(model_dir: Path, clips: dict[str,
 def test_bad_media_is_a_reason_and_silence_says_nothing(model_dir: Path, clips: dict[str, Path],
                                                         tmp_path: Path) -> None:
     read = speech_reader(load_model(str(model_dir), 1), 3600)
-    silent = read(clips["silent"])
+    silent = read(OnDisk(clips["silent"]))
     assert silent.lines == [] and silent.note == "no speech heard"
     (tmp_path / "empty.mp4").write_bytes(b"")
     cases = {clips["mute"]: "no audio track", clips["truncated"]: "not a readable audio track",
              tmp_path / "empty.mp4": "not a readable audio track"}
     for path, reason in cases.items():
         with pytest.raises(SpeechError, match=reason):
-            read(path)
+            read(OnDisk(path))
 
 
 def test_audio_is_decoded_only_up_to_the_cap(clips: dict[str, Path]) -> None:
@@ -244,3 +254,31 @@ def test_a_burned_in_caption_is_read_at_its_second(clips: dict[str, Path]) -> No
         read_screen(clips["speech_only"], "eng", 3600)
     with pytest.raises(ScreenError, match="not a readable video"):
         read_screen(clips["truncated"], "eng", 3600)
+
+
+CUES = "WEBVTT\n\n00:01.500 --> 00:03.250\nThe bridge is <b>closed</b>\n\n00:04.000 --> 00:05.000\nuntil Monday\n"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_kept_captions_are_lines_with_their_times(settings: Settings, site: Site, clips: dict[str, Path], run,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    site.set("/player", Page('<html><head><title>Flood</title></head><body><video controls><source '
+                             'src="/files/p.mp4" type="video/mp4"><track kind="subtitles" src="/files/p.en.vtt" '
+                             'srclang="en"></video></body></html>'))
+    site.set("/files/p.mp4", Page(clips["silent"].read_bytes(), content_type="video/mp4"))
+    site.set("/files/p.en.vtt", Page(CUES, content_type="text/vtt"))
+    code, _, stderr = crawl(settings, site, "-c", "event", "--kind", "video", site.url("/player"), command="add")
+    assert code == 0, stderr
+    code, _, stderr = crawl(settings, site, "-c", "event", extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB",
+                                                                       "LASTSEEN_DOWNLOAD_TIMEOUT": "20"})
+    assert code == 0, stderr[-3000:]
+    monkeypatch.setenv("LASTSEEN_OCR_LANGUAGES", "")
+    code, out, err = run("transcribe", "--json")
+    assert code == 0, err
+    assert json.loads(out)["caption"]["read"] == 1 and json.loads(out)["screen"] is None
+    code, out, _ = run("transcript", site.url("/player"), "--format", "json")
+    lines = json.loads(out)["lines"]
+    assert [(line["start"], line["end"], line["text"], line["source"], line["language"]) for line in lines] == [
+        (1.5, 3.25, "The bridge is closed", "caption", "en"), (4.0, 5.0, "until Monday", "caption", "en")]
+    code, out, _ = run("status", site.url("/player"))
+    assert code == 0 and "caption         done: 2 line(s), en" in out and "until Monday" in out

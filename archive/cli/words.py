@@ -1,4 +1,4 @@
-"""`lastseen transcribe` reads kept videos for what they say (speech) and show (on-screen text);
+"""`lastseen transcribe` reads kept videos for what they say (captions kept, speech) and show (on-screen text);
 `lastseen transcript URL` shows it, with each line's seconds and source."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.sources import find_sources, get_collection
 from archive.words.round import WordsSetupError, read_words, tally_fields
 from archive.words.show import as_text, as_vtt, words_of
-from archive.words.tables import SCREEN, SPEECH
+from archive.words.tables import CAPTION, SCREEN, SPEECH
 from archive.workspace import Workspace
 
 
@@ -96,13 +96,14 @@ def print_words(out: Output, words: dict[str, Any]) -> None:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `transcribe` and `transcript` to the command line."""
     p = sub.add_parser("transcribe", parents=[common],
-                       help="transcribe kept videos' speech (faster-whisper) and read their on-screen text")
+                       help="read kept videos' captions, transcribe their speech (faster-whisper), read their "
+                       "on-screen text (Tesseract)")
     p.add_argument("-c", "--collection", help="only this collection's videos")
     p.set_defaults(handler=cmd_transcribe)
     p = sub.add_parser("transcript", parents=[common],
                        help="what a kept video says and shows (speech, on-screen text, captions) with its times")
     p.add_argument("url")
     p.add_argument("--format", choices=("txt", "vtt", "json"), default="txt", help="default txt")
-    p.add_argument("--source", choices=(SPEECH, SCREEN, "caption"), help="only this source's lines")
+    p.add_argument("--source", choices=(CAPTION, SPEECH, SCREEN), help="only this source's lines")
     p.add_argument("-c", "--collection", help="the collection tracking the URL")
     p.set_defaults(handler=cmd_transcript)

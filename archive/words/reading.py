@@ -1,11 +1,13 @@
-"""What a source of words (speech, screen) hands the run: a Reading of a media file, or a ReadError."""
+"""What a source of words (speech, screen, caption) hands the run: a Reading of kept media, or a ReadError."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archive.words.media import KeptMedia
 
 
 class ReadError(Exception):
@@ -22,4 +24,4 @@ class Reading:
     note: str | None = None  # said of a reading that found nothing (silence, no text on screen)
 
 
-Reader = Callable[[Path], Reading]  # raises ReadError
+Reader = Callable[["KeptMedia"], Reading]  # raises ReadError

@@ -1,4 +1,5 @@
-"""One round of the words stage: speech when a model is configured, on-screen text when languages are.
+"""One round of the words stage: kept captions always, speech when a model is configured, on-screen text when
+languages are.
 
 Shared by `lastseen transcribe`, the scheduler without a broker and the `transcribe` task on a worker. A model
 folder or Tesseract setup that cannot work is a WordsSetupError (one line), raised before any video is read.
@@ -9,11 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from archive.db import session_scope
-from archive.words.run import Tally, pending, read_pending
+from archive.words.captions import caption_reader
+from archive.words.keeping import TextFiles
+from archive.words.reading import Reader
+from archive.words.run import Tally, pending, read_pending, tally
 from archive.words.screen import ocr_problem, screen_reader
 from archive.words.speech import ModelError, load_model, model_problem, speech_reader
-from archive.words.tables import SCREEN, SPEECH
+from archive.words.tables import CAPTION, SCREEN, SPEECH
 from archive.workspace import Workspace
+
+SOURCES = (CAPTION, SPEECH, SCREEN)
 
 
 class WordsSetupError(Exception):
@@ -25,7 +31,7 @@ def read_words(ws: Workspace, collection_id: int | None = None,
     """Read every pending kept video by each source that is on; a source that is off is None."""
     settings = ws.settings
     with session_scope(ws.sessions) as session:
-        waiting = {source: bool(pending(session, source, collection_id, limit=1)) for source in (SPEECH, SCREEN)}
+        waiting = {source: bool(pending(session, source, collection_id, limit=1)) for source in SOURCES}
     if settings.transcribe_model and (problem := model_problem(settings.transcribe_model)):
         raise WordsSetupError(problem)
     model = None
@@ -36,18 +42,21 @@ def read_words(ws: Workspace, collection_id: int | None = None,
             raise WordsSetupError(str(exc)) from None
     if settings.ocr_languages and (problem := ocr_problem(settings.ocr_languages)):
         raise WordsSetupError(problem)
-    tallies: dict[str, Tally | None] = {SPEECH: None, SCREEN: None}
-    if settings.transcribe_model:
-        tallies[SPEECH] = Tally()
+    readers: dict[str, Reader] = {CAPTION: caption_reader()}
     if model is not None:
-        tallies[SPEECH] = read_pending(ws, SPEECH, speech_reader(model, settings.transcribe_max_seconds),
-                                       collection_id, actor)
+        readers[SPEECH] = speech_reader(model, settings.transcribe_max_seconds)
     if settings.ocr_languages:
-        tallies[SCREEN] = Tally()
-    if settings.ocr_languages and waiting[SCREEN]:
-        tallies[SCREEN] = read_pending(ws, SCREEN, screen_reader(settings.ocr_languages,
-                                                                 settings.transcribe_max_seconds), collection_id, actor)
-    return tallies
+        readers[SCREEN] = screen_reader(settings.ocr_languages, settings.transcribe_max_seconds)
+    tried: dict[str, list[int]] = {}
+    files = TextFiles(ws, actor)  # one WARC file for the round's records of every source
+    try:
+        for source, reader in readers.items():
+            if waiting[source]:
+                tried[source] = read_pending(ws, files, source, reader, collection_id)
+    finally:
+        files.close()
+    on = {CAPTION: True, SPEECH: bool(settings.transcribe_model), SCREEN: bool(settings.ocr_languages)}
+    return {source: tally(ws, tried.get(source, []), source) if on[source] else None for source in SOURCES}
 
 
 def tally_fields(tally: Tally | None) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from archive.db import session_scope
 from archive.models import Capture, Collection, Source, Video
 from archive.warc import prepare_metadata
 from archive.words.keeping import TextFiles
-from archive.words.media import media_to_file
+from archive.words.media import KeptMedia
 from archive.words.reading import Reader, ReadError, Reading
 from archive.words.tables import TextLine, WordsRun
 from archive.workspace import Workspace
@@ -78,7 +78,7 @@ def read_video(ws: Workspace, files: TextFiles, video_id: int, source: str, read
         try:
             if kept.capture is None:
                 raise ReadError("no kept media")
-            reading = reader(media_to_file(ws, kept.capture, Path(folder)))
+            reading = reader(KeptMedia(ws, kept.capture, Path(folder)))
         except ReadError as exc:
             return _store(ws, kept, source, None, str(exc), None)
     fields = {"video": kept.url, "media": kept.capture.url, "media_sha256": kept.sha256, "source": source,
@@ -108,36 +108,33 @@ def _store(ws: Workspace, kept: _Kept, source: str, reading: Reading | None, rea
     return made
 
 
-def read_pending(ws: Workspace, source: str, reader: Reader, collection_id: int | None = None,
-                 actor: str = "lastseen transcribe") -> Tally:
-    """Read every kept video still pending for `source`; failures are stored, never raised."""
+def read_pending(ws: Workspace, files: TextFiles, source: str, reader: Reader,
+                 collection_id: int | None = None) -> list[int]:
+    """Read every kept video still pending for `source` (failures stored, never raised); the videos tried.
+    Their readings' rows are written as `files` stores them: tally them (`tally`) once it is closed."""
     with session_scope(ws.sessions) as session:
         todo = pending(session, source, collection_id)
-    files = TextFiles(ws, actor)
-    try:
-        for video_id in todo:
-            failed = read_video(ws, files, video_id, source, reader)
-            if failed is not None:
-                logger.info("video %s: no %s read: %s", video_id, source, failed.reason)
-    finally:
-        files.close()
-    return _tally(ws, todo, source)
+    for video_id in todo:
+        failed = read_video(ws, files, video_id, source, reader)
+        if failed is not None:
+            logger.info("video %s: no %s read: %s", video_id, source, failed.reason)
+    return todo
 
 
-def _tally(ws: Workspace, video_ids: list[int], source: str) -> Tally:
+def tally(ws: Workspace, video_ids: list[int], source: str) -> Tally:
     """What the rows say of these videos now (a video whose file could not be stored counts as failed)."""
-    tally = Tally()
+    counted = Tally()
     with session_scope(ws.sessions) as session:
         runs = {run.video_id: run for run in session.scalars(
             select(WordsRun).where(WordsRun.source == source, WordsRun.video_id.in_(video_ids)))}
     for video_id in video_ids:
         run = runs.get(video_id)
         if run is None or run.state == "failed":
-            tally.failed += 1
-            tally.failures.append(f"video {video_id}: {run.reason if run else 'its text could not be stored'}")
+            counted.failed += 1
+            counted.failures.append(f"video {video_id}: {run.reason if run else 'its text could not be stored'}")
         elif run.lines:
-            tally.done += 1
-            tally.lines += run.lines
+            counted.done += 1
+            counted.lines += run.lines
         else:
-            tally.empty += 1
-    return tally
+            counted.empty += 1
+    return counted

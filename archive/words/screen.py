@@ -16,6 +16,8 @@ from archive.words.reading import Reader, ReadError, Reading
 if TYPE_CHECKING:
     import numpy as np
 
+    from archive.words.media import KeptMedia
+
 SAMPLE_EVERY = 1.0  # seconds between frames compared for a scene change
 CHANGED_LEVELS = 40  # a grey pixel moved this much (of 255) has changed
 CHANGED_SHARE = 0.01  # ...and this share of changed pixels starts a scene (a one-line caption is about 2%)
@@ -130,8 +132,8 @@ def screen_reader(languages: tuple[str, ...], max_seconds: float) -> Reader:
     """The run's reader of on-screen text: lines as rows and as the record's JSON."""
     joined = "+".join(languages)
 
-    def read(path: Path) -> Reading:
-        shown = read_screen(path, joined, max_seconds)
+    def read(media: KeptMedia) -> Reading:
+        shown = read_screen(media.file(), joined, max_seconds)
         lines = [{"start": s.start, "end": s.end, "text": s.text, "confidence": s.confidence} for s in shown]
         return Reading(None, lines, {"languages": list(languages), "screen": lines},
                        None if lines else "no text on screen")

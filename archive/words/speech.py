@@ -17,6 +17,8 @@ from archive.words.reading import Reader, ReadError, Reading
 if TYPE_CHECKING:
     import numpy as np
 
+    from archive.words.media import KeptMedia
+
 RATE = 16_000  # samples a second Whisper listens at
 MODEL_FILES = ("model.bin", "config.json")  # what a CTranslate2 Whisper folder holds at least
 
@@ -141,8 +143,8 @@ def _second(value: float) -> float:
 
 def speech_reader(model: Any, max_seconds: float) -> Reader:
     """The run's reader of speech: a transcript as rows (one a segment) and as the record's JSON."""
-    def read(path: Path) -> Reading:
-        said = transcribe(model, path, max_seconds)
+    def read(media: KeptMedia) -> Reading:
+        said = transcribe(model, media.file(), max_seconds)
         lines = [{"start": s.start, "end": s.end, "text": s.text, "language": said.language,
                   "confidence": s.confidence} for s in said.segments]
         fields = {"language": said.language, "language_probability": said.language_probability,

@@ -1,6 +1,7 @@
 """The words stage's own tables: which kept videos were read (or why not), and the lines of text found in them.
 
-A line is what a search index reads: its text, its start and end second, and its source (speech, screen).
+A line is what a search index reads: its text, its start and end second, and its source (speech, screen,
+caption).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from archive.models import Base, BigId, utcnow
 
-SPEECH, SCREEN = "speech", "screen"  # the sources this stage writes; captions kept at capture are a third
+SPEECH, SCREEN, CAPTION = "speech", "screen", "caption"  # said, shown, and captions kept at capture
 
 
 class WordsRun(Base):
