@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 SAMPLE_EVERY = 1.0  # seconds between frames compared for a scene change
 CHANGED_LEVELS = 40  # a grey pixel moved this much (of 255) has changed
-CHANGED_SHARE = 0.01  # ...and this share of changed pixels starts a scene (a one-line caption is about 2%)
-LONGEST_SCENE = 30.0  # seconds after which a frame is read again even without a change
+CHANGED_SHARE = 0.003  # ...and this share of changed pixels starts a scene (a new word in a caption is more)
+LONGEST_SCENE = 10.0  # seconds after which a frame is read again even without a change
 MIN_CONFIDENCE = 50  # Tesseract's word confidence (0-100) below which a word is noise
 OCR_TIMEOUT = 30  # seconds Tesseract may spend on one keyframe
 
@@ -74,7 +74,7 @@ def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> tuple[l
                 if second < next_sample:
                     continue
                 next_sample = second + SAMPLE_EVERY
-                small = frame.to_ndarray(format="gray", width=160, height=90).astype(np.int16)
+                small = frame.to_ndarray(format="gray", width=320, height=180).astype(np.int16)
                 changed = previous is None or np.mean(np.abs(small - previous) > CHANGED_LEVELS) > CHANGED_SHARE
                 previous = small
                 if changed or second - last_kept >= LONGEST_SCENE:
