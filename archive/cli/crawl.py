@@ -11,8 +11,8 @@ from typing import Any
 from archive.cli.output import Output
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.evidence import command_actor
+from archive.export import export_collection
 from archive.sources import DEFAULT_COLLECTION
-from archive.warc import export_collection
 from archive.workspace import Workspace
 
 

@@ -41,7 +41,7 @@ from archive.evidence import (
 )
 from archive.models import Capture, Collection, Source
 from archive.storage import sha256_file
-from archive.warc.writer import METADATA_URI_PREFIX
+from archive.warc import METADATA_URI_PREFIX
 from archive.workspace import Workspace
 
 _CHUNK = 16 * 1024 * 1024
