@@ -16,15 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES, ONE_CONCEPT_MAX = 400, 650
 ONE_CONCEPT = "one concept"
 
-# (layer, group): a lower layer number is higher in the house; stages (layer 2) are each their own group.
-LAYERS: dict[str, tuple[int, str]] = {
+# (layer, group): a lower layer number is higher in the house. Groups of one layer never import one another
+# (the stages of layer 2, the sub-layers' members of 4), except the surfaces' doors below.
+LAYERS: dict[str, tuple[float, str]] = {
     "archive.cli": (1, "cli"), "archive.api": (1, "api"), "scheduler": (1, "scheduler"),
     "archive.tasks": (1, "tasks"),  # Celery tasks run the stages for the scheduler, as the CLI does
     "crawler": (2, "crawler"), "archive.watch": (2, "watch"), "archive.wayback": (2, "wayback"),
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "providers.info", "report", "tokens",
                                                  "spawn", "export")},
-    **{f"archive.{name}": (4, "infra") for name in ("config", "db", "models", "workspace", "locks", "net", "storage",
-                                                    "warc", "evidence", "migrations", "tally")},
+    # Infrastructure, ordered: evidence works on a workspace, which opens the database and the storage the settings
+    # name; those and the net need the settings at most; the settings and the WARC format need none of layer 4.
+    "archive.evidence": (4.1, "evidence"), "archive.workspace": (4.2, "workspace"),
+    **{f"archive.{name}": (4.3, "database") for name in ("db", "models", "migrations", "tally")},
+    **{f"archive.{name}": (4.3, name) for name in ("locks", "storage", "net")},
+    **{f"archive.{name}": (4.4, name) for name in ("config", "warc")},
     # Providers: what each video site's URLs look like and how it says a video is gone (pure); info fetches.
     **{f"archive.{name}": (5, "pure") for name in ("status", "extract", "providers", "urls", "vocab", "timefmt",
                                                    "errors")},
@@ -35,7 +40,7 @@ PACKAGE = ("archive", (5, "pure"))  # the package itself holds __version__ only;
 SURFACE_DOORS = {("cli", "api"), ("cli", "scheduler"), ("cli", "tasks"), ("scheduler", "tasks"), ("api", "tasks")}
 
 
-def layer_of(module: str) -> tuple[int, str] | None:
+def layer_of(module: str) -> tuple[float, str] | None:
     """The (layer, group) of a project module by its longest registered prefix; None for other code."""
     if module == PACKAGE[0]:
         return PACKAGE[1]
@@ -85,6 +90,8 @@ def wrong_way(importer: str, imported: str) -> str | None:
         return f"{importer} imports the surface {imported}"
     if dst_layer == 2 and src_layer == 2:
         return f"the stage {importer} imports the stage {imported}"
+    if dst_layer == src_layer and dst_layer != 1:
+        return f"{importer} imports {imported}, its sibling in layer {src_layer}"
     if dst_layer < src_layer:
         return f"{importer} (layer {src_layer}) imports {imported} (layer {dst_layer}, higher)"
     return None
@@ -168,7 +175,7 @@ def test_modules_stay_small() -> None:
     ("crawler.pipelines", "import archive.wayback.queue", "the stage crawler.pipelines imports the stage"),
     ("archive.api.read", "from scheduler import run_round", "imports the surface scheduler"),
     ("archive.net.http", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from archive.sources import X\n",
-     "layer 4) imports archive.sources"),
+     "layer 4.3) imports archive.sources"),
 ])
 def test_an_upward_import_is_caught(importer: str, source: str, expected: str) -> None:
     known = set(project_modules())
@@ -180,6 +187,28 @@ def test_downward_and_door_imports_pass() -> None:
     for importer, target in (("archive.cli.sources", "archive.sources"), ("archive.cli.serve", "archive.api"),
                              ("crawler.pipelines", "archive.captures"), ("archive.watch.check", "archive.status"),
                              ("scheduler", "archive.wayback"), ("archive.warc.writer", "archive.timefmt")):
+        assert wrong_way(importer, target) is None, (importer, target)
+
+
+@pytest.mark.parametrize("importer, imported, expected", [
+    ("archive.config", "archive.workspace", "archive.config (layer 4.4) imports archive.workspace (layer 4.2"),
+    ("archive.warc.writer", "archive.db", "archive.warc.writer (layer 4.4) imports archive.db (layer 4.3"),
+    ("archive.warc.index", "archive.evidence.custody", "(layer 4.4) imports archive.evidence.custody (layer 4.1"),
+    ("archive.workspace", "archive.evidence", "archive.workspace (layer 4.2) imports archive.evidence (layer 4.1"),
+    ("archive.models", "archive.storage", "archive.models imports archive.storage, its sibling in layer 4.3"),
+    ("archive.net.http", "archive.locks", "archive.net.http imports archive.locks, its sibling in layer 4.3"),
+    ("archive.config", "archive.warc", "archive.config imports archive.warc, its sibling in layer 4.4"),
+])
+def test_layer_four_is_ordered(importer: str, imported: str, expected: str) -> None:
+    assert expected in (wrong_way(importer, imported) or "")
+
+
+def test_layer_four_imports_down_its_order_pass() -> None:
+    for importer, target in (("archive.evidence.verify", "archive.workspace"), ("archive.evidence.stamping",
+                                                                                 "archive.db"),
+                             ("archive.workspace", "archive.storage"), ("archive.storage", "archive.config"),
+                             ("archive.tally", "archive.models"), ("archive.migrations.env", "archive.models"),
+                             ("archive.net.http", "archive.config"), ("archive.export", "archive.evidence")):
         assert wrong_way(importer, target) is None, (importer, target)
 
 
