@@ -65,16 +65,17 @@ def project_modules() -> dict[str, Path]:
 
 
 def imported_modules(source: str, known: set[str]) -> set[str]:
-    """The project modules a source imports anywhere in it (`from a import b` counts a.b when b is a module)."""
+    """The project modules a source imports anywhere in it.
+
+    `from a import b` counts a (it runs and is read) and a.b too when b is a module.
+    """
     names: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & known
-            names.update(submodules)
-            if len(submodules) < len(node.names):  # `from package import module` alone is no use of package
-                names.add(node.module)
+            names.add(node.module)
+            names.update({f"{node.module}.{alias.name}" for alias in node.names} & known)
     return {name for name in names if layer_of(name) is not None}
 
 
@@ -210,6 +211,13 @@ def test_layer_four_imports_down_its_order_pass() -> None:
                              ("archive.tally", "archive.models"), ("archive.migrations.env", "archive.models"),
                              ("archive.net.http", "archive.config"), ("archive.export", "archive.evidence")):
         assert wrong_way(importer, target) is None, (importer, target)
+
+
+def test_importing_a_module_from_its_package_counts_the_package() -> None:
+    known = set(project_modules())
+    assert imported_modules("from archive.providers import direct", known) == {"archive.providers",
+                                                                                "archive.providers.direct"}
+    assert imported_modules("from archive.providers.direct import recognize", known) == {"archive.providers.direct"}
 
 
 def test_a_cycle_is_found() -> None:
