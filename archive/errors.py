@@ -11,4 +11,4 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 7
 
 
 class UsageError(Exception):
-    """Wrong arguments; one line for the user, exit 2."""
+    """Wrong arguments or input; one line for the user, exit 2 (the one exception the CLI reads as bad usage)."""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.errors import UsageError
 from archive.models import ApiToken, utcnow
 from archive.timefmt import iso
 
@@ -38,7 +39,7 @@ def generate_token() -> str:
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 200:
-        raise ValueError("a token name must be 1 to 200 characters")
+        raise UsageError("a token name must be 1 to 200 characters")
     return name
 
 
@@ -46,9 +47,9 @@ def create_token(session: Session, name: str, role: str) -> str:
     """Store a new token's hash under a name not used by another live token; return the token itself."""
     name = _check_name(name)
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise UsageError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))):
-        raise ValueError(f"a token named {name!r} exists already (revoke it first)")
+        raise UsageError(f"a token named {name!r} exists already (revoke it first)")
     token = generate_token()
     session.add(ApiToken(name=name, token_hash=hash_token(token), role=role))
     session.flush()

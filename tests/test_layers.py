@@ -8,6 +8,8 @@ import cycle; a module over 400 lines says in its docstring that it holds one co
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES, ONE_CONCEPT_MAX = 400, 650
 ONE_CONCEPT = "one concept"
+# Libraries slow to import that no command may load before it runs: they stay inside the functions that use them.
+HEAVY = ("boto3", "apprise", "yt_dlp", "trafilatura", "uvicorn", "scrapy", "playwright", "celery")
 
 # (layer, group): a lower layer number is higher in the house. Groups of one layer never import one another
 # (the stages of layer 2, the sub-layers' members of 4), except the surfaces' doors below.
@@ -155,6 +159,19 @@ def test_imports_point_down_the_layers() -> None:
 
 def test_no_import_cycles() -> None:
     assert cycles(import_graph()) == []
+
+
+def test_the_command_table_is_imports_the_layer_test_follows() -> None:
+    commands = {name for name in import_graph()["archive.cli"] if name.startswith("archive.cli.")}
+    assert {"archive.cli.sources", "archive.cli.check", "archive.cli.serve", "archive.cli.worker"} <= commands
+
+
+def test_building_the_command_line_loads_no_heavy_library() -> None:
+    """Every command module is imported to build the parser, so each keeps its heavy imports inside handlers."""
+    probe = ("import sys\nfrom archive.cli import build_parser\nbuild_parser()\n"
+             f"print(' '.join(sorted(set({HEAVY!r}) & {{name.split('.')[0] for name in sys.modules}})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == []
 
 
 def test_modules_stay_small() -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from archive.config import Settings, load_settings
+from archive.errors import UsageError
 from archive.models import SOURCE_STATUSES
 from archive.providers import read_page
 from archive.status import (
@@ -935,5 +936,5 @@ def test_one_check_policy_vanishes_at_once() -> None:
 def test_policy_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         WatchPolicy(confirm_checks=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="must be at least 1"):  # a bad setting: one line, exit 2
         WatchPolicy.from_settings(Settings().replace(transient_checks=0))
