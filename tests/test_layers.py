@@ -174,6 +174,34 @@ def test_building_the_command_line_loads_no_heavy_library() -> None:
     assert done.stdout.split() == []
 
 
+def bare_skips(path: Path) -> list[str]:
+    """Where a test file skips other than through conftest's _need: pytest.skip/importorskip, skip marks."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    allowed = {id(node) for function in ast.walk(tree) if isinstance(function, ast.FunctionDef)
+               and function.name == "_need" and path.name == "conftest.py" for node in ast.walk(function)}
+    found = []
+    for node in ast.walk(tree):
+        name = node.attr if isinstance(node, ast.Attribute) else node.name if isinstance(node, ast.alias) else ""
+        if name in {"skip", "skipif", "importorskip"} and id(node) not in allowed:
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            found.append(f"{shown}:{getattr(node, 'lineno', '?')}")
+    return found
+
+
+def test_tests_skip_only_through_need() -> None:
+    """A test needing a real tool skips on a laptop and fails in CI (_need); a bare skip would pass CI unseen."""
+    assert [where for path in sorted((ROOT / "tests").rglob("*.py")) for where in bare_skips(path)] == []
+
+
+@pytest.mark.parametrize("source", ["pytest.skip('no pywb')", "api = pytest.importorskip('playwright')",
+                                    "@pytest.mark.skipif(True, reason='x')\ndef test_x():\n    pass",
+                                    "from pytest import importorskip"])
+def test_a_bare_skip_is_found(tmp_path: Path, source: str) -> None:
+    planted = tmp_path / "conftest.py"  # even in a conftest, outside _need
+    planted.write_text(f"import pytest\n\n{source}\n", encoding="utf-8")
+    assert bare_skips(planted) == [f"{planted}:3"]
+
+
 def test_modules_stay_small() -> None:
     too_big = []
     for name, path in project_modules().items():
