@@ -94,7 +94,12 @@ def test_cli_check_reaches_no_loopback_address(run, listener: Listener) -> None:
     assert code == 0, err
     code, out, err = run("check", "-c", "r", "--all", "--json")
     assert listener.connections == 0
-    assert out.count("refused by the net guard") >= 1 or "refused by the net guard" in err or code in (0, 1)
+    summary = json.loads(out)
+    assert (code, summary["checked"], summary["outcomes"], summary["statuses"]) == (
+        0, 6, {"connection_error": 6}, {"unreachable": 6}), err
+    for url in urls:
+        source = json.loads(run("status", url, "--json")[1])["sources"][0]
+        assert "refused by the net guard" in source["checks"][0]["detail"], url
 
 
 def test_fetcher_refuses_loopback_private_and_metadata_directly(listener: Listener) -> None:

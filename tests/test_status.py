@@ -62,7 +62,8 @@ def test_vocabulary_is_the_agreed_strings() -> None:
     assert {o.value for o in TRANSIENT} == {"dns_error", "connection_error", "timeout", "server_error", "blocked"}
     assert {o.value for o in ALIVE} == {"ok", "changed", "age_restricted"}
     assert DEFINITIVE | TRANSIENT | ALIVE == set(Outcome)
-    assert tuple(s.value for s in SourceStatus) == SOURCE_STATUSES
+    agreed = ("new", "alive", "unreachable", "vanished", "returned", "geo_blocked")  # the strings the database keeps
+    assert tuple(s.value for s in SourceStatus) == agreed and SOURCE_STATUSES == agreed
     assert {k.value for k in TransitionKind} == {"vanished", "returned", "changed", "unreachable", "alive"}
     assert outcome_class("gone") is OutcomeClass.DEFINITIVE
     assert outcome_class("blocked") is OutcomeClass.TRANSIENT
