@@ -26,8 +26,13 @@ LAYERS: dict[str, tuple[float, str]] = {
     "archive.cli": (1, "cli"), "archive.api": (1, "api"), "scheduler": (1, "scheduler"),
     "archive.tasks": (1, "tasks"),  # Celery tasks run the stages for the scheduler, as the CLI does
     "crawler": (2, "crawler"), "archive.watch": (2, "watch"), "archive.wayback": (2, "wayback"),
+    # Rooms for this wave, before they are built: footage fingerprints and words (captions, transcripts, on-screen
+    # text) read stored media and write their own tables, stages of their own; research holds the read-side
+    # queries (timeline, as-of, search, diff, report) the API and CLI share. crawler/requisites.py and
+    # crawler/browser/ are the crawler's.
+    "archive.footage": (2, "footage"), "archive.words": (2, "words"),
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "providers.info", "report", "tokens",
-                                                 "spawn", "export")},
+                                                 "spawn", "export", "research")},
     # Infrastructure, ordered: evidence works on a workspace, which opens the database and the storage the settings
     # name; those and the net need the settings at most; the settings and the WARC format need none of layer 4.
     "archive.evidence": (4.1, "evidence"), "archive.workspace": (4.2, "workspace"),
@@ -263,6 +268,20 @@ def test_importing_a_module_from_its_package_counts_the_package() -> None:
     assert imported_modules("from archive.providers import direct", known) == {"archive.providers",
                                                                                 "archive.providers.direct"}
     assert imported_modules("from archive.providers.direct import recognize", known) == {"archive.providers.direct"}
+
+
+def test_the_rooms_for_this_wave_point_the_right_way() -> None:
+    refused = {("archive.watch.check", "archive.footage.match"): "the stage archive.watch.check imports the stage",
+               ("crawler.media", "archive.words.transcripts"): "the stage crawler.media imports the stage",
+               ("archive.research.search", "archive.footage.index"): "(layer 3) imports archive.footage.index"}
+    for (importer, target), why in refused.items():
+        assert why in (wrong_way(importer, target) or ""), (importer, target)
+    for importer, target in (("archive.api.read", "archive.research.timeline"),
+                             ("archive.cli.sources", "archive.research.report"),
+                             ("archive.footage.frames", "archive.storage"), ("archive.research.diff", "archive.models"),
+                             ("crawler.browser.recorder", "archive.warc"), ("crawler.requisites", "archive.extract"),
+                             ("archive.words.transcripts", "archive.captures")):
+        assert wrong_way(importer, target) is None, (importer, target)
 
 
 def test_a_cycle_is_found() -> None:
