@@ -162,8 +162,22 @@ def test_imports_point_down_the_layers() -> None:
     assert problems == []
 
 
+def with_parent_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph with each imported module's packages too (Python runs them first), but not the importer's own."""
+    def packages(name: str) -> set[str]:
+        parts = name.split(".")
+        return {".".join(parts[:end]) for end in range(1, len(parts))}
+
+    return {name: imported | {package for target in imported for package in packages(target)
+                              if package in graph and package not in packages(name)} - {name}
+            for name, imported in graph.items()}
+
+
 def test_no_import_cycles() -> None:
-    assert cycles(import_graph()) == []
+    """None as written, and none counting the packages Python initializes on the way to a module."""
+    graph = import_graph()
+    assert cycles(graph) == []
+    assert cycles(with_parent_packages(graph)) == []
 
 
 def test_the_command_table_is_imports_the_layer_test_follows() -> None:
@@ -286,3 +300,6 @@ def test_the_rooms_for_this_wave_point_the_right_way() -> None:
 
 def test_a_cycle_is_found() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    through_a_package = {"p": {"p.y"}, "p.x": set(), "p.y": {"q"}, "q": {"p.x"}}  # importing p.x runs p first
+    assert cycles(through_a_package) == []
+    assert cycles(with_parent_packages(through_a_package)) == [["p", "p.y", "q"]]
