@@ -31,6 +31,7 @@ from archive.locks import Lock, named_lock
 from archive.models import Collection, Source, Video
 from archive.sources import awaiting_capture
 from archive.spawn import run_lastseen
+from archive.tasks.stopping import Deadline
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.scheduler")
@@ -115,7 +116,7 @@ def capture_round() -> list[dict[str, Any]]:
         started = time.monotonic()
         started_by = f"lastseen scheduler on {socket.gethostname()}"
         done = run_lastseen(ws.settings, ["crawl", "--json", "-c", collection, "--started-by", started_by, *urls],
-                            timeout=CRAWL_TIMEOUT)
+                            timeout=CRAWL_TIMEOUT, die_with_parent=True)
         if done.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
                            (done.stderr.strip().splitlines() or [""])[-1])
@@ -294,6 +295,12 @@ def run_scheduler(ws: Workspace, stop: threading.Event | None = None) -> int:
     return 0
 
 
+def _still_running(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's warning that a tick found its job still running: with a short tick it is every tick,
+    and nothing is wrong (the next run starts when this one ends)."""
+    return "maximum number of running instances" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python scheduler.py [--config FILE] [--once]`."""
     parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.split("\n")[0])
@@ -311,6 +318,8 @@ def run(config: str | None, once: bool) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_still_running)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         ws = Workspace(load_settings(config))
         ws.check()
@@ -325,12 +334,22 @@ def run(config: str | None, once: bool) -> int:
         logger.info("round: %s", {k: v for k, v in result.items() if k != "recheck"})
         return 0
     stop = threading.Event()
+    deadline = Deadline(lambda: None)  # the leadership locks die with the process; crawl children with it
+
+    def stopping(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            logger.info("stopping (%s): jobs under way get %.0f s to finish", signal.Signals(signum).name,
+                        deadline.grace)
+        stop.set()
+        deadline.start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stopping)
     try:
         return run_scheduler(ws, stop)
     finally:
         ws.close()
+        deadline.done()
 
 
 if __name__ == "__main__":
