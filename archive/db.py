@@ -48,13 +48,24 @@ def make_engine(database_url: str) -> Engine:
     try:
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                _sqlite_folder(Path(url.database).parent)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    except NoSuchModuleError:
-        raise ConfigError(f"LASTSEEN_DATABASE_URL: unsupported database {url.get_backend_name()!r}") from None
+    except (NoSuchModuleError, ImportError):
+        raise ConfigError(f"LASTSEEN_DATABASE_URL: unsupported database {url.get_backend_name()!r} "
+                          "(use sqlite:///FILE or postgresql://...)") from None
+
+
+def _sqlite_folder(folder: Path) -> None:
+    """The SQLite file's folder, made if only its last part is missing (the data folder on first run); a folder
+    further out of reach is a bad setting, never silently created."""
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the folder {folder} for the database ({exc.strerror or exc}): check "
+                          "LASTSEEN_DATA_DIR or LASTSEEN_DATABASE_URL") from None
 
 
 def alembic_config(engine: Engine) -> Any:

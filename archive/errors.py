@@ -12,3 +12,7 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERNAL = 0, 1, 2, 3, 7
 
 class UsageError(Exception):
     """Wrong arguments; one line for the user, exit 2."""
+
+
+class NotFound(UsageError):
+    """What was named (a collection, a source) does not exist; one line for the user, exit 3."""

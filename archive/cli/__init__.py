@@ -16,7 +16,7 @@ from archive import __version__
 from archive.cli.output import Output
 from archive.config import ConfigError, load_settings
 from archive.db import DatabaseError
-from archive.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+from archive.errors import EXIT_INTERNAL, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, NotFound, UsageError
 from archive.sources.importers import ImportFormatError
 from archive.storage import StorageError
 from archive.urls import InvalidURL
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.handler(args, ws, out)
         finally:
             ws.close()
+    except NotFound as exc:
+        out.warn(f"lastseen: {exc}")
+        return EXIT_NOT_FOUND
     except (ConfigError, DatabaseError, StorageError, ImportFormatError, InvalidURL, UsageError, ValueError) as exc:
         out.warn(f"lastseen: error: {exc}")
         return EXIT_USAGE

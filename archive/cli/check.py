@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from archive.cli.output import Output
 from archive.db import session_scope
-from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, NotFound, UsageError
 from archive.models import Source, utcnow
 from archive.sources import find_sources, get_collection
 from archive.vocab import TransitionKind
@@ -62,7 +62,7 @@ def _chosen_sources(session: Session, args: argparse.Namespace, now: datetime) -
     if args.collection:
         collection = get_collection(session, args.collection)
         if collection is None:
-            raise UsageError(f"no collection named {args.collection!r}")
+            raise NotFound(f"no collection named {args.collection!r}")
         collection_id = collection.id
     if args.urls:
         ids: list[int] = []

@@ -18,11 +18,19 @@ from sqlalchemy.orm import selectinload
 from archive.cli.output import Output
 from archive.config import mask_proxy
 from archive.db import session_scope
-from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, NotFound, UsageError
 from archive.evidence import command_actor
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
-from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
+from archive.sources import (
+    DEFAULT_COLLECTION,
+    AddResult,
+    SourceEntry,
+    add_in_batches,
+    ensure_collection,
+    find_sources,
+    get_collection,
+)
 from archive.sources.importers import read_entries
 from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
 from archive.sources.regions import collection_regions
@@ -94,12 +102,15 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
     import cut short keeps the batches before."""
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
+        created = get_collection(session, args.collection.strip()) is None
         collection = ensure_collection(session, args.collection)
         actor = command_actor("add" if fmt is None else f"import {args.file}")
         for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
                                      recheck_interval=every, actor=actor):
             session.commit()
             report.batch(result)
+        if created and not report.added:  # every URL refused: nothing is created, not even the collection
+            session.delete(collection)
     return report.finish()
 
 
@@ -131,6 +142,8 @@ def _list_query(args: argparse.Namespace) -> Any:
 def cmd_list(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """List sources, filtered."""
     with session_scope(ws.sessions) as session:
+        if args.collection and get_collection(session, args.collection) is None:
+            raise NotFound(f"no collection named {args.collection!r}")
         rows = [source_summary(s) for s in session.scalars(_list_query(args).execution_options(yield_per=1000))]
     if args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=SUMMARY_FIELDS, lineterminator="\n")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from archive.captures import enqueue_source
 from archive.cli.output import Output
 from archive.db import session_scope
-from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, NotFound, UsageError
 from archive.models import Capture, Collection, Source, WaybackSubmission
 from archive.sources import find_sources
 from archive.timefmt import iso
@@ -26,7 +26,7 @@ from archive.workspace import Workspace
 def _chosen_sources(session: Session, args: argparse.Namespace, out: Output) -> tuple[list[int], int]:
     """Source ids the command works on (the URLs given, in the collection if named) and how many URLs were unknown."""
     if args.collection and session.scalar(select(Collection.id).where(Collection.name == args.collection)) is None:
-        raise UsageError(f"no collection named {args.collection!r}")
+        raise NotFound(f"no collection named {args.collection!r}")
     ids: list[int] = []
     unknown = 0
     for url in args.urls:

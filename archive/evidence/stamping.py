@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from archive.db import session_scope
-from archive.errors import UsageError
+from archive.errors import NotFound
 from archive.evidence.custody import TIMESTAMPED, record
 from archive.evidence.timestamps import Stamp, TimestampAuthority, TimestampError
 from archive.models import Capture, Collection, Source, TimestampToken
@@ -108,7 +108,7 @@ def stored_warc_uris(ws: Workspace, collection: str | None = None) -> list[str]:
         query = select(Capture.warc_uri).distinct()
         if collection is not None:
             if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-                raise UsageError(f"no collection named {collection!r}")
+                raise NotFound(f"no collection named {collection!r}")
             query = query.join(Source).join(Collection).where(Collection.name == collection)
         uris = set(session.scalars(query))
     if collection is None:

@@ -23,7 +23,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive import __version__
 from archive.db import session_scope
-from archive.errors import UsageError
+from archive.errors import NotFound, UsageError
 from archive.evidence import (
     EXPORTED,
     SigningError,
@@ -199,7 +199,7 @@ def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
     """The WARC files holding a collection's captures, oldest first."""
     with session_scope(ws.sessions) as session:
         if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-            raise UsageError(f"no collection named {collection!r}")
+            raise NotFound(f"no collection named {collection!r}")
         first = func.min(Capture.captured_at)
         rows = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
                                .where(Collection.name == collection)
@@ -227,7 +227,8 @@ def export_collection(ws: Workspace, collection: str, target: Path, actor: str =
     name = target.name.lower()
     if not (name.endswith(".warc.gz") or name.endswith(".wacz")):
         raise UsageError("export to a file ending in .warc.gz or .wacz")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        raise UsageError(f"cannot write {target}: the folder {target.parent} does not exist")
     if name.endswith(".warc.gz"):
         size = 0
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as out:
