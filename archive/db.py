@@ -12,10 +12,10 @@ from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Row, Table, create_engine, event, insert, inspect
+from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, insert, inspect, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.config import ConfigError
@@ -93,17 +93,34 @@ def migrate(engine: Engine) -> None:
 
 
 def open_database(database_url: str, *, upgrade: bool = True) -> sessionmaker[Session]:
-    """Connect, migrate, and return a session factory; a clear DatabaseError when unreachable."""
+    """Connect, migrate if the schema is behind, and return a session factory; a clear DatabaseError when
+    unreachable. A schema at the newest revision costs one query, and Alembic is not loaded."""
     engine = make_engine(database_url)
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            current = schema_version(connection)
     except OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: "
                             f"{_first_line(exc)}") from None
-    if upgrade:
+    if upgrade and current != head_revision():
         migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def head_revision() -> str:
+    """The newest migration's revision, read from the file names (``00NN_what.py`` holds revision ``00NN``, which
+    a test keeps true), so knowing it does not load Alembic."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def schema_version(connection: Connection) -> str | None:
+    """The revision the database's schema is at (None for a new database), in one query."""
+    try:
+        versions = list(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    except (OperationalError, ProgrammingError):  # no such table yet
+        connection.rollback()
+        return None
+    return versions[0] if len(versions) == 1 else None
 
 
 def table_names(engine: Engine) -> set[str]:

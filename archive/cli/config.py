@@ -8,7 +8,6 @@ from typing import Any
 from archive.cli.output import Output
 from archive.config import setting_docs
 from archive.errors import EXIT_OK, UsageError
-from archive.evidence import TimestampError, load_certificates
 from archive.workspace import Workspace
 
 
@@ -32,6 +31,8 @@ def cmd_config(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def _timestamps_check(ws: Workspace) -> str:
     """Whether captures get trusted time: the TSAs asked, and the certificates their tokens are checked with."""
+    from archive.evidence import TimestampError, load_certificates
+
     settings = ws.settings
     if not settings.tsa_urls:
         return "timestamps: no TSA configured (LASTSEEN_TSA_URLS is empty): WARC files get no trusted time"

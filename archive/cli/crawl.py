@@ -12,7 +12,6 @@ from archive.cli.output import Output
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.evidence import command_actor
 from archive.sources import DEFAULT_COLLECTION
-from archive.warc import export_collection
 from archive.workspace import Workspace
 
 
@@ -115,6 +114,8 @@ def cmd_describe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Export a collection's captures to one file; a WACZ is signed, and timestamped when TSAs are configured."""
+    from archive.warc import export_collection  # loaded by this command only: cdxj-indexer, signing
+
     target = Path(args.out)
     try:
         result = export_collection(ws, args.collection, target,

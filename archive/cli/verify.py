@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from archive.cli.output import Output
 from archive.errors import EXIT_OK, EXIT_PARTIAL, UsageError
-from archive.evidence import (
-    FileReport,
-    TimestampError,
-    authorities,
-    command_actor,
-    load_certificates,
-    timestamp_stored,
-    verify_paths,
-    verify_stored,
-)
 from archive.storage import StorageError
 from archive.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from archive.evidence import FileReport
 
 
 def _roots(args: argparse.Namespace, ws: Workspace) -> list[x509.Certificate]:
     """The certificates tokens are checked with: --tsa-cert, else LASTSEEN_TSA_CERTS."""
+    from archive.evidence import TimestampError, load_certificates  # cryptography loads for these commands only
+
     try:
         return load_certificates(args.tsa_cert or ws.settings.tsa_certs)
     except TimestampError as exc:
@@ -45,6 +40,8 @@ def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """One line per file; exit 0 only when every file, record digest and token holds."""
     if args.collection and args.files:
         raise UsageError("give -c COLLECTION or FILEs, not both")
+    from archive.evidence import verify_paths, verify_stored
+
     roots = _roots(args, ws)
     if args.files:
         reports = verify_paths([Path(name) for name in args.files], roots)
@@ -74,6 +71,8 @@ def _shown(ws: Workspace, uri: str) -> str:
 
 def cmd_timestamp(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Ask the TSAs for tokens of stored WARC files none has stamped yet; exit 1 when a TSA failed."""
+    from archive.evidence import TimestampError, authorities, command_actor, timestamp_stored
+
     try:
         tsas = authorities(ws.settings)
     except TimestampError as exc:
