@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from archive import __version__
+from archive.cli.examples import describe_commands
 from archive.cli.output import Output
 from archive.config import ConfigError, load_settings
 from archive.db import DatabaseError
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _global_options()
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, common)
+    describe_commands(sub)
     return parser
 
 
