@@ -20,3 +20,10 @@ class Silent:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (a closed port, for services that are down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
