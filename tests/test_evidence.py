@@ -207,7 +207,7 @@ def test_bad_arguments_are_one_line(run, tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_config_check_says_whether_tsas_are_configured(run, tsa: TsaServer, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = run("config", "--check")
-    assert code == 0 and "timestamps: no TSA configured" in out
+    assert code == 0 and "none configured (LASTSEEN_TSA_URLS)" in out
     monkeypatch.setenv("LASTSEEN_TSA_URLS", tsa.url)
     monkeypatch.setenv("LASTSEEN_TSA_CERTS", str(tsa.ca_pem))
     code, out, _ = run("config", "--check")
