@@ -32,6 +32,7 @@ from archive.models import Collection, Source, Video
 from archive.sources import awaiting_capture
 from archive.spawn import run_lastseen
 from archive.tasks.stopping import Deadline
+from archive.tasks.wording import sentence
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.scheduler")
@@ -75,7 +76,8 @@ def recheck_round() -> dict[str, Any]:
     if not ids:
         return {"checked": 0}
     summary = check_sources(ws, ids)
-    logger.info("checked %d: %s", summary.checked, dict(summary.outcomes))
+    logger.info("checked %d source(s): %s", summary.checked,
+                ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "no outcome")
     return summary.as_dict()
 
 
@@ -120,9 +122,25 @@ def capture_round() -> list[dict[str, Any]]:
         if done.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
                            (done.stderr.strip().splitlines() or [""])[-1])
+        else:
+            logger.info("crawl of %s: %s", collection, _crawl_sentence(done.stdout))
         results.append({"collection": collection, "urls": len(urls), "exit": done.returncode,
                         "seconds": round(time.monotonic() - started, 1)})
     return results
+
+
+def _crawl_sentence(stdout: str) -> str:
+    """What a crawl child's JSON summary says, as a sentence: captured, unchanged, failed (and why)."""
+    import json
+
+    try:
+        summary = json.loads(stdout)
+    except ValueError:
+        return "done (no summary)"
+    failed = summary.get("failed") or {}
+    reasons = ", ".join(f"{reason} {n}" for reason, n in failed.items())
+    return (f"{summary.get('captured', 0)} captured, {summary.get('unchanged', 0)} unchanged, "
+            f"{sum(failed.values())} failed" + (f" ({reasons})" if reasons else ""))
 
 
 def wayback_round() -> dict[str, Any]:
@@ -331,7 +349,9 @@ def run(config: str | None, once: bool) -> int:
     if once:
         _ws = ws
         result = run_round()
-        logger.info("round: %s", {k: v for k, v in result.items() if k != "recheck"})
+        for name, outcome in result.items():
+            logger.info("%s: %s", name, "; ".join(sentence(part) for part in outcome)
+                        if isinstance(outcome, list) else sentence(outcome))
         return 0
     stop = threading.Event()
     deadline = Deadline(lambda: None)  # the leadership locks die with the process; crawl children with it

@@ -3,6 +3,7 @@ an archive that never answers; a stopped worker's leases are let go at once."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def test_the_scheduler_stops_on_time_while_a_job_hangs(settings: Settings, site:
     process = _start(["schedule"], env, log)
     try:
         _wait(lambda: _hanging_submission(ws), 120, "a capture and its hanging Wayback submission", [log])
+        _wait(lambda: "crawl of news" in log.read_text(errors="replace"), 60, "the crawl's end", [log])
         time.sleep(1.0)
         took = _stop(process, sig, log)
     finally:
@@ -110,6 +112,15 @@ def test_the_scheduler_stops_on_time_while_a_job_hangs(settings: Settings, site:
     output = log.read_text(errors="replace")
     assert took < LIMIT, f"took {took:.1f} s to stop\n{output[-3000:]}"
     assert "Traceback" not in output and "RuntimeError" not in output, output[-3000:]
+    _calm(output)
+    assert "checked 1 source(s): 1 ok" in output and "crawl of news: 1 captured, 0 unchanged, 0 failed" in output, \
+        output
+
+
+def _calm(output: str) -> None:
+    """Said as sentences, and quiet when nothing happens: no dict, no warning per tick, no Alembic chatter."""
+    assert "{'" not in output, output[-3000:]
+    assert "maximum number of running instances" not in output and "alembic" not in output, output[-3000:]
 
 
 @pytest.mark.timeout(400)
@@ -145,3 +156,6 @@ def test_the_scheduler_and_a_worker_stop_on_time_and_let_go_of_their_leases(
     for name, output in outputs.items():
         assert "Traceback" not in output and "RuntimeError" not in output, f"{name}:\n{output[-3000:]}"
     assert held == 0, "the stopped worker's leases are let go, not left to run out"
+    for output in outputs.values():
+        _calm(output)
+    assert re.search(r"capture task done in [\d.]+ s: claimed 1, crawl of news: urls 1, exit 0", outputs["worker.log"])

@@ -45,10 +45,8 @@ class Deadline:
     def _wait(self, code: int) -> None:
         if self._done.wait(self.grace):
             return
-        busy = sorted(thread.name for thread in threading.enumerate()
-                      if not thread.daemon and thread is not threading.main_thread())
-        logger.warning("stopping now: work still running after %.0f s is abandoned and will be done again "
-                       "elsewhere (%s)", self.grace, ", ".join(busy) or "no other thread")
+        logger.warning("stopping now: work still running after %.0f s is abandoned; it is done again later or "
+                       "by another process", self.grace)
         abandon(self.before_exit, code)
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -19,6 +20,7 @@ from archive.models import utcnow
 from archive.tasks import leases, work
 from archive.tasks.app import QUEUES, TASKS, app_for
 from archive.tasks.stopping import Deadline
+from archive.tasks.wording import sentence
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.tasks")
@@ -40,6 +42,7 @@ def register(app: Any, ws: Workspace) -> None:
 
     def body(kind: str, task: Any, keys: list[str], *extra: Any) -> dict[str, Any]:
         run = work.Run(ws, task.request.id, f"{task.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+        started = time.monotonic()
         try:
             if kind == "check":
                 result = work.check_batch(run, *extra[:1])  # check.<region>'s tasks name their queue
@@ -55,6 +58,7 @@ def register(app: Any, ws: Workspace) -> None:
             _count(kind, "failed")
             raise
         _count(kind, "done")
+        logger.info("%s task done in %.1f s: %s", kind, time.monotonic() - started, sentence(result))
         return result
 
     for kind, name in TASKS.items():
@@ -84,6 +88,8 @@ def run_worker(ws: Workspace, *, queues: list[str], concurrency: int, region: st
     worker = app.Worker(hostname=name, queues=queues or list(QUEUES), concurrency=max(1, concurrency),
                         pool="threads", loglevel="INFO", without_mingle=True, without_gossip=True,
                         optimization="fair")
+    # Our own sentence says what each task did (above); Celery's line would print the result as a dict.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     deadline = Deadline(lambda: _let_go(ws, f"{name}:{os.getpid()}:"))
     signals.worker_shutting_down.connect(lambda **_: deadline.start(), weak=False)
     worker.start()
