@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -19,6 +20,8 @@ from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
 from crawler.upload import PendingCapture
 from crawler.workspace import crawler_workspace
+
+logger = logging.getLogger(__name__)
 
 
 class CrawlPipeline:
@@ -159,5 +162,7 @@ class FailurePipeline(CrawlPipeline):
                 session.add(CrawlFailure(source_id=item.source_id, url=item.url, reason=item.reason,
                                          detail=item.detail[:2000]))
             self.capture.uploads.record_failure(item.reason)
+            logger.warning("could not capture %s: %s (%s)", item.url, item.reason, item.detail.splitlines()[0][:300]
+                           if item.detail else "no detail")
         return item
 

@@ -255,6 +255,7 @@ class WarcUploader:
                     continue
                 if item.failure:
                     self.summary.failed[item.failure] += 1
+                    logger.warning("could not capture %s: %s", item.row.get("url"), item.failure)
                 elif item.unchanged:
                     self.summary.unchanged += 1
                 else:

@@ -76,13 +76,16 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Capture sources of a collection that have no capture yet (or the URLs given)."""
     if args.depth < 0:
         raise UsageError("--depth must be 0 or more")
-    from crawler.run import run_crawl  # Scrapy loads only for a crawl: every other command starts faster
+    from crawler.run import (  # Scrapy loads only for a crawl: every other command starts faster
+        VERBOSE_SETTING,
+        run_crawl,
+    )
 
     interactive = sys.stderr.isatty() and not args.json
     with CrawlProgress(interactive) as progress:
         summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
                             interactive=interactive, on_crawler=progress.attach,
-                            only_due=args.only_due,
+                            only_due=args.only_due, overrides={VERBOSE_SETTING: args.verbose},
                             started_by=args.started_by or command_actor(f"crawl -c {args.collection}"))
     if out.as_json:
         out.json(summary)
@@ -149,6 +152,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         "(default: the collection's setting, on unless `lastseen collection NAME --media no`)")
     p.add_argument("--only-due", action="store_true",
                    help="skip given URLs captured since they last changed (workers use it so work runs once)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="off a terminal, print Scrapy's own log too (settings, stats, network tracebacks)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # the API or scheduler that starts this crawl
     p.set_defaults(handler=cmd_crawl)
     p = sub.add_parser("describe", parents=[common],
