@@ -46,3 +46,25 @@ def test_a_crawl_off_a_terminal_says_one_line_per_failure(settings: Settings, si
 def test_verbose_brings_scrapys_log_back(settings: Settings, site: Site, tmp_path: Path) -> None:
     done = _crawl(settings, site, tmp_path, "--verbose")
     assert done.returncode == 0 and "Dumping Scrapy stats" in done.stderr and "Traceback" in done.stderr
+
+
+def test_the_bar_counts_sources_then_says_describing() -> None:
+    from scrapy import Request
+
+    from archive.cli.crawl import CrawlProgress
+    from crawler.items import FailedFetch
+    from crawler.spiders.archive import META_SOURCE
+
+    with CrawlProgress(interactive=True) as progress:
+        (task,) = progress.progress.tasks
+        for url, source in [("http://a.example/robots.txt", None), ("http://a.example/1", 1),
+                            ("http://a.example/1/", 1), ("http://a.example/2", 2), ("http://a.example/x.css", None)]:
+            progress.request_scheduled(Request(url, meta={META_SOURCE: (source, "page")} if source else {}))
+        assert (task.completed, task.total) == (0, 2), "two sources, whatever their requests"
+        progress.item_scraped(type("Hop", (), {"source_id": 1, "redirect_to": "http://a.example/1/"})())
+        progress.item_scraped(type("Page", (), {"source_id": 1, "redirect_to": None})())
+        progress.item_scraped(FailedFetch(2, "http://a.example/2", "dns_error", "no such host"))
+        assert (task.completed, task.total, task.description) == (2, 2, "crawling")
+        progress.downloads_done()
+        (task,) = progress.progress.tasks
+        assert task.description == "describing" and task.total is None
