@@ -32,11 +32,12 @@ class CrawlProgress:
         self.progress: Any = None
         self.task: Any = None
         if interactive:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            # "done/total" while crawling; nothing while describing, whose length is not known (never "0/?")
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
                                      TimeElapsedColumn(), transient=True)
-            self.task = self.progress.add_task("crawling", total=0)
+            self.task = self.progress.add_task("crawling", total=0, count="0/0")
 
     def __enter__(self) -> CrawlProgress:
         if self.progress is not None:
@@ -78,11 +79,12 @@ class CrawlProgress:
         """The downloads are over: the bar becomes the describing step (its length unknown)."""
         if self.progress is not None:
             self.progress.remove_task(self.task)
-            self.task = self.progress.add_task("describing", total=None)
+            self.task = self.progress.add_task("describing", total=None, count="")
 
     def _show(self) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=len(self.done), total=max(len(self.sources), len(self.done)))
+            total = max(len(self.sources), len(self.done))
+            self.progress.update(self.task, completed=len(self.done), total=total, count=f"{len(self.done)}/{total}")
 
 
 def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
