@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -206,14 +207,18 @@ def test_transcribe_keeps_kept_videos_words(settings: Settings, site: Site, clip
 
     _shown_to_people(run, site)
     code, out, _ = run("config", "--check")
-    assert code == 0 and f"transcription: on, Whisper model at {model_dir}" in out
+    assert code == 0 and re.search(rf"transcribe +ok +Whisper model at {re.escape(str(model_dir))}", out)
+    assert re.search(r"ocr +ok +Tesseract reads eng, rus, ukr, kaz, ara", out)
     monkeypatch.setenv("LASTSEEN_TRANSCRIBE_MODEL", str(settings.data_dir / "no-model"))
-    for command in (("transcribe",), ("config", "--check")):
-        code, out, err = run(*command)
-        assert code == 2 and err.strip().count("\n") == 0 and "no such folder" in err
+    code, out, err = run("transcribe")
+    assert code == 2 and err.strip().count("\n") == 0 and "no such folder" in err
+    code, out, err = run("config", "--check")
+    assert code == 2 and re.search(r"transcribe +FAILED +LASTSEEN_TRANSCRIBE_MODEL: no such folder", out)
     monkeypatch.delenv("LASTSEEN_TRANSCRIBE_MODEL")
+    monkeypatch.setenv("LASTSEEN_OCR_LANGUAGES", "eng,xyz")
     code, out, _ = run("config", "--check")
-    assert code == 0 and "transcription: off (no LASTSEEN_TRANSCRIBE_MODEL)" in out
+    assert code == 2 and re.search(r"transcribe +- +off \(no LASTSEEN_TRANSCRIBE_MODEL\)", out)
+    assert re.search(r"ocr +FAILED +LASTSEEN_OCR_LANGUAGES: Tesseract has no xyz", out)
 
 
 def _shown_to_people(run, site: Site) -> None:
