@@ -48,13 +48,14 @@ def read_words(ws: Workspace, collection_id: int | None = None,
     if settings.ocr_languages:
         readers[SCREEN] = screen_reader(settings.ocr_languages, settings.transcribe_max_seconds)
     tried: dict[str, list[int]] = {}
-    files = TextFiles(ws, actor)  # one WARC file for the round's records of every source
-    try:
-        for source, reader in readers.items():
-            if waiting[source]:
-                tried[source] = read_pending(ws, files, source, reader, collection_id)
-    finally:
-        files.close()
+    if any(waiting[source] for source in readers):  # a round with nothing to read opens no file and asks no TSA
+        files = TextFiles(ws, actor)  # one WARC file for the round's records of every source
+        try:
+            for source, reader in readers.items():
+                if waiting[source]:
+                    tried[source] = read_pending(ws, files, source, reader, collection_id)
+        finally:
+            files.close()
     on = {CAPTION: True, SPEECH: bool(settings.transcribe_model), SCREEN: bool(settings.ocr_languages)}
     return {source: tally(ws, tried.get(source, []), source) if on[source] else None for source in SOURCES}
 
