@@ -21,6 +21,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "archive.cli": (1, "cli"), "archive.api": (1, "api"), "scheduler": (1, "scheduler"),
     "archive.tasks": (1, "tasks"),  # Celery tasks run the stages for the scheduler, as the CLI does
     "crawler": (2, "crawler"), "archive.watch": (2, "watch"), "archive.wayback": (2, "wayback"),
+    "archive.footage": (2, "footage"),
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "providers.info", "report", "tokens",
                                                  "spawn")},
     **{f"archive.{name}": (4, "infra") for name in ("config", "db", "models", "workspace", "locks", "net", "storage",
