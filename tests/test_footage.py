@@ -50,8 +50,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, filters in VARIANTS.items():
         ffmpeg("-i", str(made["a"]), *filters, "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(made[name]))
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=480x270:r=15", "-t", "10", "-pix_fmt", "yuv420p", str(made["b"]))
-    ffmpeg("-f", "lavfi", "-i", "gradients=s=480x270:r=15", "-t", "10", "-pix_fmt", "yuv420p",
-           str(made["c"]))
+    elsewhere = "mandelbrot=s=480x270:r=15:start_x=-0.1011:start_y=0.9563:start_scale=0.2"  # another zoom
+    ffmpeg("-f", "lavfi", "-i", elsewhere, "-t", "10", "-pix_fmt", "yuv420p", str(made["c"]))
     made["still"] = folder / "still.png"
     ffmpeg("-ss", "5", "-i", str(made["a"]), "-frames:v", "1", str(made["still"]))
     made["truncated"] = folder / "truncated.mp4"

@@ -1,7 +1,8 @@
 """PDQ hashes of frames (Meta's perceptual hash: 256 bits, compared by Hamming distance), packed in 32 bytes.
 
 A query also tries the picture's seven other orientations (rotations and mirrors), which PDQ computes in
-one pass; archived frames are hashed as they are.
+one pass; archived frames are hashed as they are. Both sides also hash each frame's top part, so footage under
+a banner or a ticker still meets its original.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 MATCH_BITS = 31  # PDQ's threshold: frames within 31 of 256 bits are the same picture
 MIN_QUALITY = 50  # PDQ's advice: hashes of lower quality (flat, dark, blurred frames) match too easily
+TOP_SHARE = 0.8  # each frame is also hashed without its bottom fifth, where news banners and tickers go
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ def orientations(rgb: np.ndarray) -> tuple[list[bytes], int]:
 
     hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(rgb))
     return [_pack(bits) for bits in hashes], int(quality)
+
+
+def top_part(rgb: np.ndarray) -> np.ndarray:
+    """The picture above a news banner: its top TOP_SHARE (a banner over the bottom changes PDQ too much)."""
+    return rgb[: max(1, int(rgb.shape[0] * TOP_SHARE))]
 
 
 def as_words(hashes: list[bytes]) -> np.ndarray:

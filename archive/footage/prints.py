@@ -18,7 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits, sample
-from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture
+from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture, top_part
 from archive.footage.tables import Fingerprint, FrameHashRow
 from archive.models import Capture, Source, Video
 from archive.workspace import Workspace
@@ -37,12 +37,13 @@ class Tally:
 
 
 def hash_file(path: Path, per_second: float, limits: Limits) -> list[FrameHash]:
-    """The frames of a media file worth matching (PDQ quality at least MIN_QUALITY), hashed."""
+    """The frames of a media file worth matching (PDQ quality at least MIN_QUALITY), whole and top part, hashed."""
     kept = []
     for frame in sample(path, per_second, limits):
-        digest, quality = hash_picture(frame.rgb)
-        if quality >= MIN_QUALITY:
-            kept.append(FrameHash(frame.second, quality, digest))
+        for picture in (frame.rgb, top_part(frame.rgb)):
+            digest, quality = hash_picture(picture)
+            if quality >= MIN_QUALITY:
+                kept.append(FrameHash(frame.second, quality, digest))
     return kept
 
 

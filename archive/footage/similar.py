@@ -1,20 +1,21 @@
 """Finding footage again: which archived videos hold a still picture (and at which second), or a video's frames.
 
-A picture is looked up in its eight orientations; a video query samples its frames (each in eight orientations)
-and an archived video matches when it holds at least the asked share of them (archive.footage.match).
+A picture is looked up in its eight orientations and by its top part; a video query samples its frames, each
+looked up the same way, and an archived video matches when it holds at least the asked share of them
+(archive.footage.match).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.footage.frames import FootageError, Limits, read_image, sample
-from archive.footage.hashes import MATCH_BITS, MIN_QUALITY, orientations
+from archive.footage.hashes import MATCH_BITS, MIN_QUALITY, hash_picture, orientations, top_part
 from archive.footage.index import FrameIndex
 from archive.footage.match import VideoMatch, score
 from archive.footage.tables import FrameHashRow
@@ -32,18 +33,13 @@ class PictureMatch:
     distance: int
 
 
-def picture_queries(rgb_hashes: Sequence[bytes]) -> list[tuple[float, bytes]]:
-    """One query entry per orientation of a picture (all at second 0)."""
-    return [(0.0, digest) for digest in rgb_hashes]
-
-
 def find_picture(index: FrameIndex, path: Path) -> list[PictureMatch]:
     """Archived videos holding the picture in the file, closest first."""
-    hashes, quality = orientations(read_image(path))
-    if quality < MIN_QUALITY:
-        raise FootageError(f"picture too plain to match (PDQ quality {quality})")
+    hashes = picture_hashes(read_image(path))
+    if not hashes:
+        raise FootageError("picture too plain to match")
     by_video: dict[int, dict[float, int]] = {}
-    for hit in index.near(picture_queries(hashes), MATCH_BITS):
+    for hit in index.near([(0.0, digest) for digest in hashes], MATCH_BITS):
         seconds = by_video.setdefault(hit.video_id, {})
         seconds[hit.second] = min(hit.distance, seconds.get(hit.second, hit.distance))
     found = []
@@ -57,10 +53,15 @@ def video_queries(path: Path, per_second: float, limits: Limits) -> list[tuple[f
     """Each clear sampled frame of a video file in its eight orientations, with its second."""
     queries = []
     for frame in sample(path, per_second, limits):
-        hashes, quality = orientations(frame.rgb)
-        if quality >= MIN_QUALITY:
-            queries += [(frame.second, digest) for digest in hashes]
+        queries += [(frame.second, digest) for digest in picture_hashes(frame.rgb)]
     return queries
+
+
+def picture_hashes(rgb: np.ndarray) -> list[bytes]:
+    """A picture's hashes worth looking up: its eight orientations and its top part (empty when too plain)."""
+    hashes, quality = orientations(rgb)
+    top, top_quality = hash_picture(top_part(rgb))
+    return (hashes if quality >= MIN_QUALITY else []) + ([top] if top_quality >= MIN_QUALITY else [])
 
 
 def find_video(index: FrameIndex, queries: list[tuple[float, bytes]], share: float,
