@@ -19,17 +19,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select
-
-from archive.captures import awaiting_media
 from archive.config import load_settings
 from archive.db import session_scope
+from archive.due import changed_captures, checks_due, collections_to_crawl, recoveries_due
 from archive.locks import Lock, named_lock
-from archive.models import Collection, Source, Video
-from archive.sources import awaiting_capture
 from archive.spawn import run_lastseen
 from archive.workspace import Workspace
 
@@ -39,9 +35,6 @@ LOCK_NAME = "scheduler"
 JOB_TABLE = "apscheduler_jobs"
 CRAWL_URL_BATCH = 500  # URLs handed to one crawl process on its command line
 CRAWL_TIMEOUT = 6 * 3600
-
-RECOVERY_WINDOW = timedelta(days=1)  # look for recovery copies of sources that vanished this recently
-RECOVERY_RETRY = timedelta(hours=6)  # ...asking the archive again this often while it has none
 
 _ws: Workspace | None = None
 _recovery_tried: dict[int, datetime] = {}  # source id -> last recovery lookup, in this process
@@ -62,7 +55,6 @@ def _now() -> datetime:
 def recheck_round() -> dict[str, Any]:
     """Check the sources that are due (at most schedule_batch of them); with a broker, queue them for workers."""
     from archive.watch.check import check_sources
-    from archive.watch.select import due_sources
 
     ws = _workspace()
     if ws.settings.broker_url:
@@ -70,7 +62,7 @@ def recheck_round() -> dict[str, Any]:
 
         return queue_checks(ws)
     with session_scope(ws.sessions) as session:
-        ids = due_sources(session, _now(), ws.settings.schedule_batch)
+        ids = checks_due(session, _now(), ws.settings.schedule_batch)
     if not ids:
         return {"checked": 0}
     summary = check_sources(ws, ids)
@@ -79,23 +71,15 @@ def recheck_round() -> dict[str, Any]:
 
 
 def crawl_targets(ws: Workspace) -> list[tuple[str, list[str]]]:
-    """(collection, URLs) to crawl: each collection with never-captured sources or, when it keeps media, videos
-    without their media yet (URLs empty: the crawl finds them), and sources whose content changed since their
-    last capture."""
-    from archive.watch.select import sources_to_capture
-
+    """(collection, URLs) to crawl, as archive.due decides: each collection owed a whole crawl (a source never
+    captured, media missing; URLs empty: the crawl finds them), and sources changed since their last capture."""
     now, retry = _now(), ws.settings.capture_retry
     with session_scope(ws.sessions) as session:
-        uncaptured = list(session.scalars(
-            select(Collection.name).where(
-                exists().where(Source.collection_id == Collection.id, awaiting_capture(now, retry))
-                | (Collection.media.is_(True) & exists().where(
-                    Source.collection_id == Collection.id, Video.source_id == Source.id, awaiting_media(now, retry))))
-            .order_by(Collection.name)))
+        whole = collections_to_crawl(session, now, retry)
         changed: dict[str, list[str]] = {}
-        for request in sources_to_capture(session):
-            changed.setdefault(request.collection, []).append(request.url)
-    targets: list[tuple[str, list[str]]] = [(name, []) for name in uncaptured]
+        for work in changed_captures(session):
+            changed.setdefault(work.collection, []).append(work.url)
+    targets: list[tuple[str, list[str]]] = [(name, []) for name in whole]
     for name, urls in sorted(changed.items()):
         for start in range(0, len(urls), CRAWL_URL_BATCH):
             targets.append((name, urls[start:start + CRAWL_URL_BATCH]))
@@ -126,44 +110,48 @@ def capture_round() -> list[dict[str, Any]]:
 
 def wayback_round() -> dict[str, Any]:
     """Send due Wayback submissions; find recovery copies of sources that vanished since the last round."""
-    from archive.wayback.lookups import recover_sources
-    from archive.wayback.queue import drain
+    from archive.tasks.work import wayback_work
 
     ws = _workspace()
     now = _now()
     with session_scope(ws.sessions) as session:
-        vanished = [source_id for source_id in session.scalars(
-            select(Source.id).where(Source.status == "vanished", Source.recovery_archive_url.is_(None),
-                                    Source.vanished_at >= now - RECOVERY_WINDOW)
-            .order_by(Source.vanished_at))
-            if _recovery_tried.get(source_id, now - RECOVERY_RETRY) <= now - RECOVERY_RETRY][:100]
+        vanished = recoveries_due(session, now, _recovery_tried)
     for source_id in vanished:
         _recovery_tried[source_id] = now
     if ws.settings.broker_url:
         from archive.tasks.dispatch import queue_singleton
 
         return queue_singleton(ws, "wayback", "drain", [vanished])
-    summary = drain(ws)
-    recovered = recover_sources(ws, vanished) if vanished else []
-    return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
+    return wayback_work(ws, vanished)
 
 
 def alert_round() -> dict[str, Any]:
     """Make alerts for new transitions and send what is due; with a broker, a worker does both."""
-    from archive.watch.alerts import create_alerts
-    from archive.watch.deliver import deliver
+    from archive.tasks.work import alert_work
 
     ws = _workspace()
     if ws.settings.broker_url:
         from archive.tasks.dispatch import queue_singleton
 
         return queue_singleton(ws, "alerts", "deliver")
-    with session_scope(ws.sessions) as session:
-        made = create_alerts(session)
-    result = deliver(ws)
-    if made:
-        logger.info("%d new alert(s)", made)
-    return {"created": made, **result}
+    return alert_work(ws)
+
+
+def feeds_round() -> dict[str, Any]:
+    """Read the feeds and sitemaps that are due; their new entries become sources (captured by the next capture
+    round). With a broker, a worker reads them."""
+    from archive.sources.subscriptions import poll_due
+
+    ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_singleton
+
+        return queue_singleton(ws, "feeds", "poll")
+    results = poll_due(ws, _now())
+    added = sum(len(result.added) for result in results)
+    if results:
+        logger.info("read %d feed(s): %d new source(s)", len(results), added)
+    return {"polled": len(results), "added": added, "failed": sum(bool(result.error) for result in results)}
 
 
 def timestamp_round() -> dict[str, Any]:
@@ -186,6 +174,7 @@ JOBS: dict[str, Callable[[], Any]] = {
     "capture": capture_round,
     "wayback": wayback_round,
     "alerts": alert_round,
+    "feeds": feeds_round,
     "timestamp": timestamp_round,
 }
 

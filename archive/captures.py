@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Check, CrawlFailure, Source, Video, WaybackSubmission
+from archive.models import Capture, Source, WaybackSubmission
+from archive.net.pacing import next_attempt_delay
 from archive.sources.state import seen_alive
 from archive.storage import Storage, StorageError
 from archive.timefmt import iso
@@ -68,14 +69,18 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
     }
 
 
-def awaiting_media(now: datetime, retry_after: int) -> Any:
-    """Condition on Video: its media is not kept yet, its source was captured, and no media download of it
-    failed within `retry_after` seconds (a later crawl tries again; meanwhile checks keep watching it)."""
-    since = now - timedelta(seconds=retry_after)
-    return (Video.media_capture_id.is_(None)
-            & exists().where(Capture.source_id == Video.source_id)
-            & ~exists().where(CrawlFailure.source_id == Video.source_id, CrawlFailure.reason.like("media%"),
-                              CrawlFailure.at >= since))
+CAPTURE_RETRY_BASE = 300.0  # seconds before the first retry of a failed capture; doubling up to capture_retry
+
+
+def capture_failed(session: Session, source_id: int, at: datetime, cap: float) -> datetime:
+    """Count a failed capture attempt of a source and set when it is tried next, by the one backoff formula
+    (5 min, 10, 20 ... up to `cap`, the capture_retry setting); the next attempt's time."""
+    failures = (session.scalar(select(Source.capture_failures).where(Source.id == source_id)) or 0) + 1
+    delay = next_attempt_delay(failures, base=min(CAPTURE_RETRY_BASE, cap), cap=cap)
+    when = at + timedelta(seconds=delay)
+    session.execute(update(Source).where(Source.id == source_id)
+                    .values(capture_failures=failures, capture_retry_at=when))
+    return when
 
 
 def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]],
@@ -92,6 +97,9 @@ def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], b
     ids = list(session.scalars(insert(Capture).returning(Capture.id, sort_by_parameter_order=True), rows))
     live = [(row, capture_id) for row, capture_id, (_row, alive) in zip(rows, ids, captured, strict=True) if alive]
     enqueue_captures(session, [(row["source_id"], capture_id) for row, capture_id in live])
+    session.execute(update(Source).where(Source.id.in_(sorted({row["source_id"] for row in rows})),
+                                         Source.capture_failures > 0)
+                    .values(capture_failures=0, capture_retry_at=None))  # captured: no retry owed any more
     newest: dict[int, tuple[dict[str, Any], int]] = {}
     for row, capture_id in live:
         known = newest.get(row["source_id"])
@@ -169,21 +177,6 @@ def enqueue_captures(session: Session, pairs: Sequence[tuple[int, int]], batch: 
         if first:
             session.execute(insert(WaybackSubmission), first)
     session.flush()
-
-
-def still_to_capture(session: Session, source_ids: Sequence[int]) -> list[int]:
-    """Of these sources, those still owed a capture: never captured, or a check said `changed` since their newest.
-
-    The rule the scheduler's capture round follows (archive.watch.select.sources_to_capture); a worker's crawl
-    applies it again under the collection's lock, so work handed out twice is captured once.
-    """
-    ids = list(source_ids)
-    captured = dict(session.execute(select(Capture.source_id, func.max(Capture.captured_at))
-                                    .where(Capture.source_id.in_(ids)).group_by(Capture.source_id)).all())
-    changed = dict(session.execute(select(Check.source_id, func.max(Check.checked_at))
-                                   .where(Check.source_id.in_(ids), Check.outcome == "changed")
-                                   .group_by(Check.source_id)).all())
-    return [i for i in ids if i not in captured or (i in changed and changed[i] > captured[i])]
 
 
 def latest_screenshot(session: Session, storage: Storage, source_id: int, tries: int = 5) -> bytes | None:

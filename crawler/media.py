@@ -11,7 +11,7 @@ WARC file is stored.
 
 Downloads run in a pool of LASTSEEN_MEDIA_WORKERS threads, off the reactor: the page capture never waits for
 them. A failed download is a crawl failure of the source (`media_error`, `media_too_large`) and is tried again
-by a later crawl of the collection (archive.captures.awaiting_media), which also picks up videos an earlier
+by a later crawl of the collection (archive.due.media_due), which also picks up videos an earlier
 crawl left without media. Whether a crawl keeps media is the collection's switch (`lastseen collection NAME
 --media yes|no`) unless the crawl says (`crawl --media` / `--no-media`: the LASTSEEN_MEDIA Scrapy setting).
 """
@@ -31,8 +31,9 @@ from typing import Any
 from scrapy import signals
 from sqlalchemy import select
 
-from archive.captures import awaiting_media, capture_row
+from archive.captures import capture_row
 from archive.db import session_scope
+from archive.due import awaiting_media
 from archive.models import Capture, Collection, CrawlFailure, Source, Video
 from archive.providers.info import fetch_ytdlp
 from archive.storage import sha256_file
@@ -130,7 +131,7 @@ class MediaPipeline(CrawlPipeline):
 
     def _fail(self, job: MediaJob, reason: str, detail: str) -> None:
         """Store the source's crawl failure and count it in the crawl's summary, as a failed fetch is."""
-        self.capture.uploads.record_failure(reason)
+        self.capture.summary.count_failure(reason)
         with session_scope(self.ws.sessions) as session:
             session.add(CrawlFailure(source_id=job.source_id, url=job.url, reason=reason, detail=detail[:2000]))
 
@@ -148,7 +149,7 @@ class MediaPipeline(CrawlPipeline):
             if info:
                 writer.append(self._metadata(job.url, job.capture.record_id, info))
             record = job.capture
-            self.capture.uploads.when_stored(record.file_name, lambda uri: self._link(job, record, uri, None))
+            self.capture.captures.when_stored(record.file_name, lambda uri: self._link(job, record, uri, None))
             return
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="media-", dir=settings.spool_dir))
@@ -166,7 +167,7 @@ class MediaPipeline(CrawlPipeline):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         media, mime = placed[0], records[0].mime
-        self.capture.uploads.when_stored(media.file_name, lambda uri: self._link(job, media, uri, mime))
+        self.capture.captures.when_stored(media.file_name, lambda uri: self._link(job, media, uri, mime))
 
     def _info(self, url: str) -> dict[str, Any] | None:
         """yt-dlp's info for a direct media link, when the crawl did not ask already."""

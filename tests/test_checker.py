@@ -19,6 +19,7 @@ from sqlalchemy import select
 from archive.cli import main
 from archive.config import Settings
 from archive.db import session_scope
+from archive.due import changed_captures, checks_due
 from archive.extract.pagemeta import extract_page_metadata
 from archive.models import Capture, Check, Collection, Source, StatusTransition, Video
 from archive.net.pacing import RateLimiter
@@ -27,7 +28,6 @@ from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.sources.limits import MAX_INTERVAL
 from archive.watch.check import VideoEndpoints, check_sources
 from archive.watch.fetch import Fetcher, error_kind
-from archive.watch.select import due_sources, sources_to_capture
 from archive.workspace import Workspace
 from tests.clocks import FakeClock
 from tests.conftest import TEST_ALLOW_NETWORKS
@@ -252,9 +252,9 @@ def test_edited_text_is_changed_and_asks_for_a_capture(ws: Workspace, site: Site
     assert summary.to_capture == [sid]
     assert [(t["kind"], t["from"], t["to"]) for t in summary.transitions] == [("changed", "alive", "alive")]
     with session_scope(ws.sessions) as session:
-        wanted = sources_to_capture(session)
-    assert [(w.source_id, w.collection, w.url, w.changed_at) for w in wanted] == [
-        (sid, "default", site.url("/story"), T0 + 2 * DAY)]
+        wanted = changed_captures(session)
+    assert [(w.source_id, w.collection, w.url, w.why) for w in wanted] == [
+        (sid, "default", site.url("/story"), "changed")]
 
     check(ws, [sid], T0 + 3 * DAY)  # not captured yet, not edited again: no second alert
     assert checks(ws, sid)[-1].outcome == "ok" and "the change seen at" in checks(ws, sid)[-1].detail
@@ -269,7 +269,7 @@ def test_edited_text_is_changed_and_asks_for_a_capture(ws: Workspace, site: Site
                             content_type="text/html", payload_sha256="0" * 64, payload_digest=None, size=1,
                             warc_uri="file:///y.warc.gz", warc_offset=0, warc_length=1, page_meta=None))
     with session_scope(ws.sessions) as session:
-        assert sources_to_capture(session) == []
+        assert changed_captures(session) == []
 
 
 def test_a_page_is_asked_conditionally_and_the_same_bytes_are_not_parsed_again(ws: Workspace, site: Site) -> None:
@@ -413,18 +413,18 @@ def test_schedule_follows_source_then_collection_then_setting(ws: Workspace, sit
     assert source(ws, own).next_check_at != T0 + HOUR, "jitter moves the next check off the exact interval"
 
 
-def test_due_sources(ws: Workspace) -> None:
+def test_checks_due(ws: Workspace) -> None:
     never, overdue, late, future = track(ws, *(f"https://a.example/{n}" for n in range(4)))
     [other] = track(ws, "https://a.example/x", collection="other")
     with session_scope(ws.sessions) as session:
         for sid, when in ((overdue, T0 - DAY), (late, T0 - HOUR), (future, T0 + HOUR), (other, T0 - 2 * DAY)):
             session.get(Source, sid).next_check_at = when
     with session_scope(ws.sessions) as session:
-        assert due_sources(session, T0) == [never, other, overdue, late]
-        assert due_sources(session, T0, 2) == [never, other]
+        assert checks_due(session, T0) == [never, other, overdue, late]
+        assert checks_due(session, T0, 2) == [never, other]
         default = session.scalar(select(Collection.id).where(Collection.name == "default"))
-        assert due_sources(session, T0, collection_id=default) == [never, overdue, late]
-        assert due_sources(session, T0 + 2 * HOUR, 10) == [never, other, overdue, late, future]
+        assert checks_due(session, T0, collection_id=default) == [never, overdue, late]
+        assert checks_due(session, T0 + 2 * HOUR, 10) == [never, other, overdue, late, future]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ def test_every_role_runs_the_one_image_with_the_same_settings() -> None:
     assert {name for name in envs[0] if name.startswith("LASTSEEN_")} <= known, "only settings lastseen reads"
 
 
-def test_the_scheduler_queues_and_two_workers_work() -> None:
+def test_the_compose_file_points_the_scheduler_and_two_workers_at_the_broker() -> None:
+    """Read from the YAML only (no Docker here): the scheduler on RabbitMQ and Redis leading every job, two
+    worker replicas, both waiting for a healthy broker, Redis and PostgreSQL."""
     services = _services()
     env = {name: str(value) for name, value in services["scheduler"]["environment"].items()}
     settings = load_settings(environ={name: value for name, value in env.items() if "${" not in value})

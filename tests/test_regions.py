@@ -201,7 +201,7 @@ def proxies() -> Iterator[tuple[RegionProxy, RegionProxy]]:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_regions_behind_two_proxies_find_a_source_geo_blocked(
         settings: Settings, broker_url: str, site: Site, proxies: tuple[RegionProxy, RegionProxy], tmp_path: Path,
-        run) -> None:  # type: ignore[no-untyped-def]
+        run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     paths = ["/geo", "/wording", "/one", "/two"]
     for path in paths:
         site.set(path, Page(f"<html><head><title>Story {path}</title></head><body><p>story {path}</p></body></html>"))
@@ -223,7 +223,7 @@ def test_two_regions_behind_two_proxies_find_a_source_geo_blocked(
                                  region, "--proxy", proxy.url, "--queues", f"check.{region}", "--concurrency", "1"],
                                 stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
                for region, proxy, log in zip((region_a, region_b), proxies, logs, strict=True)]
-    scheduler._ws = ws
+    monkeypatch.setattr(scheduler, "_ws", ws)
 
     def checked_from_both() -> bool:
         with session_scope(ws.sessions) as session:

@@ -3,6 +3,7 @@ without a broker nothing changes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -99,27 +100,43 @@ def test_window_is_never_faster_than_the_rate() -> None:
         assert hits / seconds <= rate
 
 
+# One limiter in a process of its own: says "ready", waits for "go" on stdin, takes six slots of one host and
+# prints when it got each (CLOCK_MONOTONIC: one clock for every process of the machine).
+_TAKER = """
+import json, sys, time
+from archive.net.shared_pacing import SharedRateLimiter
+limiter = SharedRateLimiter(sys.argv[1], 4.0)
+print("ready", flush=True)
+sys.stdin.readline()
+taken = []
+for _ in range(6):
+    limiter.acquire("example.org")
+    taken.append(time.monotonic())
+print(json.dumps(taken), flush=True)
+"""
+
+
 def test_two_processes_share_one_hosts_limit(redis_url: str) -> None:
-    """Two limiters (as in two workers) together take no more than the rate from one host."""
-    first, second = SharedRateLimiter(redis_url, 4.0), SharedRateLimiter(redis_url, 4.0)
-    taken: list[float] = []
-    lock = threading.Lock()
-
-    def take(limiter: SharedRateLimiter) -> None:
-        for _ in range(6):
-            limiter.acquire("example.org")
-            with lock:
-                taken.append(time.monotonic())
-
-    threads = [threading.Thread(target=take, args=(limiter,)) for limiter in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    taken.sort()
+    """Two limiters in two OS processes (as in two workers) together take no more than the rate from one host."""
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(ROOT)}
+    takers = [subprocess.Popen([sys.executable, "-c", _TAKER, redis_url], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    try:
+        assert [taker.stdout.readline().strip() for taker in takers] == ["ready", "ready"]  # type: ignore[union-attr]
+        for taker in takers:
+            taker.stdin.write("go\n")  # type: ignore[union-attr]
+            taker.stdin.flush()  # type: ignore[union-attr]
+        outputs = [taker.communicate(timeout=60)[0] for taker in takers]
+    finally:
+        for taker in takers:
+            if taker.poll() is None:
+                taker.kill()
+    assert [taker.returncode for taker in takers] == [0, 0]
+    taken = sorted(t for out in outputs for t in json.loads(out.strip().splitlines()[-1]))
+    assert len(taken) == 12
     assert max(sum(1 for t in taken[i:] if t - start < 0.9) for i, start in enumerate(taken)) <= 4
     assert taken[-1] - taken[0] >= 2.0, "12 slots at 4/s span at least two windows"
-    assert first.acquire("other.example") == 0.0, "each host has its own window"
+    assert SharedRateLimiter(redis_url, 4.0).acquire("other.example") == 0.0, "each host has its own window"
 
 
 def test_a_task_delivered_twice_does_its_work_once(settings: Settings) -> None:
@@ -184,12 +201,13 @@ def _holders(ws: Workspace) -> set[str | None]:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_without_a_broker_the_scheduler_works_in_process(settings: Settings, site: Site, run) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_broker_the_scheduler_works_in_process(settings: Settings, site: Site, run,  # type: ignore[no-untyped-def]
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     site.set("/here", Page("<html><head><title>Here</title></head><body>here</body></html>"))
     ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",)))
     with session_scope(ws.sessions) as session:
         add_sources(session, ensure_collection(session, "local"), [SourceEntry(site.url("/here"))])
-    scheduler._ws = ws
+    monkeypatch.setattr(scheduler, "_ws", ws)
     assert scheduler.recheck_round()["checked"] == 1, "checked here, not queued"
     with session_scope(ws.sessions) as session:
         assert session.scalar(select(func.count()).select_from(Check)) == 1
@@ -262,7 +280,7 @@ def _counts(ws: Workspace) -> tuple[dict[int, int], dict[int, int], int, list[in
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_restart(
         settings: Settings, private_broker: PrivateRabbit, redis_url: str, sites: list[TimedSite],
-        receiver: Receiver, tmp_path: Path) -> None:
+        receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Capture, check twice, a vanishing and its alerts, with one worker killed (kill -9) and the broker
     restarted mid-run: every source captured once, every check round stored once, every alert sent once, and
     no host asked more often than its limit."""
@@ -284,7 +302,7 @@ def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_resta
     workers = [subprocess.Popen([sys.executable, "-c", "from archive.cli import run; run()", "worker",
                                  "--concurrency", "2"], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
                for log in logs]
-    scheduler._ws = ws
+    monkeypatch.setattr(scheduler, "_ws", ws)
     restart = threading.Thread(target=private_broker.restart)
     started = time.monotonic()
     try:

@@ -28,6 +28,8 @@ from archive.api.schemas import (
 from archive.db import session_scope
 from archive.models import Collection, Webhook
 from archive.net.guard import BlockedURL, check_public_url
+from archive.sources.limits import InputError, recheck_interval
+from archive.sources.manage import reschedule
 from archive.timefmt import iso
 from archive.tokens import authenticate, create_token, list_tokens, revoke_token, token_dict
 from archive.urls import InvalidURL, check_url
@@ -43,8 +45,9 @@ def _webhook_dict(hook: Webhook, collection: str | None, secret: str | None = No
 @router.patch("/api/collections/{name:path}", response_model=CollectionOut, responses=ERRORS, tags=["admin"])
 def update_collection(name: NamePath, body: CollectionPatch, request: Request,
                       who: AdminDep) -> dict[str, Any]:
-    """Change a collection's description, make it readable without a token (public_read), or name the regions
-    its sources are checked from (regions)."""
+    """Change a collection's description, make it readable without a token (public_read), name the regions its
+    sources are checked from (regions), its recheck interval (every: next checks move at once) or whether its
+    captures go to the Wayback target (wayback)."""
     with session_scope(workspace_of(request).sessions) as session:
         collection = collection_or_404(session, name)
         if body.description is not None:
@@ -53,6 +56,15 @@ def update_collection(name: NamePath, body: CollectionPatch, request: Request,
             collection.public_read = body.public_read
         if body.regions is not None:
             collection.regions = body.regions or None
+        if body.wayback is not None:
+            collection.wayback = body.wayback
+        if body.every is not None:
+            try:
+                collection.recheck_interval = recheck_interval(body.every)
+            except InputError as exc:
+                raise HTTPException(422, f"every: {exc}") from None
+            session.flush()
+            reschedule(session, workspace_of(request).settings.recheck_interval, collection_id=collection.id)
         session.flush()
         return next(row for row in collection_rows(session, who) if row["name"] == collection.name)
 
@@ -112,6 +124,8 @@ def new_token(body: TokenIn, request: Request, who: AdminDep) -> dict[str, Any]:
     with session_scope(workspace_of(request).sessions) as session:
         try:
             token = create_token(session, body.name, body.role)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         row = authenticate(session, token)
@@ -119,10 +133,14 @@ def new_token(body: TokenIn, request: Request, who: AdminDep) -> dict[str, Any]:
         return {**token_dict(row), "token": token}
 
 
-@router.delete("/api/tokens/{name}", status_code=204, responses=ERRORS, tags=["admin"])
+@router.delete("/api/tokens/{name:path}", status_code=204, responses=ERRORS, tags=["admin"])
 def delete_token(name: NamePath, request: Request, who: AdminDep) -> Response:
-    """Revoke a token by name."""
+    """Revoke a token by name (checked as on create: 422 for a name no token can have)."""
     with session_scope(workspace_of(request).sessions) as session:
-        if not revoke_token(session, name):
+        try:
+            revoked = revoke_token(session, name)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not revoked:
             raise HTTPException(404, f"no live token named {name.strip()!r}")
     return Response(status_code=204)

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 from archive.models import SOURCE_STATUSES, Check, Collection, Source, StatusTransition
 from archive.status import outcome_class
 from archive.timefmt import iso
+from archive.vocab import SourceStatus
 
 MAX_BUCKETS = 120
 _CSS = """
@@ -239,6 +240,10 @@ def index_page(collections: Sequence[dict[str, Any]], *, signed_in: bool) -> str
     return page("Collections", f"<h1>Collections</h1>{account}{table}")
 
 
+# A collection page's count cards: every status of archive.vocab, in its order, with `new` last.
+STATUS_CARDS = tuple(sorted(SOURCE_STATUSES, key=lambda status: status == SourceStatus.NEW))
+
+
 @dataclass(frozen=True)
 class CollectionView:
     """What a collection's page shows: its counts, when its sources vanished, and one page of its sources."""
@@ -263,6 +268,7 @@ class SourceView:
     transitions: list[StatusTransition]
     wayback_copy: str | None
     screenshot: bool = False  # whether a screenshot of a capture is stored (shown beside the timeline)
+    controls: str = ""  # the watch-list facts and buttons (archive.api.controls)
 
 
 def collection_page(view: CollectionView) -> str:
@@ -271,7 +277,7 @@ def collection_page(view: CollectionView) -> str:
     name_q = quote(collection.name, safe="")
     by_status = counts["by_status"]
     cards = "".join(f"<div class='count' id='count-{s}'><b>{by_status[s]}</b>{badge(s)}</div>"
-                    for s in ("alive", "unreachable", "vanished", "returned", "new"))
+                    for s in STATUS_CARDS)
     cards += f"<div class='count' id='count-total'><b>{counts['sources']}</b>sources</div>"
     chart = bar_chart(day_buckets(view.vanishings), title="vanishings over time", empty="no source has vanished yet")
     captures, wayback = view.captures, view.wayback
@@ -366,7 +372,7 @@ def source_page(view: SourceView) -> str:
     url_q = quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~")
     body = (f"<h1 class='url'>{escape(source.normalized_url)}</h1><p>{_link(source.url, 'original URL')} | "
             f"{_link(f'/api/sources/{source.id}', 'JSON')} | {_link(f'/api/timemap/link/{url_q}', 'TimeMap')}</p>"
-            f"<dl>{facts_html}</dl>{_regions_section(detail['regions'])}{_media_section(detail['video'])}"
+            f"<dl>{facts_html}</dl>{view.controls}{_regions_section(detail['regions'])}{_media_section(detail['video'])}"
             "<h2>Check history</h2>"
             f"<div class='beside'>{check_timeline(checks, transitions)}"
             f"{_screenshot(source.id) if view.screenshot else ''}</div>"

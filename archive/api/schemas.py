@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from archive.status import region_names
+from archive.vocab import SourceKind, SourceStatus
 
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
@@ -56,8 +57,9 @@ NamePath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]*
                                description="collection name")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryText = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
-Status = Literal["new", "alive", "unreachable", "vanished", "returned", "geo_blocked"]
-Kind = Literal["page", "video"]
+# The enums' words, in their order: a status or kind added to archive.vocab is accepted (and documented) here.
+Status = Literal[tuple(status.value for status in SourceStatus)]  # type: ignore[valid-type]
+Kind = Literal[tuple(kind.value for kind in SourceKind)]  # type: ignore[valid-type]
 Role = Literal["reader", "archivist", "admin"]
 
 
@@ -85,6 +87,9 @@ class CollectionPatch(Input):
     regions: Annotated[list[Annotated[str, Field(max_length=32)]] | None, Field(max_length=16),
                        AfterValidator(_regions)] = Field(
         default=None, description="check its sources from these regions, e.g. [\"default\", \"kz\"]; [] for anywhere")
+    every: Annotated[str | None, Field(max_length=32, description="recheck interval of its sources, e.g. 24h; "
+                                       "their next checks move at once")] = None
+    wayback: bool | None = Field(default=None, description="send its captures to the Wayback target")
 
 
 class WebhookIn(Input):
@@ -193,6 +198,9 @@ class CollectionOut(BaseModel):
     public_read: bool
     regions: list[str] = Field(default_factory=list, description="regions its sources are checked from")
     created_at: str | None
+    wayback: bool = True
+    paused_at: str | None = None
+    deleted_at: str | None = None
 
 
 class Refused(BaseModel):
@@ -242,3 +250,23 @@ class TokenOut(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": HTTPStatus(code).phrase} for code in (400, 401, 403, 404, 422)}
+
+
+# ------------------------------------------------------------------------------------- managing the watch list
+
+
+class SourcePatch(Input):
+    every: Annotated[str, Field(min_length=1, max_length=32,
+                                description="its own recheck interval, e.g. 12h, 30m; its next check moves at once")]
+
+
+class WatchOut(BaseModel):
+    """What a pause, resume, delete or interval change did."""
+
+    collection: str | None = None
+    source_id: int | None = None
+    action: str = Field(description="paused, resumed, restored, deleted, purged, rescheduled, or unchanged")
+    paused_at: str | None = None
+    deleted_at: str | None = None
+    next_check_at: str | None = None
+    purged: dict[str, Any] | None = Field(default=None, description="sources, captures and files a purge removed")

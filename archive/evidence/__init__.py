@@ -4,6 +4,7 @@ The package's front door: consumers import from `archive.evidence`, not from its
 stamping, verify).
 """
 
+from archive.evidence.certified import CertifiedSigner, check_certified, package_signer
 from archive.evidence.custody import (
     ADDED,
     CAPTURED,
@@ -17,16 +18,19 @@ from archive.evidence.custody import (
     record,
 )
 from archive.evidence.signing import (
+    AnonymousSigner,
     SigningError,
     check_signed,
     fingerprint,
     key_path,
     public_key_der,
     sign_hash,
+    signer_fingerprint,
     signing_key,
 )
 from archive.evidence.stamping import (
     StampOutcome,
+    collection_warc_uris,
     stamp_file,
     stamp_local,
     stored_warc_uris,
@@ -42,9 +46,13 @@ from archive.evidence.timestamps import (
     load_certificates,
     verify_token,
 )
-from archive.evidence.verify import FileReport, verify_paths, verify_stored
+from archive.evidence.verify import NO_TSA_CERTIFICATE, FileReport, verify_paths, verify_stored
 
 __all__ = [
+    "AnonymousSigner",
+    "CertifiedSigner",
+    "check_certified",
+    "package_signer",
     "ADDED",
     "CAPTURED",
     "DELETED",
@@ -56,6 +64,7 @@ __all__ = [
     "events_about",
     "record",
     "FileReport",
+    "NO_TSA_CERTIFICATE",
     "HttpTimestampAuthority",
     "Stamp",
     "SigningError",
@@ -68,11 +77,13 @@ __all__ = [
     "key_path",
     "public_key_der",
     "sign_hash",
+    "signer_fingerprint",
     "signing_key",
     "stamp_local",
     "load_certificates",
     "stamp_file",
     "stored_warc_uris",
+    "collection_warc_uris",
     "timestamp_stored",
     "token_keys",
     "verify_paths",

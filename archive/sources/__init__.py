@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from archive.db import copy_rows, insert_new
 from archive.evidence import ADDED, record
-from archive.models import SOURCE_KINDS, Capture, Collection, CrawlFailure, Source, SourceTag, Video
+from archive.models import SOURCE_KINDS, Collection, Source, SourceTag, Video
 from archive.providers import VideoRef, recognize
 from archive.sources.limits import InputError, clean_tag, collection_name
 from archive.urls import InvalidURL, domain_of, given_and_normalized, normalize_url, url_hash
@@ -60,17 +59,6 @@ class AddResult:
         self.added += other.added
         self.known += other.known
         self.refused += other.refused
-
-
-def awaiting_capture(now: datetime, retry_after: int) -> Any:
-    """Condition on Source: never captured, and no failed capture attempt within `retry_after` seconds.
-
-    Without the second part a source that does not resolve would be fetched again by every scheduler
-    round; its checks keep watching it meanwhile.
-    """
-    since = now - timedelta(seconds=retry_after)
-    return (~exists().where(Capture.source_id == Source.id)
-            & ~exists().where(CrawlFailure.source_id == Source.id, CrawlFailure.at >= since))
 
 
 def get_collection(session: Session, name: str) -> Collection | None:

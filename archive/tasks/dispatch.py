@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from archive.db import session_scope
-from archive.models import Collection, Source, utcnow
-from archive.sources import awaiting_capture
+from archive.due import captures_due, checks_due
+from archive.models import Collection, utcnow
 from archive.tasks import leases
 from archive.tasks.app import check_queue, send
 from archive.workspace import Workspace
@@ -57,7 +57,6 @@ def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
     region, so every region checks it once; the others go to `check`, as before regions.
     """
     from archive.sources.regions import source_regions
-    from archive.watch.select import due_sources
 
     now = now or utcnow()
     with session_scope(ws.sessions) as session:
@@ -66,7 +65,7 @@ def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
                              for region in regions or ()}
         held = {kind: leases.held_keys(session, kind, now) for kind in kinds}
         busy = set().union(*held.values())
-        due = due_sources(session, now, ws.settings.schedule_batch + len(busy))
+        due = checks_due(session, now, ws.settings.schedule_batch + len(busy))
         regions = source_regions(session, due)
     by_queue: dict[str, list[str]] = {}
     queued = 0
@@ -84,24 +83,26 @@ def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
     return {"queued": queued, "tasks": tasks}
 
 
-def queue_captures(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
-    """Lease and queue sources never captured and sources changed since their capture, per collection."""
-    from archive.watch.select import sources_to_capture
-
-    now = now or utcnow()
+def capture_batches(ws: Workspace, now: datetime, held: set[str]) -> list[list[str]]:
+    """The source ids to queue for capture, as archive.due decides (new, changed, media missing), less those
+    held: per collection, task_batch to a task, at most schedule_batch tasks."""
     limit = ws.settings.schedule_batch
     with session_scope(ws.sessions) as session:
-        held = leases.held_keys(session, "capture", now)
-        rows = list(session.execute(select(Source.id, Collection.name).join(Collection)
-                                    .where(awaiting_capture(now, ws.settings.capture_retry))
-                                    .order_by(Source.id).limit(limit + len(held))))
-        rows += [(request.source_id, request.collection) for request in sources_to_capture(session, limit=limit)]
+        owed = captures_due(session, now, ws.settings.capture_retry, limit=limit + len(held))
     by_collection: dict[str, list[str]] = {}
-    for source_id, collection in rows:
-        if str(source_id) not in held:
-            by_collection.setdefault(collection, []).append(str(source_id))
-    batches = [batch for _, keys in sorted(by_collection.items())
-               for batch in _batches(list(dict.fromkeys(keys)), ws.settings.task_batch)][:max(1, limit)]
+    for work in owed:
+        if str(work.source_id) not in held:
+            by_collection.setdefault(work.collection, []).append(str(work.source_id))
+    return [list(batch) for _, keys in sorted(by_collection.items())
+            for batch in _batches(list(dict.fromkeys(keys)), ws.settings.task_batch)][:max(1, limit)]
+
+
+def queue_captures(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
+    """Lease and queue the capture work nobody holds, per collection."""
+    now = now or utcnow()
+    with session_scope(ws.sessions) as session:
+        held = leases.held_keys(session, "capture", now)
+    batches = capture_batches(ws, now, held)
     return {"queued": sum(len(batch) for batch in batches), "tasks": _queue(ws, "capture", batches, now)}
 
 

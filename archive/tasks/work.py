@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import exists, select
 
 from archive.db import session_scope
-from archive.models import Check, Collection, Source, utcnow
-from archive.sources import awaiting_capture
+from archive.due import captures_due
+from archive.models import Check, Source, utcnow
 from archive.sources.regions import in_region
 from archive.spawn import run_lastseen
 from archive.tasks import leases
@@ -86,68 +86,89 @@ def check_batch(run: Run, kind: str = "check") -> dict[str, Any]:
 
 @renewing
 def capture_batch(run: Run) -> dict[str, Any]:
-    """Crawl the task's sources still to capture (a capture's time is its fetch's, so "captured since queued"
-    would miss a slow crawl's captures), one crawl child per collection."""
-    from archive.watch.select import sources_to_capture
-
+    """Crawl the task's sources whose capture work archive.due still owes (a capture's time is its fetch's, so
+    "captured since queued" would miss a slow crawl's captures), one crawl child per collection. A source owed
+    only its video's media is handed to its collection's crawl too: the crawl fetches the media it finds missing."""
     claimed = run.claim("capture")
     if not claimed:
         return {"captured": 0, "claimed": 0}
     ids = [int(key) for key in claimed]
-    with session_scope(run.ws.sessions) as session:  # still due as the scheduler judges it: new, or changed since
-        changed = {request.source_id for request in sources_to_capture(session) if request.source_id in set(ids)}
-        rows = session.execute(
-            select(Source.id, Collection.name, Source.normalized_url).join(Collection)
-            .where(Source.id.in_(ids), awaiting_capture(utcnow(), run.ws.settings.capture_retry)
-                   | Source.id.in_(changed or [-1]))
-            .order_by(Collection.name, Source.id)).all()
-    by_collection: dict[str, list[tuple[int, str]]] = {}
-    for source_id, collection, url in rows:
-        by_collection.setdefault(collection, []).append((source_id, url))
-    done = [key for key in claimed if int(key) not in {row[0] for row in rows}]
+    with session_scope(run.ws.sessions) as session:
+        owed = captures_due(session, utcnow(), run.ws.settings.capture_retry, source_ids=ids)
+    by_collection: dict[str, dict[int, str]] = {}
+    for work in sorted(owed, key=lambda work: (work.collection, work.source_id)):
+        by_collection.setdefault(work.collection, {})[work.source_id] = work.url
+    done = [key for key in claimed if int(key) not in {work.source_id for work in owed}]
     results = []
     for collection, sources in by_collection.items():
-        crawl = run_lastseen(run.ws.settings, ["crawl", "--json", "-c", collection, "--only-due",
-                                               *(url for _, url in sources)],
+        crawl = run_lastseen(run.ws.settings, ["crawl", "--json", "-c", collection, "--only-due", *sources.values()],
                              timeout=CRAWL_TIMEOUT, die_with_parent=True)
         if crawl.returncode == 2 and BUSY in crawl.stderr:
             run.release("capture", done)
-            leases.hand_back(run.ws.sessions, "capture", [str(sid) for sid, _ in sources], run.holder, utcnow(),
+            leases.hand_back(run.ws.sessions, "capture", [str(sid) for sid in sources], run.holder, utcnow(),
                              run.ws.settings.task_lease)
             raise CollectionBusy(collection)
         if crawl.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, crawl.returncode,
                            (crawl.stderr.strip().splitlines() or [""])[-1])
-        done += [str(sid) for sid, _ in sources]
+        done += [str(sid) for sid in sources]
         results.append({"collection": collection, "urls": len(sources), "exit": crawl.returncode})
     run.release("capture", done)
     return {"claimed": len(claimed), "crawls": results}
 
 
-@renewing
-def wayback_round(run: Run, recover: Sequence[int]) -> dict[str, Any]:
-    """Drain the Wayback queue (its rows are claimed by their own state) and look for recovery copies."""
+def wayback_work(ws: Workspace, recover: Sequence[int]) -> dict[str, Any]:
+    """The Wayback round, in the scheduler or a worker: drain the queue (its rows are claimed by their own
+    state) and look for recovery copies of these vanished sources."""
     from archive.wayback.lookups import recover_sources
     from archive.wayback.queue import drain
 
+    summary = drain(ws)
+    recovered = recover_sources(ws, list(recover)) if recover else []
+    return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
+
+
+def alert_work(ws: Workspace) -> dict[str, Any]:
+    """The alert round, in the scheduler or a worker: make alerts for new transitions and deliver what is due
+    (deliveries are claimed row by row)."""
+    from archive.watch.alerts import create_alerts
+    from archive.watch.deliver import deliver
+
+    with session_scope(ws.sessions) as session:
+        made = create_alerts(session)
+    result = deliver(ws)
+    if made:
+        logger.info("%d new alert(s)", made)
+    return {"created": made, **result}
+
+
+@renewing
+def wayback_round(run: Run, recover: Sequence[int]) -> dict[str, Any]:
+    """The Wayback round for the task that holds it."""
     if not run.claim("wayback"):
         return {"submitted": 0, "claimed": 0}
-    summary = drain(run.ws)
-    recovered = recover_sources(run.ws, list(recover)) if recover else []
+    result = wayback_work(run.ws, recover)
     run.release("wayback", ["drain"])
-    return {"submitted": len(summary.items), "recovery_lookups": len(recovered)}
+    return result
 
 
 @renewing
 def alerts_round(run: Run) -> dict[str, Any]:
-    """Make alerts for new transitions and deliver what is due (deliveries are claimed row by row)."""
-    from archive.watch.alerts import create_alerts
-    from archive.watch.deliver import deliver
-
+    """The alert round for the task that holds it."""
     if not run.claim("alerts"):
         return {"created": 0, "claimed": 0}
-    with session_scope(run.ws.sessions) as session:
-        made = create_alerts(session)
-    result = deliver(run.ws)
+    result = alert_work(run.ws)
     run.release("alerts", ["deliver"])
-    return {"created": made, **result}
+    return result
+
+
+@renewing
+def feeds_round(run: Run) -> dict[str, Any]:
+    """Read the feeds and sitemaps that are due; their new entries become sources."""
+    from archive.sources.subscriptions import poll_due
+
+    if not run.claim("feeds"):
+        return {"polled": 0, "claimed": 0}
+    results = poll_due(run.ws)
+    run.release("feeds", ["poll"])
+    return {"polled": len(results), "added": sum(len(result.added) for result in results)}

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cdxj_indexer.main import write_cdx_index
-from sqlalchemy import func, select
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import __version__
@@ -29,17 +28,14 @@ from archive.evidence import (
     SigningError,
     TimestampError,
     authorities,
+    collection_warc_uris,
     custody_lines,
     events_about,
-    fingerprint,
-    public_key_der,
+    package_signer,
     record,
-    sign_hash,
-    signing_key,
     stamp_local,
     token_keys,
 )
-from archive.models import Capture, Collection, Source
 from archive.storage import sha256_file
 from archive.warc.writer import METADATA_URI_PREFIX
 from archive.workspace import Workspace
@@ -195,18 +191,6 @@ def _add(package: zipfile.ZipFile, resources: list[dict[str, Any]], name: str, d
                       "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)})
 
 
-def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
-    """The WARC files holding a collection's captures, oldest first."""
-    with session_scope(ws.sessions) as session:
-        if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-            raise UsageError(f"no collection named {collection!r}")
-        first = func.min(Capture.captured_at)
-        rows = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
-                               .where(Collection.name == collection)
-                               .group_by(Capture.warc_uri).order_by(first, Capture.warc_uri)).all()
-    return [uri for uri, _ in rows]
-
-
 def _copy_object(ws: Workspace, uri: str, out: BinaryIO) -> int:
     """Stream one stored object into a file, a chunk at a time."""
     key = ws.storage.key_of(uri)
@@ -246,7 +230,7 @@ def export_collection(ws: Workspace, collection: str, target: Path, actor: str =
 def _export_wacz(ws: Workspace, collection: str, uris: list[str], target: Path) -> dict[str, Any]:
     """The WACZ with tokens, custody record and signature; then the package's own timestamp tokens."""
     try:
-        key = signing_key(ws.settings)
+        signer = package_signer(ws.settings)
         tsas = authorities(ws.settings)
     except (SigningError, TimestampError) as exc:
         raise UsageError(str(exc)) from None
@@ -263,9 +247,11 @@ def _export_wacz(ws: Workspace, collection: str, uris: list[str], target: Path) 
                        for token in token_keys(ws.storage, key_name)]
         with session_scope(ws.sessions) as session:
             extras.append((CUSTODY_FILE, custody_lines(events_about(session, collection, uris))))
-        write_wacz(paths, target, title=f"lastseen collection {collection}", extras=extras,
-                   sign=lambda digest, created: sign_hash(key, digest, created))
+        try:
+            write_wacz(paths, target, title=f"lastseen collection {collection}", extras=extras, sign=signer.sign)
+        except SigningError as exc:  # the certificate form's TSA did not answer: nothing is written
+            raise UsageError(str(exc)) from None
     stamps = stamp_local(target, tsas) if tsas else []
     return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": target.stat().st_size,
-            "signed_by": fingerprint(public_key_der(key)),
+            "signed_by": signer.fingerprint,
             "timestamps": [outcome.as_dict() for outcome in stamps]}

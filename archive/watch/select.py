@@ -1,6 +1,5 @@
-"""What is due, and what to compare it with: the sources to check, loaded with their interval and baseline.
-
-Also the question the crawl asks of the checks: which sources changed since their newest capture.
+"""What a check compares with: the sources chosen to check (archive.due decides which are due), loaded with
+their interval, provider and baseline.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Check, Collection, Source, Video
@@ -62,50 +61,6 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """Consecutive slices of at most size items."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def due_sources(session: Session, now: datetime, limit: int | None = None, *,
-                collection_id: int | None = None) -> list[int]:
-    """Ids of sources to check now: never checked first, then by how overdue (both use ix_source_next_check)."""
-    def query(condition: Any) -> Any:
-        """Source ids meeting condition, in the collection when one is given."""
-        stmt = select(Source.id).where(condition)
-        return stmt.where(Source.collection_id == collection_id) if collection_id is not None else stmt
-
-    ids = list(session.scalars(query(Source.next_check_at.is_(None)).order_by(Source.id).limit(limit)))
-    if limit is None or len(ids) < limit:
-        rest = None if limit is None else limit - len(ids)
-        ids += session.scalars(query(Source.next_check_at <= now).order_by(Source.next_check_at, Source.id)
-                               .limit(rest))
-    return ids
-
-
-@dataclass(frozen=True)
-class CaptureRequest:
-    """A source whose content changed since its newest capture: the crawl should capture it again."""
-
-    source_id: int
-    collection: str
-    url: str
-    changed_at: datetime
-
-
-def sources_to_capture(session: Session, *, collection_id: int | None = None,
-                       limit: int | None = None) -> list[CaptureRequest]:
-    """Sources with a `changed` check newer than their newest capture, oldest change first.
-
-    The scheduler passes their URLs to the crawl (`run_crawl(ws, collection=..., urls=[...])`); once a capture
-    newer than the change is stored they drop out of this list.
-    """
-    last = (select(Check.source_id, func.max(Check.checked_at).label("changed_at"))
-            .where(Check.outcome == Outcome.CHANGED.value).group_by(Check.source_id).subquery())
-    stmt = (select(last.c.source_id, last.c.changed_at, Collection.name, Source.normalized_url)
-            .join(Source, Source.id == last.c.source_id).join(Collection, Collection.id == Source.collection_id)
-            .where(~exists().where(Capture.source_id == last.c.source_id, Capture.captured_at >= last.c.changed_at))
-            .order_by(last.c.changed_at, last.c.source_id).limit(limit))
-    if collection_id is not None:
-        stmt = stmt.where(Source.collection_id == collection_id)
-    return [CaptureRequest(source_id, name, url, at) for source_id, at, name, url in session.execute(stmt)]
 
 
 def load_targets(session: Session, source_ids: Sequence[int], default_interval: int) -> list[Target]:

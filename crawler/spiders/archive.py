@@ -17,13 +17,14 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutErro
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
-from archive.captures import previous_captures, still_to_capture
+from archive.captures import previous_captures
 from archive.db import session_scope
+from archive.due import awaiting_capture, still_to_capture
 from archive.extract.decode import decode_html
 from archive.extract.pagemeta import page_links
 from archive.extract.videos import find_videos
 from archive.models import Source
-from archive.sources import SourceEntry, add_sources, awaiting_capture, ensure_collection
+from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.urls import InvalidURL, domain_of, without_userinfo
 from crawler.extensions import META_PREVIOUS, META_RECORDS
 from crawler.items import FailedFetch, PageCapture
@@ -106,7 +107,7 @@ class ArchiveSpider(Spider):
                 batch = session.execute(  # columns, not ORM objects (and their tags): thousands at a time
                     select(Source.id, Source.url, Source.normalized_url, Source.kind)
                     .where(Source.collection_id == self.collection_id, Source.id > last_id,
-                           awaiting_capture(started, ws.settings.capture_retry))
+                           awaiting_capture(started))
                     .order_by(Source.id).limit(_BATCH)).all()
                 urls = [(s.id, _fetchable(s.url, s.normalized_url), s.kind) for s in batch]
                 previous = previous_captures(session, [url for _, url, _ in urls], self.collection_id or 0)

@@ -4,7 +4,7 @@ footage_print records each kept video's fingerprinting (done, or failed with its
 its sampled frames' PDQ hashes, bit(256) on PostgreSQL so the exact scan runs in the database.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06 01:00:00.000000
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0015'
-down_revision: str | None = '0013'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
