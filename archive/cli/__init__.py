@@ -17,6 +17,7 @@ from archive.cli import (
     check,
     config,
     crawl,
+    footage,
     manage,
     schedule,
     serve,
@@ -37,7 +38,8 @@ from archive.workspace import Workspace
 
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
-COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage)
+COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
+            footage)
 
 
 def _global_options() -> argparse.ArgumentParser:
