@@ -1,6 +1,6 @@
-"""Pages that try to steer a browser to an address the net guard refuses: seventeen techniques found in issue 21.
+"""Pages that try to steer a browser to an address the net guard refuses: the techniques of issue 21 and more.
 
-Each page aims at every target given (a canary's base URL, http://host:port); a page that works reaches the
+A page aims at every target given (canaries' base URLs, http://host:port); a technique that works reaches a
 canary within a second or two of loading.
 """
 
@@ -18,9 +18,14 @@ def _each(targets: list[str], make) -> str:
     return "".join(make(t, urlsplit(t)) for t in targets)
 
 
-def steering_pages(targets: list[str]) -> dict[str, str]:
-    """Technique name -> HTML of a page that tries it against every target."""
-    body = {
+def steering_page(technique: str, targets: list[str]) -> str:
+    """The HTML of a page that tries `technique` (one of TECHNIQUES) against every target."""
+    body = _bodies(targets)[technique]
+    return f"<!doctype html><html><head><title>{technique}</title></head><body><p>{technique}</p>{body}</body></html>"
+
+
+def _bodies(targets: list[str]) -> dict[str, str]:
+    return {
         "popup": _each(targets, lambda t, u: f'<script>window.open("{t}/popup")</script>'),
         "form_post_blank": _each(targets, lambda t, u: f'<form method="post" target="_blank" action="{t}/post">'
                                  '<input name="secret" value="body"></form>')
@@ -30,7 +35,6 @@ def steering_pages(targets: list[str]) -> dict[str, str]:
         "prerender_navigate": _rules("prerender", [f"{t}/internal" for t in targets])
         + f'<script>setTimeout(() => {{ location.href = "{targets[0]}/internal" }}, 700)</script>',
         "link_prefetch": _each(targets, lambda t, u: f'<link rel="prefetch" href="{t}/link-prefetch">'),
-        "preconnect": _each(targets, lambda t, u: f'<link rel="preconnect" href="{t}">'),
         "websocket": _each(targets, lambda t, u: f'<script>new WebSocket("ws://{u.netloc}/ws")</script>'),
         "iframe": _each(targets, lambda t, u: f'<iframe src="{t}/frame"></iframe>'),
         "webrtc_udp": _each(targets, lambda t, u: _webrtc(f"stun:{u.netloc}")),
@@ -43,8 +47,6 @@ def steering_pages(targets: list[str]) -> dict[str, str]:
         "fetch": _each(targets, lambda t, u: f'<script>fetch("{t}/fetch", {{mode: "no-cors"}})</script>'),
         "meta_refresh": f'<meta http-equiv="refresh" content="0;url={targets[0]}/refresh">',
     }
-    return {name: f"<!doctype html><html><head><title>{name}</title></head><body><p>{name}</p>{html}</body></html>"
-            for name, html in body.items()}
 
 
 def _webrtc(server: str) -> str:
@@ -52,3 +54,6 @@ def _webrtc(server: str) -> str:
     ice = json.dumps([{"urls": server, "username": "u", "credential": "p"}])
     return ("<script>(async () => { const pc = new RTCPeerConnection({iceServers: " + ice + "});"
             "pc.createDataChannel('d'); await pc.setLocalDescription(await pc.createOffer()); })()</script>")
+
+
+TECHNIQUES = tuple(_bodies(["http://x:1"]))

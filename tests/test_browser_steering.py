@@ -1,0 +1,118 @@
+"""A page cannot steer Chromium around the net guard: sixteen techniques against loopback canaries.
+
+The pages are served on 127.0.0.1 at the site's port, the only address the allow-list names; each technique
+has its own two canaries, one on 127.0.0.2 and one on another port of 127.0.0.1 (same site, other port), so
+what reached where is known. A plain Chromium shows each technique works (the control); the hardened one,
+through the guarded forwarding proxy (with and without an upstream proxy), and screenshots rendered from the
+archive, reach none, and no screenshot shows the internal page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from archive.config import Settings
+from archive.net.forward import guarded_proxy_url
+from crawler.browser.launch import launch, new_context
+from crawler.screenshots import chromium_found
+from tests.conftest import _need
+from tests.servers.canary import Canary
+from tests.servers.proxy import RegionProxy
+from tests.servers.site import Page, Site
+from tests.steering import TECHNIQUES, steering_page
+
+
+@pytest.fixture
+def canaries() -> Iterator[dict[str, list[Canary]]]:
+    made = {name: [Canary("127.0.0.2").start(), Canary("127.0.0.1").start()] for name in TECHNIQUES}
+    yield made
+    for pair in made.values():
+        for canary in pair:
+            canary.stop()
+
+
+def _serve(site: Site, canaries: dict[str, list[Canary]]) -> str:
+    """Every technique's page on the site; returns the allow-list entry naming the site's port alone."""
+    for name, pair in canaries.items():
+        site.set(f"/steer/{name}", Page(steering_page(name, [c.url("").rstrip("/") for c in pair])))
+    return f"127.0.0.1/32:{urlsplit(site.url('/')).port}"
+
+
+def _reached(canaries: dict[str, list[Canary]]) -> dict[str, int]:
+    return {name: sum(c.count() for c in pair) for name, pair in canaries.items()}
+
+
+async def _visit(browser: Any, site: Site, hardened: bool, settle: float) -> dict[str, str]:
+    """Every technique's page at once, each in its own context; the title each page showed."""
+    async def one(name: str) -> str:
+        context = await (new_context(browser) if hardened else browser.new_context())
+        try:
+            page = await context.new_page()
+            await page.goto(site.url(f"/steer/{name}"), wait_until="load", timeout=15_000)
+            title = await page.title()
+            await asyncio.sleep(settle)
+            return title
+        except Exception as exc:  # a page that navigates itself away may interrupt the load
+            return f"error: {exc}"
+        finally:
+            await context.close()
+
+    return dict(zip(TECHNIQUES, await asyncio.gather(*(one(name) for name in TECHNIQUES)), strict=True))
+
+
+def test_each_technique_reaches_a_canary_from_a_plain_chromium(site: Site, canaries) -> None:
+    """The control: without the hardening, every technique gets through; so zero below means something."""
+    settings = Settings()
+    if chromium_found(settings) is None:
+        _need("Chromium and Playwright")
+    _serve(site, canaries)
+
+    async def run() -> None:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=settings.chromium_path)
+            await _visit(browser, site, hardened=False, settle=2.5)
+            await browser.close()
+
+    asyncio.run(run())
+    reached = _reached(canaries)
+    assert all(reached.values()), {name: n for name, n in reached.items() if not n}
+
+
+@pytest.mark.parametrize("upstream", [False, True], ids=["direct", "LASTSEEN_PROXY"])
+def test_no_technique_reaches_a_canary_through_the_guarded_proxy(site: Site, canaries, upstream: bool) -> None:
+    settings = Settings()
+    if chromium_found(settings) is None:
+        _need("Chromium and Playwright")
+    allow = _serve(site, canaries)
+    region = RegionProxy().start() if upstream else None
+    proxy = guarded_proxy_url([allow], region.url if region else "")
+
+    async def run() -> dict[str, str]:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as playwright:
+            browser = await launch(playwright, settings, settings.chromium_path, proxy)
+            titles = await _visit(browser, site, hardened=True, settle=2.5)
+            await browser.close()
+            return titles
+
+    try:
+        titles = asyncio.run(run())
+    finally:
+        if region is not None:
+            region.stop()
+    time.sleep(0.5)
+    assert _reached(canaries) == dict.fromkeys(TECHNIQUES, 0)
+    loaded = [name for name, title in titles.items() if title == name]
+    assert len(loaded) >= len(TECHNIQUES) - 2, titles  # the pages came through the proxy (two navigate away)
+    if region is not None:
+        assert region.seen and all(urlsplit(url).port == urlsplit(site.url("/")).port for url in region.seen), \
+            "the pages went through the upstream proxy, nothing else did"
