@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.models import ApiToken, utcnow
+from archive.sources.limits import check_name
 from archive.timefmt import iso
 
 # Each role may do what the ones before it may: read; add sources and start work; manage tokens and webhooks.
@@ -35,16 +36,12 @@ def generate_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _check_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ValueError("a token name must be 1 to 200 characters")
-    return name
-
-
 def create_token(session: Session, name: str, role: str) -> str:
-    """Store a new token's hash under a name not used by another live token; return the token itself."""
-    name = _check_name(name)
+    """Store a new token's hash under a name not used by another live token; return the token itself.
+
+    InputError (a ValueError) for a name check_name refuses; ValueError for a role or a name in use.
+    """
+    name = check_name(name, "token")
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))):
@@ -62,9 +59,14 @@ def authenticate(session: Session, token: str) -> ApiToken | None:
 
 
 def revoke_token(session: Session, name: str) -> bool:
-    """Revoke the live token of that name; False when there is none."""
+    """Revoke the live token of that name; False when there is none; InputError for a name check_name refuses.
+
+    A live token of exactly that name is revoked whatever it holds (made before names were checked, it must not
+    stay usable); otherwise the name is checked as on create.
+    """
     token = session.scalar(select(ApiToken).where(ApiToken.name == name.strip(), ApiToken.revoked_at.is_(None)))
     if token is None:
+        check_name(name, "token")
         return False
     token.revoked_at = utcnow()
     return True

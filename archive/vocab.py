@@ -1,4 +1,4 @@
-"""The words lastseen stores: kinds of source, statuses and kinds of status transition.
+"""The words lastseen stores: kinds of source, statuses, videos' availability and kinds of status transition.
 
 Pure, the bottom layer: StrEnums whose values are the plain strings the database keeps, so every layer
 (status machine, storage, checks, API, CLI) names them one way.
@@ -25,6 +25,29 @@ class SourceStatus(StrEnum):
     VANISHED = "vanished"
     RETURNED = "returned"
     GEO_BLOCKED = "geo_blocked"  # alive in some regions, refused for geography in others (archive.status.regions)
+
+
+class VideoAvailability(StrEnum):
+    """What is known of a video at its provider (Video.availability): yt-dlp's words for a video that plays,
+    or the verdict of the check or crawl that found it does not (archive.sources.state.note_availability)."""
+
+    PUBLIC = "public"
+    UNLISTED = "unlisted"
+    NEEDS_AUTH = "needs_auth"
+    PREMIUM_ONLY = "premium_only"
+    SUBSCRIBER_ONLY = "subscriber_only"
+    PRIVATE = "private"
+    GONE = "gone"
+    REMOVED = "removed"
+    ACCOUNT_TERMINATED = "account_terminated"
+    GEO_BLOCKED = "geo_blocked"
+    AGE_RESTRICTED = "age_restricted"
+
+
+# Verdicts a provider gives of a video that does not simply play: a later plain "ok" makes it public again.
+VIDEO_VERDICTS = frozenset({VideoAvailability.PRIVATE, VideoAvailability.GONE, VideoAvailability.REMOVED,
+                            VideoAvailability.ACCOUNT_TERMINATED, VideoAvailability.GEO_BLOCKED,
+                            VideoAvailability.AGE_RESTRICTED})
 
 
 class TransitionKind(StrEnum):

@@ -4,7 +4,8 @@ Describing a page costs more CPU than fetching it: done during the crawl, on the
 held the crawl at about half of plain Scrapy's speed (issue #14). The crawl therefore records its captures
 first and describes them when the downloads are done, in worker processes at lower priority, reading each
 response record back from storage. The metadata record goes into a WARC file of its own
-(WARC-Concurrent-To: the response record), stored with its CDXJ index; only then is Capture.page_meta filled.
+(WARC-Concurrent-To: the response record), kept as every WARC file is (stored with its CDXJ index, named in the
+custody record for each collection it describes, timestamped); only then is Capture.page_meta filled.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from sqlalchemy.orm import Session
 
 from archive import __version__
 from archive.db import session_scope
-from archive.models import Capture, Source, Video
+from archive.models import Capture, Collection, Source, Video
 from archive.storage import StorageError
 from archive.warc import ClosedWarc, PreparedRecord, RollingWarcWriter, prepare_metadata, salvage
 from archive.workspace import Workspace
 from crawler.background import worker_start
-from crawler.upload import spool_prefix, store_warc
+from crawler.timestamping import Timestamper
+from crawler.upload import WarcStore, spool_prefix
 
 logger = logging.getLogger(__name__)
 _BATCH = 200  # captures loaded, read and described at a time
@@ -192,11 +194,16 @@ def _copy_from_originals(session: Session, revisits: Sequence[_Stored]) -> int:
 
 
 class _MetadataFiles:
-    """The rolling WARC file of metadata records; when one is stored, its captures' page_meta is filled."""
+    """The rolling WARC file of metadata records, kept the one way every WARC file is (crawler.upload.WarcStore:
+    stored, in the custody record, timestamped); when one is stored, its captures' page_meta is filled."""
 
-    def __init__(self, ws: Workspace, collection: str) -> None:
-        self.ws = ws
-        prefix = spool_prefix(collection) + ".meta"  # a '.' no collection's prefix has: salvage keeps them apart
+    def __init__(self, ws: Workspace, collection: str | None, actor: str) -> None:
+        self.ws, self.collection = ws, collection
+        self.stamper = Timestamper(ws, actor)
+        self.stamper.start()
+        self.store = WarcStore(ws, actor, self.stamper)
+        named = collection or "describe"
+        prefix = spool_prefix(named) + ".meta"  # a '.' no collection's prefix has: salvage keeps them apart
         settings = ws.settings
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         for left in (salvage(path) for path in sorted(settings.spool_dir.glob(prefix + "-*.warc.gz*"))):
@@ -205,7 +212,7 @@ class _MetadataFiles:
         self.waiting: list[tuple[str, int, dict[str, Any], bool]] = []  # (file, capture id, page_meta, a video)
         self.described = 0
         warcinfo = {"software": f"lastseen/{__version__}", "format": "WARC File Format 1.1",
-                    "operator": settings.operator or "unknown", "isPartOf": collection,
+                    "operator": settings.operator or "unknown", "isPartOf": named,
                     "hostname": socket.gethostname(), "description": "page metadata, described after the crawl"}
         self.writer = RollingWarcWriter(settings.spool_dir, prefix=prefix, max_size=settings.warc_max_size,
                                         warcinfo=warcinfo, on_close=self._closed)
@@ -219,19 +226,35 @@ class _MetadataFiles:
         info = self.writer.append(found.record)
         self.waiting.append((info.file_name, capture.id, found.page_meta, capture.kind == "video"))
 
+    def close(self) -> None:
+        """Store the last file and wait for the timestamps of all."""
+        try:
+            self.writer.close()
+        finally:
+            self.stamper.finish()
+
     def _closed(self, closed: ClosedWarc) -> None:
         rows = [item[1:] for item in self.waiting if item[0] == closed.path.name]
         self.waiting = [item for item in self.waiting if item[0] != closed.path.name]
         self._store(closed, rows)
 
     def _store(self, closed: ClosedWarc, rows: list[tuple[int, dict[str, Any], bool]]) -> None:
-        """Store the file, then fill its captures' page_meta (and a video's missing title)."""
+        """Keep the file, then fill its captures' page_meta (and a video's missing title)."""
         try:
-            store_warc(self.ws, closed)
+            self.store.keep(closed, self._collections(rows), lambda uri: self._fill(rows))
         except (StorageError, OSError) as exc:
             logger.error("metadata file %s stays in the spool: %s", closed.path, exc)
-            return
-        closed.path.unlink(missing_ok=True)
+
+    def _collections(self, rows: list[tuple[int, dict[str, Any], bool]]) -> list[str | None]:
+        """The collections whose captures the file describes (the custody record names the file for each)."""
+        if not rows:
+            return [self.collection]
+        with session_scope(self.ws.sessions) as session:
+            return sorted(session.scalars(
+                select(Collection.name).distinct().join(Source, Source.collection_id == Collection.id)
+                .join(Capture, Capture.source_id == Source.id).where(Capture.id.in_([row[0] for row in rows]))))
+
+    def _fill(self, rows: list[tuple[int, dict[str, Any], bool]]) -> None:
         with session_scope(self.ws.sessions) as session:
             for capture_id, meta, video in rows:
                 session.execute(update(Capture).where(Capture.id == capture_id).values(page_meta=meta))
@@ -243,18 +266,22 @@ class _MetadataFiles:
 
 
 def describe_captures(ws: Workspace, capture_ids: Sequence[int], describer: PageDescriber,
-                      collection: str) -> int:
-    """Describe these captures from their stored records and fill their page_meta; how many were described."""
-    files = _MetadataFiles(ws, collection)
+                      collection: str | None, actor: str = "lastseen describe") -> int:
+    """Describe these captures from their stored records and fill their page_meta; how many were described.
+
+    collection: the crawl's (None: captures of any collection); actor: who the custody record names."""
+    files = _MetadataFiles(ws, collection, actor)
     copied = 0
-    for start in range(0, len(capture_ids), _BATCH):
-        with session_scope(ws.sessions) as session:
-            captures = _load(session, capture_ids[start:start + _BATCH])
-            copied += _copy_from_originals(session, [c for c in captures if c.record_type == "revisit"])
-        responses = {c.id: c for c in captures if c.record_type == "response"}
-        for capture_id, found in describer.describe(_read(ws, list(responses.values()))):
-            files.add(responses[capture_id], found)
-    files.writer.close()
+    try:
+        for start in range(0, len(capture_ids), _BATCH):
+            with session_scope(ws.sessions) as session:
+                captures = _load(session, capture_ids[start:start + _BATCH])
+                copied += _copy_from_originals(session, [c for c in captures if c.record_type == "revisit"])
+            responses = {c.id: c for c in captures if c.record_type == "response"}
+            for capture_id, found in describer.describe(_read(ws, list(responses.values()))):
+                files.add(responses[capture_id], found)
+    finally:
+        files.close()
     return files.described + copied
 
 

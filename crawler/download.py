@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archive.providers import ytdlp_url
 from archive.providers.info import guarded_ydl_options
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, m
     options.update(guarded_ydl_options(proxy, allow_networks))  # every connection through the net guard
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
-            info = ydl.extract_info(url, download=True)
+            info = ydl.extract_info(ytdlp_url(url), download=True)
             clean = clean_info(ydl.sanitize_info(info)) if info else {}
     except Exception as exc:  # extractor bugs must not stop a crawl
         raise MediaError("media_error", f"{type(exc).__name__}: {exc}".splitlines()[0]) from None

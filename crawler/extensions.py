@@ -2,8 +2,10 @@
 
 The extension owns the crawl's WARC writer and its lifecycle, driven by Scrapy's signals. Records are
 written at the `response_downloaded` signal, before any middleware decompresses the body, so gzip/br
-payloads stay as the server sent them. Closed files go to its WarcUploader (crawler.upload), which stores
-them and then records the capture rows the pipelines hand over.
+payloads stay as the server sent them. The crawl's parts hang off it, one concept each: closed files go to
+its WarcUploader (crawler.upload), which stores them; its CaptureRecorder (crawler.recording) records the
+capture rows the pipelines hand over once their file is stored; its Timestamper (crawler.timestamping) stamps
+each stored file; its CrawlSummary (crawler.summary) counts what happened.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from twisted.internet import task
 
 from archive import __version__
 from archive.warc import RevisitTarget, RollingWarcWriter, custody_warcinfo
-from crawler.upload import WarcUploader, spool_prefix
+from crawler.recording import CaptureRecorder
+from crawler.summary import CrawlSummary
+from crawler.timestamping import Timestamper
+from crawler.upload import WarcStore, WarcUploader, spool_prefix
 from crawler.workspace import crawler_workspace
 
 META_RECORDS = "lastseen_warc"
@@ -31,12 +36,15 @@ META_PREVIOUS = "lastseen_previous"
 
 
 class WarcCapture:
-    """Owns the crawl's WARC writer; its uploader stores the files and the capture rows that depend on them."""
+    """Owns the crawl's WARC writer and the parts that store, record, stamp and count what it writes."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.ws = crawler_workspace(crawler)
-        self.uploads = WarcUploader(self.ws)
+        self.summary = CrawlSummary()
+        self.captures = CaptureRecorder(self.ws, self.summary)
+        self.stamper = Timestamper(self.ws, self._started_by(), self.summary.stamped)
+        self.uploads = WarcUploader(WarcStore(self.ws, self._started_by(), self.stamper), self.captures, self.summary)
         self.writer: RollingWarcWriter | None = None
         self._roller: task.LoopingCall | None = None
         # Called before the last file closes, for records still to come (screenshots being taken).
@@ -53,7 +61,8 @@ class WarcCapture:
         return extension
 
     def spider_opened(self, spider: Spider) -> None:
-        """Open the rolling writer in the spool, start the uploader, and salvage what earlier crawls left."""
+        """Open the rolling writer in the spool, start the uploader and stamper, and salvage what earlier crawls
+        left."""
         settings = self.ws.settings
         collection = getattr(spider, "collection_name", "default")
         prefix = spool_prefix(collection)
@@ -63,7 +72,8 @@ class WarcCapture:
                                         max_age=float(settings.warc_max_age))
         self._roller = task.LoopingCall(self.writer.roll_if_old)
         self._roller.start(min(30.0, max(1.0, settings.warc_max_age / 4)), now=False)
-        self.uploads.start(collection, self._started_by())
+        self.stamper.start()
+        self.uploads.start(collection)
         self.uploads.salvage(settings.spool_dir, prefix)
 
     def _started_by(self) -> str:
@@ -112,9 +122,11 @@ class WarcCapture:
                 self.writer.close()
         finally:
             self.uploads.finish()
+            self.stamper.finish()
+            self.captures.finish()
         if self.crawler.stats is not None:
-            self.crawler.stats.set_value("lastseen/summary", self.uploads.summary.as_dict())
-            self.crawler.stats.set_value("lastseen/to_describe", list(self.uploads.to_describe))
+            self.crawler.stats.set_value("lastseen/summary", self.summary.as_dict())
+            self.crawler.stats.set_value("lastseen/to_describe", list(self.captures.to_describe))
         self.ws.close()
 
 

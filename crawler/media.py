@@ -131,7 +131,7 @@ class MediaPipeline(CrawlPipeline):
 
     def _fail(self, job: MediaJob, reason: str, detail: str) -> None:
         """Store the source's crawl failure and count it in the crawl's summary, as a failed fetch is."""
-        self.capture.uploads.record_failure(reason)
+        self.capture.summary.count_failure(reason)
         with session_scope(self.ws.sessions) as session:
             session.add(CrawlFailure(source_id=job.source_id, url=job.url, reason=reason, detail=detail[:2000]))
 
@@ -149,7 +149,7 @@ class MediaPipeline(CrawlPipeline):
             if info:
                 writer.append(self._metadata(job.url, job.capture.record_id, info))
             record = job.capture
-            self.capture.uploads.when_stored(record.file_name, lambda uri: self._link(job, record, uri, None))
+            self.capture.captures.when_stored(record.file_name, lambda uri: self._link(job, record, uri, None))
             return
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="media-", dir=settings.spool_dir))
@@ -167,7 +167,7 @@ class MediaPipeline(CrawlPipeline):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         media, mime = placed[0], records[0].mime
-        self.capture.uploads.when_stored(media.file_name, lambda uri: self._link(job, media, uri, mime))
+        self.capture.captures.when_stored(media.file_name, lambda uri: self._link(job, media, uri, mime))
 
     def _info(self, url: str) -> dict[str, Any] | None:
         """yt-dlp's info for a direct media link, when the crawl did not ask already."""

@@ -15,9 +15,10 @@ from archive.db import session_scope
 from archive.models import CrawlFailure, PageVideo, Source, Video
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.sources import SourceEntry, add_sources, as_video
+from archive.sources.state import note_availability
 from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
-from crawler.upload import PendingCapture
+from crawler.recording import PendingCapture
 from crawler.workspace import crawler_workspace
 
 
@@ -122,7 +123,8 @@ class VideoMetadataPipeline(CrawlPipeline):
             video.upload_date = _iso_date(info.get("upload_date")) or video.upload_date
             video.duration = info.get("duration") if isinstance(info.get("duration"), int | float) else video.duration
             video.view_count = info.get("view_count") if isinstance(info.get("view_count"), int) else video.view_count
-            video.availability = answer.availability or video.availability
+            session.flush()
+            note_availability(session, item.source_id, answer.availability)
 
 
 def _iso_date(value: Any) -> str | None:
@@ -133,7 +135,7 @@ def _iso_date(value: Any) -> str | None:
 
 
 class CaptureRowPipeline(CrawlPipeline):
-    """Hands each capture's row to WarcCapture's uploader, which inserts it once the WARC file is stored."""
+    """Hands each capture's row to WarcCapture's recorder, which inserts it once the WARC file is stored."""
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageCapture):
@@ -143,7 +145,7 @@ class CaptureRowPipeline(CrawlPipeline):
         failure = item.failure
         if failure is None and item.redirect_to is None and not 200 <= item.response.status < 300:
             failure = f"http_{item.response.status}"
-        self.capture.uploads.add_capture(PendingCapture(
+        self.capture.captures.add(PendingCapture(
             source_id=item.source_id, file_name=item.records.response.file_name, row=row,
             unchanged=item.records.response.record_type == "revisit", failure=failure,
             redirect=item.redirect_to is not None, describe=item.describe))
@@ -158,6 +160,6 @@ class FailurePipeline(CrawlPipeline):
             with session_scope(self.ws.sessions) as session:
                 session.add(CrawlFailure(source_id=item.source_id, url=item.url, reason=item.reason,
                                          detail=item.detail[:2000]))
-            self.capture.uploads.record_failure(item.reason)
+            self.capture.summary.count_failure(item.reason)
         return item
 

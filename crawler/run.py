@@ -46,7 +46,8 @@ def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, me
                          overrides={**given, **(overrides or {})}, on_crawler=on_crawler, only_due=only_due)
         summary["crawl_seconds"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        summary["described"] = describe_captures(ws, summary.pop("to_describe"), describer, collection)
+        summary["described"] = describe_captures(ws, summary.pop("to_describe"), describer, collection,
+                                                 started_by or "lastseen crawl")
         summary["describe_seconds"] = round(time.perf_counter() - started, 3)
         return summary
     finally:
@@ -76,7 +77,7 @@ def describe_pending(ws: Workspace, *, collection: str | None = None, batch: int
                 ids = undescribed(session, collection_id, after, batch)
             if not ids:
                 return described
-            described += describe_captures(ws, ids, describer, collection or "describe")
+            described += describe_captures(ws, ids, describer, collection)
             after = ids[-1]
     finally:
         describer.close()

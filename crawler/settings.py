@@ -20,7 +20,12 @@ NEWSPIDER_MODULE = "crawler.spiders"
 # Pages that answer 404 or 410 are evidence too: they reach the spider and are archived.
 HTTPERROR_ALLOW_ALL = True
 ROBOTSTXT_OBEY = True
+# No door into the crawl process: Scrapy's telnet console and its RemoteControl extension (arbitrary Python
+# over a loopback port, with a token file left behind by every killed crawl) stay off.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+# Cookies stay on (consent and bot-check pages need them), judged by the installed Public Suffix List
+# (crawler.cookies): Scrapy's own middleware would download the list around the net guard.
 COOKIES_ENABLED = True
 REDIRECT_MAX_TIMES = 10
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
@@ -38,6 +43,8 @@ LOG_LEVEL = "INFO"
 DOWNLOADER_MIDDLEWARES = {
     # The same guard before a request is queued: a refusal with its reason, no retries, no robots.txt fetch.
     "crawler.middlewares.NetGuardMiddleware": 50,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "crawler.cookies.CookiesMiddleware": 700,  # Scrapy's place for it
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }

@@ -127,27 +127,27 @@ def dailymotion_api(providers: ProviderServer) -> Handler:
 
 
 def vimeo_player(providers: ProviderServer) -> Handler:
-    """What yt-dlp's Vimeo extractor asks without an account: the video's page, whose clip_page_config names
-    the player config (the API route needs a login), then that config, whose request.files.progressive lists
-    the MP4 files. A video that is not alive is left to the providers' pages."""
+    """Vimeo as yt-dlp meets it without an account: the video's page (vimeo.com/ID) is an app with no page config,
+    so yt-dlp turns to Vimeo's API, which it asks only logged in; the player (player.vimeo.com/video/ID) carries
+    the config in window.playerConfig, whose request.files.progressive lists the MP4 files. A video that is not
+    alive is left to the providers' pages."""
 
     def answer(method: str, url: str, body: bytes) -> Page | None:
-        found = re.fullmatch(r"https://(?:vimeo\.com|player\.vimeo\.com/video)/(\d+)(/config)?(?:\?.*)?", url)
-        if found is None or providers.states.get(("vimeo", found.group(1))) != "alive":
+        found = re.fullmatch(r"https://(vimeo\.com|player\.vimeo\.com/video)/(\d+)(?:\?.*)?", url)
+        if found is None or providers.states.get(("vimeo", found.group(2))) != "alive":
             return None
-        video_id = found.group(1)
-        if not found.group(2):
-            page = {"player": {"config_url": f"https://player.vimeo.com/video/{video_id}/config?h=0f1e"},
-                    "clip": {"id": int(video_id), "title": "Flood in the valley", "uploaded_on": "2026-01-05 12:00:00"}}
+        video_id = found.group(2)
+        if found.group(1) == "vimeo.com":
             return Page("<!DOCTYPE html><html><head><title>Flood in the valley on Vimeo</title><meta name="
-                        '"description" content="The river at noon"></head><body>player<script>window.vimeo = '
-                        f"window.vimeo || {{}}; window.vimeo.clip_page_config = {json.dumps(page)};</script>")
-        return Page(json.dumps({"video": {"id": int(video_id), "title": "Flood in the valley", "duration": 12,
-                                          "owner": {"name": "valley", "url": "https://vimeo.com/valley"}},
-                                "request": {"files": {"progressive": [
-                                    {"url": _vimeo_media(video_id), "quality": "360p", "width": 640,
-                                     "height": 360, "fps": 25}]}}}),
-                    content_type="application/json")
+                        '"description" content="The river at noon"></head><body><div id="__next"></div><script '
+                        'id="__NEXT_DATA__" type="application/json">{"props":{}}</script></body></html>')
+        config = {"video": {"id": int(video_id), "title": "Flood in the valley", "duration": 12,
+                            "owner": {"name": "valley", "url": "https://vimeo.com/valley"}},
+                  "request": {"files": {"progressive": [{"url": _vimeo_media(video_id), "quality": "360p",
+                                                         "width": 640, "height": 360, "fps": 25}]}}}
+        return Page("<!DOCTYPE html><html><head><title>Flood in the valley from valley on Vimeo</title></head>"
+                    f"<body><div class=\"player\"></div><script>window.playerConfig = {json.dumps(config)};"
+                    "</script></body></html>")
 
     return answer
 

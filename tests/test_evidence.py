@@ -268,12 +268,16 @@ def test_a_crawl_is_timestamped_signed_and_in_the_custody_record(run, ws: Worksp
         names = package.namelist()
         custody = [json.loads(line) for line in package.read("custody/custody.jsonl").splitlines()]
     assert any(name.startswith("archive/") and name.endswith(".warc.gz.tsr") for name in names)
+    # The page's metadata, described after the crawl, is a WARC file of its own: stored, named and stamped too.
+    meta = next(event["subject"] for event in custody if ".meta-" in event["subject"])
     assert [(event["action"], event["subject"]) for event in custody] == [
-        ("added", url), ("captured", ws.storage.uri(key)), ("timestamped", ws.storage.uri(key))]
+        ("added", url), ("captured", ws.storage.uri(key)), ("timestamped", ws.storage.uri(key)),
+        ("captured", meta), ("timestamped", meta)]
     assert custody[0]["actor"].endswith(": lastseen add") and custody[1]["detail"]["sha256"]
     with session_scope(ws.sessions) as session:
         logged = session.scalars(select(CustodyEvent).order_by(CustodyEvent.id)).all()
-        assert [event.action for event in logged] == ["added", "captured", "timestamped", "exported"]
+        assert [event.action for event in logged] == ["added", "captured", "timestamped", "captured", "timestamped",
+                                                      "exported"]
         assert logged[-1].subject == str(wacz) and logged[-1].detail["sha256"] == hashlib.sha256(
             wacz.read_bytes()).hexdigest()
         logged[0].actor = "someone else"

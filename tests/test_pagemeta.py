@@ -116,3 +116,33 @@ def test_main_text_ignores_boilerplate_but_not_edits() -> None:
     edited = main_text(page(paragraph="Организаторы заявили, что акция не была согласована."), url)
     assert one and one == two
     assert edited != one
+
+
+# A news page of each script, served with no charset anywhere (no header charset, no <meta>, no BOM).
+UNDECLARED = [
+    ("cp1251", "Наводнение в долине", "Вода в реке поднялась на два метра за одну ночь. Жителей прибрежных улиц "
+     "эвакуировали в школу, а мост на федеральной трассе закрыт до технической проверки. Спасатели всю ночь "
+     "укладывали мешки с песком."),
+    ("iso-8859-2", "Powódź w dolinie: woda przybiera", "Woda w rzece podniosła się o dwa metry w ciągu jednej nocy. "
+     "Mieszkańców ulic położonych nad rzeką ewakuowano do szkoły, a most na drodze krajowej został zamknięty do "
+     "czasu kontroli technicznej. Strażacy przez całą noc układali worki z piaskiem. Burmistrz zapowiedział, że "
+     "pomoc dla poszkodowanych rodzin zostanie wypłacona jeszcze w tym tygodniu."),
+    ("iso-8859-7", "Πλημμύρα στην κοιλάδα", "Το νερό του ποταμού ανέβηκε δύο μέτρα μέσα σε μία νύχτα. Οι κάτοικοι "
+     "των παραποτάμιων δρόμων απομακρύνθηκαν και η γέφυρα της εθνικής οδού έκλεισε μέχρι τον τεχνικό έλεγχο."),
+    ("gb18030", "山谷洪水", "一夜之间河水上涨了两米。河边街道的居民已被疏散到学校，国道上的桥梁在技术检查完成前关闭。"
+     "救援人员整夜堆放沙袋。"),
+    ("shift_jis", "谷の洪水", "一晩で川の水位が二メートル上昇しました。川沿いの住民は学校に避難し、国道の橋は技術点検が"
+     "終わるまで閉鎖されています。"),
+    ("cp1256", "فيضان في الوادي", "ارتفع منسوب مياه النهر مترين خلال ليلة واحدة. تم إجلاء سكان الشوارع المطلة على "
+     "النهر إلى المدرسة، وأغلق الجسر على الطريق الوطني حتى انتهاء الفحص الفني."),
+]
+
+
+@pytest.mark.parametrize("codec, title, paragraph", UNDECLARED, ids=[c for c, _, _ in UNDECLARED])
+def test_undeclared_charsets_of_every_script_are_detected(codec: str, title: str, paragraph: str) -> None:
+    html = (f"<!doctype html><html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+            f"<p>{paragraph}</p></article></body></html>")
+    text, charset, source = decode_html(html.encode(codec), "text/html")
+    assert text == html, charset
+    assert source == "detected"
+    assert extract_page_metadata(html.encode(codec), "https://n.example/", "text/html").title == title

@@ -49,6 +49,8 @@ EXPECTED = {
     ("dailymotion", "private"): "private", ("dailymotion", "age"): "age_restricted",
     ("vk", "alive"): "ok", ("vk", "removed"): "removed", ("vk", "terminated"): "account_terminated",
     ("vk", "geo"): "geo_blocked", ("vk", "private"): "private", ("vk", "bot"): "blocked",
+    ("vk", "deleted"): "removed", ("vk", "blocked"): "removed", ("vk", "community_blocked"): "account_terminated",
+    ("vk", "region"): "geo_blocked", ("vk", "quoting"): "ok",
     ("rutube", "alive"): "ok", ("rutube", "gone"): "gone", ("rutube", "removed"): "removed",
     ("rutube", "hidden"): "private",
     ("ok", "alive"): "ok", ("ok", "gone"): "gone", ("ok", "terminated"): "account_terminated",
@@ -56,6 +58,7 @@ EXPECTED = {
     ("telegram", "alive"): "ok", ("telegram", "gone"): "gone",
     ("twitter", "alive"): "ok", ("twitter", "deleted"): "gone", ("twitter", "suspended"): "account_terminated",
     ("twitter", "protected"): "private", ("twitter", "age"): "age_restricted",
+    ("twitter", "author_gone"): "account_terminated",
     ("tiktok", "alive"): "ok", ("tiktok", "private"): "private", ("tiktok", "gone"): "gone",
     ("tiktok", "deleted"): "removed", ("tiktok", "withheld"): "geo_blocked", ("tiktok", "ip_blocked"): "blocked",
     ("tiktok", "captcha"): "blocked",
@@ -259,3 +262,97 @@ def test_x_syndication_token_is_the_embed_widgets() -> None:
 def test_x_unavailable_reasons(reason: str, outcome: str) -> None:
     found = read_page("twitter", 200, f'{{"__typename": "TweetUnavailable", "reason": "{reason}"}}')
     assert found is not None and found.outcome == outcome
+
+
+@pytest.mark.parametrize("message, outcome", [
+    ("Это видео удалено", "removed"), ("Видеозапись была удалена.", "removed"),
+    ("Видеозапись заблокирована", "removed"), ("Это видео недоступно в вашем регионе", "geo_blocked"),
+])
+def test_vk_player_messages(message: str, outcome: str) -> None:
+    """video_ext.php says why in its #video_ext_msg; yt-dlp raises that text as its error."""
+    from archive.status import classify_ytdlp_error
+
+    page = f'<html><body><div id="video_ext_msg">{message}</div></body></html>'
+    found = read_page("vk", 200, page)
+    assert found is not None and found.outcome == outcome
+    said = classify_ytdlp_error(f"ERROR: [vk] -22822305_456239018: {message}")
+    assert said is not None and said.outcome == outcome
+
+
+@pytest.mark.parametrize("message", ["[twitter] 1580661436132757506: Suspended",
+                                     "[twitter] 1580661436132757506: Twitter API says: This Post is from a "
+                                     "suspended account", "[twitter] 1580661436132757506: Twitter API says: This "
+                                     "Post is from an account that no longer exists"])
+def test_x_account_gone_in_ytdlp_words(message: str) -> None:
+    """yt-dlp's GraphQL path raises TweetUnavailable's reason, or the tombstone's words."""
+    from archive.status import classify_ytdlp_error
+
+    found = classify_ytdlp_error(f"ERROR: {message}")
+    assert found is not None and found.outcome == "account_terminated"
+
+
+@pytest.mark.parametrize("url, given", [
+    ("https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871"),
+    ("https://vimeo.com/76979871/8272103f6e", "https://player.vimeo.com/video/76979871?h=8272103f6e"),
+    ("https://player.vimeo.com/video/76979871?h=8272103f6e", "https://player.vimeo.com/video/76979871?h=8272103f6e"),
+    ("https://vimeo.com/channels/staffpicks/76979871", "https://player.vimeo.com/video/76979871"),
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
+    ("https://news.example.com/clip.mp4", "https://news.example.com/clip.mp4"),
+])
+def test_vimeo_is_handed_to_ytdlp_as_its_player(url: str, given: str) -> None:
+    """yt-dlp asks vimeo.com/ID's API only logged in; the player page it reads anonymously (the e2e videos test
+    keeps a Vimeo video's media that way)."""
+    from archive.providers import ytdlp_url
+
+    assert ytdlp_url(url) == given
+
+
+YT_A, YT_B, YT_C = ("https://www.youtube.com/watch?v=RateLimited", "https://www.youtube.com/watch?v=PlaysFine01",
+                    "https://www.youtube.com/watch?v=PlaysFine02")
+
+
+def check_in_order(ws: Workspace, providers: ProviderServer, ids: list[int], at: datetime) -> object:
+    """One worker, so the sources are asked in the order given."""
+    return check_sources(ws, ids, now=at, timeout=10.0, rng=random.Random(1), endpoints=providers.endpoints(),
+                         concurrency=1)
+
+
+def test_a_pause_that_ended_probes_the_provider_first(ws: Workspace, providers: ProviderServer) -> None:
+    """After a pause, the video rate-limited for good is not what decides: the source alive most recently is
+    asked first; it answers, so the pause is over and the rate-limited video is blocked alone."""
+    ids = add(ws, YT_A, YT_B, YT_C)
+    for url in (YT_A, YT_B, YT_C):
+        providers.set(url, "alive")
+    check_in_order(ws, providers, ids, T0)
+    for url in (YT_A, YT_B, YT_C):  # the provider walls everything: the probe is blocked too, so it pauses
+        providers.set(url, "bot")
+    check_in_order(ws, providers, ids[:1], T0 + timedelta(days=1))
+    with session_scope(ws.sessions) as session:
+        assert session.get(ProviderPause, "youtube").until == T0 + timedelta(days=1, seconds=1800)
+    providers.set(YT_A, "try_later")  # for good
+    providers.set(YT_B, "alive")
+    providers.set(YT_C, "alive")
+    summary = check_in_order(ws, providers, ids, T0 + timedelta(days=1, seconds=1801))
+    assert summary.paused == 0, "the provider answers: nothing waits"  # type: ignore[attr-defined]
+    assert [last_check(ws, sid).outcome for sid in ids] == ["blocked", "ok", "ok"]  # type: ignore[union-attr]
+    assert "blocked alone" in last_check(ws, ids[0]).detail  # type: ignore[union-attr]
+    with session_scope(ws.sessions) as session:
+        assert session.get(ProviderPause, "youtube") is None
+
+
+def test_a_video_walled_alone_pauses_nothing(ws: Workspace, providers: ProviderServer) -> None:
+    """One video shows a bot wall while the others play: it is blocked alone, and the others are checked."""
+    walled, playing = add(ws, YT_A, YT_B)
+    providers.set(YT_A, "alive")
+    providers.set(YT_B, "alive")
+    check_in_order(ws, providers, [walled, playing], T0)
+    providers.set(YT_A, "bot")
+    check_in_order(ws, providers, [walled], T0 + timedelta(days=1))
+    found = last_check(ws, walled)
+    assert found is not None and found.outcome == "blocked" and "blocked alone" in found.detail
+    assert "paused" not in found.detail
+    summary = check_in_order(ws, providers, [playing], T0 + timedelta(days=1, minutes=1))
+    assert summary.paused == 0  # type: ignore[attr-defined]
+    assert last_check(ws, playing).checked_at == T0 + timedelta(days=1, minutes=1)  # type: ignore[union-attr]
+    with session_scope(ws.sessions) as session:
+        assert session.get(ProviderPause, "youtube") is None

@@ -28,6 +28,7 @@ from archive.api.schemas import (
 from archive.db import session_scope
 from archive.models import Collection, Webhook
 from archive.net.guard import BlockedURL, check_public_url
+from archive.sources.limits import InputError
 from archive.timefmt import iso
 from archive.tokens import authenticate, create_token, list_tokens, revoke_token, token_dict
 from archive.urls import InvalidURL, check_url
@@ -112,6 +113,8 @@ def new_token(body: TokenIn, request: Request, who: AdminDep) -> dict[str, Any]:
     with session_scope(workspace_of(request).sessions) as session:
         try:
             token = create_token(session, body.name, body.role)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         row = authenticate(session, token)
@@ -119,10 +122,14 @@ def new_token(body: TokenIn, request: Request, who: AdminDep) -> dict[str, Any]:
         return {**token_dict(row), "token": token}
 
 
-@router.delete("/api/tokens/{name}", status_code=204, responses=ERRORS, tags=["admin"])
+@router.delete("/api/tokens/{name:path}", status_code=204, responses=ERRORS, tags=["admin"])
 def delete_token(name: NamePath, request: Request, who: AdminDep) -> Response:
-    """Revoke a token by name."""
+    """Revoke a token by name (checked as on create: 422 for a name no token can have)."""
     with session_scope(workspace_of(request).sessions) as session:
-        if not revoke_token(session, name):
+        try:
+            revoked = revoke_token(session, name)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not revoked:
             raise HTTPException(404, f"no live token named {name.strip()!r}")
     return Response(status_code=204)

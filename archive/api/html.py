@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 from archive.models import SOURCE_STATUSES, Check, Collection, Source, StatusTransition
 from archive.status import outcome_class
 from archive.timefmt import iso
+from archive.vocab import SourceStatus
 
 MAX_BUCKETS = 120
 _CSS = """
@@ -239,6 +240,10 @@ def index_page(collections: Sequence[dict[str, Any]], *, signed_in: bool) -> str
     return page("Collections", f"<h1>Collections</h1>{account}{table}")
 
 
+# A collection page's count cards: every status of archive.vocab, in its order, with `new` last.
+STATUS_CARDS = tuple(sorted(SOURCE_STATUSES, key=lambda status: status == SourceStatus.NEW))
+
+
 @dataclass(frozen=True)
 class CollectionView:
     """What a collection's page shows: its counts, when its sources vanished, and one page of its sources."""
@@ -271,7 +276,7 @@ def collection_page(view: CollectionView) -> str:
     name_q = quote(collection.name, safe="")
     by_status = counts["by_status"]
     cards = "".join(f"<div class='count' id='count-{s}'><b>{by_status[s]}</b>{badge(s)}</div>"
-                    for s in ("alive", "unreachable", "vanished", "returned", "new"))
+                    for s in STATUS_CARDS)
     cards += f"<div class='count' id='count-total'><b>{counts['sources']}</b>sources</div>"
     chart = bar_chart(day_buckets(view.vanishings), title="vanishings over time", empty="no source has vanished yet")
     captures, wayback = view.captures, view.wayback

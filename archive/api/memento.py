@@ -99,8 +99,10 @@ def _page(session: Session, key: str, normalized: str, who: Caller, after: int |
     """One page of a URL's copies (those after capture `after`), and whether more follow."""
     query = _copies(key, who)
     if after is not None:
-        cursor = session.execute(select(Capture.captured_at, Capture.url_hash).where(Capture.id == after)).first()
-        if cursor is None or cursor.url_hash != key:
+        # The cursor is looked up among the copies the caller may read, so that a capture in a collection it
+        # may not read answers exactly as one that does not exist.
+        cursor = session.execute(query.where(Capture.id == after)).first()
+        if cursor is None:
             raise HTTPException(404, f"capture {after} is not a copy of {normalized}")
         query = query.where(or_(Capture.captured_at > cursor.captured_at,
                                 and_(Capture.captured_at == cursor.captured_at, Capture.id > after)))

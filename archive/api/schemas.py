@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from archive.status import region_names
+from archive.vocab import SourceKind, SourceStatus
 
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
@@ -56,8 +57,9 @@ NamePath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]*
                                description="collection name")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryText = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
-Status = Literal["new", "alive", "unreachable", "vanished", "returned", "geo_blocked"]
-Kind = Literal["page", "video"]
+# The enums' words, in their order: a status or kind added to archive.vocab is accepted (and documented) here.
+Status = Literal[tuple(status.value for status in SourceStatus)]  # type: ignore[valid-type]
+Kind = Literal[tuple(kind.value for kind in SourceKind)]  # type: ignore[valid-type]
 Role = Literal["reader", "archivist", "admin"]
 
 

@@ -84,6 +84,8 @@ def add_collection_sources(name: NamePath, body: AddSourcesIn, request: Request,
         out = {"collection": collection.name, "added": [s.normalized_url for s in result.added],
                "known": [{"url": e.url, "normalized_url": s.normalized_url} for e, s in result.known],
                "refused": refused + [{"url": e.url, "reason": r} for e, r in result.refused]}
+        if not result.added and not result.known:
+            session.rollback()  # every URL refused: the collection is not made for them
     logger.info("%s added %d source(s) to %s", who.name, len(out["added"]), out["collection"])
     return out
 

@@ -27,6 +27,7 @@ from archive.evidence.signing import (
 )
 from archive.evidence.stamping import (
     StampOutcome,
+    collection_warc_uris,
     stamp_file,
     stamp_local,
     stored_warc_uris,
@@ -73,6 +74,7 @@ __all__ = [
     "load_certificates",
     "stamp_file",
     "stored_warc_uris",
+    "collection_warc_uris",
     "timestamp_stored",
     "token_keys",
     "verify_paths",

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from archive.db import session_scope
 from archive.errors import UsageError
-from archive.evidence.custody import TIMESTAMPED, record
+from archive.evidence.custody import CAPTURED, TIMESTAMPED, record
 from archive.evidence.timestamps import Stamp, TimestampAuthority, TimestampError
-from archive.models import Capture, Collection, Source, TimestampToken
+from archive.models import Capture, Collection, CustodyEvent, Source, TimestampToken
 from archive.storage import Storage, StorageError
 from archive.timefmt import iso
 from archive.workspace import Workspace
@@ -102,17 +102,29 @@ def stamp_local(path: Path, tsas: Sequence[TimestampAuthority]) -> list[StampOut
     return outcomes
 
 
-def stored_warc_uris(ws: Workspace, collection: str | None = None) -> list[str]:
-    """The stored WARC files: a collection's (from its captures), or every one in storage or the database."""
+def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
+    """The WARC files holding a collection's records, oldest first: its captures' files, and every other file the
+    custody record says was stored for it (its pages' metadata, files salvaged from a crawl that died)."""
     with session_scope(ws.sessions) as session:
-        query = select(Capture.warc_uri).distinct()
-        if collection is not None:
-            if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-                raise UsageError(f"no collection named {collection!r}")
-            query = query.join(Source).join(Collection).where(Collection.name == collection)
-        uris = set(session.scalars(query))
-    if collection is None:
-        uris.update(ws.storage.uri(key) for key in ws.storage.keys(WARC_PREFIX) if key.endswith(".warc.gz"))
+        if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
+            raise UsageError(f"no collection named {collection!r}")
+        first = func.min(Capture.captured_at)
+        captured = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
+                                   .where(Collection.name == collection).group_by(Capture.warc_uri)).all()
+        stored = session.execute(select(CustodyEvent.subject, func.min(CustodyEvent.at))
+                                 .where(CustodyEvent.collection == collection, CustodyEvent.action == CAPTURED)
+                                 .group_by(CustodyEvent.subject)).all()
+    since = dict(stored) | dict(captured)
+    return sorted(since, key=lambda uri: (since[uri], uri))
+
+
+def stored_warc_uris(ws: Workspace, collection: str | None = None) -> list[str]:
+    """The stored WARC files: a collection's (collection_warc_uris), or every one in storage or the database."""
+    if collection is not None:
+        return sorted(collection_warc_uris(ws, collection))
+    with session_scope(ws.sessions) as session:
+        uris = set(session.scalars(select(Capture.warc_uri).distinct()))
+    uris.update(ws.storage.uri(key) for key in ws.storage.keys(WARC_PREFIX) if key.endswith(".warc.gz"))
     return sorted(uris)
 
 

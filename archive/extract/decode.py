@@ -1,58 +1,33 @@
 """The one charset decoder for fetched HTML: the page metadata, the video finder and the checks read bytes alike.
 
-Decodes legacy encodings (windows-1251 and KOI8-R are common in Russian-language news) and says which charset
-was used and where it came from. Garbage never raises: undecodable bytes become U+FFFD.
+w3lib's html_to_unicode reads the BOM, the declared charset (header, then <meta>) as browsers do; a page that
+declares none is detected by charset-normalizer (legacy code pages of any script: windows-1251, KOI8-R, ISO-8859-2,
+GBK, Shift_JIS, windows-1256...). Says which charset was used and where it came from. Garbage never raises:
+undecodable bytes become U+FFFD.
 """
 
 from __future__ import annotations
 
 import codecs
-import re
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
-_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-# The most frequent lower-case Russian letters: text decoded with the right code page is full of them.
-_COMMON_CYRILLIC = set("оеаинтсрвлкмдпуяы")
+from w3lib.encoding import html_to_unicode, http_content_type_encoding, read_bom
+
+_SAMPLE = 65536  # detection reads this much: enough for any page's language, bounded time
 
 
-def _codec(name: str | bytes | None) -> str | None:
-    """The Python codec name for a charset label, or None when unknown.
-
-    Without a BOM the bytes are not UTF-16/32 (a label that could be read as ASCII says so): UTF-8 then.
-    """
-    if not name:
-        return None
-    label = name.decode("ascii", "ignore") if isinstance(name, bytes) else name
-    try:
-        codec = codecs.lookup(label.strip().lower()).name
-    except LookupError:
-        return None
-    return "utf-8" if codec.startswith(("utf-16", "utf-32")) else codec
-
-
-def _cyrillic_score(text: str) -> float:
-    """Share of letters that are common Russian ones: high when the code page guess is right."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(ch in _COMMON_CYRILLIC for ch in letters) / len(letters)
-
-
-def _detect(body: bytes) -> tuple[str, str]:
-    """UTF-8 when the bytes are valid UTF-8; else the Cyrillic code page that reads as Russian; else cp1252."""
-    sample = body[:65536]
+def _detect(body: bytes) -> str | None:
+    """UTF-8 when the bytes are valid UTF-8; else charset-normalizer's best reading; None when it has none."""
+    sample = body[:_SAMPLE]
     try:
         sample.decode("utf-8")
-        return "utf-8", "detected"
+        return "utf-8"
     except UnicodeDecodeError as exc:
-        if exc.start > len(sample) - 4:
-            return "utf-8", "detected"
-    scores = {name: _cyrillic_score(sample.decode(name, "replace")) for name in ("cp1251", "koi8_r")}
-    best = max(scores, key=scores.__getitem__)
-    if scores[best] > 0.2:
-        return codecs.lookup(best).name, "detected"
-    return "cp1252", "detected"
+        if exc.start > len(sample) - 4:  # a character cut by the sample's end
+            return "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    return codecs.lookup(best.encoding).name if best is not None else None
 
 
 def decode_html(body: bytes, content_type: str | None = None, *, charset: str | None = None) -> tuple[str, str, str]:
@@ -61,18 +36,29 @@ def decode_html(body: bytes, content_type: str | None = None, *, charset: str | 
     Order: BOM, the declared charset (`charset=` when the caller already knows it, else the Content-Type
     header's), <meta charset>, then detection from the bytes.
     """
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            return body[len(bom):].decode(name, "replace"), name, "bom"
-    declared, source = _codec(charset), "header"
-    if declared is None and content_type:
-        match = _HEADER_CHARSET.search(content_type)
-        declared = _codec(match.group(1)) if match else None
-    if declared is None:
-        match = _META_CHARSET.search(body[:4096])
-        declared, source = (_codec(match.group(1)) if match else None), "meta"
-    if declared is None and body:
-        declared, source = _detect(body)
-    if declared is None:
-        declared, source = "utf-8", "default"
-    return body.decode(declared, "replace"), declared, source
+    known = http_content_type_encoding(f"text/html; charset={charset}") if charset else None
+    header = f"text/html; charset={charset}" if known else content_type
+    detected: list[str | None] = []
+
+    def detect(data: bytes) -> str | None:
+        detected.append(_detect(data) if data else None)
+        return detected[-1]
+
+    encoding, text = html_to_unicode(header, body, default_encoding="utf-8", auto_detect_fun=detect)
+    if read_bom(body)[0] is not None:
+        source = "bom"
+    elif http_content_type_encoding(header) is not None:
+        source = "header"
+    elif detected:
+        source = "detected" if detected[0] else "default"
+    else:
+        source = "meta"
+    return text, _name(encoding), source
+
+
+def _name(encoding: str) -> str:
+    """The Python codec name of the charset used (w3lib keeps its own spelling of a few)."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return encoding

@@ -11,8 +11,8 @@ checks what the host resolves to now.
 An unresolvable host passes the URL check: there is nothing to reach now, and a site whose domain is gone is
 exactly what lastseen records; the connection-time check sees it again when it resolves.
 
-IPv6 forms that carry an IPv4 address (IPv4-mapped and -compatible, NAT64, 6to4, Teredo) are judged by the
-IPv4 address they embed as well as by themselves.
+IPv6 forms that carry an IPv4 address (IPv4-mapped and -compatible, SIIT, NAT64, 6to4, Teredo) are judged by
+the IPv4 address they embed as well as by themselves; the local-use NAT64 prefix is never public.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ METADATA_ADDRESSES = frozenset(ip_address(a) for a in (
 ))
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 _NAT64 = (ip_network("64:ff9b::/96"), ip_network("64:ff9b:1::/48"))
+# RFC 8215's local-use NAT64 prefix is not globally reachable (IANA), whatever the IPv4 address inside.
+_LOCAL_NAT64 = ip_network("64:ff9b:1::/48")
 # What a host may be made of: letters, digits, '-', '_' and '.' (or any non-ASCII letter, IDNA-encoded by the
 # client), or an IPv6 literal in brackets. '%', '\\', '@' and the rest are read differently by different parsers.
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -117,12 +119,14 @@ def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
 # --- addresses -------------------------------------------------------------------------------------
 
 def embedded_ipv4(address: IPv6Address) -> list[IPv4Address]:
-    """The IPv4 addresses an IPv6 transition form carries: mapped, compatible, NAT64, 6to4, Teredo."""
+    """The IPv4 addresses an IPv6 transition form carries: mapped, compatible, SIIT, NAT64, 6to4, Teredo."""
     found: list[IPv4Address] = []
     if address.ipv4_mapped is not None:
         found.append(address.ipv4_mapped)
     value = int(address)
     if value >> 32 == 0 and value > 1:  # IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks)
+        found.append(IPv4Address(value & 0xFFFFFFFF))
+    if value >> 32 == 0xFFFF0000:  # SIIT's IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
         found.append(IPv4Address(value & 0xFFFFFFFF))
     if any(address in net for net in _NAT64):
         found.append(IPv4Address(value & 0xFFFFFFFF))
@@ -136,6 +140,8 @@ def embedded_ipv4(address: IPv6Address) -> list[IPv4Address]:
 def _own_problem(address: IPAddress) -> str | None:
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if address in _LOCAL_NAT64:
+        return "a local-use NAT64 address, translated by this site's own gateway"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:

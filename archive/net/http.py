@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import select_proxy
+from requests.utils import get_environ_proxies, select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -153,6 +153,15 @@ def make_session(user_agent: str, proxy: str = "", *, allow_networks: Iterable[s
         session.trust_env = False
         session.proxies = {"http": proxy, "https": proxy}
     return session
+
+
+def proxy_for(url: str, proxy: str = "") -> str:
+    """The proxy a request for this URL goes through ("" for none): the proxy setting (LASTSEEN_PROXY), else
+    the environment's HTTPS_PROXY/HTTP_PROXY/ALL_PROXY unless NO_PROXY names the host, read as requests reads
+    them for every session without a proxy setting (so clients that connect by themselves agree with it)."""
+    if proxy:
+        return proxy
+    return select_proxy(url, get_environ_proxies(url)) or ""
 
 
 def request_proxies(proxy: str) -> dict[str, str] | None:

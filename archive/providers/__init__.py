@@ -10,7 +10,8 @@ Each module also names what is worth asking about a video (OEMBED, its oEmbed en
 says most) and reads the answers (read_page, read_oembed): how that provider says removed, private,
 account terminated, geo-blocked, age-restricted, login required, rate-limited or bot-checked; a module whose
 provider sends pages it will not show elsewhere (a login page) also reads where it sent it (read_redirect). A URL any
-provider recognizes names a video: its source is of kind "video" (kind_of). Nothing here touches the network
+provider recognizes names a video: its source is of kind "video" (kind_of). A module whose provider shows yt-dlp
+more on another URL of the video names it (ytdlp_url). Nothing here touches the network
 except `info` (what yt-dlp or oEmbed says of a video), which is imported on its own.
 """
 
@@ -35,7 +36,7 @@ from archive.status import Classification
 from archive.vocab import SourceKind
 
 __all__ = ["HINTS", "OEMBED_ENDPOINTS", "PAGES", "PROVIDERS", "VideoRef", "kind_of", "page_url", "read_oembed",
-           "read_page", "read_redirect", "recognize", "video_from_url"]
+           "read_page", "read_redirect", "recognize", "video_from_url", "ytdlp_url"]
 
 _REGISTRY: tuple[Provider, ...] = (youtube, vimeo, dailymotion, vk, rutube, ok, twitter, telegram, facebook,
                                    tiktok, instagram)
@@ -95,3 +96,10 @@ def read_redirect(provider: str, url: str, final_url: str | None) -> Classificat
     """What it says that the provider sent the page asked (url) to final_url; None: nothing, or no redirect."""
     reader = getattr(_BY_NAME.get(provider), "read_redirect", None)
     return reader(url, final_url) if reader is not None and final_url and final_url != url else None
+
+
+def ytdlp_url(url: str) -> str:
+    """The URL to hand yt-dlp for a video's URL: the provider's choice (Vimeo's player), else the URL as given."""
+    found = recognize(url)
+    chooser = getattr(_BY_NAME.get(found[0]), "ytdlp_url", None) if found else None
+    return chooser(found[1], found[2]) if chooser is not None and found else url

@@ -23,7 +23,7 @@ import urllib3.exceptions
 
 from archive.net.forward import guarded_proxy_url
 from archive.net.http import ca_bundle, default_user_agent, make_session
-from archive.providers import OEMBED_ENDPOINTS
+from archive.providers import OEMBED_ENDPOINTS, ytdlp_url
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def fetch_ytdlp(url: str, *, proxy: str | None = None, timeout: int = 30, cookie
 
     try:
         with yt_dlp.YoutubeDL(_ydl_options(proxy, timeout, cookies, allow_networks)) as ydl:
-            info = ydl.extract_info(url, download=False)
+            info = ydl.extract_info(ytdlp_url(url), download=False)
             clean = scrub_info(ydl.sanitize_info(info))
     except DownloadError as exc:
         message = str(exc).removeprefix("ERROR: ").strip().splitlines()[0]
@@ -199,7 +199,7 @@ def fetch_oembed(provider: str, url: str, *, proxy: str | None = None, timeout: 
     if reply.status is None:
         return VideoInfo(None, None, None, f"oEmbed: {reply.error}")
     status, body = reply.status, reply.body
-    verdict = classify_oembed(status, body)
+    verdict = classify_oembed(status, body, provider=provider)  # Vimeo's 404 says nothing (archive.status)
     if status == 200:
         try:
             data = json.loads(body)

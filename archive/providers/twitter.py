@@ -5,7 +5,9 @@ ones, which says nothing), and the syndication endpoint the embed widget and yt-
 (cdn.syndication.twimg.com/tweet-result), which answers 404 for a deleted post and, for one it will not show,
 200 with a TweetTombstone (its text: deleted by the author, a suspended account, an account that no longer
 exists, violated the X Rules, age-restricted) or a TweetUnavailable with a reason (Protected, NsfwLoggedOut or
-NsfwViewerHasNoStatedAge, Suspended). Its token is the one the embed widget and yt-dlp compute from the id.
+NsfwViewerHasNoStatedAge, Suspended). A post whose author's account was deleted or suspended can still be
+served, 200 with the post but no `user`: its account is gone. Its token is the one the embed widget and yt-dlp
+compute from the id.
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ def _tombstone(data: dict[str, object]) -> Classification | None:
 
 
 def read_page(status: int, text: str) -> Classification | None:
-    """404: deleted; a tombstone's words; a tweet: there; an empty object says nothing."""
+    """404: deleted; a tombstone's words; a tweet: there, or its author's account gone when it has no user;
+    an empty object says nothing."""
     if status == 404:
         return Classification(Outcome.GONE, "X syndication 404: no such post")
     data = load_json(text)
@@ -113,6 +116,9 @@ def read_page(status: int, text: str) -> Classification | None:
     if data.get("__typename") in ("TweetTombstone", "TweetUnavailable"):
         return _tombstone(data)
     if data.get("__typename") == "Tweet" or data.get("id_str"):
+        if not isinstance(data.get("user"), dict) or not data["user"]:
+            return Classification(Outcome.ACCOUNT_TERMINATED, "X: the post is served without its author "
+                                  "(the account was deleted or suspended)")
         return Classification(Outcome.OK, "X syndication shows the post")
     return None
 

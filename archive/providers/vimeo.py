@@ -9,11 +9,16 @@ and says "private", "protected by a password" or "log in" in its title for the o
 yt-dlp's vimeo.py reads as a block of our TLS fingerprint or data-centre address, and a "verify" page is a
 bot check: blocked. "Because of its privacy settings, this video cannot be played here" is an embed
 restricted to other sites (yt-dlp's referer hint), not a video gone.
+
+yt-dlp is handed the player (player.vimeo.com/video/ID, ?h=HASH for an unlisted one): on vimeo.com/ID it asks
+Vimeo's API, which it does only logged in (yt-dlp issues #13822, #15281, #17631), while the player page carries
+the config with the media files anonymously.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from archive.providers.base import Found, VideoURL, is_num, oembed_answer, query_params
 from archive.status import Classification, Outcome, availability_wording, wall_page
@@ -63,6 +68,12 @@ def recognize(url: VideoURL) -> Found | None:
     if key and _HASH.fullmatch(key):
         canonical += f"/{key}"
     return NAME, vid, canonical
+
+
+def ytdlp_url(video_id: str, canonical: str) -> str:
+    """The player page yt-dlp reads without an account, with the unlisted hash canonical_url keeps."""
+    segs = urlsplit(canonical).path.strip("/").split("/")
+    return f"https://player.vimeo.com/video/{video_id}" + (f"?h={segs[1]}" if len(segs) > 1 else "")
 
 
 _TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title>")

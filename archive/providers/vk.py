@@ -3,7 +3,10 @@
 Asked: the video page (VK has no public oEmbed), which answers 200 and says why a video will not play in
 the messages yt-dlp's VKIE looks for (extractor/vk.py, ERRORS): removed at the copyright holder's request,
 deleted, the author blocked, not available in your region, log in (private), access denied; "temporarily
-unavailable" says nothing. A bot check sends us to /challenge.html.
+unavailable" says nothing. Its video pages of today show a stub instead of the player, one sentence alone in its
+element ("Это видео удалено", "Видеозапись заблокирована", "Сообщество заблокировано", "Это видео недоступно в
+вашем регионе"): read only as a whole text node, so a video whose title or comments quote one is not taken for
+gone. The video_ext.php player says the same in its #video_ext_msg. A bot check sends us to /challenge.html.
 """
 
 from __future__ import annotations
@@ -60,14 +63,33 @@ _SIGNS: list[tuple[re.Pattern[str], Outcome | None, str]] = [(re.compile(p, re.S
     (r"<!>Access denied", Outcome.PRIVATE, "access denied"),
     (r"/challenge\.html", Outcome.BLOCKED, "a bot check (challenge page)"),
 )]
+_VIDEO = r"(?:это |данное )?(?:видео|видеозапись|клип)"
+_STUBS: list[tuple[re.Pattern[str], Outcome, str]] = [
+    (re.compile(rf"(?:>|<!>)\s*(?:{p})[.!]?\s*(?:<|$)", re.I), o, d) for p, o, d in (
+        (rf"{_VIDEO}\s+(?:был[аио]?\s+)?удал[её]н[аоы]?(?:\s+(?:автором|владельцем))?"
+         r"|(?:this )?(?:video|clip) (?:has been|was) deleted(?: by (?:its|the) (?:author|owner))?",
+         Outcome.REMOVED, "deleted"),
+        (rf"{_VIDEO}\s+(?:был[аио]?\s+)?заблокирован[аоы]?|(?:this )?(?:video|clip) (?:has been|was) blocked",
+         Outcome.REMOVED, "blocked"),
+        (r"(?:сообщество|страница(?: пользователя)?|автор(?: видео)?)\s+(?:был[аио]?\s+)?(?:заблокирован[ао]?"
+         r"|удал[её]н[ао]?)|(?:this )?(?:community|page|profile) (?:has been|was) (?:blocked|deleted)",
+         Outcome.ACCOUNT_TERMINATED, "the author's page or community was blocked or deleted"),
+        (rf"{_VIDEO}\s+недоступн[ао]\s+в\s+ваш(?:ей|ем)\s+(?:стране|регионе)"
+         r"|(?:this )?(?:video|clip) is not available in your (?:country|region)",
+         Outcome.GEO_BLOCKED, "not available in this region"),
+    )]
 _MESSAGE = re.compile(r'(?s)<div[^>]+(?:class="video_layer_message"|id="video_ext_msg")[^>]*>(.+?)</div>')
 
 
 def read_page(status: int, text: str) -> Classification | None:
-    """The first of VK's messages the page holds, or the video layer's message read as plain wording."""
+    """The first of VK's messages the page holds, its stub, or the video layer's message read as plain wording."""
     for pattern, outcome, detail in _SIGNS:
         if pattern.search(text):
             return Classification(outcome, f"VK: {detail}") if outcome else None
+    for pattern, outcome, detail in _STUBS:
+        stub = pattern.search(text)
+        if stub:
+            return Classification(outcome, f"VK: {detail} ({inline_text(stub.group(0).strip('<>!'))})")
     message = _MESSAGE.search(text)
     if message:
         return availability_wording(inline_text(message.group(1)))

@@ -53,12 +53,18 @@ def clean_tag(tag: str) -> str:
     return clean_text(tag.strip(), "a tag", MAX_TAG)
 
 
-def collection_name(name: str) -> str:
-    """A new collection's name: letters, digits, spaces and . _ - : @ + ( ), 1-200 characters."""
-    name = clean_text(name.strip(), "a collection name", MAX_COLLECTION_NAME)
+def check_name(name: str, what: str = "collection") -> str:
+    """A collection's or an API token's name, stripped and checked: letters, digits, spaces and . _ - : @ + ( ),
+    1-200 characters. The one rule for both, on create and on delete, so any name made can be named again."""
+    name = clean_text(name.strip(), f"a {what} name", MAX_COLLECTION_NAME)
     if not name:
-        raise InputError("collection name must not be empty")
+        raise InputError(f"{what} name must not be empty")
     if not _COLLECTION_NAME.fullmatch(name):
-        raise InputError(f"collection name {name!r} may hold letters, digits, spaces and . _ - : @ + ( ) only, "
+        raise InputError(f"{what} name {name!r} may hold letters, digits, spaces and . _ - : @ + ( ) only, "
                          "starting with a letter or digit")
     return name
+
+
+def collection_name(name: str) -> str:
+    """A new collection's name (check_name)."""
+    return check_name(name, "collection")

@@ -1,7 +1,10 @@
-"""The one writer of a source's status: a status-machine decision applied to the row, its transition recorded.
+"""The one writer of a source's status (and of a video's availability): applies what was decided to the rows.
 
-Checks (archive.watch) and captures (the crawl's first proof of life) both come here, so every change of
-Source.status has its StatusTransition row with the evidence it rests on.
+Roles: archive.status.machine *decides* (pure: a state and an outcome in, the new state out); this module
+*writes* the decision to Source and records its StatusTransition with the evidence it rests on; the callers
+*drive* it - archive.watch.record for checks, archive.captures for the crawl's first proof of life - so every
+change of Source.status goes through here. Video.availability is written here too (`note_availability`), by
+the crawl's metadata and by the checks alike, in one vocabulary (archive.vocab.VideoAvailability).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from archive.models import Source, StatusTransition
+from archive.models import Source, StatusTransition, Video
 from archive.status import Decision, Outcome, SourceState, WatchPolicy, decide
-from archive.vocab import SourceStatus
+from archive.vocab import VIDEO_VERDICTS, SourceStatus, VideoAvailability
 
 
 def state_of(source: Source) -> SourceState:
@@ -26,7 +29,7 @@ def state_of(source: Source) -> SourceState:
                        last_seen_alive_at=source.last_seen_alive_at, vanished_at=source.vanished_at)
 
 
-def apply_decision(source: Source, decision: Decision, at: datetime) -> None:
+def write_decision(source: Source, decision: Decision, at: datetime) -> None:
     """Move the source's stored state to the decision's new state (the transition is recorded separately)."""
     state = decision.new_state
     if state.status.value != source.status:
@@ -56,7 +59,7 @@ def transition_row(source: Source, decision: Decision, evidence: list[dict[str, 
     return StatusTransition(**transition_values(source, decision, evidence))
 
 
-# The columns proof of life may change (apply_decision's, for a new source becoming alive).
+# The columns proof of life may change (write_decision's, for a new source becoming alive).
 _ALIVE_COLUMNS = ("status", "status_reason", "status_changed_at", "first_seen_at", "last_seen_alive_at",
                   "vanished_at", "streak_outcome", "streak_count", "streak_started_at")
 _ID_BATCH = 500  # ids per IN (...) query
@@ -75,7 +78,7 @@ def _seen_alive(source: Any, captured_at: datetime, evidence: list[dict[str, Any
             source.last_seen_alive_at = captured_at
         return None
     decision = decide(state_of(source), Outcome.OK, captured_at, WatchPolicy())
-    apply_decision(source, decision, captured_at)
+    write_decision(source, decision, captured_at)
     if decision.transition is None:
         return None
     return transition_values(source, decision, evidence)
@@ -110,3 +113,19 @@ def seen_alive(session: Session, seen: Mapping[int, tuple[datetime, list[dict[st
                             .values({name: bindparam(name) for name in changed}), values)
         if transitions:
             session.execute(insert(StatusTransition), transitions)
+
+
+_AVAILABILITY_WORDS = frozenset(word.value for word in VideoAvailability)
+
+
+def note_availability(session: Session, source_id: int, said: str | None) -> None:
+    """What a provider said of a video, kept as its availability: a word of VideoAvailability replaces it, a
+    plain ok (or changed) after a verdict makes it public again, anything else (nothing said, a transient
+    failure, a page-only outcome) leaves it as it was."""
+    if said in (Outcome.OK, Outcome.CHANGED):
+        session.execute(update(Video).where(Video.source_id == source_id,
+                                            Video.availability.in_([verdict.value for verdict in VIDEO_VERDICTS]))
+                        .values(availability=VideoAvailability.PUBLIC.value))
+    elif said in _AVAILABILITY_WORDS:
+        session.execute(update(Video).where(Video.source_id == source_id)
+                        .values(availability=VideoAvailability(said).value))

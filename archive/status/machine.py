@@ -1,5 +1,10 @@
 """The status machine: what a run of checks means for a source's status, and which transitions to record.
 
+Who changes a source's status, in three roles: this module *decides* (pure: decide() takes the stored state
+and one outcome, and gives the new state and the transition, if any); archive.sources.state *writes* the
+decision (the one writer of Source.status and StatusTransition); archive.watch.record *drives* it for checks,
+and archive.captures for the crawl's proof of life.
+
 * Definitive outcomes must come ``confirm_checks`` times in a row; different definitive reasons in a row
   all count. The reason recorded is the most specific one seen in the run (account_terminated > removed >
   private > geo_blocked > gone > soft_404 > redirected_away): a provider's own words beat a bare 404,

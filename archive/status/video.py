@@ -41,12 +41,13 @@ _WORDING: list[tuple[re.Pattern[str], Outcome | None, str]] = [(re.compile(p, re
     # geography and state blocking
     (r"not made this video available in your country|not available in your country|blocked it in your country"
      r"|not available from your location|geo[- ]?restrict|not available in your region|due to your location"
-     r"|decision of the russian government|indian censorship|недоступн\w* в вашей стране",
+     r"|decision of the russian government|indian censorship|недоступн\w* в ваш(?:ей|ем) (?:стране|регионе)",
      Outcome.GEO_BLOCKED, "not available from this location"),
     # the account is gone
     (r"account associated with this video has been (?:terminated|closed)|account has been terminated"
      r"|uploader has closed their youtube account|its author has been blocked|автор был заблокирован"
-     r"|author of this video has not been found or is blocked",
+     r"|author of this video has not been found or is blocked"
+     r"|suspended account|account (?:is |has been |was )?suspended|account that no longer exists|^suspended$",
      Outcome.ACCOUNT_TERMINATED, "the uploader's account was terminated or closed"),
     # age gates: the video is still there
     (r"confirm your age|age[- ]restricted|inappropriate for some users|age[- ]verification|explicit content",
@@ -55,7 +56,8 @@ _WORDING: list[tuple[re.Pattern[str], Outcome | None, str]] = [(re.compile(p, re
     (r"removed by the (?:uploader|user|owner)|removed for violating|violat\w* (?:of )?youtube's"
      r"|terms of service|community guidelines|copyright claim|copyright grounds|copyrighted content"
      r"|removed from public access|изъята из публичного доступа|because it has been deleted"
-     r"|content deleted|content rejected|has been removed|was removed",
+     r"|content deleted|content rejected|has been removed|was removed"
+     r"|(?:видео|видеозапись|клип)\s+(?:был[аио]?\s+)?(?:удал[её]н|заблокирован)|video (?:has been|was) deleted",
      Outcome.REMOVED, "taken down"),
     # private, login required
     (r"private video|video is private|private content|been granted access|only available for registered users"

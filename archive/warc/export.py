@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cdxj_indexer.main import write_cdx_index
-from sqlalchemy import func, select
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import __version__
@@ -29,6 +28,7 @@ from archive.evidence import (
     SigningError,
     TimestampError,
     authorities,
+    collection_warc_uris,
     custody_lines,
     events_about,
     fingerprint,
@@ -39,7 +39,6 @@ from archive.evidence import (
     stamp_local,
     token_keys,
 )
-from archive.models import Capture, Collection, Source
 from archive.storage import sha256_file
 from archive.warc.writer import METADATA_URI_PREFIX
 from archive.workspace import Workspace
@@ -193,18 +192,6 @@ def _add(package: zipfile.ZipFile, resources: list[dict[str, Any]], name: str, d
     package.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
     resources.append({"name": Path(name).name.lower(), "path": name,
                       "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)})
-
-
-def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
-    """The WARC files holding a collection's captures, oldest first."""
-    with session_scope(ws.sessions) as session:
-        if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-            raise UsageError(f"no collection named {collection!r}")
-        first = func.min(Capture.captured_at)
-        rows = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
-                               .where(Collection.name == collection)
-                               .group_by(Capture.warc_uri).order_by(first, Capture.warc_uri)).all()
-    return [uri for uri, _ in rows]
 
 
 def _copy_object(ws: Workspace, uri: str, out: BinaryIO) -> int:

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import queue
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,11 +39,11 @@ from archive.status import (
     classify_http,
     classify_ytdlp_error,
 )
-from archive.timefmt import iso
+from archive.watch.compare import compare_content
 from archive.watch.fetch import Answer, Fetcher, HostHeld, ProbeCache, Validators
-from archive.watch.pauses import ProviderPauses, defer_sources
-from archive.watch.record import CheckResult, CheckSummary, ResultWriter
-from archive.watch.select import Baseline, Target, attach_baselines, chunks, interleave, load_targets
+from archive.watch.pauses import ANSWERS, ProviderPauses, defer_sources
+from archive.watch.record import CheckRecorder, CheckResult, CheckSummary
+from archive.watch.select import Target, attach_baselines, chunks, interleave, load_targets
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.check")
@@ -79,51 +79,6 @@ def _hops(answer: Answer) -> str:
 def _needs_probe(answer: Answer) -> bool:
     """Only an answer that could be a soft 404 or a redirect away needs the site's probe."""
     return answer.error is None and answer.status is not None and 200 <= answer.status < 400
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A live page against its baseline: changed or not, the human why, and the new hash when it changed."""
-
-    changed: bool
-    why: str
-    text_sha256: str | None = None
-    payload_sha256: str | None = None
-
-
-def compare_content(baseline: Baseline, answer: Answer) -> Comparison:
-    """Whether a live page differs from what its content was last known to be, and what shows it.
-
-    Same bytes: unchanged. Otherwise the main text (as the crawl extracts it: trafilatura via pagemeta) is
-    compared with the capture's text_sha256; non-HTML captures compare their bytes when the server sent them
-    unencoded. A body cut at check_max_bytes is not compared.
-    """
-    if answer.truncated:
-        return Comparison(False, "too large to compare with the capture")
-    payload = hashlib.sha256(answer.body).hexdigest()
-    if baseline.payload_sha256 == payload:
-        return Comparison(False, f"same bytes as {baseline.what}")
-    if baseline.text_sha256:
-        return _compare_text(baseline, answer)
-    if baseline.compare_payload and not answer.content_encoding:
-        return Comparison(True, f"content differs from {baseline.what}", payload_sha256=payload)
-    return Comparison(False, "nothing to compare with")
-
-
-def _compare_text(baseline: Baseline, answer: Answer) -> Comparison:
-    """The page's main text against the baseline's text hash (a new title is named)."""
-    from archive.extract.pagemeta import extract_page_metadata, text_sha256
-
-    meta = extract_page_metadata(answer.body, answer.final_url or answer.url, answer.content_type)
-    if not meta.text:
-        return Comparison(False, "no main text to compare")
-    text = text_sha256(meta.text)
-    if text == baseline.text_sha256:
-        return Comparison(False, f"same main text as {baseline.what}")
-    retitled = ""
-    if baseline.title and meta.title and meta.title != baseline.title:
-        retitled = f"; title {baseline.title[:80]!r} is now {meta.title[:80]!r}"
-    return Comparison(True, f"main text differs from {baseline.what}{retitled}", text_sha256=text)
 
 
 def combine_video_verdicts(page: Classification | None, oembed: Classification | None, http: Classification,
@@ -174,8 +129,18 @@ class SourceChecker:
         if self.paused_until(target) is not None:
             return None
         if target.kind == "video" and target.provider:
+            if self.pauses is not None and target.provider != _UNPAUSED and not self.pauses.reopen(
+                    target.provider, self.now(), target.source_id, self._probe):
+                return None
             return self._check_video(target)
         return self._check_page(target)
+
+    def _probe(self, source_id: int) -> bool:
+        """Whether this video of a provider answers (anything but a bot check or rate limit); not stored."""
+        with session_scope(self.pauses.ws.sessions) as session:  # type: ignore[union-attr]
+            found = load_targets(session, [source_id], 0)
+        result = self._check_video(found[0], probe=True) if found else None
+        return result is not None and result.outcome in ANSWERS
 
     def paused_until(self, target: Target) -> datetime | None:
         """When the pause of the target's host (it answered 429) or of its provider ends, if one holds."""
@@ -271,10 +236,12 @@ class SourceChecker:
             return classify_ytdlp_error(info.message, include_transient=True)
         return None
 
-    def _check_video(self, target: Target) -> CheckResult | None:
+    def _check_video(self, target: Target, probe: bool = False) -> CheckResult | None:
         """A video: what its provider's module says to ask (oEmbed, its page), optionally yt-dlp, combined.
 
-        A bot check or rate limit (blocked) pauses the provider; its other videos wait for the pause to end.
+        A bot check or rate limit (blocked) pauses the provider, its other videos waiting for the pause to end,
+        unless another of its videos answers (archive.watch.pauses): then this one is blocked alone. A probe
+        (asked to see whether the provider answers) pauses nothing.
         """
         provider = target.provider or ""
         if provider != _UNPAUSED:
@@ -292,9 +259,9 @@ class SourceChecker:
         used = oembed_answer if verdict is oembed and oembed_answer is not None else answer
         seconds = answer.seconds + (oembed_answer.seconds if oembed_answer else 0.0)
         detail = f"{provider}: {verdict.detail}{_hops(used)}"
-        if verdict.outcome is Outcome.BLOCKED and provider != _UNPAUSED and self.pauses is not None:
-            until = self.pauses.pause(provider, self.now(), detail)
-            detail += f"; {provider} paused until {iso(until)}" if until is not None else ""
+        if provider != _UNPAUSED and self.pauses is not None:
+            detail += self.pauses.after(provider, verdict.outcome, self.now(), detail, target.source_id,
+                                        None if probe else self._probe)
         return CheckResult(target.source_id, verdict.outcome, detail, used.status, used.final_url,
                            round(seconds * 1000, 1))
 
@@ -311,7 +278,6 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
     per-host rate is shared by every process checking, through Redis).
     """
     settings = ws.settings
-    policy = WatchPolicy.from_settings(settings)
     summary = CheckSummary(started_at=now or utcnow())
     with session_scope(ws.sessions) as session:
         targets = interleave(load_targets(session, source_ids, settings.recheck_interval))
@@ -327,61 +293,78 @@ def check_sources(ws: Workspace, source_ids: Sequence[int], *, now: datetime | N
     checker = SourceChecker(fetcher, endpoints=endpoints, use_ytdlp=use_ytdlp, proxy=settings.proxy,
                             providers=RateLimiter(settings.provider_rate, MonotonicClock()), pauses=pauses,
                             now=(lambda: now) if now is not None else utcnow)
-    writer = ResultWriter(ws, policy, summary, {t.source_id: t for t in targets}, rng or random.Random())
-    workers = max(1, min(concurrency or settings.check_concurrency, len(targets)))
-    buffer: list[tuple[CheckResult, datetime]] = []
-    waiting: dict[int, datetime] = {}  # sources of a paused host or provider: due again when the pause ends
-    held: dict[int, datetime] = {}  # sources that met a host paused along the way (a redirect, the probe)
-
-    def check_one(target: Target) -> tuple[Target, CheckResult | None]:
-        """The target and its check (None: its host or provider is paused)."""
-        try:
-            return target, checker.check(target)
-        except HostHeld as pause:
-            held[target.source_id] = (now or utcnow()) + timedelta(seconds=pause.seconds)
-            return target, None
-
-    def collect(done: Iterable[Future[tuple[Target, CheckResult | None]]]) -> None:
-        """Buffer finished checks (with their time) and store them a batch at a time."""
-        for future in done:
-            try:
-                target, result = future.result()
-            except Exception as exc:  # a bug in a classifier must not lose the other checks
-                logger.exception("check failed")
-                summary.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            if result is None:
-                waiting[target.source_id] = (held.get(target.source_id) or checker.paused_until(target)
-                                             or now or utcnow())
-                continue
-            buffer.append((result, now or utcnow()))
-            if progress is not None:
-                progress(result)
-        if len(buffer) >= _WRITE_BATCH:
-            writer.store(buffer)
-            buffer.clear()
-
+    recorder = CheckRecorder(ws, WatchPolicy.from_settings(settings), summary, {t.source_id: t for t in targets},
+                            rng or random.Random())
+    check_round = CheckRound(ws, checker, recorder, summary, checker.now, progress)
     try:
+        check_round.run(targets, max(1, min(concurrency or settings.check_concurrency, len(targets))))
+    finally:
+        fetcher.close()
+    return check_round.finish()
+
+
+class CheckRound:
+    """One round of checks: targets handed to a pool of workers a window at a time, results stored a batch at a
+    time, and sources met by a paused host or provider set aside to be due again when the pause ends."""
+
+    def __init__(self, ws: Workspace, checker: SourceChecker, recorder: CheckRecorder, summary: CheckSummary,
+                 clock: Callable[[], datetime], progress: Callable[[CheckResult], None] | None) -> None:
+        self.ws, self.checker, self.recorder, self.summary = ws, checker, recorder, summary
+        self.clock, self.progress = clock, progress  # clock: the time a check is recorded at
+        self.buffer: list[tuple[CheckResult, datetime]] = []
+        self.waiting: dict[int, datetime] = {}  # sources of a paused host or provider: due again when it ends
+        self.held: dict[int, datetime] = {}  # sources that met a host paused along the way (a redirect, the probe)
+
+    def run(self, targets: Sequence[Target], workers: int) -> None:
+        """Check every target on `workers` threads, with at most twice as many checks under way."""
         # Finished checks come back through a queue: wait(FIRST_COMPLETED) on the whole pending set cost
         # a waiter on every pending future for each check that ended.
         finished: queue.SimpleQueue[Future[tuple[Target, CheckResult | None]]] = queue.SimpleQueue()
         under_way = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
             for window in chunks(targets, _WINDOW):
-                with session_scope(ws.sessions) as session:
+                with session_scope(self.ws.sessions) as session:
                     attach_baselines(session, window)
                 for target in window:
                     if under_way >= workers * 2:
-                        collect([finished.get()])
+                        self.collect(finished.get())
                         under_way -= 1
-                    pool.submit(check_one, target).add_done_callback(finished.put)
+                    pool.submit(self.check_one, target).add_done_callback(finished.put)
                     under_way += 1
             for _ in range(under_way):
-                collect([finished.get()])
-        writer.store(buffer)
-    finally:
-        fetcher.close()
-    defer_sources(ws, waiting)
-    summary.paused = len(waiting)
-    summary.finished_at = now or utcnow()
-    return summary
+                self.collect(finished.get())
+        self.recorder.store(self.buffer)
+
+    def check_one(self, target: Target) -> tuple[Target, CheckResult | None]:
+        """The target and its check (None: its host or provider is paused); on a worker thread."""
+        try:
+            return target, self.checker.check(target)
+        except HostHeld as pause:
+            self.held[target.source_id] = self.clock() + timedelta(seconds=pause.seconds)
+            return target, None
+
+    def collect(self, future: Future[tuple[Target, CheckResult | None]]) -> None:
+        """Buffer a finished check (with its time) and store the buffer once a batch is full."""
+        try:
+            target, result = future.result()
+        except Exception as exc:  # a bug in a classifier must not lose the other checks
+            logger.exception("check failed")
+            self.summary.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        if result is None:
+            self.waiting[target.source_id] = (self.held.get(target.source_id) or self.checker.paused_until(target)
+                                              or self.clock())
+            return
+        self.buffer.append((result, self.clock()))
+        if self.progress is not None:
+            self.progress(result)
+        if len(self.buffer) >= _WRITE_BATCH:
+            self.recorder.store(self.buffer)
+            self.buffer.clear()
+
+    def finish(self) -> CheckSummary:
+        """Set the paused sources' next check and close the summary."""
+        defer_sources(self.ws, self.waiting)
+        self.summary.paused = len(self.waiting)
+        self.summary.finished_at = self.clock()
+        return self.summary

@@ -24,6 +24,7 @@ from archive.config import ConfigError, Settings
 from archive.models import Webhook
 from archive.net.guard import BlockedURL, NetGuard
 from archive.net.http import default_user_agent, make_session, one_line
+from archive.net.lookups import guarded_lookups
 from archive.net.pacing import parse_retry_after
 from archive.timefmt import iso
 from archive.watch.alerts import describe, headline
@@ -116,32 +117,43 @@ class WebhookNotifier:
 
 
 class AppriseNotifier:
-    """Any Apprise URL (mail, Matrix, Slack, Telegram, json://...); Apprise does the talking."""
+    """Any Apprise URL (mail, Matrix, Slack, Telegram, json://...); Apprise does the talking, under the net guard.
+
+    Apprise connects by itself: its target host is checked first, then every name it looks up while sending
+    is checked where it connects (archive.net.lookups: no second answer to rebind to), and it follows no
+    redirect (a 3xx is a failed delivery, as for our webhooks). The environment's proxies, which its requests
+    use, are trusted as the operator's.
+    """
 
     def __init__(self, url: str, channel: str, *, allow_networks: tuple[str, ...] = ()) -> None:
         import apprise
+        from requests.utils import getproxies
 
         self.channel = channel
-        self.guard = NetGuard.from_settings(allow_networks)
-        self._apprise = apprise.Apprise()
+        self.guard = NetGuard.from_settings(allow_networks, trust=tuple(getproxies().values()))
+        self._apprise = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False, http_redirects=False))
         if not self._apprise.add(url):
             raise ConfigError(f"LASTSEEN_APPRISE_URLS: Apprise cannot use {url.split('://', 1)[0]}://***")
+        for server in self._apprise:
+            server.redirects = False  # whatever the URL's ?redirect= says
         self.label = f"apprise {self._apprise[0].service_name}"
 
     def send(self, message: Message) -> SendResult:
         """Hand the message's text to Apprise; its warnings are the error."""
         import apprise
 
-        try:  # Apprise connects itself: its target host is checked here (archive.net.guard)
+        try:  # an early, clear refusal of the target host (the lookups while sending are checked again)
             for server in self._apprise:
                 self.guard.check_host(str(getattr(server, "host", "") or ""), getattr(server, "port", None))
         except BlockedURL as exc:
             return SendResult(False, one_line(f"refused by the net guard: {exc}"))
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with apprise.LogCapture(level=logging.WARNING) as captured, guarded_lookups(self.guard) as refused:
             ok = bool(self._apprise.notify(body=message.text(), title=message.title(),
                                            body_format=apprise.NotifyFormat.TEXT))
         if ok:
             return SendResult(True)
+        if refused:
+            return SendResult(False, one_line(f"refused by the net guard: {refused[0]}"))
         lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip()]
         return SendResult(False, one_line(" ".join(lines) or "Apprise could not send"))
 

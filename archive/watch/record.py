@@ -1,6 +1,10 @@
-"""Storing checks: the Check rows, each source's new state by decide(), its next check, and the transitions.
+"""Recording checks: the Check rows, each source's next check, and its status moved on by what was found.
 
-Source.status is written through archive.sources.state only (the one writer of a source's status).
+Who changes a source's status, in three roles: archive.status.machine *decides* (pure: decide() turns a
+state and an outcome into the new state and a transition); archive.sources.state *writes* (the one writer of
+Source.status and its StatusTransition rows); this module *drives* them for checks - CheckRecorder stores each
+check, asks decide() and hands the decision to archive.sources.state (the crawl drives them through
+archive.captures).
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from archive.db import session_scope
-from archive.models import Check, Source, Video
+from archive.models import Check, Source
 from archive.sources.limits import MAX_INTERVAL
 from archive.sources.regions import recent_checks, region_of, source_regions, stored_region
-from archive.sources.state import apply_decision, state_of, transition_row
+from archive.sources.state import note_availability, state_of, transition_row, write_decision
 from archive.status import (
     Decision,
     Outcome,
@@ -107,28 +111,13 @@ def _evidence(session: Session, source_id: int, state: SourceState, check: Check
              **({"region": region_of(c.region)} if verdict is not None else {})} for c in checks]
 
 
-# What a video's provider said at its last check, kept in Video.availability beside yt-dlp's own words.
-_VIDEO_VERDICTS = frozenset({Outcome.GONE, Outcome.REMOVED, Outcome.PRIVATE, Outcome.ACCOUNT_TERMINATED,
-                             Outcome.GEO_BLOCKED, Outcome.AGE_RESTRICTED})
-
-
-def _note_availability(session: Session, source_id: int, outcome: Outcome) -> None:
-    """A verdict replaces the video's availability; an ok after a verdict makes it public again."""
-    if outcome in _VIDEO_VERDICTS:
-        session.execute(update(Video).where(Video.source_id == source_id).values(availability=outcome.value))
-    elif outcome in (Outcome.OK, Outcome.CHANGED):
-        session.execute(update(Video).where(Video.source_id == source_id,
-                                            Video.availability.in_([v.value for v in _VIDEO_VERDICTS]))
-                        .values(availability="public"))
-
-
 def _fits(value: str | None, size: int) -> str | None:
     """A validator kept only whole: a cut one would never match."""
     return value if value and len(value) <= size else None
 
 
-class ResultWriter:
-    """Stores checks in batches: the Check row, decide(), the source's new state and any transition."""
+class CheckRecorder:
+    """Stores checks in batches: the Check row, decide(), and the decision written through archive.sources.state."""
 
     def __init__(self, ws: Workspace, policy: WatchPolicy, summary: CheckSummary, targets: Mapping[int, Target],
                  rng: random.Random) -> None:
@@ -213,7 +202,7 @@ class ResultWriter:
                  "http_status": result.http_status, "final_url": result.final_url, "detail": result.detail[:4000],
                  "latency_ms": result.latency_ms, "text_sha256": result.text_sha256,
                  "payload_sha256": result.payload_sha256, "region": stored_region(self.region)}
-        apply_decision(source, decision, at)
+        write_decision(source, decision, at)
         source.last_checked_at = at
         validators = result.validators or Validators()
         source.check_etag = _fits(validators.etag, 512)
@@ -226,7 +215,7 @@ class ResultWriter:
         if result.outcome is Outcome.CHANGED:
             self.summary.to_capture.append(source.id)
         if source.kind == "video":
-            _note_availability(session, source.id, result.outcome)
+            note_availability(session, source.id, result.outcome)
         return check, decision
 
     def _record_transitions(self, session: Session,

@@ -49,6 +49,12 @@ def _vk(message: str) -> Page:
     return _html(f"<title>VK</title></head><body><div class=\"message_page_body\">{message}</div>")
 
 
+def _vk_stub(title: str, stub: str) -> Page:
+    """A VK video page of today for a video it will not play: 200, the player replaced by one stub sentence."""
+    return _html(f"<title>{title}</title></head><body><div class=\"VideoPlaceholder\"><div class=\"VideoPlaceholder"
+                 f"__icon\"></div><div class=\"VideoPlaceholder__title\">{stub}</div></div>")
+
+
 def _tiktok(code: int, message: str = "", item: bool = False) -> Page:
     detail: dict[str, object] = {"statusCode": code, "statusMsg": message}
     if item:
@@ -117,6 +123,13 @@ PLAYS: dict[str, dict[str, tuple[Page, Page | None]]] = {
         "geo": (_vk("<!>The video Flood is not available in your region."), None),
         "private": (_vk('<!>Please log in or <a href="/join">sign up</a>'), None),
         "bot": (_html('<title>VK</title></head><body><script>location.href="/challenge.html?hash=1"</script>'), None),
+        "deleted": (_vk_stub("VK Видео", "Это видео удалено"), None),
+        "blocked": (_vk_stub("VK Видео", "Видеозапись заблокирована"), None),
+        "community_blocked": (_vk_stub("VK Видео", "Сообщество заблокировано"), None),
+        "region": (_vk_stub("VK Видео", "Это видео недоступно в вашем регионе"), None),
+        "quoting": (_html('<title>Это видео удалено с YouTube | VK</title></head><body><div class="VideoPlaceholder'
+                          '__title">Это видео удалено с YouTube</div><div class="reply_text">Это видео удалено'
+                          '?</div><script>var playerParams = {};</script>'), None),
     },
     "rutube": {
         "alive": (_json({"id": "c3290e8a3a5f4e7d9e2cb2b0f2d6c5a1", "title": "Flood", "is_deleted": False}), _OK),
@@ -149,7 +162,10 @@ PLAYS: dict[str, dict[str, tuple[Page, Page | None]]] = {
                        'tgme_widget_message_error">Post not found</div>'), None),
     },
     "twitter": {
-        "alive": (_json({"__typename": "Tweet", "id_str": "1580661436132757506", "text": "flood"}), _OK),
+        "alive": (_json({"__typename": "Tweet", "id_str": "1580661436132757506", "text": "flood",
+                         "user": {"id_str": "783214", "name": "Valley News", "screen_name": "valleynews"}}), _OK),
+        "author_gone": (_json({"__typename": "Tweet", "id_str": "1580661436132757506", "text": "flood",
+                               "mediaDetails": [{"type": "video"}]}), _FORBIDDEN),
         "deleted": (Page("", status=404, content_type="application/json"),
                     _json({"errors": [{"message": "No status found with that ID."}]}, 404)),
         "suspended": (_json({"__typename": "TweetTombstone", "tombstone": {"text": {

@@ -72,8 +72,8 @@ class RegionProxy:
             self.seen.append(handler.path)
         refusal = self.refuse.get(target.path)
         if refusal is not None:
-            self._answer(handler, refusal.status, [("Content-Type", refusal.content_type or "text/plain")],
-                         refusal.payload())
+            self._answer(handler, refusal.status,
+                         [("Content-Type", refusal.content_type or "text/plain"), *refusal.headers], refusal.payload())
             return
         upstream = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=10)
         try:
@@ -98,3 +98,45 @@ class RegionProxy:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)
+
+
+class KeepAliveProxy:
+    """An upstream proxy that keeps every connection open, whatever ``Connection: close`` says, and answers
+    each absolute-form request itself (200, the URL asked as the body): `seen` is what reached it."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        proxy = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+                return
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib's name
+                proxy.seen.append(self.path)
+                body = self.path.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "keep-alive")
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = False  # what a pooling proxy does, whatever the client asked
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> KeepAliveProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

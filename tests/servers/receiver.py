@@ -18,6 +18,7 @@ class Receiver:
         self.fail_status = 500
         self.retry_after: str | None = None
         self.delay = 0.0
+        self.redirect_to: str | None = None  # answer every POST with a 307 to this URL
         self._lock = threading.Lock()
         receiver = self
 
@@ -31,7 +32,11 @@ class Receiver:
                 with receiver._lock:
                     receiver.posts.append((self.path, dict(self.headers.items()), body))
                     failing = len(receiver.posts) <= receiver.fail_first
-                self.send_response(receiver.fail_status if failing else 200)
+                if receiver.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect_to)
+                else:
+                    self.send_response(receiver.fail_status if failing else 200)
                 if failing and receiver.retry_after:
                     self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
