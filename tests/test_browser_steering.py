@@ -49,19 +49,22 @@ def _reached(canaries: dict[str, list[Canary]]) -> dict[str, int]:
 
 
 async def _visit(browser: Any, site: Site, hardened: bool, settle: float) -> dict[str, str]:
-    """Every technique's page at once, each in its own context; the title each page showed."""
+    """Every technique's page, four at a time, each in its own context; the title each page showed."""
+    pool = asyncio.Semaphore(4)
+
     async def one(name: str) -> str:
-        context = await (new_context(browser) if hardened else browser.new_context())
-        try:
-            page = await context.new_page()
-            await page.goto(site.url(f"/steer/{name}"), wait_until="load", timeout=15_000)
-            title = await page.title()
-            await asyncio.sleep(settle)
-            return title
-        except Exception as exc:  # a page that navigates itself away may interrupt the load
-            return f"error: {exc}"
-        finally:
-            await context.close()
+        async with pool:
+            context = await (new_context(browser) if hardened else browser.new_context())
+            try:
+                page = await context.new_page()
+                await page.goto(site.url(f"/steer/{name}"), wait_until="load", timeout=60_000)
+                title = await page.title()
+                await asyncio.sleep(settle)
+                return title
+            except Exception as exc:  # a page that navigates itself away may interrupt the load
+                return f"error: {exc}"
+            finally:
+                await context.close()
 
     return dict(zip(TECHNIQUES, await asyncio.gather(*(one(name) for name in TECHNIQUES)), strict=True))
 
