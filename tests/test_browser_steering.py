@@ -26,6 +26,7 @@ from tests.servers.canary import Canary
 from tests.servers.proxy import RegionProxy
 from tests.servers.site import Page, Site
 from tests.steering import TECHNIQUES, steering_page
+from tests.test_crawl import crawl, stored_records
 
 
 @pytest.fixture
@@ -119,3 +120,35 @@ def test_no_technique_reaches_a_canary_through_the_guarded_proxy(site: Site, can
     if region is not None:
         assert region.seen and all(urlsplit(url).port == urlsplit(site.url("/")).port for url in region.seen), \
             "the pages went through the upstream proxy, nothing else did"
+
+
+def _shows_red(image: bytes) -> bool:
+    """Whether a PNG has a pixel of the canary's internal page (pure red)."""
+    import png
+
+    _, _, rows, _ = png.Reader(bytes=image).asRGBA8()
+    return any(b"\xff\x00\x00\xff" in bytes(row) for row in rows)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("proxied", [False, True], ids=["direct", "LASTSEEN_PROXY"])
+def test_no_technique_reaches_a_canary_from_a_screenshot(settings: Settings, site: Site, canaries,
+                                                         proxied: bool) -> None:
+    """The crawl captures every technique's page and screenshots it from the archive: no canary is reached and
+    no stored image shows the internal page."""
+    if chromium_found(settings) is None:
+        _need("Chromium and Playwright")
+    allow = _serve(site, canaries)
+    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_ALLOW_NETWORKS": allow}
+    if not proxied:
+        env["LASTSEEN_PROXY"] = ""
+    code, summary, stderr = crawl(settings, site, *[site.url(f"/steer/{name}") for name in TECHNIQUES],
+                                  "-c", "steer", extra_env=env)
+    assert code == 0 and summary["captured"] == len(TECHNIQUES), stderr[-3000:]
+    time.sleep(0.5)
+    assert _reached(canaries) == dict.fromkeys(TECHNIQUES, 0)
+    shots = {h.get_header("WARC-Target-URI"): body for _, kind, h, body in stored_records(settings)
+             if kind == "resource"}
+    assert len(shots) >= len(TECHNIQUES) - 2, sorted(shots)  # two pages navigate away while loading
+    assert not [uri for uri, image in shots.items() if _shows_red(image)]
+    assert all(site.hits(f"/steer/{name}") == 1 for name in TECHNIQUES), "the crawl's fetch, none for a screenshot"
