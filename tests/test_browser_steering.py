@@ -152,3 +152,49 @@ def test_no_technique_reaches_a_canary_from_a_screenshot(settings: Settings, sit
     assert len(shots) >= len(TECHNIQUES) - 2, sorted(shots)  # two pages navigate away while loading
     assert not [uri for uri, image in shots.items() if _shows_red(image)]
     assert all(site.hits(f"/steer/{name}") == 1 for name in TECHNIQUES), "the crawl's fetch, none for a screenshot"
+
+
+def test_chromium_runs_sandboxed_as_an_unprivileged_user(caplog: pytest.LogCaptureFixture) -> None:
+    """Chromium's own sandbox report says it is sandboxed and, under root, its processes are not root's; where
+    the sandbox cannot start (a Chromium that refuses it here), it runs without one and says why in the log."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    settings = Settings()
+    if chromium_found(settings) is None:
+        _need("Chromium and Playwright")
+    folder = Path(tempfile.mkdtemp())  # not under pytest's folder: the unprivileged user must reach the script
+    folder.chmod(0o755)
+    no_sandbox = folder / "chromium-without-userns"
+    no_sandbox.write_text("#!/bin/sh\n"
+                          f"case \" $* \" in *\" --no-sandbox \"*) exec {settings.chromium_path} \"$@\";; esac\n"
+                          "echo 'No usable sandbox! (a test Chromium)' >&2\nexit 1\n")
+    no_sandbox.chmod(0o755)
+
+    async def report(chromium: str) -> tuple[str, set[str]]:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as playwright:
+            browser = await launch(playwright, settings, chromium, guarded_proxy_url([]))
+            page = await (await new_context(browser)).new_page()
+            await page.goto("chrome://sandbox")
+            text = await page.inner_text("body")
+            ps = subprocess.run(["ps", "-eo", "user:32,args"], capture_output=True, text=True).stdout
+            users = {line.split(None, 1)[0] for line in ps.splitlines() if "--type=renderer" in line}
+            await browser.close()
+            return text, users
+
+    text, users = asyncio.run(report(settings.chromium_path))
+    assert "adequately sandboxed" in text and "NOT" not in text, text
+    if os.geteuid() == 0:
+        assert users and "root" not in users, users
+    try:
+        with caplog.at_level("WARNING", logger="crawler.browser.launch"):
+            text, _ = asyncio.run(report(str(no_sandbox)))
+    finally:
+        shutil.rmtree(folder)
+    assert "NOT adequately sandboxed" in text, "it ran, without its sandbox"
+    assert "sandbox did not start" in caplog.text and "sandboxing failed" in caplog.text
