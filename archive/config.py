@@ -94,7 +94,8 @@ class Settings:
     concurrency_per_host: int = _setting(2, "int", "parallel fetches to one host while crawling")
     crawl_retries: int = _setting(2, "int", "retries for timeouts and 5xx while crawling")
     describe_workers: int = _setting(0, "int", "processes extracting page metadata; 0: one per core")
-    capture_retry: int = _setting(21600, "duration", "a source whose capture failed is tried again after this")
+    capture_retry: int = _setting(21600, "duration", "longest wait before a failed capture is tried again "
+                                                     "(backoff from 5 min)")
     # Wayback Machine
     wayback_url: str = _setting("https://web.archive.org", "str", "Wayback-compatible archive base URL")
     wayback_collection: str = _setting("", "str", "pywb collection name when the target is pywb")
@@ -150,8 +151,13 @@ class Settings:
                                          "(none: no trusted time)")
     tsa_certs: tuple[str, ...] = _setting((), "list", "PEM files of TSA and CA certificates that timestamp tokens "
                                           "are verified with")
-    wacz_signing_key: str = _setting("", "str", "PEM ECDSA P-256 private key that signs WACZ exports; default: one "
+    wacz_signing_key: str = _setting("", "str", "PEM ECDSA P-384 private key that signs WACZ exports; default: one "
                                      "made on first use in data_dir/keys")
+    wacz_signing_cert: str = _setting("", "str", "PEM certificate chain (leaf first) of a domain that signs WACZ "
+                                      "exports in the certificate form, with its key and a TSA (none: the key)")
+    wacz_signing_cert_key: str = _setting("", "str", "PEM private key (ECDSA) of LASTSEEN_WACZ_SIGNING_CERT")
+    wacz_signer: str = _setting("", "str", "fingerprint (sha256:HEX) of the key a WACZ must be signed by for "
+                                "`verify` to pass it (none: any signer is named, an unsigned package said so)")
     egress_region: str = _setting("", "str", "where the crawl's traffic reaches the internet (a country, a cloud "
                                   "region), written into every WARC file")
     screenshots: bool = _setting(True, "bool", "a full-page screenshot of each captured HTML page when Chromium is "
