@@ -44,6 +44,9 @@ def proxy_option(proxy_url: str) -> dict[str, str]:
     return {"server": proxy_url, "bypass": "<-loopback>"}
 
 
+_launchers: dict[tuple[str, str], str] = {}
+
+
 def _as_user(chromium: str, user: str, folder: Path) -> str:
     """A launcher that hands Playwright's temporary profile to `user` and runs Chromium as that user."""
     entry = pwd.getpwnam(user)
@@ -72,8 +75,10 @@ def _launcher(settings: Settings, chromium: str) -> str:
     except KeyError:
         logger.warning("no user %r to run Chromium as (setup.sh creates it): running it as 'nobody'", user)
         user = "nobody"
-    folder = Path(tempfile.mkdtemp(prefix="lastseen-chromium-"))
-    return _as_user(chromium, user, folder)
+    key = (chromium, user)
+    if key not in _launchers:  # one small script per process, not one per browser
+        _launchers[key] = _as_user(chromium, user, Path(tempfile.mkdtemp(prefix="lastseen-chromium-")))
+    return _launchers[key]
 
 
 async def launch(playwright: Any, settings: Settings, chromium: str, proxy_url: str) -> Any:
