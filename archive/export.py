@@ -37,7 +37,7 @@ from archive.evidence import (
     token_keys,
 )
 from archive.storage import sha256_file
-from archive.warc.writer import METADATA_URI_PREFIX
+from archive.warc import METADATA_URI_PREFIX
 from archive.workspace import Workspace
 
 _CHUNK = 16 * 1024 * 1024
