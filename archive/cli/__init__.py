@@ -17,6 +17,7 @@ from archive.cli import (
     check,
     config,
     crawl,
+    footage,
     manage,
     schedule,
     serve,
@@ -27,16 +28,18 @@ from archive.cli import (
     wayback,
     worker,
 )
+from archive.cli.examples import describe_commands
 from archive.cli.output import Output
 from archive.config import ConfigError, load_settings
 from archive.db import DatabaseError
-from archive.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+from archive.errors import EXIT_INTERNAL, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, NotFound, UsageError
 from archive.storage import StorageError
 from archive.workspace import Workspace
 
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
-COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage)
+COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
+            footage)
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _global_options()
     for command in COMMANDS:
         command.register(sub, common)
+    describe_commands(sub)
     return parser
 
 
@@ -81,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.handler(args, ws, out)
         finally:
             ws.close()
+    except NotFound as exc:
+        out.warn(f"lastseen: {exc}")
+        return EXIT_NOT_FOUND
     except (ConfigError, DatabaseError, StorageError, UsageError) as exc:  # bad input, settings or services
         out.warn(f"lastseen: error: {exc}")
         return EXIT_USAGE
