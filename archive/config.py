@@ -164,6 +164,8 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    chromium_user: str = _setting("lastseen-browser", "str", "the unprivileged user Chromium runs as when lastseen "
+                                  "runs as root, so Chromium's sandbox can start (setup.sh creates it)")
     timemap_page_size: int = _setting(1000, "int", "mementos per TimeMap page; longer maps link a next page")
     footage_frames_per_second: float = _setting(2.0, "float", "frames a second of each kept video fingerprinted "
                                                 "(PDQ) to find its footage again")
