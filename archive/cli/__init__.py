@@ -17,6 +17,7 @@ from archive.cli import (
     check,
     config,
     crawl,
+    footage,
     manage,
     schedule,
     serve,
@@ -39,7 +40,7 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
 COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
-            words)
+            footage, words)
 
 
 def _global_options() -> argparse.ArgumentParser:

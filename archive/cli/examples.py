@@ -32,6 +32,9 @@ EXAMPLES: dict[str, str] = {
     "pause": "lastseen pause https://news.example/2026/flood\nlastseen pause -c flood",
     "resume": "lastseen resume https://news.example/2026/flood\nlastseen resume -c flood",
     "delete": "lastseen delete https://news.example/2026/flood\nlastseen delete -c flood --purge",
+    "fingerprint": "lastseen fingerprint\nlastseen fingerprint -c flood",
+    "similar": "lastseen similar still.png\nlastseen similar copy.mp4 -c flood --json\n"
+               "lastseen similar https://youtu.be/dQw4w9WgXcQ",
     "subscribe": "lastseen subscribe -c flood https://news.example/feed.xml\nlastseen subscribe -c flood --list\n"
                  "lastseen subscribe -c flood --remove https://news.example/feed.xml",
 }
