@@ -95,7 +95,7 @@ def speech(model: object, media: Path, seconds: int, runs: int) -> None:
 
 def screen(media: Path, folder: Path, runs: int) -> None:
     """Keyframes per second, ours (decode, scenes, OCR) against `tesseract` alone on the same keyframes."""
-    frames, _ = keyframes(media, 4 * 3600)
+    frames = [(second, picture) for second, picture in keyframes(media, 4 * 3600) if picture is not None]
     pngs = []
     for n, (_, picture) in enumerate(frames):
         path = folder / f"k{n}.png"

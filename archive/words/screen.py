@@ -7,6 +7,7 @@ keyframe is read once (pytesseract, with a time limit); the same text in followi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,12 +56,13 @@ def ocr_problem(languages: tuple[str, ...]) -> str | None:
     return None
 
 
-def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> tuple[list[tuple[float, Any]], float]:
-    """(second, PIL picture) of the first frame of each scene in the first `max_seconds`, and the last second."""
+def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> Iterator[tuple[float, Any | None]]:
+    """(second, PIL picture) of the first frame of each scene in the first `max_seconds`, one at a time (memory
+    holds one picture, whatever the video's length), then (last second decoded, None)."""
     import av
     import numpy as np
 
-    found: list[tuple[float, Any]] = []
+    kept = 0
     previous: np.ndarray | None = None
     next_sample, last_kept, second = 0.0, -LONGEST_SCENE, 0.0
     try:
@@ -69,7 +71,7 @@ def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> tuple[l
                 raise ScreenError("no video track")
             for frame in container.decode(video=0):
                 second = float(frame.time or 0.0)
-                if second > max_seconds or len(found) >= max_frames:
+                if second > max_seconds or kept >= max_frames:
                     break
                 if second < next_sample:
                     continue
@@ -78,13 +80,14 @@ def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> tuple[l
                 changed = previous is None or np.mean(np.abs(small - previous) > CHANGED_LEVELS) > CHANGED_SHARE
                 previous = small
                 if changed or second - last_kept >= LONGEST_SCENE:
-                    found.append((second, frame.to_image()))
+                    kept += 1
                     last_kept = second
+                    yield second, frame.to_image()
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise ScreenError(f"not a readable video: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    if not found:
+    if not kept:
         raise ScreenError("no frame decoded")
-    return found, second
+    yield second, None
 
 
 def read_picture(picture: Any, languages: str) -> tuple[str, float]:
@@ -115,16 +118,17 @@ def read_picture(picture: Any, languages: str) -> tuple[str, float]:
 
 
 def read_screen(path: Path, languages: str, max_seconds: float) -> list[ScreenText]:
-    """The text shown in a video, one line a run of keyframes showing the same text."""
-    frames, last = keyframes(path, max_seconds)
+    """The text shown in a video, one line a run of keyframes showing the same text (each until the next)."""
     found: list[ScreenText] = []
-    for index, (second, picture) in enumerate(frames):
-        end = frames[index + 1][0] if index + 1 < len(frames) else max(last, second)
-        text, confidence = read_picture(picture, languages)
-        if found and found[-1].end == second and found[-1].text == text:
-            found[-1] = ScreenText(found[-1].start, end, text, max(found[-1].confidence, confidence))
-        elif text:
-            found.append(ScreenText(round(second, 2), round(end, 2), text, confidence))
+    shown: tuple[float, str, float] | None = None  # the keyframe read last: its second, text and confidence
+    for second, picture in keyframes(path, max_seconds):
+        if shown is not None and shown[1]:
+            start, text, confidence = shown
+            if found and found[-1].end == round(start, 2) and found[-1].text == text:
+                found[-1] = ScreenText(found[-1].start, round(second, 2), text, max(found[-1].confidence, confidence))
+            else:
+                found.append(ScreenText(round(start, 2), round(max(second, start), 2), text, confidence))
+        shown = None if picture is None else (second, *read_picture(picture, languages))
     return found
 
 
