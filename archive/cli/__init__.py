@@ -26,6 +26,7 @@ from archive.cli import (
     tokens,
     verify,
     wayback,
+    words,
     worker,
 )
 from archive.cli.examples import describe_commands
@@ -39,7 +40,7 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
 COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
-            footage)
+            footage, words)
 
 
 def _global_options() -> argparse.ArgumentParser:
