@@ -1,58 +1,23 @@
-"""WARC/1.1 files: writing records (writer, records), reading them back, CDXJ indexes, WACZ export.
+"""WARC/1.1 files: writing records (writer, records), reading them back, CDXJ indexes.
 
 The package's front door: consumers import from `archive.warc`, not from its modules (writer, reader,
-index, export), so those can change shape without touching them.
+index), so those can change shape without touching them. Only the format lives here: exporting a collection
+(which reads the database) is archive.export, a layer up.
+
+Each module loads when one of its names is first used, so a command that reads one record does not load
+writing or indexing.
 """
 
-from archive.warc.export import export_collection, write_wacz
-from archive.warc.index import salvage, write_cdxj, write_index
-from archive.warc.reader import (
-    ArchivedRecord,
-    RecordBody,
-    WarcError,
-    decoded_body,
-    iter_records,
-    open_record,
-    read_record,
-)
-from archive.warc.records import custody_warcinfo, prepare_resource, prepare_screenshot
-from archive.warc.writer import (
-    SCREENSHOT_URI_PREFIX,
-    ClosedWarc,
-    ExchangeRecords,
-    PreparedFile,
-    PreparedRecord,
-    RevisitTarget,
-    RollingWarcWriter,
-    WarcRecordInfo,
-    prepare_metadata,
-    sha1_b32,
-)
+from __future__ import annotations
 
-__all__ = [
-    "SCREENSHOT_URI_PREFIX",
-    "ArchivedRecord",
-    "RecordBody",
-    "ClosedWarc",
-    "ExchangeRecords",
-    "PreparedFile",
-    "PreparedRecord",
-    "RevisitTarget",
-    "RollingWarcWriter",
-    "WarcError",
-    "WarcRecordInfo",
-    "custody_warcinfo",
-    "decoded_body",
-    "export_collection",
-    "iter_records",
-    "prepare_metadata",
-    "prepare_screenshot",
-    "prepare_resource",
-    "open_record",
-    "read_record",
-    "salvage",
-    "sha1_b32",
-    "write_cdxj",
-    "write_index",
-    "write_wacz",
-]
+from archive.lazy import lazy_names
+
+# this package's modules and the names each holds
+_MODULES: dict[str, str] = {
+    "index": "salvage write_cdxj write_index",
+    "reader": "ArchivedRecord RecordBody WarcError decoded_body iter_records open_record read_record",
+    "records": "custody_warcinfo prepare_resource prepare_screenshot",
+    "writer": ("METADATA_URI_PREFIX SCREENSHOT_URI_PREFIX ClosedWarc ExchangeRecords PreparedFile PreparedRecord "
+               "RevisitTarget RollingWarcWriter WarcRecordInfo prepare_metadata sha1_b32"),
+}
+__all__, __getattr__ = lazy_names(__name__, _MODULES)
