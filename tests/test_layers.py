@@ -22,7 +22,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "archive.tasks": (1, "tasks"),  # Celery tasks run the stages for the scheduler, as the CLI does
     "crawler": (2, "crawler"), "archive.watch": (2, "watch"), "archive.wayback": (2, "wayback"),
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "due", "providers.info", "report",
-                                                 "tokens", "spawn")},
+                                                 "tokens", "spawn", "research")},
     **{f"archive.{name}": (4, "infra") for name in ("config", "db", "models", "workspace", "locks", "net", "storage",
                                                     "warc", "evidence", "migrations", "tally")},
     # Providers: what each video site's URLs look like and how it says a video is gone (pure); info fetches.
