@@ -76,7 +76,7 @@ def _print(out: Output, result: dict[str, Any]) -> None:
     out.line(f"{result['collection']} as of {result['as_of']}: {counts['online']} online, {counts['vanished']} "
              f"vanished, {counts['unknown']} could not tell, {counts['not_yet_known']} not yet known")
     for item in result["sources"]:
-        state = item["state"] + (f" ({item['reason']})" if item["reason"] else "")
+        state = item["state"] + (f" ({item['reason']})" if item["reason"] not in (None, "ok") else "")
         since = f" since {item['since']}" if item["since"] else ""
         title = f"  \"{item['title']}\"" if item["title"] else ""
         regions = regions_text(item["regions"])
