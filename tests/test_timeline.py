@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 import random
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +20,15 @@ import pytest
 from archive.config import Settings
 from archive.db import session_scope
 from archive.extract.pagemeta import extract_page_metadata
-from archive.models import Capture, Video, WaybackLookup
+from archive.models import Source, Video, WaybackLookup
 from archive.research.facts import CheckFact, SourceFacts, TransitionFact
-from archive.research.timeline import parse_moment, region_intervals, source_timeline
-from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.research.loading import collection_facts
+from archive.research.records import CHECKS_FILE, RECORD_FILES, facts_from_wacz
+from archive.research.timeline import collection_timeline, parse_moment, region_intervals, source_timeline
+from archive.sources import SourceEntry, add_sources, ensure_collection, get_collection
 from archive.watch.check import VideoEndpoints, check_sources
 from archive.workspace import Workspace
+from tests.servers.api import add_capture, store_exchange
 from tests.servers.site import Page, Site
 from tests.test_checker import article, watch_page
 
@@ -50,14 +55,14 @@ def ws(settings: Settings) -> Iterator[Workspace]:
     workspace.close()
 
 
-def _capture(session: Any, source_id: int, url: str, at: datetime, html: str, published: str | None = None) -> None:
-    """The row the crawl writes for a captured page, with what describing it found (title, date, text hash)."""
+def _capture(ws: Workspace, source_id: int, url: str, at: datetime, html: str, published: str | None = None) -> None:
+    """A page captured into a real stored WARC, with the row the crawl writes and what describing it found."""
     meta = extract_page_metadata(html.encode(), url, "text/html; charset=utf-8")
-    session.add(Capture(source_id=source_id, captured_at=at, url=url, http_status=200, content_type="text/html",
-                        payload_sha256=hashlib.sha256(html.encode()).hexdigest(), payload_digest=None,
-                        size=len(html), warc_uri="file:///x.warc.gz", warc_offset=0, warc_length=1,
-                        page_meta={"title": meta.title, "published": published,
-                                   "text_sha256": hashlib.sha256((meta.text or "").encode()).hexdigest()}))
+    record, uri = store_exchange(ws, url, html.encode(), when=at)
+    with session_scope(ws.sessions) as session:
+        capture = add_capture(session, session.get(Source, source_id), record, uri)
+        capture.page_meta = {"title": meta.title, "published": published,
+                             "text_sha256": hashlib.sha256((meta.text or "").encode()).hexdigest()}
 
 
 def build_history(ws: Workspace, site: Site) -> dict[str, int]:
@@ -80,11 +85,11 @@ def build_history(ws: Workspace, site: Site) -> dict[str, int]:
         ids = {name: source.id for name, source in zip("abcd", pages, strict=True)} | {"v": video.id}
         session.add(Video(source_id=video.id, provider="youtube", video_id="vid00001", title="Water in the square",
                           canonical_url=video.normalized_url, upload_date="2025-12-20"))
-        _capture(session, ids["a"], site.url("/a"), T0 - HOUR, STORY.replace("Flood in the valley", "Story a"))
-        _capture(session, ids["d"], site.url("/d"), T0 + 2 * DAY, STORY.replace("Flood in the valley", "Story d"),
-                 published="2026-01-01T08:30:00+02:00")
         session.add(WaybackLookup(source_id=ids["b"], looked_up_at=T0, target="https://web.archive.org",
                                   first_timestamp="20251230100000", last_timestamp="20251230100000", count=1))
+    _capture(ws, ids["a"], site.url("/a"), T0 - HOUR, STORY.replace("Flood in the valley", "Story a"))
+    _capture(ws, ids["d"], site.url("/d"), T0 + 2 * DAY, STORY.replace("Flood in the valley", "Story d"),
+             published="2026-01-01T08:30:00+02:00")
     endpoints = VideoEndpoints(oembed={"youtube": site.url("/oembed")})
 
     def check(names: str, at: datetime) -> None:
@@ -203,3 +208,27 @@ def test_the_api_answers_as_the_command_line(ws: Workspace, site: Site, run: Any
     assert api.get("/api/collections/flood/timeline", role=None).status_code == 401, "a private collection"
     assert api.get("/api/collections/nope/timeline").status_code == 404
     assert api.get("/api/collections/flood").json()["name"] == "flood", "the collection route is still there"
+
+
+def test_the_wacz_carries_the_record_and_rebuilds_the_same_timeline(ws: Workspace, site: Site, run: Any,
+                                                                    tmp_path: Path) -> None:
+    build_history(ws, site)
+    target = tmp_path / "flood.wacz"
+    code, _, err = run("export", "-c", "flood", str(target))
+    assert code == 0, err
+    with zipfile.ZipFile(target) as package:
+        listed = {r["path"]: r["hash"] for r in json.loads(package.read("datapackage.json"))["resources"]}
+        for name in RECORD_FILES:
+            assert listed[name] == "sha256:" + hashlib.sha256(package.read(name)).hexdigest(), name
+        checks = [json.loads(line) for line in package.read(CHECKS_FILE).splitlines()]
+    assert {c["outcome"] for c in checks} >= {"ok", "gone", "removed", "changed"}
+    assert all(c["url"] and c["at"] and c["region"] == "default" for c in checks)
+
+    from_wacz = facts_from_wacz(target)
+    with session_scope(ws.sessions) as session:
+        [from_db] = list(collection_facts(session, get_collection(session, "flood").id))
+    assert from_wacz == from_db
+    for moment, _ in MOMENTS.values():
+        assert collection_timeline("flood", from_wacz, moment) == collection_timeline("flood", from_db, moment)
+    code, out, _ = run("timeline", "-c", "flood", "--as-of", "2026-01-06T14:00Z", "--json")
+    assert collection_timeline("flood", from_wacz, parse_moment("2026-01-06T14:00Z")) == json.loads(out)
