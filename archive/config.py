@@ -150,8 +150,13 @@ class Settings:
                                          "(none: no trusted time)")
     tsa_certs: tuple[str, ...] = _setting((), "list", "PEM files of TSA and CA certificates that timestamp tokens "
                                           "are verified with")
-    wacz_signing_key: str = _setting("", "str", "PEM ECDSA P-256 private key that signs WACZ exports; default: one "
+    wacz_signing_key: str = _setting("", "str", "PEM ECDSA P-384 private key that signs WACZ exports; default: one "
                                      "made on first use in data_dir/keys")
+    wacz_signing_cert: str = _setting("", "str", "PEM certificate chain (leaf first) of a domain that signs WACZ "
+                                      "exports in the certificate form, with its key and a TSA (none: the key)")
+    wacz_signing_cert_key: str = _setting("", "str", "PEM private key (ECDSA) of LASTSEEN_WACZ_SIGNING_CERT")
+    wacz_signer: str = _setting("", "str", "fingerprint (sha256:HEX) of the key a WACZ must be signed by for "
+                                "`verify` to pass it (none: any signer is named, an unsigned package said so)")
     egress_region: str = _setting("", "str", "where the crawl's traffic reaches the internet (a country, a cloud "
                                   "region), written into every WARC file")
     screenshots: bool = _setting(True, "bool", "a full-page screenshot of each captured HTML page when Chromium is "

@@ -88,8 +88,9 @@ def test_a_stamped_warc_verifies_with_openssl_and_lastseen(run, ws: Workspace, t
     asked = tsa.requests
     code, out, _ = run("timestamp")
     assert code == 0 and "0 token(s) kept" in out and tsa.requests == asked, "a stamped file is not stamped again"
-    code, out, _ = run("verify")
-    assert code == 1 and "signature not checked: no TSA certificate given" in out
+    code, out, err = run("verify")
+    assert code == 4 and out.startswith(f"UNCHECKED {key}  sha256:"), "no TSA certificate: intact, time unchecked"
+    assert "signature of the time not checked (no TSA certificate)" in out and "failed" not in out + err
 
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -217,20 +218,25 @@ def test_config_check_says_whether_tsas_are_configured(run, tsa: TsaServer, monk
 
 
 def _spec_check(wacz: Path) -> None:
-    """The WACZ signing spec's anonymous check, done as a third party would: `cryptography` and the spec alone."""
+    """The WACZ signing spec's anonymous check, done as a third party would: `cryptography` and the spec alone
+    (the signature is WebCrypto's raw r||s, as ArchiveWeb.page writes it)."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     with zipfile.ZipFile(wacz) as package:
         digest = json.loads(package.read("datapackage-digest.json"))
         datapackage = package.read("datapackage.json")
     signed = digest["signedData"]
-    assert set(signed) == {"hash", "created", "software", "version", "signature", "publicKey"}
+    assert set(signed) == {"hash", "created", "software", "signature", "publicKey"}, "ArchiveWeb.page's properties"
     assert signed["hash"] == digest["hash"] == "sha256:" + hashlib.sha256(datapackage).hexdigest()
     assert signed["created"] == json.loads(datapackage)["created"]
     key = serialization.load_der_public_key(base64.b64decode(signed["publicKey"]))
-    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
-    key.verify(base64.b64decode(signed["signature"]), signed["hash"].encode(), ec.ECDSA(hashes.SHA256()))
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1"
+    raw = base64.b64decode(signed["signature"])
+    assert len(raw) == 96, "raw r||s of P-384, not DER"
+    der = encode_dss_signature(int.from_bytes(raw[:48], "big"), int.from_bytes(raw[48:], "big"))
+    key.verify(der, signed["hash"].encode(), ec.ECDSA(hashes.SHA256()))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -287,7 +293,7 @@ def test_a_crawl_is_timestamped_signed_and_in_the_custody_record(run, ws: Worksp
 
     monkeypatch.setenv("LASTSEEN_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     code, out, _ = run("verify", str(wacz), "--tsa-cert", str(tsa.ca_pem))
-    assert code == 0 and out.startswith(f"ok      {wacz}") and "signed by key sha256:" in out, out
+    assert code == 0 and out.startswith(f"ok      {wacz}") and "signed by this deployment's key sha256:" in out, out
     data = bytearray(wacz.read_bytes())
     inner = data.find(path.read_bytes()[:64])
     assert inner > 0
@@ -304,7 +310,7 @@ def test_a_wacz_signature_fails_when_the_package_list_changes(ws: Workspace, run
     write_wacz([path], wacz, title="c", pages=[],
                sign=lambda digest, created: sign_hash(signing_key(ws.settings), digest, created))
     _spec_check(wacz)
-    assert (ws.settings.data_dir / "keys" / "wacz-signing.pem").stat().st_mode & 0o077 == 0
+    assert (ws.settings.data_dir / "keys" / "wacz-signing-p384.pem").stat().st_mode & 0o077 == 0
     forged = tmp_path / "forged.wacz"
     with zipfile.ZipFile(wacz) as source, zipfile.ZipFile(forged, "w") as out:
         digest = json.loads(source.read("datapackage-digest.json"))

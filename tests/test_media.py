@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.api.read import byte_range
+from archive.api.replay import byte_range
 from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.models import Capture, Collection, CrawlFailure, Source, Video

@@ -1,5 +1,5 @@
 """Reading the archive: collections with their counts, sources (filtered, paged, exported as CSV or JSON), one
-source's whole story, an archived copy served from its WARC by one ranged read, and a collection's Atom feed.
+source's whole story, an archived copy (replayed by `replay`), and a collection's Atom feed.
 """
 
 from __future__ import annotations
@@ -7,16 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urljoin, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from archive.api.access import (
@@ -28,24 +25,16 @@ from archive.api.access import (
     source_or_404,
     workspace_of,
 )
-from archive.api.encoding import negotiate_encoding
-from archive.api.memento import header_url, timegate_url, timemap_url
+from archive.api.memento import timegate_url, timemap_url
+from archive.api.replay import replay
 from archive.api.schemas import ERRORS, CollectionOut, ErrorOut, FiltersDep, IdPath, NamePath, SourceFilters, SourcePage
 from archive.db import session_scope
-from archive.models import Capture, Collection, Source, SourceTag
+from archive.models import Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_detail, source_summary
-from archive.storage import StorageError
-from archive.urls import InvalidURL, normalize_url, without_userinfo
-from archive.warc import ArchivedRecord, WarcError, read_record
-from archive.workspace import Workspace
-
-logger = logging.getLogger("lastseen.api")
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 EXPORT_BATCH = 1000
-# Headers of the archived response that describe the bytes served; every other one stays in the WARC.
-_ORIGINAL_STATUS = "X-Archive-Orig-Status"
 
 router = APIRouter()
 
@@ -174,7 +163,7 @@ def get_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Respons
     """The archived body of a capture as it was received, marked as an archived copy (Memento-Datetime,
     Link rel=original, a sandboxing Content-Security-Policy); a revisit serves the earlier identical body.
     A Range request gets that part (206), so a video's media plays and seeks in a browser."""
-    return _replay(capture_id, request, who)
+    return replay(capture_id, request, who)
 
 
 @router.head("/api/captures/{capture_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
@@ -182,65 +171,7 @@ def head_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Respon
     """The headers of an archived copy (a Memento's HEAD, as Memento clients ask it). Like GET, the archived
     status is replayed: a captured 404 is answered 404, a redirect 3xx with its Location at our TimeGate of the
     target."""
-    return _replay(capture_id, request, who)
-
-
-def _replay(capture_id: int, request: Request, who: Caller) -> Response:
-    """A capture as its Memento: the archived status, body and content headers, marked as archived."""
-    ws = workspace_of(request)
-    with session_scope(ws.sessions) as session:
-        capture = session.get(Capture, capture_id)
-        if capture is None:
-            raise HTTPException(404, f"no capture {capture_id}")
-        readable(who, capture.source.collection)
-        holder = capture if capture.record_type != "revisit" else _revisit_original(session, capture)
-        if holder is None:
-            raise HTTPException(404, f"capture {capture_id} is a revisit of a capture that is not in the archive")
-        where = (holder.warc_uri, holder.warc_offset, holder.warc_length)
-        own = (capture.warc_uri, capture.warc_offset, capture.warc_length) if holder is not capture else None
-        original, captured_at, content_type = capture.url, capture.captured_at, holder.content_type
-        fallback = capture.source.normalized_url
-    record = _read_archived(ws, *where)
-    answered = _read_archived(ws, *own) if own else record  # a revisit keeps its own status and headers
-    if answered.http_status is None:
-        answered = record
-    base = str(request.base_url).rstrip("/")
-    shown = _shown(original)
-    uri_r = _normalized_or(original, fallback)
-    headers = {
-        "Content-Type": _latin1(answered.header("Content-Type")) or content_type or "application/octet-stream",
-        "Memento-Datetime": format_datetime(captured_at.astimezone(UTC), usegmt=True),
-        "Link": f'<{header_url(shown)}>; rel="original", <{timegate_url(base, uri_r)}>; '
-                f'rel="timegate", <{timemap_url(base, uri_r)}>; rel="timemap"; '
-                'type="application/link-format"',
-        "Content-Security-Policy": "sandbox",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, max-age=86400",
-        "Referrer-Policy": "no-referrer",
-    }
-    status = answered.http_status if answered.http_status and 200 <= answered.http_status <= 599 else 200
-    if answered.http_status is not None:
-        headers[_ORIGINAL_STATUS] = str(answered.http_status)
-    location = _latin1(answered.header("Location"))
-    if 300 <= status < 400 and location:
-        target = urljoin(original, location.strip())
-        if urlsplit(target).scheme in {"http", "https"}:
-            headers["Location"] = timegate_url(base, _shown(target))
-    body = record.body
-    encoding = _latin1(record.header("Content-Encoding"))
-    if encoding and encoding.strip().lower() != "identity":
-        headers["Vary"] = "Accept-Encoding"
-        body, encoding = negotiate_encoding(body, encoding, request.headers.get("accept-encoding"))
-        if encoding:
-            headers["Content-Encoding"] = encoding
-    if status in (204, 304):
-        body = b""
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        return Response(status_code=status, headers=headers)
-    if status == 200:
-        return _ranged(body, headers, request.headers.get("range"))
-    return Response(content=body, status_code=status, headers=headers)
+    return replay(capture_id, request, who)
 
 
 @router.get("/api/collections/{name:path}/feed.atom", tags=["read"], responses={
@@ -257,43 +188,6 @@ def collection_feed_route(name: NamePath, request: Request, who: CallerDep) -> R
         readable(who, collection)
         data = collection_feed(session, collection.name, base_url=str(request.base_url).rstrip("/"))
     return Response(content=data, media_type="application/atom+xml")
-
-
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The (first, last) byte a single-range `Range: bytes=...` header asks for; None to serve the whole body
-    (no header, another unit, several ranges: RFC 9110 lets a server ignore those). ValueError: unsatisfiable."""
-    if not header:
-        return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_text, dash, last_text = spec.strip().partition("-")
-    if not dash or not (first_text + last_text).isdigit():
-        return None
-    if not first_text:  # the last N bytes
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            raise ValueError("empty suffix range")
-        return max(0, size - suffix), size - 1
-    first = int(first_text)
-    last = min(int(last_text), size - 1) if last_text else size - 1
-    if first >= size or (last_text and int(last_text) < first):
-        raise ValueError("range outside the body")
-    return first, last
-
-
-def _ranged(body: bytes, headers: dict[str, str], range_header: str | None) -> Response:
-    """The body, or the part a Range header asks for (206; 416 when no part of it exists)."""
-    headers["Accept-Ranges"] = "bytes"
-    try:
-        wanted = byte_range(range_header, len(body))
-    except ValueError:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(body)}"})
-    if wanted is None:
-        return Response(content=body, headers=headers)
-    first, last = wanted
-    headers["Content-Range"] = f"bytes {first}-{last}/{len(body)}"
-    return Response(content=body[first:last + 1], status_code=206, headers=headers)
 
 
 def _csv_lines(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
@@ -318,54 +212,3 @@ def _json_array(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
             first = False
     yield "]\n"
 
-
-def _latin1(value: str | None) -> str | None:
-    """A header value that can be sent as is, or None."""
-    if value is None:
-        return None
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return None
-    return value
-
-
-def _revisit_original(session: Session, revisit: Capture) -> Capture | None:
-    """The earlier capture holding a revisit's body: same payload digest; the same URL, then the same source
-    preferred (empty bodies of different redirects share a digest)."""
-    if not revisit.payload_digest:
-        return None
-    return session.scalar(
-        select(Capture).where(Capture.payload_digest == revisit.payload_digest, Capture.record_type == "response",
-                              Capture.captured_at <= revisit.captured_at)
-        .order_by(case((Capture.url == revisit.url, 0), else_=1), case((Capture.source_id == revisit.source_id, 0),
-                                                                        else_=1), Capture.captured_at.desc())
-        .limit(1))
-
-
-def _shown(url: str) -> str:
-    """A URL as the API shows it: never with userinfo."""
-    try:
-        return without_userinfo(url)
-    except InvalidURL:
-        return url
-
-
-def _normalized_or(url: str, fallback: str) -> str:
-    """The normalized form of a URL (its TimeMap's URL-R), or the fallback when it has none."""
-    try:
-        return normalize_url(url)
-    except InvalidURL:
-        return fallback
-
-
-def _read_archived(ws: Workspace, uri: str, offset: int, length: int) -> ArchivedRecord:
-    """One record by one ranged read of its WARC file."""
-    try:
-        return read_record(ws.storage.read(ws.storage.key_of(uri), offset, length))
-    except StorageError as exc:
-        logger.error("cannot read %s @%d+%d: %s", uri, offset, length, exc)
-        raise HTTPException(503, f"the archived copy cannot be read from storage now: {exc}") from None
-    except WarcError as exc:
-        logger.error("unreadable record in %s @%d+%d: %s", uri, offset, length, exc)
-        raise HTTPException(500, f"the archived record is unreadable: {exc}") from None

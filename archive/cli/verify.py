@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from archive.cli.output import Output
-from archive.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNCHECKED, UsageError
 from archive.evidence import (
+    NO_TSA_CERTIFICATE,
     FileReport,
+    SigningError,
     TimestampError,
     authorities,
     command_actor,
     load_certificates,
+    signer_fingerprint,
     timestamp_stored,
     verify_paths,
     verify_stored,
 )
 from archive.storage import StorageError
 from archive.workspace import Workspace
+
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _roots(args: argparse.Namespace, ws: Workspace) -> list[x509.Certificate]:
@@ -33,24 +39,46 @@ def _roots(args: argparse.Namespace, ws: Workspace) -> list[x509.Certificate]:
 
 
 def _line(report: FileReport) -> str:
+    """FAILED with every problem; UNCHECKED when only a token's signature could not be checked; else ok."""
     if not report.ok:
         return f"FAILED  {report.name}: {'; '.join(report.problems)}"
     times = ", ".join(token["time"] for token in report.tokens)
     stamped = f"timestamped {times}" if times else "no timestamp token"
-    signed = f", signed by key {report.signed_by}" if report.signed_by else ""
+    if report.signer is None:
+        signed = ""
+    elif report.signed_by:
+        signed = f", signed by {report.signer} {report.signed_by}"
+    else:
+        signed = ", unsigned"
+    if report.unchecked:
+        return (f"UNCHECKED {report.name}  sha256:{report.sha256[:16]}  {report.records} records, {stamped}"
+                f"{signed}: {NO_TSA_CERTIFICATE}")
     return f"ok      {report.name}  sha256:{report.sha256[:16]}  {report.records} records, {stamped}{signed}"
 
 
+def _own_key(ws: Workspace) -> str | None:
+    """This deployment's WACZ signing key's fingerprint, when it has one (verify never makes one)."""
+    try:
+        return signer_fingerprint(ws.settings)
+    except SigningError:
+        return None
+
+
 def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """One line per file; exit 0 only when every file, record digest and token holds."""
+    """One line per file; exit 0 when every file, record digest and token holds, 1 when one fails, 4 when all
+    holds but a token's signature could not be checked (no TSA certificate given)."""
     if args.collection and args.files:
         raise UsageError("give -c COLLECTION or FILEs, not both")
     roots = _roots(args, ws)
+    pinned = args.key or ws.settings.wacz_signer or None
+    if pinned and not _FINGERPRINT.fullmatch(pinned):
+        raise UsageError(f"--key wants a key fingerprint, sha256: and 64 hex digits, not {pinned!r}")
     if args.files:
-        reports = verify_paths([Path(name) for name in args.files], roots)
+        reports = verify_paths([Path(name) for name in args.files], roots, pinned=pinned, own=_own_key(ws))
     else:
         reports = verify_stored(ws, roots, args.collection)
     failed = [report for report in reports if not report.ok]
+    unchecked = [report for report in reports if report.ok and report.unchecked]
     if out.as_json:
         out.json([report.as_dict() for report in reports])
     elif not reports:
@@ -61,6 +89,10 @@ def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     if failed:
         out.warn(f"lastseen: {len(failed)} of {len(reports)} file(s) failed verification")
         return EXIT_PARTIAL
+    if unchecked:
+        out.warn(f"lastseen: {len(unchecked)} file(s) intact, but the time's signature was not checked: "
+                 "give the TSA's certificates (--tsa-cert or LASTSEEN_TSA_CERTS)")
+        return EXIT_UNCHECKED
     return EXIT_OK
 
 
@@ -102,6 +134,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--collection", help="only this collection's WARC files")
     p.add_argument("--tsa-cert", action="append", metavar="PEM",
                    help="CA (and TSA) certificates to check tokens with (default LASTSEEN_TSA_CERTS)")
+    p.add_argument("--key", metavar="FINGERPRINT",
+                   help="a WACZ must be signed by this key, sha256:HEX (default LASTSEEN_WACZ_SIGNER)")
     p.set_defaults(handler=cmd_verify)
     p = sub.add_parser("timestamp", parents=[common],
                        help="get RFC 3161 timestamp tokens for stored WARC files that have none yet")

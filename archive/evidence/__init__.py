@@ -4,6 +4,7 @@ The package's front door: consumers import from `archive.evidence`, not from its
 stamping, verify).
 """
 
+from archive.evidence.certified import CertifiedSigner, check_certified, package_signer
 from archive.evidence.custody import (
     ADDED,
     CAPTURED,
@@ -17,12 +18,14 @@ from archive.evidence.custody import (
     record,
 )
 from archive.evidence.signing import (
+    AnonymousSigner,
     SigningError,
     check_signed,
     fingerprint,
     key_path,
     public_key_der,
     sign_hash,
+    signer_fingerprint,
     signing_key,
 )
 from archive.evidence.stamping import (
@@ -43,9 +46,13 @@ from archive.evidence.timestamps import (
     load_certificates,
     verify_token,
 )
-from archive.evidence.verify import FileReport, verify_paths, verify_stored
+from archive.evidence.verify import NO_TSA_CERTIFICATE, FileReport, verify_paths, verify_stored
 
 __all__ = [
+    "AnonymousSigner",
+    "CertifiedSigner",
+    "check_certified",
+    "package_signer",
     "ADDED",
     "CAPTURED",
     "DELETED",
@@ -57,6 +64,7 @@ __all__ = [
     "events_about",
     "record",
     "FileReport",
+    "NO_TSA_CERTIFICATE",
     "HttpTimestampAuthority",
     "Stamp",
     "SigningError",
@@ -69,6 +77,7 @@ __all__ = [
     "key_path",
     "public_key_der",
     "sign_hash",
+    "signer_fingerprint",
     "signing_key",
     "stamp_local",
     "load_certificates",

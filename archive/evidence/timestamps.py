@@ -135,16 +135,22 @@ def check_signature(response: TimeStampResponse, sha256: bytes, roots: Sequence[
         raise TimestampError(f"{what}: does not verify: {one_line(str(exc), 200)}") from None
 
 
-def verify_token(der: bytes, sha256: bytes, roots: Sequence[x509.Certificate], what: str) -> datetime:
-    """Check a kept token against a file's SHA-256 and the trusted certificates; the time it vouches for."""
+def token_time(der: bytes, sha256: bytes, what: str) -> datetime:
+    """A kept token's time once it is granted and for this SHA-256, its signature not yet checked."""
     response = parse_response(der, what)
     _check_granted(response, what)
     _check_imprint(response, sha256, what)
+    return response.tst_info.gen_time
+
+
+def verify_token(der: bytes, sha256: bytes, roots: Sequence[x509.Certificate], what: str) -> datetime:
+    """Check a kept token against a file's SHA-256 and the trusted certificates; the time it vouches for."""
+    when = token_time(der, sha256, what)
     if not roots:
         raise TimestampError(f"{what}: signature not checked: no TSA certificate given "
                              "(--tsa-cert or LASTSEEN_TSA_CERTS)")
-    check_signature(response, sha256, roots, what)
-    return response.tst_info.gen_time
+    check_signature(parse_response(der, what), sha256, roots, what)
+    return when
 
 
 def load_certificates(paths: Iterable[str | Path]) -> list[x509.Certificate]:

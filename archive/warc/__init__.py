@@ -6,7 +6,15 @@ index, export), so those can change shape without touching them.
 
 from archive.warc.export import export_collection, write_wacz
 from archive.warc.index import salvage, write_cdxj, write_index
-from archive.warc.reader import ArchivedRecord, WarcError, decoded_body, iter_records, read_record
+from archive.warc.reader import (
+    ArchivedRecord,
+    RecordBody,
+    WarcError,
+    decoded_body,
+    iter_records,
+    open_record,
+    read_record,
+)
 from archive.warc.records import custody_warcinfo, prepare_resource, prepare_screenshot
 from archive.warc.writer import (
     SCREENSHOT_URI_PREFIX,
@@ -24,6 +32,7 @@ from archive.warc.writer import (
 __all__ = [
     "SCREENSHOT_URI_PREFIX",
     "ArchivedRecord",
+    "RecordBody",
     "ClosedWarc",
     "ExchangeRecords",
     "PreparedFile",
@@ -39,6 +48,7 @@ __all__ = [
     "prepare_metadata",
     "prepare_screenshot",
     "prepare_resource",
+    "open_record",
     "read_record",
     "salvage",
     "sha1_b32",

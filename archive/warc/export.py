@@ -31,11 +31,8 @@ from archive.evidence import (
     collection_warc_uris,
     custody_lines,
     events_about,
-    fingerprint,
-    public_key_der,
+    package_signer,
     record,
-    sign_hash,
-    signing_key,
     stamp_local,
     token_keys,
 )
@@ -233,7 +230,7 @@ def export_collection(ws: Workspace, collection: str, target: Path, actor: str =
 def _export_wacz(ws: Workspace, collection: str, uris: list[str], target: Path) -> dict[str, Any]:
     """The WACZ with tokens, custody record and signature; then the package's own timestamp tokens."""
     try:
-        key = signing_key(ws.settings)
+        signer = package_signer(ws.settings)
         tsas = authorities(ws.settings)
     except (SigningError, TimestampError) as exc:
         raise UsageError(str(exc)) from None
@@ -250,9 +247,11 @@ def _export_wacz(ws: Workspace, collection: str, uris: list[str], target: Path) 
                        for token in token_keys(ws.storage, key_name)]
         with session_scope(ws.sessions) as session:
             extras.append((CUSTODY_FILE, custody_lines(events_about(session, collection, uris))))
-        write_wacz(paths, target, title=f"lastseen collection {collection}", extras=extras,
-                   sign=lambda digest, created: sign_hash(key, digest, created))
+        try:
+            write_wacz(paths, target, title=f"lastseen collection {collection}", extras=extras, sign=signer.sign)
+        except SigningError as exc:  # the certificate form's TSA did not answer: nothing is written
+            raise UsageError(str(exc)) from None
     stamps = stamp_local(target, tsas) if tsas else []
     return {"collection": collection, "file": str(target), "warc_files": len(uris), "size": target.stat().st_size,
-            "signed_by": fingerprint(public_key_der(key)),
+            "signed_by": signer.fingerprint,
             "timestamps": [outcome.as_dict() for outcome in stamps]}
