@@ -1,4 +1,5 @@
-"""Researchers' questions over a collection: what was online when (the timeline at a moment)."""
+"""Researchers' questions: what was online when (a collection's timeline at a moment), and search over the
+archive."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy import select
 
-from archive.api.access import CallerDep, collection_or_404, readable, workspace_of
-from archive.api.schemas import ERRORS, NamePath, TimelineOut
+from archive.api.access import CallerDep, anonymous_list, collection_or_404, readable, workspace_of
+from archive.api.schemas import ERRORS, NamePath, QueryText, SearchOut, TimelineOut
 from archive.db import session_scope
+from archive.models import Collection
 from archive.research.loading import collection_facts
+from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, MAX_LIMIT, QueryError, search
 from archive.research.timeline import collection_timeline, parse_moment
 
 MAX_SOURCES = 1000
@@ -41,3 +45,32 @@ def collection_timeline_route(
         result = collection_timeline(collection.name, facts, moment)
     result["next_cursor"] = str(facts[-1].id) if len(facts) == limit else None
     return result
+
+
+@router.get("/api/search", response_model=SearchOut, responses=ERRORS, tags=["research"])
+def search_route(
+    request: Request, who: CallerDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_CHARS, description="every word must appear")],
+    collection: QueryText = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Archived pages and videos that hold all the words (title, authors, text, video descriptions), best first,
+    each with a snippet and the capture it links to; anonymous callers search the public collections."""
+    with session_scope(workspace_of(request).sessions) as session:
+        if collection:
+            found = collection_or_404(session, collection)
+            readable(who, found)
+            collections: list[int] | None = [found.id]
+        elif who.role is None:
+            anonymous_list(session, who)
+            collections = list(session.scalars(select(Collection.id).where(Collection.public_read.is_(True))))
+        else:
+            collections = None
+        try:
+            hits = search(session, q, collections=collections, limit=limit)
+        except QueryError as exc:
+            raise HTTPException(422, str(exc)) from None
+    base = str(request.base_url).rstrip("/")
+    for hit in hits:
+        hit["capture_url"] = f"{base}{hit['capture_url']}" if hit["capture_url"] else None
+    return {"query": q, "hits": hits}

@@ -262,6 +262,26 @@ class TimelineOut(BaseModel):
                                                               "last")
 
 
+class SearchHitOut(BaseModel):
+    source_id: int
+    url: str
+    collection: str
+    kind: str = Field(description="page or video (more kinds as producers add them)")
+    title: str | None
+    authors: str | None
+    language: str | None
+    capture_id: int | None
+    captured_at: str | None
+    capture_url: str | None = Field(description="the archived copy, replayed from its WARC")
+    snippet: str = Field(description="the matched words between ** and **")
+    score: float
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[SearchHitOut]
+
+
 class Refused(BaseModel):
     url: str
     reason: str
