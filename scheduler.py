@@ -137,6 +137,23 @@ def alert_round() -> dict[str, Any]:
     return alert_work(ws)
 
 
+def feeds_round() -> dict[str, Any]:
+    """Read the feeds and sitemaps that are due; their new entries become sources (captured by the next capture
+    round). With a broker, a worker reads them."""
+    from archive.sources.subscriptions import poll_due
+
+    ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_singleton
+
+        return queue_singleton(ws, "feeds", "poll")
+    results = poll_due(ws, _now())
+    added = sum(len(result.added) for result in results)
+    if results:
+        logger.info("read %d feed(s): %d new source(s)", len(results), added)
+    return {"polled": len(results), "added": added, "failed": sum(bool(result.error) for result in results)}
+
+
 def timestamp_round() -> dict[str, Any]:
     """Ask the TSAs again for tokens of stored WARC files that lack one (a TSA was down, a crawl died)."""
     from archive.evidence import authorities, timestamp_stored
@@ -157,6 +174,7 @@ JOBS: dict[str, Callable[[], Any]] = {
     "capture": capture_round,
     "wayback": wayback_round,
     "alerts": alert_round,
+    "feeds": feeds_round,
     "timestamp": timestamp_round,
 }
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Source, WaybackSubmission
+from archive.net.pacing import next_attempt_delay
 from archive.sources.state import seen_alive
 from archive.storage import Storage, StorageError
 from archive.timefmt import iso
@@ -68,6 +69,20 @@ def capture_row(source_id: int, record: WarcRecordInfo, *, url: str, http_status
     }
 
 
+CAPTURE_RETRY_BASE = 300.0  # seconds before the first retry of a failed capture; doubling up to capture_retry
+
+
+def capture_failed(session: Session, source_id: int, at: datetime, cap: float) -> datetime:
+    """Count a failed capture attempt of a source and set when it is tried next, by the one backoff formula
+    (5 min, 10, 20 ... up to `cap`, the capture_retry setting); the next attempt's time."""
+    failures = (session.scalar(select(Source.capture_failures).where(Source.id == source_id)) or 0) + 1
+    delay = next_attempt_delay(failures, base=min(CAPTURE_RETRY_BASE, cap), cap=cap)
+    when = at + timedelta(seconds=delay)
+    session.execute(update(Source).where(Source.id == source_id)
+                    .values(capture_failures=failures, capture_retry_at=when))
+    return when
+
+
 def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], bool]],
                     warc_uri: str) -> list[int]:
     """Insert the (row, alive) captures of one stored WARC file; queue the live ones' new content for the
@@ -82,6 +97,9 @@ def record_captures(session: Session, captured: Sequence[tuple[dict[str, Any], b
     ids = list(session.scalars(insert(Capture).returning(Capture.id, sort_by_parameter_order=True), rows))
     live = [(row, capture_id) for row, capture_id, (_row, alive) in zip(rows, ids, captured, strict=True) if alive]
     enqueue_captures(session, [(row["source_id"], capture_id) for row, capture_id in live])
+    session.execute(update(Source).where(Source.id.in_(sorted({row["source_id"] for row in rows})),
+                                         Source.capture_failures > 0)
+                    .values(capture_failures=0, capture_retry_at=None))  # captured: no retry owed any more
     newest: dict[int, tuple[dict[str, Any], int]] = {}
     for row, capture_id in live:
         known = newest.get(row["source_id"])

@@ -94,7 +94,8 @@ class Settings:
     concurrency_per_host: int = _setting(2, "int", "parallel fetches to one host while crawling")
     crawl_retries: int = _setting(2, "int", "retries for timeouts and 5xx while crawling")
     describe_workers: int = _setting(0, "int", "processes extracting page metadata; 0: one per core")
-    capture_retry: int = _setting(21600, "duration", "a source whose capture failed is tried again after this")
+    capture_retry: int = _setting(21600, "duration", "longest wait before a failed capture is tried again "
+                                                     "(backoff from 5 min)")
     # Wayback Machine
     wayback_url: str = _setting("https://web.archive.org", "str", "Wayback-compatible archive base URL")
     wayback_collection: str = _setting("", "str", "pywb collection name when the target is pywb")

@@ -3,11 +3,12 @@
 
 One function per kind of work: `new_captures` (sources never captured), `changed_captures` (a check saw the
 content change since the newest capture), `media_due` (videos of collections that keep media, still without
-it, a failed download included once its retry delay passed), `checks_due` (sources to recheck) and
-`recoveries_due` (vanished sources to look up in the Wayback Machine). `captures_due` is every capture's work
-in one list. Alert delivery and Wayback submissions are rows that carry their own due time; their stages drain
-them whole each round, so there is nothing to choose here. Layer 3 (stage I/O): queries only.
-"""
+it, a failed download included once its retry delay passed), `checks_due` (sources to recheck),
+`recoveries_due` (vanished sources to look up in the Wayback Machine) and `subscriptions_due` (feeds to poll).
+`captures_due` is every capture's work in one list. Paused and deleted sources and collections are never due
+(`watched`); a source whose capture failed waits for its retry time. Alert delivery and Wayback submissions are
+rows that carry their own due time; their stages drain them whole each round, so there is nothing to choose
+here. Layer 3 (stage I/O): queries only."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Check, Collection, CrawlFailure, Source, Video
+from archive.models import Capture, Check, Collection, CrawlFailure, Source, Subscription, Video
 from archive.status import Outcome
 from archive.vocab import SourceStatus
 
@@ -41,15 +42,22 @@ class CaptureWork:
     why: Why
 
 
-def awaiting_capture(now: datetime, retry_after: int) -> Any:
-    """Condition on Source: never captured, and no failed capture attempt within `retry_after` seconds.
+def watched() -> Any:
+    """Condition on Source: neither it nor its collection is paused or deleted. Only those are checked, captured
+    or looked up (archive.sources.manage pauses and deletes)."""
+    live = select(Collection.id).where(Collection.paused_at.is_(None), Collection.deleted_at.is_(None))
+    return Source.paused_at.is_(None) & Source.deleted_at.is_(None) & Source.collection_id.in_(live)
 
-    Without the second part a source that does not resolve would be fetched again by every round; its checks
-    keep watching it meanwhile.
+
+def awaiting_capture(now: datetime) -> Any:
+    """Condition on Source: watched, never captured, and not waiting to retry a failed capture.
+
+    A failed attempt sets the source's capture_retry_at by the one backoff formula (archive.captures.
+    capture_failed): a source that does not resolve is not fetched by every round, and says when it is tried
+    next; its checks keep watching it meanwhile.
     """
-    since = now - timedelta(seconds=retry_after)
-    return (~exists().where(Capture.source_id == Source.id)
-            & ~exists().where(CrawlFailure.source_id == Source.id, CrawlFailure.at >= since))
+    return (watched() & ~exists().where(Capture.source_id == Source.id)
+            & (Source.capture_retry_at.is_(None) | (Source.capture_retry_at <= now)))
 
 
 def awaiting_media(now: datetime, retry_after: int) -> Any:
@@ -57,7 +65,7 @@ def awaiting_media(now: datetime, retry_after: int) -> Any:
     failed within `retry_after` seconds (a later crawl tries again; meanwhile checks keep watching it)."""
     since = now - timedelta(seconds=retry_after)
     return (Video.media_capture_id.is_(None)
-            & exists().where(Capture.source_id == Video.source_id)
+            & exists().where(Capture.source_id == Video.source_id, watched())
             & ~exists().where(CrawlFailure.source_id == Video.source_id, CrawlFailure.reason.like("media%"),
                               CrawlFailure.at >= since))
 
@@ -66,11 +74,11 @@ def _within(stmt: Any, source_ids: Keys[int] | None) -> Any:
     return stmt if source_ids is None else stmt.where(Source.id.in_(list(source_ids) or [-1]))
 
 
-def new_captures(session: Session, now: datetime, retry_after: int, *, limit: int | None = None,
+def new_captures(session: Session, now: datetime, *, limit: int | None = None,
                  source_ids: Keys[int] | None = None) -> list[CaptureWork]:
-    """Sources never captured (and not failed within `retry_after`), by id."""
+    """Sources never captured (and not waiting to retry a failed attempt), by id."""
     stmt = (select(Source.id, Collection.name, Source.normalized_url).join(Collection)
-            .where(awaiting_capture(now, retry_after)).order_by(Source.id).limit(limit))
+            .where(awaiting_capture(now)).order_by(Source.id).limit(limit))
     return [CaptureWork(sid, name, url, "new") for sid, name, url in session.execute(_within(stmt, source_ids))]
 
 
@@ -82,7 +90,8 @@ def changed_captures(session: Session, *, collection_id: int | None = None, limi
             .where(Check.outcome == Outcome.CHANGED.value).group_by(Check.source_id).subquery())
     stmt = (select(Source.id, Collection.name, Source.normalized_url).select_from(last)
             .join(Source, Source.id == last.c.source_id).join(Collection, Collection.id == Source.collection_id)
-            .where(~exists().where(Capture.source_id == last.c.source_id, Capture.captured_at >= last.c.changed_at))
+            .where(~exists().where(Capture.source_id == last.c.source_id, Capture.captured_at >= last.c.changed_at),
+                   watched())
             .order_by(last.c.changed_at, last.c.source_id).limit(limit))
     if collection_id is not None:
         stmt = stmt.where(Source.collection_id == collection_id)
@@ -103,7 +112,7 @@ def captures_due(session: Session, now: datetime, retry_after: int, *, limit: in
                  source_ids: Keys[int] | None = None) -> list[CaptureWork]:
     """Every capture's work: new sources, changed ones, missing media (at most `limit` of each kind; a source
     may be listed once per reason)."""
-    return (new_captures(session, now, retry_after, limit=limit, source_ids=source_ids)
+    return (new_captures(session, now, limit=limit, source_ids=source_ids)
             + changed_captures(session, limit=limit, source_ids=source_ids)
             + media_due(session, now, retry_after, limit=limit, source_ids=source_ids))
 
@@ -112,7 +121,7 @@ def collections_to_crawl(session: Session, now: datetime, retry_after: int) -> l
     """Collections whose whole crawl is owed (a source never captured, or media missing), by name: what
     `captures_due` lists as `new` or `media`, asked per collection so a large backlog costs no list of ids."""
     return list(session.scalars(select(Collection.name).where(
-        exists().where(Source.collection_id == Collection.id, awaiting_capture(now, retry_after))
+        exists().where(Source.collection_id == Collection.id, awaiting_capture(now))
         | (Collection.media.is_(True) & exists().where(Source.collection_id == Collection.id,
                                                        Video.source_id == Source.id, awaiting_media(now, retry_after))))
         .order_by(Collection.name)))
@@ -123,7 +132,8 @@ def still_to_capture(session: Session, source_ids: Sequence[int]) -> list[int]:
 
     A worker's crawl applies it under the collection's lock, so work handed out twice is captured once.
     """
-    ids = list(source_ids)
+    kept = set(session.scalars(select(Source.id).where(Source.id.in_(list(source_ids)), watched())))
+    ids = [i for i in source_ids if i in kept]
     captured = dict(session.execute(select(Capture.source_id, func.max(Capture.captured_at))
                                     .where(Capture.source_id.in_(ids)).group_by(Capture.source_id)).all())
     changed = dict(session.execute(select(Check.source_id, func.max(Check.checked_at))
@@ -136,7 +146,7 @@ def checks_due(session: Session, now: datetime, limit: int | None = None, *,
                collection_id: int | None = None) -> list[int]:
     """Ids of sources to check now: never checked first, then by how overdue (both use ix_source_next_check)."""
     def query(condition: Any) -> Any:
-        stmt = select(Source.id).where(condition)
+        stmt = select(Source.id).where(condition, watched())
         return stmt.where(Source.collection_id == collection_id) if collection_id is not None else stmt
 
     ids = list(session.scalars(query(Source.next_check_at.is_(None)).order_by(Source.id).limit(limit)))
@@ -152,5 +162,24 @@ def recoveries_due(session: Session, now: datetime, tried: Mapping[int, datetime
     (`tried`: source id -> last lookup), oldest vanishing first, at most RECOVERY_BATCH."""
     vanished = session.scalars(
         select(Source.id).where(Source.status == SourceStatus.VANISHED.value, Source.recovery_archive_url.is_(None),
-                                Source.vanished_at >= now - RECOVERY_WINDOW).order_by(Source.vanished_at))
+                                Source.vanished_at >= now - RECOVERY_WINDOW, watched()).order_by(Source.vanished_at))
     return [sid for sid in vanished if tried.get(sid, now - RECOVERY_RETRY) <= now - RECOVERY_RETRY][:RECOVERY_BATCH]
+
+
+def retries_waiting(session: Session, collection_id: int, now: datetime) -> dict[str, Any]:
+    """A collection's sources never captured that wait to retry a failed capture: how many, and the soonest
+    retry (a crawl says so, rather than skipping them in silence)."""
+    waiting = (Source.collection_id == collection_id, watched(), ~exists().where(Capture.source_id == Source.id),
+               Source.capture_retry_at > now)
+    count, soonest = session.execute(select(func.count(), func.min(Source.capture_retry_at)).where(*waiting)).one()
+    return {"sources": count, "next_attempt_at": soonest}
+
+
+def subscriptions_due(session: Session, now: datetime) -> list[int]:
+    """Ids of feed subscriptions to poll now (never polled, or their time has come), of collections neither
+    paused nor deleted, oldest first."""
+    live = select(Collection.id).where(Collection.paused_at.is_(None), Collection.deleted_at.is_(None))
+    return list(session.scalars(select(Subscription.id).where(
+        Subscription.collection_id.in_(live),
+        Subscription.next_poll_at.is_(None) | (Subscription.next_poll_at <= now))
+        .order_by(Subscription.next_poll_at.is_not(None), Subscription.next_poll_at, Subscription.id)))

@@ -91,6 +91,10 @@ class Collection(Base):
     cookies_file: Mapped[str | None] = mapped_column(Text, default=None)  # a cookies file yt-dlp may send
     # Regions its sources are checked from (archive.status.regions); None: anywhere, as one region.
     regions: Mapped[list[Any] | None] = mapped_column(default=None)
+    # Paused or deleted: none of its sources is checked or captured (archive.sources.manage).
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    wayback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # captures go to Wayback
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -136,6 +140,12 @@ class Source(Base):
     check_etag: Mapped[str | None] = mapped_column(String(512), default=None)
     check_last_modified: Mapped[str | None] = mapped_column(String(64), default=None)
     check_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Paused or deleted: never checked or captured; a deleted one keeps its captures until purged.
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Failed capture attempts since its last capture, and when the next is due (the one backoff formula).
+    capture_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    capture_retry_at: Mapped[datetime | None] = mapped_column(default=None)
 
     collection: Mapped[Collection] = relationship(back_populates="sources")
     tags: Mapped[list[SourceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin", passive_deletes=True)
@@ -493,6 +503,26 @@ class SearchDocument(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
     tsv: Mapped[Any] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None)
+
+
+class Subscription(Base):
+    """A feed or sitemap a collection follows: polled on the collection's schedule, new entries become sources."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (UniqueConstraint("collection_id", "url_hash", name="uq_subscription_collection_url"),
+                      Index("ix_subscription_next_poll", "next_poll_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_polled_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_poll_at: Mapped[datetime | None] = mapped_column(default=None)  # None: due now
+    format: Mapped[str | None] = mapped_column(String(16), default=None)  # rss, atom, sitemap, sitemapindex
+    last_added: Mapped[int] = mapped_column(Integer, default=0)
+    total_added: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class CustodyEvent(Base):

@@ -15,6 +15,7 @@ from archive.models import (
     Capture,
     Check,
     Collection,
+    CrawlFailure,
     PageVideo,
     Source,
     StatusTransition,
@@ -155,6 +156,8 @@ def source_detail(session: Session, source: Source) -> dict[str, Any]:
         select(Capture).where(Capture.source_id == source.id).order_by(Capture.captured_at))]
     detail["checks"] = [check_dict(c) for c in reversed(list(session.scalars(
         select(Check).where(Check.source_id == source.id).order_by(Check.checked_at.desc()).limit(RECENT_CHECKS))))]
+    detail["paused_at"], detail["deleted_at"] = iso(source.paused_at), iso(source.deleted_at)
+    detail["capture_retry"] = capture_retry(session, source)
     detail["regions"] = latest_by_region(session, source)  # the latest check of each region its collection asks for
     detail["transitions"] = [
         {"at": iso(t.at), "kind": t.kind, "from": t.from_status, "to": t.to_status, "reason": t.reason}
@@ -188,6 +191,19 @@ def source_detail(session: Session, source: Source) -> dict[str, Any]:
     return detail
 
 
+def capture_retry(session: Session, source: Source) -> dict[str, Any] | None:
+    """A source whose capture keeps failing: how often, the last failure, and when it is tried next."""
+    if not source.capture_failures:
+        return None
+    last = session.scalar(select(CrawlFailure).where(CrawlFailure.source_id == source.id,
+                                                     ~CrawlFailure.reason.like("media%"),
+                                                     CrawlFailure.reason != "screenshot")
+                          .order_by(CrawlFailure.at.desc(), CrawlFailure.id.desc()).limit(1))
+    return {"failures": source.capture_failures, "next_attempt_at": iso(source.capture_retry_at),
+            "last_failure": None if last is None else {"at": iso(last.at), "reason": last.reason, "url": last.url,
+                                                       "detail": last.detail}}
+
+
 def collection_counts(session: Session) -> list[dict[str, Any]]:
     """Every collection with its number of sources by status."""
     counts: dict[int | None, dict[str, int]] = {}
@@ -199,5 +215,7 @@ def collection_counts(session: Session) -> list[dict[str, Any]]:
         out.append({"name": collection.name, "description": collection.description,
                     "sources": sum(by_status.values()), "by_status": by_status,
                     "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
-                    "regions": list(collection_regions(collection)), "created_at": iso(collection.created_at)})
+                    "regions": list(collection_regions(collection)), "created_at": iso(collection.created_at),
+                    "wayback": collection.wayback, "paused_at": iso(collection.paused_at),
+                    "deleted_at": iso(collection.deleted_at)})
     return out

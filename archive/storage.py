@@ -66,6 +66,9 @@ class Storage(Protocol):
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Keys under a prefix, in order."""
 
+    def delete(self, key: str) -> None:
+        """Remove an object (an admin's purge); nothing when it is gone already."""
+
     def uri(self, key: str) -> str:
         """The absolute URI of a key, as stored in the database."""
 
@@ -176,6 +179,12 @@ class LocalStorage:
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     yield key
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc.strerror or exc}") from None
 
     def uri(self, key: str) -> str:
         return self._path(key).as_uri()
@@ -314,6 +323,12 @@ class S3Storage:
                     yield item["Key"][strip:]
         except Exception as exc:
             raise self._fail("list", prefix or None, exc) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._fail("delete", key, exc) from None
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"

@@ -10,9 +10,9 @@ from scrapy.utils.defer import deferred_to_future
 from sqlalchemy import select
 from twisted.internet.threads import deferToThread
 
-from archive.captures import capture_row
+from archive.captures import capture_failed, capture_row
 from archive.db import session_scope
-from archive.models import CrawlFailure, PageVideo, Source, Video
+from archive.models import CrawlFailure, PageVideo, Source, Video, utcnow
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
 from archive.research.search import index_documents, video_document
 from archive.sources import SourceEntry, add_sources, as_video
@@ -161,8 +161,10 @@ class FailurePipeline(CrawlPipeline):
     def process_item(self, item: Any) -> Any:
         if isinstance(item, FailedFetch):
             with session_scope(self.ws.sessions) as session:
-                session.add(CrawlFailure(source_id=item.source_id, url=item.url, reason=item.reason,
-                                         detail=item.detail[:2000]))
+                failure = CrawlFailure(source_id=item.source_id, url=item.url, reason=item.reason,
+                                       detail=item.detail[:2000])
+                session.add(failure)
+                capture_failed(session, item.source_id, utcnow(), self.ws.settings.capture_retry)
             self.capture.summary.count_failure(item.reason)
         return item
 

@@ -155,7 +155,7 @@ def test_collection_settings(run) -> None:
     assert code == 0 and data == {"name": "ru", "description": "Russian-language news", "recheck_interval": 21600,
                                   "obey_robots": False, "alert_on_changed": True, "public_read": True,
                                   "proxy": None, "cookies_file": None, "screenshots": True, "media": True,
-                                  "regions": []}
+                                  "regions": [], "wayback": True, "paused": None, "deleted": None}
     code, out, _ = run("collection", "ru", "--robots", "obey", "--screenshots", "no", "--json")
     assert json.loads(out)["obey_robots"] is True and json.loads(out)["recheck_interval"] == 21600
     assert json.loads(out)["screenshots"] is False

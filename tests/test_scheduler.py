@@ -226,7 +226,7 @@ def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_source_that_failed_to_capture_waits_before_the_next_try(settings: Settings,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unreachable source is not fetched again by every round: it waits LASTSEEN_CAPTURE_RETRY."""
+    """An unreachable source is not fetched again by every round: it waits for its retry (archive.captures)."""
     import scheduler
     from archive.models import CrawlFailure
 
@@ -242,7 +242,9 @@ def test_a_source_that_failed_to_capture_waits_before_the_next_try(settings: Set
     with session_scope(ws.sessions) as session:
         assert [f.reason for f in session.scalars(select(CrawlFailure))] == ["dns_error"]
     assert scheduler.capture_round() == [], "not again in the next round"
-    monkeypatch.setattr(scheduler, "_ws", Workspace(settings.replace(capture_retry=0)))
+    with session_scope(ws.sessions) as session:
+        retry_at = session.scalar(select(Source.capture_retry_at))
+    monkeypatch.setattr(scheduler, "_now", lambda: retry_at)
     assert [name for name, _ in scheduler.crawl_targets(scheduler._workspace())] == ["dead"], \
         "after the retry delay it is due again"
     ws.close()

@@ -28,7 +28,8 @@ from archive.api.schemas import (
 from archive.db import session_scope
 from archive.models import Collection, Webhook
 from archive.net.guard import BlockedURL, check_public_url
-from archive.sources.limits import InputError
+from archive.sources.limits import InputError, recheck_interval
+from archive.sources.manage import reschedule
 from archive.timefmt import iso
 from archive.tokens import authenticate, create_token, list_tokens, revoke_token, token_dict
 from archive.urls import InvalidURL, check_url
@@ -44,8 +45,9 @@ def _webhook_dict(hook: Webhook, collection: str | None, secret: str | None = No
 @router.patch("/api/collections/{name:path}", response_model=CollectionOut, responses=ERRORS, tags=["admin"])
 def update_collection(name: NamePath, body: CollectionPatch, request: Request,
                       who: AdminDep) -> dict[str, Any]:
-    """Change a collection's description, make it readable without a token (public_read), or name the regions
-    its sources are checked from (regions)."""
+    """Change a collection's description, make it readable without a token (public_read), name the regions its
+    sources are checked from (regions), its recheck interval (every: next checks move at once) or whether its
+    captures go to the Wayback target (wayback)."""
     with session_scope(workspace_of(request).sessions) as session:
         collection = collection_or_404(session, name)
         if body.description is not None:
@@ -54,6 +56,15 @@ def update_collection(name: NamePath, body: CollectionPatch, request: Request,
             collection.public_read = body.public_read
         if body.regions is not None:
             collection.regions = body.regions or None
+        if body.wayback is not None:
+            collection.wayback = body.wayback
+        if body.every is not None:
+            try:
+                collection.recheck_interval = recheck_interval(body.every)
+            except InputError as exc:
+                raise HTTPException(422, f"every: {exc}") from None
+            session.flush()
+            reschedule(session, workspace_of(request).settings.recheck_interval, collection_id=collection.id)
         session.flush()
         return next(row for row in collection_rows(session, who) if row["name"] == collection.name)
 

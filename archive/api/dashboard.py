@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, lazyload
 from starlette.concurrency import run_in_threadpool
 
 from archive.api.access import TOKEN_COOKIE, Caller, CallerDep, collection_or_404, workspace_of
+from archive.api.controls import controls_html
 from archive.api.html import (
     PAGE_HEADERS,
     CollectionView,
@@ -33,7 +34,7 @@ from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
 from archive.tally import VANISHINGS, tally
-from archive.tokens import authenticate
+from archive.tokens import authenticate, role_allows
 
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500
@@ -157,7 +158,9 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Res
         if who.role is None and not source.collection.public_read:
             return _login_redirect(request)
         shot = latest_screenshot(session, workspace_of(request).storage, source.id) is not None
-        return _page(source_page(replace(source_view(session, source), screenshot=shot)))
+        view = source_view(session, source)
+        token = request.cookies.get(TOKEN_COOKIE) if role_allows(who.role or "", "archivist") else None
+        return _page(source_page(replace(view, screenshot=shot, controls=controls_html(view.detail, token))))
 
 
 @router.get("/sources/{source_id}/screenshot.png", include_in_schema=False)

@@ -268,6 +268,7 @@ class SourceView:
     transitions: list[StatusTransition]
     wayback_copy: str | None
     screenshot: bool = False  # whether a screenshot of a capture is stored (shown beside the timeline)
+    controls: str = ""  # the watch-list facts and buttons (archive.api.controls)
 
 
 def collection_page(view: CollectionView) -> str:
@@ -371,7 +372,7 @@ def source_page(view: SourceView) -> str:
     url_q = quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~")
     body = (f"<h1 class='url'>{escape(source.normalized_url)}</h1><p>{_link(source.url, 'original URL')} | "
             f"{_link(f'/api/sources/{source.id}', 'JSON')} | {_link(f'/api/timemap/link/{url_q}', 'TimeMap')}</p>"
-            f"<dl>{facts_html}</dl>{_regions_section(detail['regions'])}{_media_section(detail['video'])}"
+            f"<dl>{facts_html}</dl>{view.controls}{_regions_section(detail['regions'])}{_media_section(detail['video'])}"
             "<h2>Check history</h2>"
             f"<div class='beside'>{check_timeline(checks, transitions)}"
             f"{_screenshot(source.id) if view.screenshot else ''}</div>"

@@ -10,6 +10,7 @@ import json
 import subprocess
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -95,8 +96,8 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, kind: str, collection: str, started_by: str = "") -> Job:
-        """Start `lastseen KIND -c COLLECTION --json`; JobConflict if one is running for it already.
+    def start(self, kind: str, collection: str, started_by: str = "", urls: Sequence[str] = ()) -> Job:
+        """Start `lastseen KIND -c COLLECTION --json [URL...]`; JobConflict if one is running for it already.
 
         A crawl is told who started it (`--started-by`): its WARC files and the custody record name them.
         """
@@ -114,6 +115,7 @@ class JobRunner:
                 args = [kind, "-c", collection, "--json"]
                 if kind == "crawl" and started_by:
                     args += ["--started-by", started_by]
+                args += list(urls)
                 process = start_lastseen(self.settings, args, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, start_new_session=True)
             job = Job(id=job_id, kind=kind, collection=collection, started_at=utcnow(), process=process,

@@ -52,7 +52,8 @@ def filtered_sources(filters: SourceFilters, who: Caller, after_id: int | None =
     Keyset paging: the rows after `after_id`, read in id order from an index (a collection's of one status from
     ix_source_collection_status_id, the collection's id looked up first), never counted or skipped over.
     """
-    query = select(Source).options(selectinload(Source.collection)).order_by(Source.id)
+    query = select(Source).options(selectinload(Source.collection)).where(Source.deleted_at.is_(None)) \
+        .order_by(Source.id)  # a deleted source is off the list (its page and captures stay)
     if who.role is None:
         query = query.join(Collection, Collection.id == Source.collection_id).where(Collection.public_read.is_(True))
     conditions = [

@@ -87,6 +87,9 @@ class CollectionPatch(Input):
     regions: Annotated[list[Annotated[str, Field(max_length=32)]] | None, Field(max_length=16),
                        AfterValidator(_regions)] = Field(
         default=None, description="check its sources from these regions, e.g. [\"default\", \"kz\"]; [] for anywhere")
+    every: Annotated[str | None, Field(max_length=32, description="recheck interval of its sources, e.g. 24h; "
+                                       "their next checks move at once")] = None
+    wayback: bool | None = Field(default=None, description="send its captures to the Wayback target")
 
 
 class WebhookIn(Input):
@@ -195,6 +198,9 @@ class CollectionOut(BaseModel):
     public_read: bool
     regions: list[str] = Field(default_factory=list, description="regions its sources are checked from")
     created_at: str | None
+    wayback: bool = True
+    paused_at: str | None = None
+    deleted_at: str | None = None
 
 
 class IntervalOut(BaseModel):
@@ -329,3 +335,23 @@ class TokenOut(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": HTTPStatus(code).phrase} for code in (400, 401, 403, 404, 422)}
+
+
+# ------------------------------------------------------------------------------------- managing the watch list
+
+
+class SourcePatch(Input):
+    every: Annotated[str, Field(min_length=1, max_length=32,
+                                description="its own recheck interval, e.g. 12h, 30m; its next check moves at once")]
+
+
+class WatchOut(BaseModel):
+    """What a pause, resume, delete or interval change did."""
+
+    collection: str | None = None
+    source_id: int | None = None
+    action: str = Field(description="paused, resumed, restored, deleted, purged, rescheduled, or unchanged")
+    paused_at: str | None = None
+    deleted_at: str | None = None
+    next_check_at: str | None = None
+    purged: dict[str, Any] | None = Field(default=None, description="sources, captures and files a purge removed")

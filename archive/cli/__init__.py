@@ -26,8 +26,8 @@ from archive.workspace import Workspace
 COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "archive.cli.crawl",
                                      "archive.cli.alerts", "archive.cli.check", "archive.cli.wayback",
                                      "archive.cli.serve", "archive.cli.tokens", "archive.cli.verify",
-                                     "archive.cli.schedule", "archive.cli.worker", "archive.cli.timeline",
-                                     "archive.cli.search")
+                                     "archive.cli.schedule", "archive.cli.worker",
+                                     "archive.cli.manage", "archive.cli.timeline", "archive.cli.search")
 
 
 def _global_options() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from archive.cli.output import Output
 from archive.db import session_scope
-from archive.due import checks_due
+from archive.due import checks_due, watched
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Source, utcnow
 from archive.sources import find_sources, get_collection
@@ -56,8 +56,9 @@ class CheckProgress:
             self.progress.stop()
 
 
-def _chosen_sources(session: Session, args: argparse.Namespace, now: datetime) -> tuple[list[int], list[str]]:
-    """(source ids to check, URLs given that are not tracked)."""
+def _chosen_sources(session: Session, args: argparse.Namespace,
+                    now: datetime) -> tuple[list[int], list[str], list[str]]:
+    """(source ids to check, URLs given that are not tracked, URLs given that are paused or deleted)."""
     collection_id = None
     if args.collection:
         collection = get_collection(session, args.collection)
@@ -72,13 +73,15 @@ def _chosen_sources(session: Session, args: argparse.Namespace, now: datetime) -
             ids += [s.id for s in found]
             if not found:
                 missing.append(url)
-        return ids, missing
+        kept = set(session.scalars(select(Source.id).where(Source.id.in_(ids), watched())))
+        held = list(session.scalars(select(Source.normalized_url).where(Source.id.in_(set(ids) - kept))))
+        return [i for i in ids if i in kept], missing, held
     if args.all:
-        stmt = select(Source.id).order_by(Source.id)
+        stmt = select(Source.id).where(watched()).order_by(Source.id)
         if collection_id is not None:
             stmt = stmt.where(Source.collection_id == collection_id)
-        return list(session.scalars(stmt)), []
-    return checks_due(session, now, args.limit, collection_id=collection_id), []
+        return list(session.scalars(stmt)), [], []
+    return checks_due(session, now, args.limit, collection_id=collection_id), [], []
 
 
 def cmd_check(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
@@ -89,9 +92,11 @@ def cmd_check(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         raise UsageError("--limit must be 1 or more")
     now = utcnow()
     with session_scope(ws.sessions) as session:
-        ids, missing = _chosen_sources(session, args, now)
+        ids, missing, held = _chosen_sources(session, args, now)
     for url in missing:
         out.warn(f"lastseen: {url} is not tracked" + (f" in {args.collection!r}" if args.collection else ""))
+    for url in held:
+        out.warn(f"lastseen: {url} is paused or deleted: not checked (`lastseen resume {url}` first)")
     progress = CheckProgress(len(ids), sys.stderr.isatty() and not args.json, out)
     try:
         summary = check_sources(ws, ids, use_ytdlp=args.ytdlp, progress=progress.advance)
@@ -101,9 +106,9 @@ def cmd_check(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         out.json(summary.as_dict())
     else:
         _print_summary(out, summary)
-    if missing and not ids:
+    if missing and not ids and not held:
         return EXIT_NOT_FOUND
-    return EXIT_PARTIAL if missing or summary.errors else EXIT_OK
+    return EXIT_PARTIAL if missing or held or summary.errors else EXIT_OK
 
 
 _SHOWN_TRANSITIONS = 50

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from archive.cli.output import Output
+from archive.db import session_scope
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.evidence import command_actor
+from archive.models import utcnow
 from archive.sources import DEFAULT_COLLECTION
+from archive.timefmt import iso
 from archive.warc import export_collection
 from archive.workspace import Workspace
 
@@ -80,11 +83,14 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     from crawler.run import run_crawl  # Scrapy loads only for a crawl: every other command starts faster
 
     interactive = sys.stderr.isatty() and not args.json
+    if args.retry:
+        _retry_now(ws, args.collection)
     with CrawlProgress(interactive) as progress:
         summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
                             interactive=interactive, on_crawler=progress.attach,
                             only_due=args.only_due,
                             started_by=args.started_by or command_actor(f"crawl -c {args.collection}"))
+    summary["waiting_retry"] = _waiting(ws, args.collection)
     if out.as_json:
         out.json(summary)
     else:
@@ -94,11 +100,38 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                  f"failed {sum(failed.values())}" + (f" ({reasons})" if reasons else ""))
         for uri in summary["warc_files"]:
             out.line(f"  stored {uri}")
+        waiting = summary["waiting_retry"]
+        if waiting["sources"]:
+            out.line(f"{waiting['sources']} source(s) wait to retry a failed capture, the next at "
+                     f"{waiting['next_attempt_at']} (`lastseen status URL` says why; --retry tries them now)")
     if summary["storage_error"]:
         out.warn(f"lastseen: error: storage: {summary['storage_error']}")
         nothing = summary["captured"] + summary["unchanged"] == 0
         return EXIT_USAGE if nothing else EXIT_PARTIAL
     return EXIT_OK
+
+
+def _retry_now(ws: Workspace, collection: str) -> None:
+    """Failed captures of the collection are due at once (--retry)."""
+    from archive.sources import get_collection
+    from archive.sources.manage import retry_now
+
+    with session_scope(ws.sessions) as session:
+        found = get_collection(session, collection)
+        if found is not None:
+            retry_now(session, found.id)
+
+
+def _waiting(ws: Workspace, collection: str) -> dict[str, Any]:
+    """The collection's sources waiting to retry a failed capture (count, soonest retry)."""
+    from archive.due import retries_waiting
+    from archive.sources import get_collection
+
+    with session_scope(ws.sessions) as session:
+        found = get_collection(session, collection)
+        waiting = retries_waiting(session, found.id, utcnow()) if found is not None else \
+            {"sources": 0, "next_attempt_at": None}
+    return {**waiting, "next_attempt_at": iso(waiting["next_attempt_at"])}
 
 
 def cmd_describe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
@@ -148,6 +181,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         "(default: the collection's setting, on unless `lastseen collection NAME --media no`)")
     p.add_argument("--only-due", action="store_true",
                    help="skip given URLs captured since they last changed (workers use it so work runs once)")
+    p.add_argument("--retry", action="store_true",
+                   help="try sources whose capture failed now, not at their next retry time (the cause was fixed)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # the API or scheduler that starts this crawl
     p.set_defaults(handler=cmd_crawl)
     p = sub.add_parser("describe", parents=[common],

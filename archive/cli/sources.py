@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from archive.cli.output import Output
@@ -25,8 +25,10 @@ from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_de
 from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection, find_sources
 from archive.sources.importers import read_entries
 from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
+from archive.sources.manage import reschedule
 from archive.sources.regions import collection_regions
 from archive.status import region_names
+from archive.timefmt import iso
 from archive.workspace import Workspace
 
 
@@ -95,12 +97,31 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
         collection = ensure_collection(session, args.collection)
+        if collection.paused_at or collection.deleted_at:
+            out.warn(f"lastseen: collection {collection.name!r} is {'deleted' if collection.deleted_at else 'paused'}:"
+                     f" its sources are not watched until `lastseen resume -c {collection.name}`")
         actor = command_actor("add" if fmt is None else f"import {args.file}")
         for result in add_in_batches(session, collection, entries, kind=args.kind, tags=args.tag,
                                      recheck_interval=every, actor=actor):
+            updated = _new_interval(session, ws, [source.id for _, source in result.known], every) \
+                if every is not None and result.known else []
             session.commit()
             report.batch(result)
+            for line in updated:
+                (out.warn if out.as_json else out.plain)(line)
     return report.finish()
+
+
+def _new_interval(session: Any, ws: Workspace, ids: list[int], every: int) -> list[str]:
+    """`add --every` on known URLs: their interval changes and their next check moves at once; a line for each."""
+    changed = list(session.scalars(update(Source).where(Source.id.in_(ids), Source.recheck_interval.is_distinct_from(
+        every)).values(recheck_interval=every).returning(Source.id)))
+    if not changed:
+        return []
+    reschedule(session, ws.settings.recheck_interval, source_ids=changed)
+    return [f"updated  {url}: recheck every {every} s, next check {iso(when) or 'now'}"
+            for url, when in session.execute(select(Source.normalized_url, Source.next_check_at)
+                                             .where(Source.id.in_(changed)).order_by(Source.id))]
 
 
 def cmd_add(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
@@ -111,12 +132,18 @@ def cmd_add(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def cmd_import(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Add every URL of a text, CSV, RSS/Atom or sitemap file, streaming: memory stays flat in its size."""
+    if args.file.lower().startswith(("http://", "https://")):
+        raise UsageError(f"import reads a file; to follow the feed or sitemap at {args.file} use "
+                         f"`lastseen subscribe -c {args.collection} {args.file}` (read now, then on the collection's "
+                         "schedule)")
     fmt, entries = read_entries(Path(args.file))
     return _add_all(ws, out, args, entries, fmt)
 
 
 def _list_query(args: argparse.Namespace) -> Any:
     query = select(Source).join(Collection).options(selectinload(Source.collection)).order_by(Source.id)
+    if not args.deleted:
+        query = query.where(Source.deleted_at.is_(None))
     if args.collection:
         query = query.where(Collection.name == args.collection)
     if args.status:
@@ -177,7 +204,16 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
         out.line(f"  {label:<17} {d[key] or '-'}")
     if d["tags"]:
         out.line(f"  tags              {', '.join(d['tags'])}")
+    for label, key in (("paused", "paused_at"), ("deleted", "deleted_at")):
+        if d.get(key):
+            out.line(f"  {label:<17} {d[key]} (not checked or captured; `lastseen resume` to watch again)")
     out.line(f"  captures          {len(d['captures'])}")
+    retry = d.get("capture_retry")
+    if retry:
+        last = retry["last_failure"] or {}
+        out.line(f"  capture failed    {retry['failures']} time(s), last {last.get('at') or '-'}: "
+                 f"{last.get('reason') or '-'} {last.get('detail') or ''}".rstrip())
+        out.line(f"  next attempt      {retry['next_attempt_at'] or 'now'}")
     for c in d["captures"]:
         out.line(f"    {c['captured_at']}  {c['http_status']}  {c['record_type']}  sha256:{c['sha256']}")
         out.line(f"      {c['warc_uri']} @{c['warc_offset']}+{c['warc_length']}")
@@ -251,6 +287,10 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.description = clean_text(args.description, "a description", MAX_DESCRIPTION)
         if args.every is not None:
             collection.recheck_interval = recheck_interval(args.every)
+            session.flush()
+            reschedule(session, ws.settings.recheck_interval, collection_id=collection.id)
+        if args.wayback is not None:
+            collection.wayback = args.wayback
         if args.robots is not None:
             collection.obey_robots = args.robots
         if args.alert_on_changed is not None:
@@ -272,7 +312,9 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                 "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
                 "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
                 "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots,
-                "media": collection.media, "regions": list(collection_regions(collection))}
+                "media": collection.media, "regions": list(collection_regions(collection)),
+                "wayback": collection.wayback, "paused": iso(collection.paused_at),
+                "deleted": iso(collection.deleted_at)}
     if out.as_json:
         out.json(data)
     else:
@@ -331,6 +373,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=SOURCE_KINDS)
     p.add_argument("--tag")
     p.add_argument("--csv", action="store_true", help="CSV output")
+    p.add_argument("--deleted", action="store_true", help="also sources deleted from the watch list")
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("status", parents=[common], help="what is known of one URL")
@@ -354,6 +397,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--screenshots", type=_yes_no, metavar="yes|no",
                    help="a full-page screenshot of each captured HTML page (default LASTSEEN_SCREENSHOTS)")
     p.add_argument("--media", type=_yes_no, metavar="yes|no", help="crawls keep its videos' media files (default yes)")
+    p.add_argument("--wayback", type=_yes_no, metavar="yes|no", help="send its captures to the Wayback target "
+                   "(default yes; never for URLs reachable only through LASTSEEN_ALLOW_NETWORKS)")
     p.add_argument("--regions", metavar="R[,R]", help="check its sources from these regions, e.g. default,kz (workers "
                    "started with --region; '' for anywhere): refused in one, alive in another is geo_blocked")
     p.set_defaults(handler=cmd_collection)

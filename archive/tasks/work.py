@@ -160,3 +160,15 @@ def alerts_round(run: Run) -> dict[str, Any]:
     result = alert_work(run.ws)
     run.release("alerts", ["deliver"])
     return result
+
+
+@renewing
+def feeds_round(run: Run) -> dict[str, Any]:
+    """Read the feeds and sitemaps that are due; their new entries become sources."""
+    from archive.sources.subscriptions import poll_due
+
+    if not run.claim("feeds"):
+        return {"polled": 0, "claimed": 0}
+    results = poll_due(run.ws)
+    run.release("feeds", ["poll"])
+    return {"polled": len(results), "added": sum(len(result.added) for result in results)}

@@ -28,6 +28,7 @@ from archive.wayback.client import (
     utc_now,
 )
 from archive.wayback.targets import target_from_settings
+from archive.wayback.withhold import PRIVATE, kept_from
 from archive.workspace import Workspace
 
 LOOKUP_RATE = 1.0  # CDX lookups per second, unless wayback_rate is 0 (an archive of our own: no pacing)
@@ -78,6 +79,9 @@ def lookup_sources(ws: Workspace, source_ids: Sequence[int], *, clock: Clock | N
     pace = lookup_pace(ws.settings, clock)
     items = []
     for source_id, url in source_urls(ws, source_ids):
+        if kept_from(client, url, ws.settings):
+            items.append(LookupItem(source_id, url, None, PRIVATE))
+            continue
         pace.acquire()
         try:
             lookup = client.lookup(url)
@@ -216,6 +220,9 @@ def recover_sources(ws: Workspace, source_ids: Sequence[int], *, clock: Clock | 
     pace = lookup_pace(ws.settings, clock)
     out = []
     for source_id, url in source_urls(ws, source_ids):
+        if kept_from(client, url, ws.settings):
+            out.append((source_id, url, None))
+            continue
         pace.acquire()
         out.append((source_id, url, find_recovery_copy(ws, source_id, client=client, clock=clock)))
     return out

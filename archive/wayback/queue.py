@@ -56,6 +56,7 @@ from archive.wayback.client import (
 from archive.wayback.ia import InternetArchive
 from archive.wayback.lookups import store_lookup
 from archive.wayback.targets import target_from_settings
+from archive.wayback.withhold import withheld
 from archive.workspace import Workspace
 
 WAITING = (*OPEN_SUBMISSIONS, SubmissionState.PENDING.value)  # a drain takes these once next_attempt_at has come
@@ -203,6 +204,10 @@ class _Worker:
         if claimed.state == SubmissionState.PENDING and claimed.job_id and claimed.target == self.client.name:
             result = self._poll(claimed.job_id, claimed.url, sleep_first=False)  # the job began in an earlier run
             return self._record(claimed, result, claimed.attempts, None)
+        with session_scope(self.ws.sessions) as session:
+            reason = withheld(session, claimed.source_id, claimed.url, self.ws.settings, self.client)
+        if reason is not None:
+            return self._record_skipped(claimed, None, None, reason)
         recent = self._recent_copy(claimed)
         if recent is not None:
             return self._record_skipped(claimed, *recent)
@@ -274,15 +279,17 @@ class _Worker:
             if sub is not None:
                 sub.job_id, sub.attempts, sub.target = job_id, attempts, self.client.name
 
-    def _record_skipped(self, claimed: _Claimed, timestamp: str, archive_url: str) -> DrainItem | None:
-        """The archive holds a recent good copy: point at it instead of making another."""
+    def _record_skipped(self, claimed: _Claimed, timestamp: str | None, archive_url: str | None,
+                        reason: str | None = None) -> DrainItem | None:
+        """The archive holds a recent good copy: point at it instead of making another; or the source is withheld
+        from the target (the reason)."""
         with session_scope(self.ws.sessions) as session:
             sub = session.get(WaybackSubmission, claimed.id)
             if sub is None:
                 return None
             sub.target = self.client.name
             sub.state, sub.archive_url, sub.archive_timestamp = SubmissionState.SKIPPED.value, archive_url, timestamp
-            sub.next_attempt_at, sub.error, sub.finished_at = None, None, utc_now(self.clock)
+            sub.next_attempt_at, sub.error, sub.finished_at = None, reason, utc_now(self.clock)
             return _item(sub, claimed.url)
 
     def _record(self, claimed: _Claimed, result: SubmitResult, attempts: int,

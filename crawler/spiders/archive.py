@@ -107,7 +107,7 @@ class ArchiveSpider(Spider):
                 batch = session.execute(  # columns, not ORM objects (and their tags): thousands at a time
                     select(Source.id, Source.url, Source.normalized_url, Source.kind)
                     .where(Source.collection_id == self.collection_id, Source.id > last_id,
-                           awaiting_capture(started, ws.settings.capture_retry))
+                           awaiting_capture(started))
                     .order_by(Source.id).limit(_BATCH)).all()
                 urls = [(s.id, _fetchable(s.url, s.normalized_url), s.kind) for s in batch]
                 previous = previous_captures(session, [url for _, url, _ in urls], self.collection_id or 0)
