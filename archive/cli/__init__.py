@@ -27,7 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config",
                                      "archive.cli.alerts", "archive.cli.check", "archive.cli.wayback",
                                      "archive.cli.serve", "archive.cli.tokens", "archive.cli.verify",
                                      "archive.cli.schedule", "archive.cli.worker",
-                                     "archive.cli.manage", "archive.cli.timeline", "archive.cli.search")
+                                     "archive.cli.manage", "archive.cli.timeline", "archive.cli.search",
+                                     "archive.cli.diff")
 
 
 def _global_options() -> argparse.ArgumentParser:
