@@ -50,7 +50,8 @@ def collection_timeline_route(
 @router.get("/api/search", response_model=SearchOut, responses=ERRORS, tags=["research"])
 def search_route(
     request: Request, who: CallerDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_CHARS, description="every word must appear")],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_CHARS, pattern=r"^[^\x00]*$",
+                                       description="every word must appear")],
     collection: QueryText = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:

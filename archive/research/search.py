@@ -94,8 +94,8 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
     count = 0
     for doc in documents:
         values = {"key": doc.key[:200], "source_id": doc.source_id, "capture_id": doc.capture_id, "kind": doc.kind,
-                  "language": doc.language, "title": doc.title[:MAX_TEXT], "authors": doc.authors[:MAX_TEXT],
-                  "body": doc.body[:MAX_TEXT]}
+                  "language": doc.language, "title": _clean(doc.title), "authors": _clean(doc.authors),
+                  "body": _clean(doc.body)}
         session.execute(delete(SearchDocument).where(SearchDocument.key == values["key"]))
         statement = insert(SearchDocument).values(**values)
         if postgres:
@@ -106,6 +106,11 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
         session.execute(statement)
         count += 1
     return count
+
+
+def _clean(value: str) -> str:
+    """Text as PostgreSQL stores it (no NUL characters), at most MAX_TEXT characters."""
+    return value[:MAX_TEXT].replace("\x00", "")
 
 
 def query_words(query: str) -> list[str]:
