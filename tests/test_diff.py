@@ -8,6 +8,7 @@ from typing import Any
 
 from archive.config import Settings
 from archive.db import session_scope
+from archive.models import Capture
 from archive.sources import ensure_collection
 from archive.warc import RevisitTarget
 from archive.workspace import Workspace
@@ -59,3 +60,21 @@ def test_diff_shows_the_edited_sentence(settings: Settings, run: Any) -> None:
     for args in (("--from", "soon"), ("--to", "2026-02-30"), ("--from", "2026-03-03", "--to", "2026-03-01")):
         code, out, err = run("diff", URL, *args)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, args
+
+
+def test_the_api_diff(settings: Settings, api: Any) -> None:
+    first, revisit, edited = captured(settings)
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            source_id = session.get(Capture, edited).source_id
+    finally:
+        ws.close()
+    answer = api.get(f"/api/sources/{source_id}/diff").json()
+    assert (answer["from"]["capture_id"], answer["to"]["capture_id"]) == (revisit, edited)
+    assert answer["added"] == ["The river rose four metres overnight."]
+    same = api.get(f"/api/sources/{source_id}/diff", params={"from": "2026-03-01T12:00", "to": "20260302120000"})
+    assert same.json()["changed"] is False and same.json()["from"]["capture_id"] == first
+    assert api.get(f"/api/sources/{source_id}/diff", params={"to": "2026-03-01T12:00"}).status_code == 404
+    assert api.get(f"/api/sources/{source_id}/diff", params={"from": "later"}).status_code == 422
+    assert api.get(f"/api/sources/{source_id}/diff", role=None).status_code == 401

@@ -1,5 +1,5 @@
-"""Researchers' questions: what was online when (a collection's timeline at a moment), and search over the
-archive."""
+"""Researchers' questions: what was online when (a collection's timeline at a moment), search over the archive,
+and what changed in a page between two captures."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
-from archive.api.access import CallerDep, anonymous_list, collection_or_404, readable, workspace_of
-from archive.api.schemas import ERRORS, NamePath, QueryText, SearchOut, TimelineOut
+from archive.api.access import CallerDep, anonymous_list, collection_or_404, readable, source_or_404, workspace_of
+from archive.api.schemas import ERRORS, DiffOut, IdPath, NamePath, QueryText, SearchOut, TimelineOut
 from archive.db import session_scope
 from archive.models import Collection
+from archive.research.diff import NothingToCompare, pick_captures, text_diff
 from archive.research.loading import collection_facts
 from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, MAX_LIMIT, QueryError, search
 from archive.research.timeline import collection_timeline, parse_moment
+from archive.storage import StorageError
 
 MAX_SOURCES = 1000
 
@@ -75,3 +77,27 @@ def search_route(
     for hit in hits:
         hit["capture_url"] = f"{base}{hit['capture_url']}" if hit["capture_url"] else None
     return {"query": q, "hits": hits}
+
+
+@router.get("/api/sources/{source_id}/diff", response_model=DiffOut, responses=ERRORS, tags=["research"])
+def source_diff_route(source_id: IdPath, request: Request, who: CallerDep,
+                      start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+                      end: Annotated[str | None, Query(alias="to", max_length=40)] = None) -> dict[str, Any]:
+    """The main text of the capture at or before `to` (default: the latest) against the one at or before `from`
+    (default: the one before it), sentence by sentence."""
+    try:
+        moments = [parse_moment(value) if value else None for value in (start, end)]
+    except ValueError as exc:
+        raise HTTPException(422, f"from/to: {exc}") from None
+    ws = workspace_of(request)
+    with session_scope(ws.sessions) as session:
+        source = source_or_404(session, source_id, who)
+        try:
+            older, newer = pick_captures(session, [source], moments[0], moments[1])
+        except NothingToCompare as exc:
+            raise HTTPException(404, f"{source.url}: {exc}") from None
+        url = source.url
+    try:
+        return {"url": url, **text_diff(ws, older, newer)}
+    except StorageError as exc:
+        raise HTTPException(503, f"the archived copies cannot be read now: {exc}") from None

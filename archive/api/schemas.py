@@ -288,6 +288,24 @@ class SearchOut(BaseModel):
     hits: list[SearchHitOut]
 
 
+class DiffSideOut(BaseModel):
+    capture_id: int
+    captured_at: str | None
+    record_type: str
+    http_status: int | None
+
+
+class DiffOut(BaseModel):
+    url: str
+    from_: DiffSideOut = Field(alias="from")
+    to: DiffSideOut
+    changed: bool = Field(description="whether the main text differs")
+    removed: list[str] = Field(description="sentences only the older capture has")
+    added: list[str] = Field(description="sentences only the newer capture has")
+    diff: list[str] = Field(description="a unified diff of the main text, one sentence a line")
+    truncated: bool
+
+
 class Refused(BaseModel):
     url: str
     reason: str
