@@ -13,4 +13,4 @@ EXIT_UNCHECKED = 4
 
 
 class UsageError(Exception):
-    """Wrong arguments; one line for the user, exit 2."""
+    """Wrong arguments or input; one line for the user, exit 2 (the one exception the CLI reads as bad usage)."""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.errors import UsageError
 from archive.models import ApiToken, utcnow
 from archive.sources.limits import check_name
 from archive.timefmt import iso
@@ -39,13 +40,13 @@ def generate_token() -> str:
 def create_token(session: Session, name: str, role: str) -> str:
     """Store a new token's hash under a name not used by another live token; return the token itself.
 
-    InputError (a ValueError) for a name check_name refuses; ValueError for a role or a name in use.
+    InputError for a name check_name refuses; UsageError for a role or a name in use.
     """
     name = check_name(name, "token")
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise UsageError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))):
-        raise ValueError(f"a token named {name!r} exists already (revoke it first)")
+        raise UsageError(f"a token named {name!r} exists already (revoke it first)")
     token = generate_token()
     session.add(ApiToken(name=name, token_hash=hash_token(token), role=role))
     session.flush()

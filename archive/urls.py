@@ -6,6 +6,8 @@ import hashlib
 import re
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
+from archive.errors import UsageError
+
 # Query parameters that only say where a click came from; dropping them merges duplicates.
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "ysclid", "igshid", "mc_cid", "mc_eid",
@@ -18,8 +20,8 @@ _SPACE = re.compile(r"\s")  # what str.isspace() calls white space, Unicode's in
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class InvalidURL(ValueError):
-    """A URL lastseen cannot track; the message says why in one line."""
+class InvalidURL(UsageError, ValueError):
+    """A URL lastseen cannot track; the message says why in one line (bad input; a ValueError to validators)."""
 
 
 def check_url(url: str) -> str:

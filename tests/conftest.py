@@ -144,7 +144,8 @@ def pywb_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     try:
         return pywb_venv(folder)
     except PywbUnavailable as exc:
-        pytest.skip(f"pywb cannot be installed here: {exc}")
+        _need(f"pywb cannot be installed here: {exc}")
+        raise
 
 
 @pytest.fixture
@@ -153,7 +154,8 @@ def pywb(pywb_bin: Path, tmp_path: Path) -> Iterator[PywbServer]:
     try:
         server.start()
     except PywbUnavailable as exc:
-        pytest.skip(f"pywb does not start: {exc}")
+        _need(f"pywb does not start: {exc}")
+        raise
     yield server
     server.stop()
 

@@ -288,3 +288,34 @@ def test_export_to_an_unwritable_place_is_a_usage_error(run, tmp_path: Path, nam
     assert run("collection", "default")[0] == 0
     code, _, err = run("export", str(blocker / name))
     assert code == 2 and err.startswith("lastseen: error: cannot write") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, env, says", [
+    (("add", "https://example.com/a", "--every", "30s"), {}, "a recheck interval must be between"),
+    (("add", "https://example.com/a", "-c", "a/b"), {}, "collection name 'a/b' may hold"),
+    (("status", "ftp://example.com/a"), {}, "only http and https URLs can be tracked"),
+    (("token", "create", " "), {}, "token name must not be empty"),
+    (("check", "--all"), {"LASTSEEN_CONFIRM_CHECKS": "0"}, "confirm_checks and transient_checks must be at least 1"),
+    (("check", "--all"), {"LASTSEEN_ALLOW_NETWORKS": "nonsense"}, "LASTSEEN_ALLOW_NETWORKS: not an IP network"),
+])
+def test_bad_input_and_settings_are_usage_errors(run, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
+                                                 env: dict[str, str], says: str) -> None:
+    assert run("add", "https://example.com/seed")[0] == 0
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = run(*args)
+    assert (code, err.count("\n")) == (2, 1) and err.startswith("lastseen: error: ") and says in err, err
+
+
+def test_a_value_error_that_is_a_bug_is_an_internal_error(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only UsageError (and the settings, database and storage errors) mean bad usage; a stray ValueError is ours."""
+    import archive.cli.sources
+
+    def broken(*_: object) -> int:
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+
+    monkeypatch.setattr(archive.cli.sources, "cmd_list", broken)
+    monkeypatch.delenv("LASTSEEN_DEBUG", raising=False)
+    code, out, err = run("list")
+    assert (code, out) == (70, "") and err == ("lastseen: internal error: ValueError: invalid literal for int() with "
+                                               "base 10: 'x' (set LASTSEEN_DEBUG=1 for details)\n")

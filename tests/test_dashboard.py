@@ -26,7 +26,7 @@ from archive.models import Collection, Source
 from archive.sources import ensure_collection
 from archive.storage import warc_key
 from archive.warc import ClosedWarc, RollingWarcWriter, prepare_screenshot, write_index
-from tests.conftest import IN_CI
+from tests.conftest import _need
 from tests.servers.api import ApiServer, add_capture, add_check, add_source, add_transition, at, store_exchange
 
 CHROMIUM = Path(os.environ.get("LASTSEEN_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -39,13 +39,14 @@ RED = (0xC6, 0x28, 0x28)
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the module, from Debian's package (never a downloaded build)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _need(f"Playwright is not installed: {exc}")
+        raise
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium chromium-driver)"
-        if IN_CI:
-            pytest.fail(message + " (CI must have it)")
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
+        _need(f"{CHROMIUM} is missing (apt-get install -y chromium chromium-driver)")
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()

@@ -22,10 +22,10 @@ from warcio.warcwriter import WARCWriter
 from archive.config import Settings
 from archive.db import session_scope
 from archive.evidence import CustodyError, HttpTimestampAuthority, sign_hash, signing_key
+from archive.export import write_wacz
 from archive.models import CustodyEvent, TimestampToken
 from archive.sources import ensure_collection
 from archive.storage import warc_key
-from archive.warc import write_wacz
 from archive.workspace import Workspace
 from tests.servers.api import add_capture, add_source, at, store_exchange
 from tests.servers.site import Page, Site

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.models import Capture, Collection, Source
+from tests.conftest import _need
 from tests.servers.api import ApiServer, serve
 from tests.servers.site import Page, Site
 from tests.test_crawl import crawl
@@ -57,7 +58,7 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def memento_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv's python with memento_client, made once and kept in the pytest cache folder."""
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
     folder = Path(cache.mkdir("lastseen")) if cache is not None else tmp_path_factory.mktemp("memento-cache")
     venv = folder / "memento-client-venv"
     python = venv / "bin" / "python"
@@ -70,7 +71,8 @@ def memento_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         CLIENT_REQUIREMENT], check=True, capture_output=True, timeout=INSTALL_TIMEOUT, env=_clean_env())
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot install {CLIENT_REQUIREMENT}: {str(exc)[:200]}")
+        _need(f"cannot install {CLIENT_REQUIREMENT}: {str(exc)[:200]}")
+        raise
     marker.write_text(CLIENT_REQUIREMENT + "\n")
     return python
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.config import ConfigError
 from archive.net.guard import BlockedURL, address_problem, check_public_url, parse_networks
 from crawler.middlewares import NetGuardMiddleware
 from tests.servers.site import Page, Site
@@ -113,7 +114,7 @@ def test_allowed_networks() -> None:
         check_public_url("http://127.0.0.2/", ["127.0.0.1"])
     assert [str(n) for n in parse_networks(["10.0.0.0/8", " 192.168.1.5 ", "fd00::/8"])] == [
         "10.0.0.0/8", "192.168.1.5/32", "fd00::/8"]
-    with pytest.raises(ValueError, match="not an IP network: 'nonsense'"):
+    with pytest.raises(ConfigError, match="not an IP network: 'nonsense'"):
         parse_networks(["nonsense"])
 
 
@@ -123,7 +124,7 @@ def test_middleware_check_uses_settings_networks() -> None:
     guard.check("http://cam.example/feed")
     with pytest.raises(BlockedURL):
         NetGuardMiddleware([], resolve=resolver).check("http://cam.example/feed")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         NetGuardMiddleware(["not-a-net"])
 
 

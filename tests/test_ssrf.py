@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from archive.config import Settings
+from archive.config import ConfigError, Settings
 from archive.net.forward import GuardedForwardProxy, guarded_proxy_url
 from archive.net.guard import BlockedURL, NetGuard, check_public_url, parse_allow, parse_target
 from archive.net.http import make_session
@@ -94,7 +94,12 @@ def test_cli_check_reaches_no_loopback_address(run, listener: Listener) -> None:
     assert code == 0, err
     code, out, err = run("check", "-c", "r", "--all", "--json")
     assert listener.connections == 0
-    assert out.count("refused by the net guard") >= 1 or "refused by the net guard" in err or code in (0, 1)
+    summary = json.loads(out)
+    assert (code, summary["checked"], summary["outcomes"], summary["statuses"]) == (
+        0, 6, {"connection_error": 6}, {"unreachable": 6}), err
+    for url in urls:
+        source = json.loads(run("status", url, "--json")[1])["sources"][0]
+        assert "refused by the net guard" in source["checks"][0]["detail"], url
 
 
 def test_fetcher_refuses_loopback_private_and_metadata_directly(listener: Listener) -> None:
@@ -254,7 +259,7 @@ def test_allow_networks_take_ports(listener: Listener, site: Site) -> None:
     assert [str(rule) for rule in rules] == ["127.0.0.1/32:8080", "[::1/128]:443", "10.0.0.0/8:8000-8099",
                                              "fd00::/8"]
     for bad in ("127.0.0.1:0", "127.0.0.1:70000", "[::1]443", "127.0.0.1:80-70"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigError, match="LASTSEEN_ALLOW_NETWORKS: not a"):
             parse_allow([bad])
     session = make_session("t", allow_networks=[f"127.0.0.1/32:{site.port}"])
     site.set("/ok", Page("ok"))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from archive.config import Settings, load_settings
+from archive.errors import UsageError
 from archive.models import SOURCE_STATUSES
 from archive.providers import read_page
 from archive.status import (
@@ -61,7 +62,8 @@ def test_vocabulary_is_the_agreed_strings() -> None:
     assert {o.value for o in TRANSIENT} == {"dns_error", "connection_error", "timeout", "server_error", "blocked"}
     assert {o.value for o in ALIVE} == {"ok", "changed", "age_restricted"}
     assert DEFINITIVE | TRANSIENT | ALIVE == set(Outcome)
-    assert tuple(s.value for s in SourceStatus) == SOURCE_STATUSES
+    agreed = ("new", "alive", "unreachable", "vanished", "returned", "geo_blocked")  # the strings the database keeps
+    assert tuple(s.value for s in SourceStatus) == agreed and SOURCE_STATUSES == agreed
     assert {k.value for k in TransitionKind} == {"vanished", "returned", "changed", "unreachable", "alive"}
     assert outcome_class("gone") is OutcomeClass.DEFINITIVE
     assert outcome_class("blocked") is OutcomeClass.TRANSIENT
@@ -935,5 +937,5 @@ def test_one_check_policy_vanishes_at_once() -> None:
 def test_policy_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         WatchPolicy(confirm_checks=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="must be at least 1"):  # a bad setting: one line, exit 2
         WatchPolicy.from_settings(Settings().replace(transient_checks=0))

@@ -86,10 +86,14 @@ def replaywebpage(tool_cache: Path) -> Path:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium (never a downloaded build), driven by Playwright."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _need(f"Playwright is not installed: {exc}")
+        raise
     if not CHROMIUM.exists():
         _need(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()

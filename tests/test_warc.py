@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.export import write_wacz
 from archive.warc import (
     ClosedWarc,
     RevisitTarget,
@@ -23,7 +24,6 @@ from archive.warc import (
     sha1_b32,
     write_cdxj,
     write_index,
-    write_wacz,
 )
 
 WHEN = datetime(2026, 11, 24, 10, 30, 15, 123456, tzinfo=UTC)
@@ -243,7 +243,7 @@ def test_wacz_package(tmp_path: Path) -> None:
 
 
 def test_wacz_pages_are_the_html_pages_read_from_the_records(tmp_path: Path) -> None:
-    from archive.warc.export import wacz_pages
+    from archive.export import wacz_pages
 
     closed: list[ClosedWarc] = []
     w = writer(tmp_path, closed)

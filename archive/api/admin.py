@@ -26,6 +26,7 @@ from archive.api.schemas import (
     WebhookOut,
 )
 from archive.db import session_scope
+from archive.errors import UsageError
 from archive.models import Collection, Webhook
 from archive.net.guard import BlockedURL, check_public_url
 from archive.sources.limits import InputError, recheck_interval
@@ -126,7 +127,7 @@ def new_token(body: TokenIn, request: Request, who: AdminDep) -> dict[str, Any]:
             token = create_token(session, body.name, body.role)
         except InputError as exc:
             raise HTTPException(422, str(exc)) from None
-        except ValueError as exc:
+        except UsageError as exc:
             raise HTTPException(409, str(exc)) from None
         row = authenticate(session, token)
         assert row is not None

@@ -7,28 +7,40 @@ database or storage (nothing done); 3 not found; 70 internal error (a bug: pleas
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from archive import __version__
+from archive.cli import (
+    alerts,
+    check,
+    config,
+    crawl,
+    diff,
+    manage,
+    schedule,
+    search,
+    serve,
+    sources,
+    status,
+    timeline,
+    tokens,
+    verify,
+    wayback,
+    worker,
+)
 from archive.cli.output import Output
 from archive.config import ConfigError, load_settings
 from archive.db import DatabaseError
 from archive.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
-from archive.sources.importers import ImportFormatError
 from archive.storage import StorageError
-from archive.urls import InvalidURL
 from archive.workspace import Workspace
 
-# Each command group is a module with register(subparsers, common) adding its parsers, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("archive.cli.sources", "archive.cli.config", "archive.cli.crawl",
-                                     "archive.cli.alerts", "archive.cli.check", "archive.cli.wayback",
-                                     "archive.cli.serve", "archive.cli.tokens", "archive.cli.verify",
-                                     "archive.cli.schedule", "archive.cli.worker",
-                                     "archive.cli.manage", "archive.cli.timeline", "archive.cli.search",
-                                     "archive.cli.diff")
+# Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
+# module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
+COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
+            timeline, search, diff)
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -53,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(config=None, json=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _global_options()
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, common)
+    for command in COMMANDS:
+        command.register(sub, common)
     return parser
 
 
@@ -73,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.handler(args, ws, out)
         finally:
             ws.close()
-    except (ConfigError, DatabaseError, StorageError, ImportFormatError, InvalidURL, UsageError, ValueError) as exc:
+    except (ConfigError, DatabaseError, StorageError, UsageError) as exc:  # bad input, settings or services
         out.warn(f"lastseen: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:

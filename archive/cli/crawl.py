@@ -12,10 +12,10 @@ from archive.cli.output import Output
 from archive.db import session_scope
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.evidence import command_actor
+from archive.export import export_collection
 from archive.models import utcnow
 from archive.sources import DEFAULT_COLLECTION
 from archive.timefmt import iso
-from archive.warc import export_collection
 from archive.workspace import Workspace
 
 

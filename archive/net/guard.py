@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from urllib.parse import urlsplit
 
+from archive.config import ConfigError
+
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 Resolver = Callable[[str], list[str]]
@@ -81,14 +83,14 @@ def _parse_ports(text: str, entry: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
     low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
     if not match or not 1 <= low <= high <= 65535:
-        raise ValueError(f"LASTSEEN_ALLOW_NETWORKS: not a port or port range in {entry!r}")
+        raise ConfigError(f"LASTSEEN_ALLOW_NETWORKS: not a port or port range in {entry!r}")
     return low, high
 
 
 def parse_allow(values: Iterable[str]) -> tuple[AllowRule, ...]:
     """Rules from entries like '10.0.0.0/8', '127.0.0.1/32:8080', '127.0.0.1:8000-8099', '[::1]:443', 'fd00::/8'.
 
-    ValueError names a bad entry.
+    ConfigError names a bad entry.
     """
     rules = []
     for value in values:
@@ -98,7 +100,7 @@ def parse_allow(values: Iterable[str]) -> tuple[AllowRule, ...]:
             net_text, _, rest = entry[1:].partition("]")
             if rest:
                 if not rest.startswith(":"):
-                    raise ValueError(f"LASTSEEN_ALLOW_NETWORKS: not an IP network: {value!r}")
+                    raise ConfigError(f"LASTSEEN_ALLOW_NETWORKS: not an IP network: {value!r}")
                 ports = _parse_ports(rest[1:], value)
         elif entry.count(":") == 1:
             net_text, port_text = entry.split(":")
@@ -106,13 +108,13 @@ def parse_allow(values: Iterable[str]) -> tuple[AllowRule, ...]:
         try:
             network = ip_network(net_text, strict=False)
         except ValueError:
-            raise ValueError(f"LASTSEEN_ALLOW_NETWORKS: not an IP network: {value!r}") from None
+            raise ConfigError(f"LASTSEEN_ALLOW_NETWORKS: not an IP network: {value!r}") from None
         rules.append(AllowRule(network, ports))
     return tuple(rules)
 
 
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """The networks of the allow-list entries (ports checked, then left out); ValueError names a bad entry."""
+    """The networks of the allow-list entries (ports checked, then left out); ConfigError names a bad entry."""
     return tuple(rule.network for rule in parse_allow(values))
 
 

@@ -24,6 +24,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from archive.config import ConfigError
 from archive.net.guard import BlockedURL, NetGuard, check_public_url
 
 
@@ -167,7 +168,7 @@ def proxy_for(url: str, proxy: str = "") -> str:
 def request_proxies(proxy: str) -> dict[str, str] | None:
     """requests' per-request proxies for the proxy setting; None lets the standard variables (HTTPS_PROXY...) decide.
 
-    A SOCKS proxy without PySocks raises ValueError up front, in one line.
+    A SOCKS proxy without PySocks raises ConfigError up front, in one line.
     """
     if not proxy:
         return None
@@ -175,7 +176,7 @@ def request_proxies(proxy: str) -> dict[str, str] | None:
         try:
             import socks  # noqa: F401 - requests needs PySocks for SOCKS proxies
         except ImportError:
-            raise ValueError("LASTSEEN_PROXY: a SOCKS proxy needs the PySocks package for checks "
+            raise ConfigError("LASTSEEN_PROXY: a SOCKS proxy needs the PySocks package for checks "
                              "(pip install 'requests[socks]')") from None
     return {"http": proxy, "https": proxy}
 

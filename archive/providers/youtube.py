@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from archive.providers import direct
 from archive.providers.base import Found, VideoURL, json_after, oembed_answer, parse_url, query_params
+from archive.providers.direct import recognize as recognize_direct
 from archive.status import Classification, Outcome, availability_wording, wall_page
 
 NAME = "youtube"
@@ -35,7 +35,7 @@ def _attribution(inner: str) -> Found | None:
     if not inner.startswith("/"):
         return None
     url = parse_url("https://www.youtube.com" + inner)
-    return (recognize(url) or direct.recognize(url)) if url else None
+    return (recognize(url) or recognize_direct(url)) if url else None
 
 
 def recognize(url: VideoURL) -> Found | None:

@@ -105,7 +105,7 @@ def add_in_batches(session: Session, collection: Collection, entries: Iterable[S
                    actor: str = CRAWL_ACTOR) -> Iterator[AddResult]:
     """add_sources for inputs of any size: one result per batch, so nothing grows with the input."""
     if kind is not None and kind not in SOURCE_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+        raise InputError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     tags = [clean_tag(tag) for tag in tags]
     result = AddResult()
     batch: list[tuple[SourceEntry, str, str]] = []

@@ -17,10 +17,11 @@ from typing import IO, Any
 
 from lxml import etree
 
+from archive.errors import UsageError
 from archive.sources import SourceEntry
 
 
-class ImportFormatError(Exception):
+class ImportFormatError(UsageError):
     """The file cannot be read as any supported format; one line for the user."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from archive.config import ConfigError, parse_duration
+from archive.errors import UsageError
 
 MIN_INTERVAL = 60  # a recheck every minute is as often as a polite watcher asks
 MAX_INTERVAL = 10 * 365 * 86400  # ten years: past that a date overflows in some databases
@@ -20,8 +21,8 @@ _COLLECTION_NAME = re.compile(r"[^\W_](?:[\w .:@+()-]*[\w)])?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-class InputError(ValueError):
-    """Input refused by a limit; the message says which, in one line."""
+class InputError(UsageError, ValueError):
+    """Input refused by a limit; the message says which, in one line (bad input; a ValueError to validators)."""
 
 
 def recheck_interval(text: str | int) -> int:

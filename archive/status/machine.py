@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from archive.errors import UsageError
 from archive.status.outcomes import TRANSIENT, Outcome, OutcomeClass, outcome_class
 from archive.vocab import SourceStatus, TransitionKind
 
@@ -53,13 +54,19 @@ class WatchPolicy:
 
     @classmethod
     def from_settings(cls, settings: Any) -> WatchPolicy:
-        """From archive.config.Settings (confirm_checks, confirm_delay, transient_checks, transient_span)."""
-        return cls(
-            confirm_checks=int(settings.confirm_checks),
-            confirm_delay=timedelta(seconds=int(settings.confirm_delay)),
-            transient_checks=int(settings.transient_checks),
-            transient_span=timedelta(seconds=int(settings.transient_span)),
-        )
+        """From archive.config.Settings (confirm_checks, confirm_delay, transient_checks, transient_span).
+
+        Values out of range are a bad setting: a UsageError, one line for the user.
+        """
+        try:
+            return cls(
+                confirm_checks=int(settings.confirm_checks),
+                confirm_delay=timedelta(seconds=int(settings.confirm_delay)),
+                transient_checks=int(settings.transient_checks),
+                transient_span=timedelta(seconds=int(settings.transient_span)),
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""WARC/1.1 files: writing records (writer, records), reading them back, CDXJ indexes, WACZ export.
+"""WARC/1.1 files: writing records (writer, records), reading them back, CDXJ indexes.
 
 The package's front door: consumers import from `archive.warc`, not from its modules (writer, reader,
-index, export), so those can change shape without touching them.
+index), so those can change shape without touching them. Only the format lives here: exporting a collection
+(which reads the database) is archive.export, a layer up.
 """
 
-from archive.warc.export import export_collection, write_wacz
 from archive.warc.index import salvage, write_cdxj, write_index
 from archive.warc.reader import (
     ArchivedRecord,
@@ -17,6 +17,7 @@ from archive.warc.reader import (
 )
 from archive.warc.records import custody_warcinfo, prepare_resource, prepare_screenshot
 from archive.warc.writer import (
+    METADATA_URI_PREFIX,
     SCREENSHOT_URI_PREFIX,
     ClosedWarc,
     ExchangeRecords,
@@ -30,6 +31,7 @@ from archive.warc.writer import (
 )
 
 __all__ = [
+    "METADATA_URI_PREFIX",
     "SCREENSHOT_URI_PREFIX",
     "ArchivedRecord",
     "RecordBody",
@@ -43,7 +45,6 @@ __all__ = [
     "WarcRecordInfo",
     "custody_warcinfo",
     "decoded_body",
-    "export_collection",
     "iter_records",
     "prepare_metadata",
     "prepare_screenshot",
@@ -54,5 +55,4 @@ __all__ = [
     "sha1_b32",
     "write_cdxj",
     "write_index",
-    "write_wacz",
 ]
