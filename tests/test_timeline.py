@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import random
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from archive.workspace import Workspace
 from tests.servers.api import add_capture, store_exchange
 from tests.servers.site import Page, Site
 from tests.test_checker import article, watch_page
+from tests.test_wacz import pywacz_bin, tool_cache  # noqa: F401 - fixtures: py-wacz in its own venv
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -211,11 +213,15 @@ def test_the_api_answers_as_the_command_line(ws: Workspace, site: Site, run: Any
 
 
 def test_the_wacz_carries_the_record_and_rebuilds_the_same_timeline(ws: Workspace, site: Site, run: Any,
-                                                                    tmp_path: Path) -> None:
+                                                                    tmp_path: Path, request: Any) -> None:
     build_history(ws, site)
     target = tmp_path / "flood.wacz"
     code, _, err = run("export", "-c", "flood", str(target))
     assert code == 0, err
+    pywacz = request.getfixturevalue("pywacz_bin")
+    checked = subprocess.run([str(pywacz / "wacz"), "validate", "-f", str(target)], capture_output=True,
+                             text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     with zipfile.ZipFile(target) as package:
         listed = {r["path"]: r["hash"] for r in json.loads(package.read("datapackage.json"))["resources"]}
         for name in RECORD_FILES:

@@ -30,7 +30,7 @@ def _line(data: dict[str, Any]) -> bytes:
 
 
 def collection_records(session: Session, collection_id: int) -> list[tuple[str, bytes]]:
-    """The three record files of a collection, as (name in the WACZ, content)."""
+    """The record files of a collection, as (name in the WACZ, content); one with nothing to say is left out."""
     sources, checks, transitions = bytearray(), bytearray(), bytearray()
     for batch in collection_facts(session, collection_id):
         urls = {item.id: item.url for item in batch}
@@ -40,7 +40,9 @@ def collection_records(session: Session, collection_id: int) -> list[tuple[str, 
             checks += _line(line)
         for line in _transitions(session, urls):
             transitions += _line(line)
-    return [(SOURCES_FILE, bytes(sources)), (CHECKS_FILE, bytes(checks)), (TRANSITIONS_FILE, bytes(transitions))]
+    # An empty file is left out: frictionless (py-wacz's validator) refuses a .jsonl resource with no line.
+    files = [(SOURCES_FILE, bytes(sources)), (CHECKS_FILE, bytes(checks)), (TRANSITIONS_FILE, bytes(transitions))]
+    return [(name, data) for name, data in files if data]
 
 
 def _checks(session: Session, urls: dict[int, str]) -> Iterator[dict[str, Any]]:
@@ -68,17 +70,18 @@ def _lines(package: zipfile.ZipFile, name: str) -> Iterator[dict[str, Any]]:
 
 
 def facts_from_wacz(path: Path) -> list[SourceFacts]:
-    """The timeline's facts of every source, read back from a WACZ's record files alone (no database);
-    ValueError when the package carries none."""
+    """The timeline's facts of every source, read back from a WACZ's record files alone (no database; a
+    missing checks or transitions file is one with no line); ValueError when it carries no sources file."""
     with zipfile.ZipFile(path) as package:
-        missing = [name for name in RECORD_FILES if name not in package.namelist()]
-        if missing:
-            raise ValueError(f"{path.name} carries no {missing[0]}: exported by an older lastseen?")
+        names = set(package.namelist())
+        if SOURCES_FILE not in names:
+            raise ValueError(f"{path.name} carries no {SOURCES_FILE}: exported by an older lastseen, or of a "
+                             "collection without sources")
         facts = {item.id: item for item in map(SourceFacts.from_head, _lines(package, SOURCES_FILE))}
-        for line in _lines(package, TRANSITIONS_FILE):
+        for line in _lines(package, TRANSITIONS_FILE) if TRANSITIONS_FILE in names else ():
             facts[int(line["source_id"])].transitions.append(
                 TransitionFact(parse_iso(line["at"]), line["kind"], line["from"], line["to"], line.get("reason")))
-        for line in _lines(package, CHECKS_FILE):
+        for line in _lines(package, CHECKS_FILE) if CHECKS_FILE in names else ():
             facts[int(line["source_id"])].checks.append(
                 CheckFact(parse_iso(line["at"]), line["outcome"], line.get("region") or DEFAULT_REGION))
     return [item.sort() for item in facts.values()]
