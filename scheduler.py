@@ -27,6 +27,8 @@ from archive.db import session_scope
 from archive.due import changed_captures, checks_due, collections_to_crawl, recoveries_due
 from archive.locks import Lock, named_lock
 from archive.spawn import run_lastseen
+from archive.tasks.stopping import Deadline
+from archive.tasks.wording import sentence
 from archive.workspace import Workspace
 
 logger = logging.getLogger("lastseen.scheduler")
@@ -66,7 +68,8 @@ def recheck_round() -> dict[str, Any]:
     if not ids:
         return {"checked": 0}
     summary = check_sources(ws, ids)
-    logger.info("checked %d: %s", summary.checked, dict(summary.outcomes))
+    logger.info("checked %d source(s): %s", summary.checked,
+                ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.outcomes.items())) or "no outcome")
     return summary.as_dict()
 
 
@@ -99,13 +102,29 @@ def capture_round() -> list[dict[str, Any]]:
         started = time.monotonic()
         started_by = f"lastseen scheduler on {socket.gethostname()}"
         done = run_lastseen(ws.settings, ["crawl", "--json", "-c", collection, "--started-by", started_by, *urls],
-                            timeout=CRAWL_TIMEOUT)
+                            timeout=CRAWL_TIMEOUT, die_with_parent=True)
         if done.returncode not in (0, 1):
             logger.warning("crawl of %s ended with %d: %s", collection, done.returncode,
                            (done.stderr.strip().splitlines() or [""])[-1])
+        else:
+            logger.info("crawl of %s: %s", collection, _crawl_sentence(done.stdout))
         results.append({"collection": collection, "urls": len(urls), "exit": done.returncode,
                         "seconds": round(time.monotonic() - started, 1)})
     return results
+
+
+def _crawl_sentence(stdout: str) -> str:
+    """What a crawl child's JSON summary says, as a sentence: captured, unchanged, failed (and why)."""
+    import json
+
+    try:
+        summary = json.loads(stdout)
+    except ValueError:
+        return "done (no summary)"
+    failed = summary.get("failed") or {}
+    reasons = ", ".join(f"{reason} {n}" for reason, n in failed.items())
+    return (f"{summary.get('captured', 0)} captured, {summary.get('unchanged', 0)} unchanged, "
+            f"{sum(failed.values())} failed" + (f" ({reasons})" if reasons else ""))
 
 
 def wayback_round() -> dict[str, Any]:
@@ -283,6 +302,12 @@ def run_scheduler(ws: Workspace, stop: threading.Event | None = None) -> int:
     return 0
 
 
+def _still_running(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's warning that a tick found its job still running: with a short tick it is every tick,
+    and nothing is wrong (the next run starts when this one ends)."""
+    return "maximum number of running instances" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python scheduler.py [--config FILE] [--once]`."""
     parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.split("\n")[0])
@@ -300,6 +325,8 @@ def run(config: str | None, once: bool) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_still_running)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         ws = Workspace(load_settings(config))
         ws.check()
@@ -311,15 +338,27 @@ def run(config: str | None, once: bool) -> int:
     if once:
         _ws = ws
         result = run_round()
-        logger.info("round: %s", {k: v for k, v in result.items() if k != "recheck"})
+        for name, outcome in result.items():
+            logger.info("%s: %s", name, "; ".join(sentence(part) for part in outcome)
+                        if isinstance(outcome, list) else sentence(outcome))
         return 0
     stop = threading.Event()
+    deadline = Deadline(lambda: None)  # the leadership locks die with the process; crawl children with it
+
+    def stopping(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            logger.info("stopping (%s): jobs under way get %.0f s to finish", signal.Signals(signum).name,
+                        deadline.grace)
+        stop.set()
+        deadline.start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stopping)
     try:
         return run_scheduler(ws, stop)
     finally:
         ws.close()
+        deadline.done()
 
 
 if __name__ == "__main__":

@@ -32,4 +32,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup.sh: missing Debian packages (install them as root: apt-get install ${missing[*]})" >&2
   fi
 fi
+# Chromium refuses its sandbox as root: lastseen run as root starts it as this unprivileged user instead
+# (LASTSEEN_CHROMIUM_USER).
+if [ "$(id -u)" = 0 ] && ! id lastseen-browser >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin lastseen-browser
+fi
 echo "lastseen installed in $(pwd)/.venv: run .venv/bin/lastseen --help"

@@ -164,7 +164,16 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    chromium_user: str = _setting("lastseen-browser", "str", "the unprivileged user Chromium runs as when lastseen "
+                                  "runs as root, so Chromium's sandbox can start (setup.sh creates it)")
     timemap_page_size: int = _setting(1000, "int", "mementos per TimeMap page; longer maps link a next page")
+    footage_frames_per_second: float = _setting(2.0, "float", "frames a second of each kept video fingerprinted "
+                                                "(PDQ) to find its footage again")
+    footage_query_per_second: float = _setting(1.0, "float", "frames a second of a query video (`lastseen similar`)")
+    footage_match_share: float = _setting(0.8, "float", "share of a query video's frames an archived video must hold "
+                                          "to match it (0-1)")
+    footage_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video fingerprinted at most; decoding "
+                                        "is also capped in frames and time, so a hostile file is a stored failure")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -179,6 +188,11 @@ class Settings:
         for url in self.tsa_urls:
             if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).netloc:
                 raise ConfigError(f"LASTSEEN_TSA_URLS: not an http(s) URL: {url!r}")
+        if not 0 < self.footage_match_share <= 1:
+            raise ConfigError(f"LASTSEEN_FOOTAGE_MATCH_SHARE: a share from 0 to 1, not {self.footage_match_share}")
+        for name in ("footage_frames_per_second", "footage_query_per_second"):
+            if not 0 < getattr(self, name) <= 30:
+                raise ConfigError(f"LASTSEEN_{name.upper()}: from 0 to 30 frames a second, not {getattr(self, name)}")
 
     @property
     def user_agent(self) -> str:

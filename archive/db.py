@@ -12,10 +12,10 @@ from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Row, Table, create_engine, event, insert, inspect
+from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, insert, inspect, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.config import ConfigError
@@ -48,13 +48,24 @@ def make_engine(database_url: str) -> Engine:
     try:
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                _sqlite_folder(Path(url.database).parent)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    except NoSuchModuleError:
-        raise ConfigError(f"LASTSEEN_DATABASE_URL: unsupported database {url.get_backend_name()!r}") from None
+    except (NoSuchModuleError, ImportError):
+        raise ConfigError(f"LASTSEEN_DATABASE_URL: unsupported database {url.get_backend_name()!r} "
+                          "(use sqlite:///FILE or postgresql://...)") from None
+
+
+def _sqlite_folder(folder: Path) -> None:
+    """The SQLite file's folder, made if only its last part is missing (the data folder on first run); a folder
+    further out of reach is a bad setting, never silently created."""
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the folder {folder} for the database ({exc.strerror or exc}): check "
+                          "LASTSEEN_DATA_DIR or LASTSEEN_DATABASE_URL") from None
 
 
 def alembic_config(engine: Engine) -> Any:
@@ -82,17 +93,34 @@ def migrate(engine: Engine) -> None:
 
 
 def open_database(database_url: str, *, upgrade: bool = True) -> sessionmaker[Session]:
-    """Connect, migrate, and return a session factory; a clear DatabaseError when unreachable."""
+    """Connect, migrate if the schema is behind, and return a session factory; a clear DatabaseError when
+    unreachable. A schema at the newest revision costs one query, and Alembic is not loaded."""
     engine = make_engine(database_url)
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            current = schema_version(connection)
     except OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: "
                             f"{_first_line(exc)}") from None
-    if upgrade:
+    if upgrade and current != head_revision():
         migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def head_revision() -> str:
+    """The newest migration's revision, read from the file names (``00NN_what.py`` holds revision ``00NN``, which
+    a test keeps true), so knowing it does not load Alembic."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def schema_version(connection: Connection) -> str | None:
+    """The revision the database's schema is at (None for a new database), in one query."""
+    try:
+        versions = list(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    except (OperationalError, ProgrammingError):  # no such table yet
+        connection.rollback()
+        return None
+    return versions[0] if len(versions) == 1 else None
 
 
 def table_names(engine: Engine) -> set[str]:

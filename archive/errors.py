@@ -14,3 +14,7 @@ EXIT_UNCHECKED = 4
 
 class UsageError(Exception):
     """Wrong arguments or input; one line for the user, exit 2 (the one exception the CLI reads as bad usage)."""
+
+
+class NotFound(UsageError):
+    """What was named (a collection, a source) does not exist; one line for the user, exit 3."""

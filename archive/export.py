@@ -214,7 +214,10 @@ def export_collection(ws: Workspace, collection: str, target: Path, actor: str =
     name = target.name.lower()
     if not (name.endswith(".warc.gz") or name.endswith(".wacz")):
         raise UsageError("export to a file ending in .warc.gz or .wacz")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the last folder is made (out/x.wacz), one further out is a mistyped path, never made
+        target.parent.mkdir(exist_ok=True)
+    except FileNotFoundError:
+        raise UsageError(f"cannot write {target}: the folder {target.parent.parent} does not exist") from None
     if name.endswith(".warc.gz"):
         size = 0
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as out:

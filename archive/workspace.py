@@ -7,8 +7,9 @@ from functools import cached_property
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.config import Settings
+from archive.config import ConfigError, Settings
 from archive.db import open_database
+from archive.net.guard import parse_allow
 from archive.storage import Storage, open_storage
 
 
@@ -16,6 +17,10 @@ class Workspace:
     """What every command needs; the database is migrated and the storage checked on first use."""
 
     def __init__(self, settings: Settings) -> None:
+        try:  # a bad allow-list fails here, before any work, not at the first outbound request
+            parse_allow(settings.allow_networks)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.settings = settings
 
     @cached_property

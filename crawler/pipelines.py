@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -21,6 +22,8 @@ from crawler.extensions import WarcCapture
 from crawler.items import FailedFetch, PageCapture
 from crawler.recording import PendingCapture
 from crawler.workspace import crawler_workspace
+
+logger = logging.getLogger(__name__)
 
 
 class CrawlPipeline:
@@ -166,5 +169,7 @@ class FailurePipeline(CrawlPipeline):
                 session.add(failure)
                 capture_failed(session, item.source_id, utcnow(), self.ws.settings.capture_retry)
             self.capture.summary.count_failure(item.reason)
+            logger.warning("could not capture %s: %s (%s)", item.url, item.reason, item.detail.splitlines()[0][:300]
+                           if item.detail else "no detail")
         return item
 

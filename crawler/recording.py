@@ -119,6 +119,7 @@ class CaptureRecorder:
                 continue
             if item.failure:
                 self.summary.count_failure(item.failure)
+                logger.warning("could not capture %s: %s", item.row.get("url"), item.failure)
             else:
                 self.summary.count_capture(item.unchanged)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +14,14 @@ from archive.errors import UsageError
 from archive.locks import named_lock
 from archive.storage import StorageError
 from archive.workspace import Workspace
+from crawler.calm import install_calm_handler
 from crawler.describe import PageDescriber, describe_captures, undescribed, worker_count
 from crawler.media import MEDIA_SETTING
 from crawler.settings import scrapy_settings
 from crawler.spiders.archive import ArchiveSpider
 from crawler.workspace import use_workspace
+
+VERBOSE_SETTING = "LASTSEEN_VERBOSE"  # Scrapy's own log lines too (crawl --verbose)
 
 
 def run_crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media: bool | None = None,
@@ -88,9 +92,14 @@ def _crawl(ws: Workspace, *, collection: str, urls: list[str], depth: int, media
            overrides: dict[str, Any] | None, on_crawler: Callable[[Crawler], object] | None,
            only_due: bool) -> dict[str, Any]:
     """One CrawlerProcess with the archive spider; the summary WarcCapture left in the stats."""
+    verbose = bool((overrides or {}).get(VERBOSE_SETTING) or os.environ.get("LASTSEEN_DEBUG"))
+    calm = not interactive and not verbose
     settings = scrapy_settings(ws.settings, **{"LOG_LEVEL": "WARNING" if interactive else "INFO", MEDIA_SETTING: media,
+                                               "LOG_INSTALL_ROOT_HANDLER": not interactive and not calm,
                                                **(overrides or {})})
-    process = CrawlerProcess(settings, install_root_handler=not interactive)
+    if calm:
+        install_calm_handler()
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(ArchiveSpider)
     use_workspace(crawler, ws)
     if on_crawler is not None:

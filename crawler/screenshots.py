@@ -1,12 +1,14 @@
 """Screenshots as evidence: a full-page PNG of each captured HTML page, in the same WARC as the page.
 
-Headless Chromium (Playwright) renders the archived bytes, not the live site again: the page's URL is
-answered with the response the crawl captured, and every other request the page makes (styles, images,
-frames) goes through the net guard (archive.net), so it reaches only what a crawl may reach. Pages render in
-a bounded pool on a thread of their own, off the reactor. The PNG becomes a `resource` record
-(``urn:lastseen:screenshot:<page URL>``, WARC-Concurrent-To the page's response) appended to the WARC file
-being written, which does not roll over while a screenshot is under way. A failed screenshot is a stored
-CrawlFailure (reason `screenshot`), never a failed capture.
+Headless Chromium renders the archive, not the live site again: every request the page makes is answered
+from the responses this crawl wrote (the page itself, and whatever of its requisites the crawl holds, looked
+up by URL in `ArchivedAnswers`); one the archive cannot answer fails, and nothing is fetched. Chromium itself
+cannot be steered (crawler.browser.launch): whatever it sends past the page's route (speculative loads,
+WebRTC, its own traffic) goes to a proxy that refuses it, WebSockets are closed, and each page has a fresh
+profile. Pages render in a bounded pool on a thread of their own, off the reactor. The PNG becomes a
+`resource` record (``urn:lastseen:screenshot:<page URL>``, WARC-Concurrent-To the page's response) appended
+to the WARC file being written, which does not roll over while a screenshot is under way. A failed
+screenshot is a stored CrawlFailure (reason `screenshot`), never a failed capture.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import concurrent.futures
 import importlib.util
 import logging
+import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -29,21 +32,21 @@ from sqlalchemy import select
 from archive.config import Settings
 from archive.db import session_scope
 from archive.models import Collection, CrawlFailure
-from archive.net.http import make_session, one_line
+from archive.net.http import one_line
 from archive.warc import prepare_screenshot
+from crawler.browser.archived import ArchivedAnswers
+from crawler.browser.launch import launch, new_context
+from crawler.browser.refusing import RefusingProxy
 from crawler.extensions import WarcCapture
 from crawler.items import PageCapture
 from crawler.workspace import crawler_workspace
 
 logger = logging.getLogger(__name__)
 
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 PAGE_TIMEOUT_MS = 30_000
 MAX_WAITING = 200  # pages queued for a screenshot at most; past it a page gets a stored failure instead
 DRAIN_TIMEOUT = 300.0
-_DROPPED_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 
 
 def chromium_found(settings: Settings) -> str | None:
@@ -55,13 +58,10 @@ def chromium_found(settings: Settings) -> str | None:
 
 @dataclass(frozen=True)
 class Shot:
-    """A captured page to render: its URL, the bytes and headers as captured, and its response record."""
+    """A captured page to render: its URL and its response record's id."""
 
     source_id: int
     url: str
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
     concurrent_to: str
 
 
@@ -80,7 +80,8 @@ class Screenshots:
         self._playwright: Any = None
         self._pool: asyncio.Semaphore | None = None
         self._futures: set[concurrent.futures.Future[None]] = set()
-        self._session: Any = None
+        self._proxy: RefusingProxy | None = None
+        self.archived = ArchivedAnswers()
         self._launching: asyncio.Lock | None = None
 
     @classmethod
@@ -119,14 +120,14 @@ class Screenshots:
         if not self.enabled or self._loop is None or self.capture is None or not isinstance(item, PageCapture):
             return
         record = item.records.response
+        self.archived.remember(item.response.url, record)
         html = "html" in (item.content_type or "").lower()
         if item.kind != "page" or item.failure or not html or record.record_type != "response":
             return
         if len(self._futures) >= MAX_WAITING:
             self._failed(item.source_id, item.response.url, "too many pages waiting for a screenshot")
             return
-        shot = Shot(item.source_id, item.response.url, item.response.status, _headers(item.response.headers),
-                    item.response.body, record.record_id)
+        shot = Shot(item.source_id, item.response.url, record.record_id)
         writer = self.capture.writer
         if writer is not None:
             writer.hold()
@@ -173,52 +174,27 @@ class Screenshots:
         browser = await self._started()
         assert self._pool is not None
         async with self._pool:
-            context = await browser.new_context(viewport=VIEWPORT, service_workers="block",
-                                                user_agent=self.ws.settings.user_agent)
+            context = await new_context(browser, viewport=VIEWPORT, user_agent=self.ws.settings.user_agent)
             try:
+                await context.route("**/*", self._from_archive)
+                await context.route_web_socket(re.compile(".*"), _no_socket)
                 page = await context.new_page()
-                served = False
-
-                async def route(route: Any) -> None:
-                    nonlocal served
-                    request = route.request
-                    if not served and request.is_navigation_request() and request.frame == page.main_frame:
-                        served = True  # the page itself: the bytes the crawl captured, never the live site
-                        await route.fulfill(status=shot.status, headers=dict(shot.headers), body=shot.body)
-                    else:
-                        await self._guarded(route)
-
-                await page.route("**/*", route)
                 await page.goto(shot.url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
                 return bytes(await page.screenshot(full_page=True, type="png", timeout=PAGE_TIMEOUT_MS))
             finally:
                 await context.close()
 
-    async def _guarded(self, route: Any) -> None:
-        """What the page asks for besides itself, fetched through the net guard (or refused)."""
+    async def _from_archive(self, route: Any) -> None:
+        """Any request of the page, its frames and workers: the archived response for its URL, or a failure."""
         request = route.request
-        if not request.url.startswith(("http://", "https://")):
-            await route.abort()
+        writer = self.capture.writer if self.capture is not None else None
+        answer = None
+        if request.method in ("GET", "HEAD"):
+            answer = await asyncio.to_thread(self.archived.answer, request.url, writer)
+        if answer is None:
+            await route.abort("blockedbyclient")
             return
-        try:
-            status, headers, body = await asyncio.to_thread(self._fetch, request.url, request.headers)
-        except Exception:  # refused by the guard, unreachable, too large: the page renders without it
-            await route.abort()
-            return
-        await route.fulfill(status=status, headers=headers, body=body)
-
-    def _fetch(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """One guarded GET of a page's resource, cut at the page size cap."""
-        settings = self.ws.settings
-        if self._session is None:
-            self._session = make_session(settings.user_agent, settings.proxy, allow_networks=settings.allow_networks)
-        sent = {name: value for name, value in headers.items() if name.lower() in {"accept", "referer"}}
-        with self._session.get(url, headers=sent, timeout=settings.download_timeout, stream=True) as reply:
-            body = reply.raw.read(settings.page_size_cap + 1, decode_content=True)
-            if len(body) > settings.page_size_cap:
-                raise ValueError("too large")
-            kept = {name: value for name, value in reply.headers.items() if name.lower() not in _DROPPED_HEADERS}
-            return reply.status_code, kept, body
+        await route.fulfill(status=answer.status, headers=answer.headers, body=answer.body)
 
     async def _started(self) -> Any:
         """The browser, launched on first use."""
@@ -228,9 +204,9 @@ class Screenshots:
             if self._browser is None:
                 from playwright.async_api import async_playwright
 
+                self._proxy = RefusingProxy().start()
                 self._playwright = await async_playwright().start()
-                self._browser = await self._playwright.chromium.launch(executable_path=self.chromium, headless=True,
-                                                                       args=LAUNCH_ARGS)
+                self._browser = await launch(self._playwright, self.ws.settings, self.chromium, self._proxy.url)
                 self._pool = asyncio.Semaphore(max(1, self.ws.settings.screenshot_pages))
         return self._browser
 
@@ -239,7 +215,9 @@ class Screenshots:
             await self._browser.close()
         if self._playwright is not None:
             await self._playwright.stop()
-        self._browser = self._playwright = None
+        if self._proxy is not None:
+            self._proxy.stop()
+        self._browser = self._playwright = self._proxy = None
 
     def _failed(self, source_id: int, url: str, detail: str) -> None:
         """A screenshot that could not be taken: a stored failure with its reason; the capture stands."""
@@ -250,11 +228,6 @@ class Screenshots:
             self.crawler.stats.inc_value("lastseen/screenshot_failures")
 
 
-def _headers(headers: Any) -> list[tuple[str, str]]:
-    """The captured response's headers a browser may be given again (the body is already decoded)."""
-    out = []
-    for name, values in headers.items():
-        text = name.decode("latin-1")
-        if text.lower() not in _DROPPED_HEADERS:
-            out += [(text, value.decode("latin-1")) for value in values[-1:]]
-    return out
+async def _no_socket(socket: Any) -> None:
+    """A WebSocket the archived page opens: closed, never connected (the archive holds no WebSocket traffic)."""
+    await socket.close()

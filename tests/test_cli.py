@@ -115,8 +115,10 @@ def test_list_filters_and_csv(run) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["normalized_url"] for r in rows] == ["https://v.example/watch?v=1", "https://p.example/1",
                                                    "https://p.example/2"]
+    run("collection", "empty")
     code, out, _ = run("list", "-c", "empty", "--csv")
-    assert out.splitlines()[0].startswith("id,url,normalized_url")
+    assert code == 0 and out.splitlines() == [out.splitlines()[0]] and out.startswith("id,url,normalized_url")
+    assert run("list", "-c", "nosuch", "--csv")[0] == 3, "a collection that does not exist is not found"
 
 
 def test_config_shows_and_checks(run, settings: Settings) -> None:

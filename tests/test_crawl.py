@@ -518,19 +518,22 @@ def test_the_progress_bar_counts_requests_and_gives_the_cursor_back(settings: Se
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_screenshot_of_the_archived_page_is_in_its_warc(settings: Settings, site: Site) -> None:
-    """Chromium renders the captured bytes, not the live page again; what the page pulls in (its stylesheet) goes
-    through the net guard, which refuses a private address; the PNG joins the page's WARC."""
+    """Chromium renders from the archive alone: the page and the stylesheet the crawl captured are answered from
+    the WARC records, a stylesheet the crawl does not hold fails instead of being fetched, and the site sees no
+    request while the screenshot is taken; the PNG joins the page's WARC."""
     import png
 
-    site.set("/blue", Page('<html><head><link rel="stylesheet" href="/style.css"></head><body>'
+    site.set("/blue", Page('<html><head><link rel="stylesheet" href="/style.css">'
+                           '<link rel="stylesheet" href="/live.css"></head><body>'
                            '<img style="position:absolute" src="http://10.255.255.1/t.png">'
                            '<div style="height:1500px">tall</div></body></html>'))
     site.set("/style.css", Page("body { margin: 0; background: #3366cc }", content_type="text/css"))
+    site.set("/live.css", Page("div { background: #ff0000 }", content_type="text/css"))
     site.set("/pic.png", Page(b"not an image", content_type="image/png"))
-    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_PROXY": ""}
-    code, summary, stderr = crawl(settings, site, site.url("/blue"), site.url("/pic.png"), "-c", "shots",
-                                  extra_env=env)
-    assert code == 0 and summary["captured"] == 2, stderr[-3000:]
+    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_PROXY": "", "LASTSEEN_CONCURRENCY_PER_HOST": "1"}
+    code, summary, stderr = crawl(settings, site, site.url("/style.css"), site.url("/blue"), site.url("/pic.png"),
+                                  "-c", "shots", extra_env=env)
+    assert code == 0 and summary["captured"] == 3, stderr[-3000:]
     records = stored_records(settings)
     response = next(h for _, kind, h, _ in records if kind == "response" and h.get_header("WARC-Target-URI")
                     == site.url("/blue"))
@@ -543,7 +546,8 @@ def test_a_screenshot_of_the_archived_page_is_in_its_warc(settings: Settings, si
     assert key == next(k for k, kind, h, _ in records if h is response), "in the same WARC file as the page"
     width, height, rows, info = png.Reader(bytes=body).asRGBA8()
     assert (width, height) == (1280, 1500), "the full page, not the 800-pixel viewport"
-    assert site.hits("/blue") == 1 and site.hits("/style.css") == 1, "the page once (the crawl), its style once"
+    assert site.hits("/blue") == 1 and site.hits("/style.css") == 1, "the crawl's fetches, none for the screenshot"
+    assert site.hits("/live.css") == 0, "what the archive does not hold is not fetched"
     row = list(rows)[1400]
     assert tuple(row[640 * 4:640 * 4 + 3]) == (0x33, 0x66, 0xCC)
     with session_scope(open_database(settings.database_url)) as session:

@@ -24,8 +24,8 @@ from warcio.warcwriter import WARCWriter
 
 from archive.db import session_scope
 from archive.evidence import CAPTURED, fingerprint, public_key_der, record, sign_hash, signing_key
+from archive.export import write_wacz
 from archive.storage import warc_key
-from archive.warc import write_wacz
 from archive.workspace import Workspace
 from tests.servers.api import at
 

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from archive.config import Settings
 from archive.evidence import package_signer
-from archive.warc import write_wacz
+from archive.export import write_wacz
 from tests.conftest import _need
 from tests.servers.authsign import authsign_venv, authsign_verifier
 from tests.servers.tsa import TsaServer

@@ -18,6 +18,7 @@ from archive.cli import (
     config,
     crawl,
     diff,
+    footage,
     manage,
     schedule,
     search,
@@ -30,17 +31,18 @@ from archive.cli import (
     wayback,
     worker,
 )
+from archive.cli.examples import describe_commands
 from archive.cli.output import Output
 from archive.config import ConfigError, load_settings
 from archive.db import DatabaseError
-from archive.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+from archive.errors import EXIT_INTERNAL, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, NotFound, UsageError
 from archive.storage import StorageError
 from archive.workspace import Workspace
 
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
 COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
-            timeline, search, diff)
+            footage, timeline, search, diff)
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _global_options()
     for command in COMMANDS:
         command.register(sub, common)
+    describe_commands(sub)
     return parser
 
 
@@ -85,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.handler(args, ws, out)
         finally:
             ws.close()
+    except NotFound as exc:
+        out.warn(f"lastseen: {exc}")
+        return EXIT_NOT_FOUND
     except (ConfigError, DatabaseError, StorageError, UsageError) as exc:  # bad input, settings or services
         out.warn(f"lastseen: error: {exc}")
         return EXIT_USAGE

@@ -11,18 +11,20 @@ from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.sources import DEFAULT_COLLECTION
 from archive.watch.alerts import DELIVERED, FAILED, capture_url, create_alerts
-from archive.watch.deliver import DEFAULT_MAX_WAIT, deliver
 from archive.watch.feed import UnknownCollection, collection_feed, feed_entries
 from archive.workspace import Workspace
 
 
 def cmd_alerts(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Make alerts for new transitions and send what is due."""
-    if args.max_wait < 0:
+    from archive.watch.deliver import DEFAULT_MAX_WAIT, deliver  # sending (requests, Apprise) loads here only
+
+    max_wait = DEFAULT_MAX_WAIT if args.max_wait is None else args.max_wait
+    if max_wait < 0:
         raise UsageError("--max-wait must not be negative")
     with session_scope(ws.sessions) as session:
         created = create_alerts(session)
-    summary = {"created": created, **deliver(ws, max_wait=args.max_wait)}
+    summary = {"created": created, **deliver(ws, max_wait=max_wait)}
     if out.as_json:
         out.json(summary)
     else:
@@ -62,8 +64,8 @@ def cmd_feed(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `alerts` and `feed` to the command line."""
     p = sub.add_parser("alerts", parents=[common], help="make alerts for new transitions and send what is due")
-    p.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT, metavar="SECONDS",
-                   help=f"time to spend waiting to retry failed sends in this run (default {DEFAULT_MAX_WAIT:g})")
+    p.add_argument("--max-wait", type=float, default=None, metavar="SECONDS",
+                   help="time to spend waiting to retry failed sends in this run (default 10)")
     p.set_defaults(handler=cmd_alerts)
     p = sub.add_parser("feed", parents=[common], help="print a collection's Atom feed of alerts")
     p.add_argument("-c", "--collection", default=DEFAULT_COLLECTION, help=f"default: {DEFAULT_COLLECTION}")

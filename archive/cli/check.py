@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from archive.cli.output import Output
 from archive.db import session_scope
 from archive.due import checks_due, watched
-from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, NotFound, UsageError
 from archive.models import Source, utcnow
 from archive.sources import find_sources, get_collection
 from archive.vocab import TransitionKind
-from archive.watch.check import check_sources
-from archive.watch.record import CheckResult, CheckSummary, by_count
 from archive.workspace import Workspace
+
+if TYPE_CHECKING:
+    from archive.watch.record import CheckResult, CheckSummary
 
 
 class CheckProgress:
@@ -47,6 +48,8 @@ class CheckProgress:
         if self.progress is not None:
             self.progress.update(self.task, completed=self.done)
         elif self.done % 100 == 0 or self.done == self.total:
+            from archive.watch.record import by_count
+
             counts = ", ".join(f"{name} {n}" for name, n in by_count(self.counts).items())
             self.out.warn(f"lastseen: checked {self.done}/{self.total} ({counts})")
 
@@ -63,7 +66,7 @@ def _chosen_sources(session: Session, args: argparse.Namespace,
     if args.collection:
         collection = get_collection(session, args.collection)
         if collection is None:
-            raise UsageError(f"no collection named {args.collection!r}")
+            raise NotFound(f"no collection named {args.collection!r}")
         collection_id = collection.id
     if args.urls:
         ids: list[int] = []
@@ -86,6 +89,8 @@ def _chosen_sources(session: Session, args: argparse.Namespace,
 
 def cmd_check(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Check sources now: the due ones, all of them, or the URLs given."""
+    from archive.watch.check import check_sources  # the checking machinery loads for this command only
+
     if args.urls and args.all:
         raise UsageError("give URLs or --all, not both")
     if args.limit is not None and args.limit < 1:

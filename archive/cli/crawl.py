@@ -12,7 +12,6 @@ from archive.cli.output import Output
 from archive.db import session_scope
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from archive.evidence import command_actor
-from archive.export import export_collection
 from archive.models import utcnow
 from archive.sources import DEFAULT_COLLECTION
 from archive.timefmt import iso
@@ -20,23 +19,28 @@ from archive.workspace import Workspace
 
 
 class CrawlProgress:
-    """Requests done out of requests queued: a rich bar on a terminal, log lines otherwise, fed by signals.
+    """Sources done out of sources under way: a rich bar on a terminal, log lines otherwise, fed by signals; once
+    the downloads end, the bar says "describing" while the pages' metadata is extracted.
 
-    A context manager, so the bar comes down and the cursor comes back however the crawl ends. It keeps no
-    state in Scrapy (which holds signal receivers weakly): the caller holds it for the crawl's length.
+    A source is done when its capture or its failure is recorded (its robots.txt, redirects and requisites are
+    not counted). A context manager, so the bar comes down and the cursor comes back however the crawl ends. It
+    keeps no state in Scrapy (which holds signal receivers weakly): the caller holds it for the crawl's length.
     """
 
+    EVERY = 25  # off a terminal, a progress line every this many sources
+
     def __init__(self, interactive: bool) -> None:
-        self.queued = self.done = 0
-        self._open: set[int] = set()  # ids of scheduled requests not finished yet (robots.txt is not scheduled)
+        self.sources: set[int] = set()
+        self.done: set[int] = set()
         self.progress: Any = None
         self.task: Any = None
         if interactive:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                     transient=True)
-            self.task = self.progress.add_task("crawl", total=0)
+            # "done/total" while crawling; nothing while describing, whose length is not known (never "0/?")
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                                     TimeElapsedColumn(), transient=True)
+            self.task = self.progress.add_task("crawling", total=0, count="0/0")
 
     def __enter__(self) -> CrawlProgress:
         if self.progress is not None:
@@ -48,39 +52,52 @@ class CrawlProgress:
             self.progress.stop()
 
     def attach(self, crawler: Any) -> None:
-        """Follow this crawler's requests (a scrapy.crawler.Crawler)."""
+        """Follow this crawler's sources (a scrapy.crawler.Crawler)."""
         from scrapy import signals
 
         crawler.signals.connect(self.request_scheduled, signal=signals.request_scheduled)
-        crawler.signals.connect(self.request_finished, signal=signals.request_left_downloader)
-        crawler.signals.connect(self.request_finished, signal=signals.request_dropped)
+        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(self.downloads_done, signal=signals.spider_closed)
 
     def request_scheduled(self, request: Any) -> None:
-        """One more request queued."""
-        self._open.add(id(request))
-        self.queued += 1
-        self._show()
+        """A source's request queued: one more source under way (a redirect hop is the same source)."""
+        from crawler.spiders.archive import META_SOURCE
 
-    def request_finished(self, request: Any) -> None:
-        """One queued request answered, failed or dropped as a duplicate."""
-        if id(request) not in self._open:
+        source = request.meta.get(META_SOURCE)
+        if source is not None and source[0] not in self.sources:
+            self.sources.add(source[0])
+            self._show()
+
+    def item_scraped(self, item: Any) -> None:
+        """A source's capture (not a hop on its way) or its failure is recorded."""
+        source_id = getattr(item, "source_id", None)
+        if source_id is None or getattr(item, "redirect_to", None) is not None or source_id in self.done:
             return
-        self._open.discard(id(request))
-        self.done += 1
+        self.done.add(source_id)
         self._show()
-        if self.progress is None and self.done % 100 == 0:
-            logging.getLogger("lastseen.crawl").info("%d of %d requests done", self.done, self.queued)
+        if self.progress is None and len(self.done) % self.EVERY == 0:
+            logging.getLogger("lastseen.crawl").info("%d of %d sources done", len(self.done), len(self.sources))
+
+    def downloads_done(self, spider: Any = None) -> None:
+        """The downloads are over: the bar becomes the describing step (its length unknown)."""
+        if self.progress is not None:
+            self.progress.remove_task(self.task)
+            self.task = self.progress.add_task("describing", total=None, count="")
 
     def _show(self) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=self.done, total=max(self.queued, self.done))
+            total = max(len(self.sources), len(self.done))
+            self.progress.update(self.task, completed=len(self.done), total=total, count=f"{len(self.done)}/{total}")
 
 
 def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Capture sources of a collection that have no capture yet (or the URLs given)."""
     if args.depth < 0:
         raise UsageError("--depth must be 0 or more")
-    from crawler.run import run_crawl  # Scrapy loads only for a crawl: every other command starts faster
+    from crawler.run import (  # Scrapy loads only for a crawl: every other command starts faster
+        VERBOSE_SETTING,
+        run_crawl,
+    )
 
     interactive = sys.stderr.isatty() and not args.json
     if args.retry:
@@ -88,7 +105,7 @@ def cmd_crawl(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     with CrawlProgress(interactive) as progress:
         summary = run_crawl(ws, collection=args.collection, urls=args.urls, depth=args.depth, media=args.media,
                             interactive=interactive, on_crawler=progress.attach,
-                            only_due=args.only_due,
+                            only_due=args.only_due, overrides={VERBOSE_SETTING: args.verbose},
                             started_by=args.started_by or command_actor(f"crawl -c {args.collection}"))
     summary["waiting_retry"] = _waiting(ws, args.collection)
     if out.as_json:
@@ -148,6 +165,8 @@ def cmd_describe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 
 def cmd_export(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Export a collection's captures to one file; a WACZ is signed, and timestamped when TSAs are configured."""
+    from archive.export import export_collection  # loaded by this command only: cdxj-indexer, signing
+
     target = Path(args.out)
     try:
         result = export_collection(ws, args.collection, target,
@@ -183,6 +202,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="skip given URLs captured since they last changed (workers use it so work runs once)")
     p.add_argument("--retry", action="store_true",
                    help="try sources whose capture failed now, not at their next retry time (the cause was fixed)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="off a terminal, print Scrapy's own log too (settings, stats, network tracebacks)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # the API or scheduler that starts this crawl
     p.set_defaults(handler=cmd_crawl)
     p = sub.add_parser("describe", parents=[common],

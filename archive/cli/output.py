@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from archive.workspace import Workspace
 
 
+_UNLIMITED = 1_000_000
+
+
 class Output:
     """Writes results: JSON for scripts, rich text for people."""
 
@@ -34,7 +37,12 @@ class Output:
         sys.stdout.write(text + "\n")
 
     def table(self, table: Table) -> None:
-        self.console.print(table)
+        """A table; piped or redirected, as wide as its rows (no URL cut at 80 columns)."""
+        if self.console.is_terminal:
+            self.console.print(table)
+            return
+        width = self.console.measure(table, options=self.console.options.update_width(_UNLIMITED)).maximum
+        Console(highlight=False, width=max(width, 1)).print(table)
 
     def warn(self, text: str) -> None:
         self.errors.print(text, markup=False)

@@ -18,11 +18,18 @@ from sqlalchemy.orm import selectinload
 from archive.cli.output import Output
 from archive.config import mask_proxy
 from archive.db import session_scope
-from archive.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_OK, EXIT_PARTIAL, NotFound, UsageError
 from archive.evidence import command_actor
 from archive.models import SOURCE_KINDS, SOURCE_STATUSES, Collection, Source, SourceTag
 from archive.report import SUMMARY_FIELDS, collection_counts, csv_row, source_summary
-from archive.sources import DEFAULT_COLLECTION, AddResult, SourceEntry, add_in_batches, ensure_collection
+from archive.sources import (
+    DEFAULT_COLLECTION,
+    AddResult,
+    SourceEntry,
+    add_in_batches,
+    ensure_collection,
+    get_collection,
+)
 from archive.sources.importers import read_entries
 from archive.sources.limits import MAX_DESCRIPTION, clean_text, recheck_interval
 from archive.sources.manage import reschedule
@@ -96,6 +103,7 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
     import cut short keeps the batches before."""
     report = AddReport(out, args.collection, fmt)
     with session_scope(ws.sessions) as session:
+        created = get_collection(session, args.collection.strip()) is None
         collection = ensure_collection(session, args.collection)
         if collection.paused_at or collection.deleted_at:
             out.warn(f"lastseen: collection {collection.name!r} is {'deleted' if collection.deleted_at else 'paused'}:"
@@ -109,6 +117,8 @@ def _add_all(ws: Workspace, out: Output, args: argparse.Namespace, entries: Iter
             report.batch(result)
             for line in updated:
                 (out.warn if out.as_json else out.plain)(line)
+        if created and not report.added:  # every URL refused: nothing is created, not even the collection
+            session.delete(collection)
     return report.finish()
 
 
@@ -158,6 +168,8 @@ def _list_query(args: argparse.Namespace) -> Any:
 def cmd_list(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """List sources, filtered."""
     with session_scope(ws.sessions) as session:
+        if args.collection and get_collection(session, args.collection) is None:
+            raise NotFound(f"no collection named {args.collection!r}")
         rows = [source_summary(s) for s in session.scalars(_list_query(args).execution_options(yield_per=1000))]
     if args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=SUMMARY_FIELDS, lineterminator="\n")

@@ -5,33 +5,25 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from archive.cli.output import Output
 from archive.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNCHECKED, UsageError
-from archive.evidence import (
-    NO_TSA_CERTIFICATE,
-    FileReport,
-    SigningError,
-    TimestampError,
-    authorities,
-    command_actor,
-    load_certificates,
-    signer_fingerprint,
-    timestamp_stored,
-    verify_paths,
-    verify_stored,
-)
 from archive.storage import StorageError
 from archive.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from archive.evidence import FileReport
 
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _roots(args: argparse.Namespace, ws: Workspace) -> list[x509.Certificate]:
     """The certificates tokens are checked with: --tsa-cert, else LASTSEEN_TSA_CERTS."""
+    from archive.evidence import TimestampError, load_certificates  # cryptography loads for these commands only
+
     try:
         return load_certificates(args.tsa_cert or ws.settings.tsa_certs)
     except TimestampError as exc:
@@ -40,6 +32,8 @@ def _roots(args: argparse.Namespace, ws: Workspace) -> list[x509.Certificate]:
 
 def _line(report: FileReport) -> str:
     """FAILED with every problem; UNCHECKED when only a token's signature could not be checked; else ok."""
+    from archive.evidence import NO_TSA_CERTIFICATE
+
     if not report.ok:
         return f"FAILED  {report.name}: {'; '.join(report.problems)}"
     times = ", ".join(token["time"] for token in report.tokens)
@@ -58,6 +52,8 @@ def _line(report: FileReport) -> str:
 
 def _own_key(ws: Workspace) -> str | None:
     """This deployment's WACZ signing key's fingerprint, when it has one (verify never makes one)."""
+    from archive.evidence import SigningError, signer_fingerprint
+
     try:
         return signer_fingerprint(ws.settings)
     except SigningError:
@@ -69,6 +65,8 @@ def cmd_verify(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     holds but a token's signature could not be checked (no TSA certificate given)."""
     if args.collection and args.files:
         raise UsageError("give -c COLLECTION or FILEs, not both")
+    from archive.evidence import verify_paths, verify_stored
+
     roots = _roots(args, ws)
     pinned = args.key or ws.settings.wacz_signer or None
     if pinned and not _FINGERPRINT.fullmatch(pinned):
@@ -106,6 +104,8 @@ def _shown(ws: Workspace, uri: str) -> str:
 
 def cmd_timestamp(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Ask the TSAs for tokens of stored WARC files none has stamped yet; exit 1 when a TSA failed."""
+    from archive.evidence import TimestampError, authorities, command_actor, timestamp_stored
+
     try:
         tsas = authorities(ws.settings)
     except TimestampError as exc:

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive.captures import enqueue_source
 from archive.cli.output import Output
 from archive.db import session_scope
-from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, NotFound, UsageError
 from archive.models import Capture, Collection, Source, WaybackSubmission
 from archive.sources import find_sources
 from archive.timefmt import iso
 from archive.vocab import SourceStatus, SubmissionState
-from archive.wayback.client import WaybackTarget
-from archive.wayback.lookups import lookup_sources, recover_sources
-from archive.wayback.queue import REPORTED, DrainItem, drain
-from archive.wayback.targets import target_from_settings
 from archive.workspace import Workspace
+
+if TYPE_CHECKING:
+    from archive.wayback.client import WaybackTarget
+    from archive.wayback.queue import DrainItem
 
 
 def _chosen_sources(session: Session, args: argparse.Namespace, out: Output) -> tuple[list[int], int]:
     """Source ids the command works on (the URLs given, in the collection if named) and how many URLs were unknown."""
     if args.collection and session.scalar(select(Collection.id).where(Collection.name == args.collection)) is None:
-        raise UsageError(f"no collection named {args.collection!r}")
+        raise NotFound(f"no collection named {args.collection!r}")
     ids: list[int] = []
     unknown = 0
     for url in args.urls:
@@ -49,6 +48,9 @@ def cmd_wayback(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Drain the Wayback queue once; or --lookup the copies the archive holds; or --recover vanished sources."""
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be 1 or more")
+    from archive.captures import enqueue_source  # the Wayback client loads for this command only
+    from archive.wayback.targets import target_from_settings
+
     client = target_from_settings(ws.settings)
     with session_scope(ws.sessions) as session:
         ids, unknown = _chosen_sources(session, args, out)
@@ -80,6 +82,8 @@ def cmd_wayback(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 def _run_drain(ws: Workspace, args: argparse.Namespace, source_ids: list[int] | None, client: WaybackTarget,
                out: Output) -> int:
     """Drain once, printing each submission as it ends; exit 1 when some failed for good."""
+    from archive.wayback.queue import REPORTED, drain
+
     def show(item: DrainItem) -> None:
         if not out.as_json:
             out.line(f"{item.state:<9} {item.url}  {item.archive_url or item.error or ''}".rstrip())
@@ -97,6 +101,8 @@ def _run_drain(ws: Workspace, args: argparse.Namespace, source_ids: list[int] | 
 
 def _run_lookup(ws: Workspace, ids: list[int], client: WaybackTarget, out: Output) -> int:
     """Look each source up and print what the archive holds; exit 1 when some lookups failed."""
+    from archive.wayback.lookups import lookup_sources
+
     items = lookup_sources(ws, ids, client=client)
     if out.as_json:
         out.json({"target": client.name, "lookups": [item.as_dict() for item in items]})
@@ -116,6 +122,8 @@ def _run_lookup(ws: Workspace, ids: list[int], client: WaybackTarget, out: Outpu
 
 def _run_recover(ws: Workspace, ids: list[int], client: WaybackTarget, out: Output) -> int:
     """Find recovery copies and print them."""
+    from archive.wayback.lookups import recover_sources
+
     found = recover_sources(ws, ids, client=client)
     if out.as_json:
         out.json({"target": client.name, "recovered": [

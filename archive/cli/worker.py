@@ -85,7 +85,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--queues", "-Q", action="append", metavar="Q[,Q]",
                    help="queues to take tasks from: check, capture, wayback, alerts, and this worker's region's "
                         "check.<region> (default all)")
-    p.add_argument("--concurrency", "-c", type=int, default=2, help="tasks at once (default 2)")
+    p.add_argument("--concurrency", type=int, default=2, help="tasks at once (default 2; -c names a collection "
+                   "everywhere, so it has no short form)")
     p.add_argument("--region", default="", help="where this worker's traffic comes from: it takes the checks of "
                    "collections that ask for this region, and its checks are stored under it")
     p.add_argument("--proxy", default="", help="egress proxy for this worker's checks (instead of LASTSEEN_PROXY)")

@@ -2,91 +2,37 @@
 
 The package's front door: consumers import from `archive.evidence`, not from its modules (timestamps,
 stamping, verify).
+
+Each module loads when one of its names is first used, so adding a source (custody) does not load
+the timestamping and verifying machinery (requests, cryptography, rfc3161-client, warcio).
 """
 
-from archive.evidence.certified import CertifiedSigner, check_certified, package_signer
-from archive.evidence.custody import (
-    ADDED,
-    CAPTURED,
-    DELETED,
-    EXPORTED,
-    TIMESTAMPED,
-    CustodyError,
-    command_actor,
-    custody_lines,
-    events_about,
-    record,
-)
-from archive.evidence.signing import (
-    AnonymousSigner,
-    SigningError,
-    check_signed,
-    fingerprint,
-    key_path,
-    public_key_der,
-    sign_hash,
-    signer_fingerprint,
-    signing_key,
-)
-from archive.evidence.stamping import (
-    StampOutcome,
-    collection_warc_uris,
-    stamp_file,
-    stamp_local,
-    stored_warc_uris,
-    timestamp_stored,
-    token_keys,
-)
-from archive.evidence.timestamps import (
-    HttpTimestampAuthority,
-    Stamp,
-    TimestampAuthority,
-    TimestampError,
-    authorities,
-    load_certificates,
-    verify_token,
-)
-from archive.evidence.verify import NO_TSA_CERTIFICATE, FileReport, verify_paths, verify_stored
+from __future__ import annotations
 
-__all__ = [
-    "AnonymousSigner",
-    "CertifiedSigner",
-    "check_certified",
-    "package_signer",
-    "ADDED",
-    "CAPTURED",
-    "DELETED",
-    "EXPORTED",
-    "TIMESTAMPED",
-    "CustodyError",
-    "command_actor",
-    "custody_lines",
-    "events_about",
-    "record",
-    "FileReport",
-    "NO_TSA_CERTIFICATE",
-    "HttpTimestampAuthority",
-    "Stamp",
-    "SigningError",
-    "StampOutcome",
-    "TimestampAuthority",
-    "TimestampError",
-    "authorities",
-    "check_signed",
-    "fingerprint",
-    "key_path",
-    "public_key_der",
-    "sign_hash",
-    "signer_fingerprint",
-    "signing_key",
-    "stamp_local",
-    "load_certificates",
-    "stamp_file",
-    "stored_warc_uris",
-    "collection_warc_uris",
-    "timestamp_stored",
-    "token_keys",
-    "verify_paths",
-    "verify_stored",
-    "verify_token",
-]
+from importlib import import_module
+from typing import Any
+
+# this package's modules and the names each holds
+_MODULES: dict[str, str] = {
+    "certified": "CertifiedSigner check_certified package_signer",
+    "custody": ("ADDED CAPTURED DELETED EXPORTED TIMESTAMPED CustodyError command_actor custody_lines "
+                "events_about record"),
+    "signing": ("AnonymousSigner SigningError check_signed fingerprint key_path public_key_der sign_hash "
+                "signer_fingerprint signing_key"),
+    "stamping": ("StampOutcome collection_warc_uris stamp_file stamp_local stored_warc_uris timestamp_stored "
+                 "token_keys"),
+    "timestamps": ("HttpTimestampAuthority Stamp TimestampAuthority TimestampError authorities load_certificates "
+                   "verify_token"),
+    "verify": "NO_TSA_CERTIFICATE FileReport verify_paths verify_stored",
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module holding `name` on first use (PEP 562), then keep it here."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from archive.db import session_scope
-from archive.errors import UsageError
+from archive.errors import NotFound
 from archive.evidence.custody import CAPTURED, TIMESTAMPED, record
 from archive.evidence.timestamps import Stamp, TimestampAuthority, TimestampError
 from archive.models import Capture, Collection, CustodyEvent, Source, TimestampToken
@@ -107,7 +107,7 @@ def collection_warc_uris(ws: Workspace, collection: str) -> list[str]:
     custody record says was stored for it (its pages' metadata, files salvaged from a crawl that died)."""
     with session_scope(ws.sessions) as session:
         if session.scalar(select(Collection.id).where(Collection.name == collection)) is None:
-            raise UsageError(f"no collection named {collection!r}")
+            raise NotFound(f"no collection named {collection!r}")
         first = func.min(Capture.captured_at)
         captured = session.execute(select(Capture.warc_uri, first).join(Source).join(Collection)
                                    .where(Collection.name == collection).group_by(Capture.warc_uri)).all()

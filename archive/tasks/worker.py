@@ -7,16 +7,23 @@ inspect command with its region and how many tasks of each kind it finished or f
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from typing import Any
 
-from archive.tasks import work
+from archive.models import utcnow
+from archive.tasks import leases, work
 from archive.tasks.app import QUEUES, TASKS, app_for
+from archive.tasks.stopping import Deadline
+from archive.tasks.wording import sentence
 from archive.workspace import Workspace
+
+logger = logging.getLogger("lastseen.tasks")
 
 BUSY_RETRY = 15  # seconds before a capture whose collection is being crawled elsewhere is tried again
 
@@ -35,6 +42,7 @@ def register(app: Any, ws: Workspace) -> None:
 
     def body(kind: str, task: Any, keys: list[str], *extra: Any) -> dict[str, Any]:
         run = work.Run(ws, task.request.id, f"{task.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+        started = time.monotonic()
         try:
             if kind == "check":
                 result = work.check_batch(run, *extra[:1])  # check.<region>'s tasks name their queue
@@ -52,6 +60,7 @@ def register(app: Any, ws: Workspace) -> None:
             _count(kind, "failed")
             raise
         _count(kind, "done")
+        logger.info("%s task done in %.1f s: %s", kind, time.monotonic() - started, sentence(result))
         return result
 
     for kind, name in TASKS.items():
@@ -70,6 +79,7 @@ def _stats(state: Any) -> dict[str, Any]:
 
 def run_worker(ws: Workspace, *, queues: list[str], concurrency: int, region: str = "") -> int:
     """Run a worker in the foreground until it is told to stop (SIGTERM, SIGINT)."""
+    from celery import signals
     from celery.worker.control import inspect_command
 
     app = app_for(ws.settings)
@@ -80,5 +90,16 @@ def run_worker(ws: Workspace, *, queues: list[str], concurrency: int, region: st
     worker = app.Worker(hostname=name, queues=queues or list(QUEUES), concurrency=max(1, concurrency),
                         pool="threads", loglevel="INFO", without_mingle=True, without_gossip=True,
                         optimization="fair")
+    # Our own sentence says what each task did (above); Celery's line would print the result as a dict.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+    deadline = Deadline(lambda: _let_go(ws, f"{name}:{os.getpid()}:"))
+    signals.worker_shutting_down.connect(lambda **_: deadline.start(), weak=False)
     worker.start()
     return int(worker.exitcode or 0)
+
+
+def _let_go(ws: Workspace, holder_prefix: str) -> None:
+    """The leases of this worker's unfinished runs run out now: the scheduler hands their work out again."""
+    count = leases.let_go(ws.sessions, holder_prefix, utcnow())
+    if count:
+        logger.info("let go of %d lease(s) of unfinished work", count)

@@ -3,56 +3,32 @@
 The package's front door: consumers import from `archive.warc`, not from its modules (writer, reader,
 index), so those can change shape without touching them. Only the format lives here: exporting a collection
 (which reads the database) is archive.export, a layer up.
+
+Each module loads when one of its names is first used, so a command that reads one record does not load
+writing or indexing.
 """
 
-from archive.warc.index import salvage, write_cdxj, write_index
-from archive.warc.reader import (
-    ArchivedRecord,
-    RecordBody,
-    WarcError,
-    decoded_body,
-    iter_records,
-    open_record,
-    read_record,
-)
-from archive.warc.records import custody_warcinfo, prepare_resource, prepare_screenshot
-from archive.warc.writer import (
-    METADATA_URI_PREFIX,
-    SCREENSHOT_URI_PREFIX,
-    ClosedWarc,
-    ExchangeRecords,
-    PreparedFile,
-    PreparedRecord,
-    RevisitTarget,
-    RollingWarcWriter,
-    WarcRecordInfo,
-    prepare_metadata,
-    sha1_b32,
-)
+from __future__ import annotations
 
-__all__ = [
-    "METADATA_URI_PREFIX",
-    "SCREENSHOT_URI_PREFIX",
-    "ArchivedRecord",
-    "RecordBody",
-    "ClosedWarc",
-    "ExchangeRecords",
-    "PreparedFile",
-    "PreparedRecord",
-    "RevisitTarget",
-    "RollingWarcWriter",
-    "WarcError",
-    "WarcRecordInfo",
-    "custody_warcinfo",
-    "decoded_body",
-    "iter_records",
-    "prepare_metadata",
-    "prepare_screenshot",
-    "prepare_resource",
-    "open_record",
-    "read_record",
-    "salvage",
-    "sha1_b32",
-    "write_cdxj",
-    "write_index",
-]
+from importlib import import_module
+from typing import Any
+
+# this package's modules and the names each holds
+_MODULES: dict[str, str] = {
+    "index": "salvage write_cdxj write_index",
+    "reader": "ArchivedRecord RecordBody WarcError decoded_body iter_records open_record read_record",
+    "records": "custody_warcinfo prepare_resource prepare_screenshot",
+    "writer": ("METADATA_URI_PREFIX SCREENSHOT_URI_PREFIX ClosedWarc ExchangeRecords PreparedFile PreparedRecord "
+               "RevisitTarget RollingWarcWriter WarcRecordInfo prepare_metadata sha1_b32"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module holding `name` on first use (PEP 562), then keep it here."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

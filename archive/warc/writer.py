@@ -258,6 +258,25 @@ class RollingWarcWriter:
                 placed.append(info)
             return placed
 
+    def read_back(self, info: WarcRecordInfo) -> bytes | None:
+        """The bytes of a record this writer wrote, while its file is still in the spool (else None).
+
+        A browser rendering from the archive reads the crawl's own records back through this.
+        """
+        with self._lock:
+            if info.file_name == self._name and self._fh is not None:
+                self._fh.flush()
+                path = self.spool_dir / (info.file_name + ".open")
+            else:
+                path = self.spool_dir / info.file_name
+        try:
+            with path.open("rb") as fh:
+                fh.seek(info.offset)
+                data = fh.read(info.length)
+        except OSError:
+            return None
+        return data if len(data) == info.length else None
+
     def _index_record(self, info: WarcRecordInfo, mime: str | None, status: str | None) -> None:
         """Note the record's CDXJ fields; the lines are made off this thread when the file is indexed."""
         fields: dict[str, str] = {"url": info.target_uri}

@@ -1,0 +1,124 @@
+"""Fingerprinting kept videos: each video's media is read back from its WARC record, sampled and hashed.
+
+Runs off the capture path (a command, the scheduler's round or a worker): a video whose media cannot be
+decoded gets a stored failure with its reason and is not tried again until its media changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.db import session_scope
+from archive.footage.frames import FootageError, Limits, sample
+from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture, top_part
+from archive.footage.tables import Fingerprint, FrameHashRow
+from archive.models import Capture, Source, Video
+from archive.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+READ_CHUNK = 16 * 1024 * 1024  # bytes of a WARC record read from storage at once
+
+
+@dataclass
+class Tally:
+    """What a fingerprinting round did."""
+
+    done: int = 0
+    failed: int = 0
+    frames: int = 0
+
+
+def hash_file(path: Path, per_second: float, limits: Limits) -> list[FrameHash]:
+    """The frames of a media file worth matching (PDQ quality at least MIN_QUALITY), whole and top part, hashed."""
+    kept = []
+    for frame in sample(path, per_second, limits):
+        for picture in (frame.rgb, top_part(frame.rgb)):
+            digest, quality = hash_picture(picture)
+            if quality >= MIN_QUALITY:
+                kept.append(FrameHash(frame.second, quality, digest))
+    return kept
+
+
+def pending(session: Session, collection_id: int | None = None, limit: int = 100) -> list[int]:
+    """Kept videos (media stored) with no fingerprint for their current media, oldest first."""
+    statement = (select(Video.id).join(Fingerprint, Fingerprint.video_id == Video.id, isouter=True)
+                 .where(Video.media_capture_id.is_not(None))
+                 .where((Fingerprint.video_id.is_(None)) | (Fingerprint.media_sha256 != Video.media_sha256))
+                 .order_by(Video.id).limit(limit))
+    if collection_id is not None:
+        statement = statement.join(Source, Source.id == Video.source_id).where(Source.collection_id == collection_id)
+    return list(session.scalars(statement))
+
+
+def media_to_file(ws: Workspace, capture: Capture, folder: Path) -> Path:
+    """The media payload of a capture's WARC record, written to a file in `folder` (read in chunks)."""
+    key = ws.storage.key_of(capture.warc_uri)
+    record_path, media_path = folder / "record.warc.gz", folder / "media"
+    with record_path.open("wb") as out:
+        for start in range(0, capture.warc_length, READ_CHUNK):
+            out.write(ws.storage.read(key, capture.warc_offset + start,
+                                      min(READ_CHUNK, capture.warc_length - start)))
+    with record_path.open("rb") as raw, media_path.open("wb") as out:
+        for record in ArchiveIterator(raw, check_digests=False):
+            shutil.copyfileobj(record.content_stream(), out, READ_CHUNK)
+            break
+    record_path.unlink()
+    return media_path
+
+
+def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits) -> Fingerprint:
+    """Fingerprint one kept video and store its frame hashes (or its failure); returns what was stored."""
+    with session_scope(ws.sessions) as session:
+        video = session.get(Video, video_id)
+        capture = session.get(Capture, video.media_capture_id) if video and video.media_capture_id else None
+        sha256 = video.media_sha256 if video else None
+        if capture is not None:
+            session.expunge(capture)
+    frames: list[FrameHash] = []
+    reason = None
+    with tempfile.TemporaryDirectory(prefix="lastseen-footage-") as folder:
+        try:
+            if capture is None:
+                raise FootageError("no kept media")
+            frames = hash_file(media_to_file(ws, capture, Path(folder)), per_second, limits)
+            if not frames:
+                raise FootageError("no frame clear enough to fingerprint")
+        except FootageError as exc:
+            reason = str(exc)
+    with session_scope(ws.sessions) as session:
+        session.execute(delete(FrameHashRow).where(FrameHashRow.video_id == video_id))
+        session.execute(delete(Fingerprint).where(Fingerprint.video_id == video_id))
+        if frames:
+            session.execute(insert(FrameHashRow), [
+                {"video_id": video_id, "second": f.second, "quality": f.quality, "hash": f.hash} for f in frames])
+        made = Fingerprint(video_id=video_id, state="failed" if reason else "done", reason=reason,
+                           frames=len(frames), media_sha256=sha256)
+        session.add(made)
+        session.flush()
+        session.expunge(made)
+    return made
+
+
+def fingerprint_pending(ws: Workspace, per_second: float, limits: Limits,
+                        collection_id: int | None = None) -> Tally:
+    """Fingerprint every kept video still without one; failures are stored, never raised."""
+    tally = Tally()
+    with session_scope(ws.sessions) as session:
+        todo = pending(session, collection_id, limit=10_000)
+    for video_id in todo:
+        made = fingerprint(ws, video_id, per_second, limits)
+        if made.state == "done":
+            tally.done += 1
+            tally.frames += made.frames
+        else:
+            tally.failed += 1
+            logger.info("video %s could not be fingerprinted: %s", video_id, made.reason)
+    return tally
