@@ -173,6 +173,19 @@ def feeds_round() -> dict[str, Any]:
     return {"polled": len(results), "added": added, "failed": sum(bool(result.error) for result in results)}
 
 
+def transcribe_round() -> dict[str, Any]:
+    """Read kept videos for their words (speech, on-screen text); with a broker, a worker on the `transcribe`
+    queue does it, off the scheduler's cores."""
+    from archive.tasks.work import transcribe_work
+
+    ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_singleton
+
+        return queue_singleton(ws, "transcribe", "read")
+    return transcribe_work(ws)
+
+
 def timestamp_round() -> dict[str, Any]:
     """Ask the TSAs again for tokens of stored WARC files that lack one (a TSA was down, a crawl died)."""
     from archive.evidence import authorities, timestamp_stored
@@ -194,6 +207,7 @@ JOBS: dict[str, Callable[[], Any]] = {
     "wayback": wayback_round,
     "alerts": alert_round,
     "feeds": feeds_round,
+    "transcribe": transcribe_round,
     "timestamp": timestamp_round,
 }
 

@@ -18,9 +18,10 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 # Debian's tools lastseen runs: Chromium (screenshots, browser capture), ffmpeg (media), fpcalc (audio
-# fingerprints), Tesseract with the languages researchers read (on-screen text), espeak-ng (the tests' speech).
+# fingerprints), Tesseract with the languages researchers read (on-screen text), espeak-ng (the tests' speech),
+# DejaVu (the font the tests burn captions in with ffmpeg's drawtext).
 packages=(chromium chromium-driver ffmpeg libchromaprint-tools tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
-          tesseract-ocr-kaz tesseract-ocr-ukr tesseract-ocr-ara espeak-ng)
+          tesseract-ocr-kaz tesseract-ocr-ukr tesseract-ocr-ara espeak-ng fonts-dejavu-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

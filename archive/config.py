@@ -122,7 +122,7 @@ class Settings:
     schedule_batch: int = _setting(2000, "int", "due sources one scheduler round checks at most")
     standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
     schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
-                                              "alerts, timestamp (default all)")
+                                              "alerts, feeds, transcribe, timestamp (default all)")
     # Scaling out (see README "Scaling out")
     broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
                                "scheduler does all the work in its own process", secret=True)
@@ -164,6 +164,14 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    # Words of kept videos (#25): speech, on-screen text
+    transcribe_model: str = _setting("", "str", "folder of a faster-whisper (CTranslate2) Whisper model that "
+                                     "`lastseen transcribe` loads; empty: speech is not transcribed")
+    transcribe_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video's speech transcribed at most "
+                                           "(audio is decoded up to there only, so memory stays bounded)")
+    transcribe_threads: int = _setting(0, "int", "CPU threads one transcription uses; 0: all cores")
+    ocr_languages: tuple[str, ...] = _setting(("eng", "rus", "ukr", "kaz", "ara"), "list",
+                                              "Tesseract languages on-screen text is read in")
     chromium_user: str = _setting("lastseen-browser", "str", "the unprivileged user Chromium runs as when lastseen "
                                   "runs as root, so Chromium's sandbox can start (setup.sh creates it)")
     timemap_page_size: int = _setting(1000, "int", "mementos per TimeMap page; longer maps link a next page")

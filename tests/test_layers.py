@@ -41,7 +41,7 @@ LAYERS: dict[str, tuple[float, str]] = {
     **{f"archive.{name}": (4.4, name) for name in ("config", "warc")},
     # Providers: what each video site's URLs look like and how it says a video is gone (pure); info fetches.
     **{f"archive.{name}": (5, "pure") for name in ("status", "extract", "providers", "urls", "vocab", "timefmt",
-                                                   "errors")},
+                                                   "errors", "lazy")},
 }
 PACKAGE = ("archive", (5, "pure"))  # the package itself holds __version__ only; it is no prefix of the others
 # The command line is the door to the other surfaces (`serve`, `schedule`, `worker`); the scheduler hands work to

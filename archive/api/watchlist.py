@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from archive.api.access import ArchivistDep, Caller, collection_or_404, workspace_of
-from archive.api.jobs import JobConflict
 from archive.api.schemas import ERRORS, ErrorOut, IdPath, JobOut, NamePath, SourcePatch, WatchOut
+from archive.api.write import start_job
 from archive.db import session_scope
 from archive.models import Collection, Source, utcnow
 from archive.sources.limits import InputError, recheck_interval
@@ -166,12 +166,7 @@ def _job_for_source(kind: str, source_id: int, request: Request, who: Caller) ->
             if item.deleted_at is not None or item.paused_at is not None:
                 raise HTTPException(409, f"{what} is {'deleted' if item.deleted_at else 'paused'}: resume it first")
         collection, url = source.collection.name, source.normalized_url
-    try:
-        job = request.app.state.jobs.start(kind, collection, started_by=_actor(who), urls=[url])
-    except JobConflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    logger.info("%s started %s of source %d: job %s", who.name, kind, source_id, job.id)
-    return JSONResponse(job.as_dict(), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
+    return start_job(request, who, kind, collection, [url], f"source {source_id}")
 
 
 @router.post("/api/sources/{source_id}/check", status_code=202, response_model=JobOut,

@@ -90,16 +90,23 @@ def add_collection_sources(name: NamePath, body: AddSourcesIn, request: Request,
     return out
 
 
-def _start_job(kind: str, name: str, request: Request, who: Caller) -> JSONResponse:
-    """Start a job of this kind on a collection: 202 with where to follow it, 409 when one runs already."""
-    with session_scope(workspace_of(request).sessions) as session:
-        collection = collection_or_404(session, name).name
+def start_job(request: Request, who: Caller, kind: str, collection: str, urls: Sequence[str] = (),
+              what: str | None = None) -> JSONResponse:
+    """Start a job (of a collection, or of some of its URLs): 202 with where to follow it, 409 when one of its
+    kind runs for the collection already."""
     try:
-        job = request.app.state.jobs.start(kind, collection, started_by=f"API token {who.name}")
+        job = request.app.state.jobs.start(kind, collection, started_by=f"API token {who.name}", urls=urls)
     except JobConflict as exc:
         raise HTTPException(409, str(exc)) from None
-    logger.info("%s started %s of %s: job %s", who.name, kind, collection, job.id)
+    logger.info("%s started %s of %s: job %s", who.name, kind, what or collection, job.id)
     return JSONResponse(job.as_dict(), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
+
+
+def _start_job(kind: str, name: str, request: Request, who: Caller) -> JSONResponse:
+    """Start a job of this kind on a collection."""
+    with session_scope(workspace_of(request).sessions) as session:
+        collection = collection_or_404(session, name).name
+    return start_job(request, who, kind, collection)
 
 
 @router.post("/api/collections/{name:path}/crawl", status_code=202, response_model=JobOut,

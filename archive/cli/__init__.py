@@ -29,6 +29,7 @@ from archive.cli import (
     tokens,
     verify,
     wayback,
+    words,
     worker,
 )
 from archive.cli.examples import describe_commands
@@ -42,7 +43,7 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
 COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
-            footage, timeline, search, diff)
+            footage, words, timeline, search, diff)
 
 
 def _global_options() -> argparse.ArgumentParser:

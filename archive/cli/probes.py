@@ -43,7 +43,7 @@ def probe_all(ws: Workspace) -> list[Probe]:
     """Every configured part, in the order the work uses them."""
     settings = ws.settings
     return [_database(ws), _storage(ws), _broker(settings), _redis(settings), *_tsas(settings),
-            *_webhooks(settings), _chromium(settings), _deno()]
+            *_webhooks(settings), _chromium(settings), _deno(), _transcription(settings), _tesseract(settings)]
 
 
 def _failure(exc: BaseException) -> str:
@@ -171,3 +171,27 @@ def _deno() -> Probe:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Probe("deno", False, f"{path}: {_failure(exc)}")
     return Probe("deno", True, f"{(version.splitlines() or [path])[0]} (yt-dlp's JavaScript runtime)")
+
+
+def _transcription(settings: Settings) -> Probe:
+    """The speech model folder, looked at without loading it (faster-whisper loads only to transcribe)."""
+    from archive.words.speech import model_problem
+
+    if not settings.transcribe_model:
+        return Probe("transcribe", None, "off (no LASTSEEN_TRANSCRIBE_MODEL): kept videos' speech is not transcribed")
+    problem = model_problem(settings.transcribe_model)
+    if problem:
+        return Probe("transcribe", False, problem)
+    return Probe("transcribe", True, f"Whisper model at {settings.transcribe_model}")
+
+
+def _tesseract(settings: Settings) -> Probe:
+    """Tesseract and the languages on-screen text is read in."""
+    from archive.words.screen import ocr_problem
+
+    if not settings.ocr_languages:
+        return Probe("ocr", None, "off (LASTSEEN_OCR_LANGUAGES is empty): on-screen text is not read")
+    problem = ocr_problem(settings.ocr_languages)
+    if problem:
+        return Probe("ocr", False, problem)
+    return Probe("ocr", True, f"Tesseract reads {', '.join(settings.ocr_languages)}")

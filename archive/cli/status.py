@@ -7,10 +7,12 @@ from typing import Any
 
 from archive.cli.output import Output
 from archive.cli.sources import collection_arg
+from archive.cli.words import print_words
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK
 from archive.report import source_detail
 from archive.sources import find_sources
+from archive.words.show import words_of
 from archive.workspace import Workspace
 
 
@@ -18,7 +20,7 @@ def cmd_status(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Everything known of one URL."""
     with session_scope(ws.sessions) as session:
         sources = find_sources(session, args.url, args.collection)
-        details = [source_detail(session, s) for s in sources]
+        details = [{**source_detail(session, s), "words": words_of(session, s.id)} for s in sources]
     if out.as_json:
         out.json({"query": args.url, "sources": details})
     else:
@@ -79,6 +81,8 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
             out.line(f"    shown by        {said['page'] or '-'}")
         for page in d["found_on"]:
             out.line(f"    found on        {page}")
+        if d.get("words") is not None:
+            print_words(out, d["words"])
     for v in d["videos"]:
         out.line(f"  video on page     {v['provider']} {v['video_id']} ({v['status']}) {v['canonical_url']}")
     wayback = d["wayback"]

@@ -172,3 +172,26 @@ def feeds_round(run: Run) -> dict[str, Any]:
     results = poll_due(run.ws)
     run.release("feeds", ["poll"])
     return {"polled": len(results), "added": sum(len(result.added) for result in results)}
+
+
+def transcribe_work(ws: Workspace) -> dict[str, Any]:
+    """The words round, in the scheduler or a worker: transcribe and read the on-screen text of kept videos not
+    read yet (a source that is off is None; a model or Tesseract that cannot work is logged, nothing read)."""
+    from archive.words.round import WordsSetupError, read_words, tally_fields
+
+    try:
+        tallies = read_words(ws, actor="lastseen transcribe task")
+    except WordsSetupError as exc:
+        logger.error("kept videos are not read: %s", exc)
+        return {"error": str(exc)}
+    return {name: tally_fields(tally) for name, tally in tallies.items()}
+
+
+@renewing
+def transcribe_round(run: Run) -> dict[str, Any]:
+    """The words round for the task that holds it."""
+    if not run.claim("transcribe"):
+        return {"claimed": 0}
+    result = transcribe_work(run.ws)
+    run.release("transcribe", ["read"])
+    return result

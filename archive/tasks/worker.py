@@ -52,6 +52,8 @@ def register(app: Any, ws: Workspace) -> None:
                 result = work.wayback_round(run, extra[0] if extra else [])
             elif kind == "feeds":
                 result = work.feeds_round(run)
+            elif kind == "transcribe":
+                result = work.transcribe_round(run)
             else:
                 result = work.alerts_round(run)
         except work.CollectionBusy as exc:

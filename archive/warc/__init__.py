@@ -10,8 +10,7 @@ writing or indexing.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from archive.lazy import lazy_names
 
 # this package's modules and the names each holds
 _MODULES: dict[str, str] = {
@@ -21,14 +20,4 @@ _MODULES: dict[str, str] = {
     "writer": ("METADATA_URI_PREFIX SCREENSHOT_URI_PREFIX ClosedWarc ExchangeRecords PreparedFile PreparedRecord "
                "RevisitTarget RollingWarcWriter WarcRecordInfo prepare_metadata sha1_b32"),
 }
-_WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Load the module holding `name` on first use (PEP 562), then keep it here."""
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__all__, __getattr__ = lazy_names(__name__, _MODULES)

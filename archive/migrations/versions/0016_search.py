@@ -6,7 +6,7 @@ tsvector in the document's language (written with the row); SQLite keeps an exte
 search_fts, that triggers keep in step with search_document.
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-06 01:45:00.000000
 """
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0016'
-down_revision: str | None = '0015'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
