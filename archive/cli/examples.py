@@ -35,6 +35,9 @@ EXAMPLES: dict[str, str] = {
     "fingerprint": "lastseen fingerprint\nlastseen fingerprint -c flood",
     "similar": "lastseen similar still.png\nlastseen similar copy.mp4 -c flood --json\n"
                "lastseen similar https://youtu.be/dQw4w9WgXcQ",
+    "transcribe": "lastseen transcribe\nlastseen transcribe -c flood",
+    "transcript": "lastseen transcript https://youtu.be/dQw4w9WgXcQ\n"
+                  "lastseen transcript https://youtu.be/dQw4w9WgXcQ --format vtt --source speech",
     "subscribe": "lastseen subscribe -c flood https://news.example/feed.xml\nlastseen subscribe -c flood --list\n"
                  "lastseen subscribe -c flood --remove https://news.example/feed.xml",
     "timeline": "lastseen timeline -c flood\nlastseen timeline -c flood --as-of 2026-01-06 --csv > then.csv\n"
