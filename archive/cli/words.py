@@ -10,7 +10,6 @@ from archive.cli.output import Output
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.sources import find_sources, get_collection
-from archive.words.round import WordsSetupError, read_words, tally_fields
 from archive.words.show import as_text, as_vtt, words_of
 from archive.words.tables import CAPTION, SCREEN, SPEECH
 from archive.workspace import Workspace
@@ -33,6 +32,8 @@ OFF = {SPEECH: "off (no model: set LASTSEEN_TRANSCRIBE_MODEL to a faster-whisper
 
 def cmd_transcribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Read every kept video not read yet; exit 1 when some could not be."""
+    from archive.words.round import WordsSetupError, read_words, tally_fields  # the readers load here only
+
     try:
         tallies = read_words(ws, _collection_id(ws, args.collection))
     except WordsSetupError as exc:
