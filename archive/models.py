@@ -483,7 +483,7 @@ class SearchDocument(Base):
     description; later a transcript), kept for archive.research.search under a key its producer chooses.
 
     PostgreSQL searches `tsv` (weighted: title, then authors, then text; in the document's language) through a
-    GIN index; SQLite searches the FTS5 table search_fts that triggers of migration 0016 keep in step.
+    GIN index; SQLite searches the FTS5 table search_fts that triggers of migration 0018 keep in step.
     """
 
     __tablename__ = "search_document"

@@ -3,7 +3,7 @@
 Producers hand `index_documents` a Document each (the crawl's description of a page, a video's metadata, and any
 later producer such as transcripts), under a key of their own so indexing again replaces. PostgreSQL matches a
 weighted tsvector in the document's language through a GIN index; SQLite matches the FTS5 table search_fts
-(migration 0016). A query is bounded: at most MAX_WORDS words, no more than MAX_LIMIT hits, each with a snippet and
+(migration 0018). A query is bounded: at most MAX_WORDS words, no more than MAX_LIMIT hits, each with a snippet and
 the capture it links to.
 """
 

@@ -5,7 +5,7 @@ description) under a key its producer chooses, so indexing it again replaces it.
 tsvector in the document's language (written with the row); SQLite keeps an external-content FTS5 table,
 search_fts, that triggers keep in step with search_document.
 
-Revision ID: 0016
+Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-06 01:45:00.000000
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0016'
+revision: str = '0018'
 down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
