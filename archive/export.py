@@ -36,6 +36,8 @@ from archive.evidence import (
     stamp_local,
     token_keys,
 )
+from archive.research.records import collection_records
+from archive.sources import get_collection
 from archive.storage import sha256_file
 from archive.warc import METADATA_URI_PREFIX
 from archive.workspace import Workspace
@@ -56,7 +58,8 @@ def write_wacz(paths: list[Path], out: Path, *, title: str, pages: list[dict[str
     """A WACZ 1.1.1 package: the WARC files, a ZipNum index, pages.jsonl, datapackage.json and its digest.
 
     extras are more files listed in datapackage.json (a WARC's timestamp tokens as `archive/NAME.tsr`, the
-    custody record); sign gives the digest's `signedData` (WACZ signing, archive.evidence).
+    custody record, the timeline's records/*.jsonl); sign gives the digest's `signedData` (WACZ signing,
+    archive.evidence).
 
     The index is `indexes/index.cdx.gz` (sorted CDXJ in gzip blocks of ZIPNUM_LINES lines) with
     `indexes/index.idx` (the first key of each block and where it lies), as py-wacz writes it: ReplayWeb.page
@@ -250,6 +253,9 @@ def _export_wacz(ws: Workspace, collection: str, uris: list[str], target: Path) 
                        for token in token_keys(ws.storage, key_name)]
         with session_scope(ws.sessions) as session:
             extras.append((CUSTODY_FILE, custody_lines(events_about(session, collection, uris))))
+            found = get_collection(session, collection)
+            if found is not None:  # the checks and status changes too: the timeline rebuilds from the package
+                extras += collection_records(session, found.id)
         try:
             write_wacz(paths, target, title=f"lastseen collection {collection}", extras=extras, sign=signer.sign)
         except SigningError as exc:  # the certificate form's TSA did not answer: nothing is written

@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from archive.urls import url_key
@@ -501,6 +502,33 @@ class TaskLease(Base):
     holder: Mapped[str | None] = mapped_column(String(200), default=None)
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class SearchDocument(Base):
+    """One searchable text of the archive (a page's title, authors and main text; a video's title, uploader and
+    description; later a transcript), kept for archive.research.search under a key its producer chooses.
+
+    PostgreSQL searches `tsv` (weighted: title, then authors, then text; in the document's language) through a
+    GIN index; SQLite searches the FTS5 table search_fts that triggers of migration 0018 keep in step.
+    """
+
+    __tablename__ = "search_document"
+    __table_args__ = (
+        Index("ix_search_document_source", "source_id"),
+        Index("ix_search_document_tsv", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # "page:<capture id>", "video:<source id>", ...
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    capture_id: Mapped[int | None] = mapped_column(ForeignKey("capture.id", ondelete="CASCADE"), default=None)
+    kind: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    title: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tsv: Mapped[Any] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None)
 
 
 class Subscription(Base):

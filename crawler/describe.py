@@ -49,6 +49,7 @@ class PageDescription:
 
     page_meta: dict[str, Any]
     record: PreparedRecord | None = None
+    text: str | None = None  # the main text, for the search index (archive.research.search)
 
 
 def describe_page(data: bytes, content_type: str | None, fetched_at: datetime) -> PageDescription:
@@ -73,7 +74,7 @@ def describe_page(data: bytes, content_type: str | None, fetched_at: datetime) -
     page_meta = {key: found.get(key) for key in DB_META_FIELDS}
     if meta.text:
         page_meta["text_sha256"] = text_sha256(meta.text)
-    return PageDescription(page_meta, record)
+    return PageDescription(page_meta, record, meta.text)
 
 
 def _ready() -> None:
@@ -209,7 +210,8 @@ class _MetadataFiles:
         for left in (salvage(path) for path in sorted(settings.spool_dir.glob(prefix + "-*.warc.gz*"))):
             if left is not None:
                 self._store(left, [])
-        self.waiting: list[tuple[str, int, dict[str, Any], bool]] = []  # (file, capture id, page_meta, a video)
+        # (file, capture id, page_meta, a video, main text)
+        self.waiting: list[tuple[str, int, dict[str, Any], bool, str | None]] = []
         self.described = 0
         warcinfo = {"software": f"lastseen/{__version__}", "format": "WARC File Format 1.1",
                     "operator": settings.operator or "unknown", "isPartOf": named,
@@ -224,7 +226,7 @@ class _MetadataFiles:
                 session.execute(update(Capture).where(Capture.id == capture.id).values(page_meta=found.page_meta))
             return
         info = self.writer.append(found.record)
-        self.waiting.append((info.file_name, capture.id, found.page_meta, capture.kind == "video"))
+        self.waiting.append((info.file_name, capture.id, found.page_meta, capture.kind == "video", found.text))
 
     def close(self) -> None:
         """Store the last file and wait for the timestamps of all."""
@@ -238,14 +240,14 @@ class _MetadataFiles:
         self.waiting = [item for item in self.waiting if item[0] != closed.path.name]
         self._store(closed, rows)
 
-    def _store(self, closed: ClosedWarc, rows: list[tuple[int, dict[str, Any], bool]]) -> None:
+    def _store(self, closed: ClosedWarc, rows: list[tuple[int, dict[str, Any], bool, str | None]]) -> None:
         """Keep the file, then fill its captures' page_meta (and a video's missing title)."""
         try:
             self.store.keep(closed, self._collections(rows), lambda uri: self._fill(rows))
         except (StorageError, OSError) as exc:
             logger.error("metadata file %s stays in the spool: %s", closed.path, exc)
 
-    def _collections(self, rows: list[tuple[int, dict[str, Any], bool]]) -> list[str | None]:
+    def _collections(self, rows: list[tuple[int, dict[str, Any], bool, str | None]]) -> list[str | None]:
         """The collections whose captures the file describes (the custody record names the file for each)."""
         if not rows:
             return [self.collection]
@@ -254,9 +256,16 @@ class _MetadataFiles:
                 select(Collection.name).distinct().join(Source, Source.collection_id == Collection.id)
                 .join(Capture, Capture.source_id == Source.id).where(Capture.id.in_([row[0] for row in rows]))))
 
-    def _fill(self, rows: list[tuple[int, dict[str, Any], bool]]) -> None:
+    def _fill(self, rows: list[tuple[int, dict[str, Any], bool, str | None]]) -> None:
+        from archive.research.search import index_documents, page_document
+
         with session_scope(self.ws.sessions) as session:
-            for capture_id, meta, video in rows:
+            sources = dict(session.execute(select(Capture.id, Capture.source_id)
+                                           .where(Capture.id.in_([row[0] for row in rows]))).all())
+            documents = (page_document(capture_id, sources[capture_id], {**meta, "text": text})
+                         for capture_id, meta, _video, text in rows if capture_id in sources)
+            index_documents(session, [doc for doc in documents if doc is not None])
+            for capture_id, meta, video, _text in rows:
                 session.execute(update(Capture).where(Capture.id == capture_id).values(page_meta=meta))
                 if video and meta.get("title"):
                     source_id = select(Capture.source_id).where(Capture.id == capture_id).scalar_subquery()

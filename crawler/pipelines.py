@@ -15,6 +15,7 @@ from archive.captures import capture_failed, capture_row
 from archive.db import session_scope
 from archive.models import CrawlFailure, PageVideo, Source, Video, utcnow
 from archive.providers.info import VideoInfo, fetch_oembed, fetch_ytdlp
+from archive.research.search import index_documents, video_document
 from archive.sources import SourceEntry, add_sources, as_video
 from archive.sources.state import note_availability
 from crawler.extensions import WarcCapture
@@ -127,6 +128,8 @@ class VideoMetadataPipeline(CrawlPipeline):
             video.duration = info.get("duration") if isinstance(info.get("duration"), int | float) else video.duration
             video.view_count = info.get("view_count") if isinstance(info.get("view_count"), int) else video.view_count
             session.flush()
+            if info:
+                index_documents(session, [video_document(item.source_id, info)])
             note_availability(session, item.source_id, answer.availability)
 
 

@@ -468,7 +468,7 @@ def test_check_command(settings: Settings, site: Site, monkeypatch: pytest.Monke
     code, _, err = run("check", "--all", site.url("/story"))
     assert code == 2 and "not both" in err
     code, _, err = run("check", "-c", "nope")
-    assert code == 2 and "no collection named 'nope'" in err
+    assert code == 3 and "no collection named 'nope'" in err
 
 
 def test_an_absurd_stored_interval_does_not_stop_a_round(ws: Workspace, settings: Settings, site: Site,

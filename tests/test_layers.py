@@ -32,7 +32,7 @@ LAYERS: dict[str, tuple[float, str]] = {
     # crawler/browser/ are the crawler's.
     "archive.footage": (2, "footage"), "archive.words": (2, "words"),
     **{f"archive.{name}": (3, "io") for name in ("sources", "captures", "due", "providers.info", "report", "tokens",
-                                                 "spawn", "export", "research")},
+                                                 "spawn", "export", "research", "kept_media")},
     # Infrastructure, ordered: evidence works on a workspace, which opens the database and the storage the settings
     # name; those and the net need the settings at most; the settings and the WARC format need none of layer 4.
     "archive.evidence": (4.1, "evidence"), "archive.workspace": (4.2, "workspace"),

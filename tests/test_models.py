@@ -32,11 +32,18 @@ from archive.urls import normalize_url, url_hash
 
 
 def test_migrations_match_models(settings: Settings) -> None:
-    """Autogenerate finds nothing to add: every model change came with its migration."""
+    """Autogenerate finds nothing to add: every model change came with its migration (SQLite's full-text index,
+    search_fts and its shadow tables, is an index the migration keeps, not a model). The stages' own tables
+    (footage, words) are loaded too, whichever tests ran before."""
+    import archive.footage.tables  # noqa: F401
+    import archive.words.tables  # noqa: F401
+
     sessions = open_database(settings.database_url)
     engine = sessions.kw["bind"]
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={
+            "include_name": lambda name, kind, _parent: not (kind == "table" and name.startswith("search_fts"))})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
     engine.dispose()
 

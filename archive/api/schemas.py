@@ -46,9 +46,9 @@ UrlText = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_c
 Tag = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
 class CollectionNameConvertor(StringConvertor):
     """A collection name in a route: '/' allowed (names made before they were limited may hold one), except
-    a trailing '/feed.atom', which is the feed route's. Registered as `{name:collection}`."""
+    a trailing '/feed.atom' or '/timeline', which are their routes'. Registered as `{name:collection}`."""
 
-    regex = r"(?s:(?!.*/feed\.atom$).+)"  # any character: NamePath's own checks answer 422 for bad ones
+    regex = r"(?s:(?!.*/(?:feed\.atom|timeline)$).+)"  # any character: NamePath's own checks answer 422 for bad ones
 
 
 register_url_convertor("collection", CollectionNameConvertor())
@@ -201,6 +201,109 @@ class CollectionOut(BaseModel):
     wayback: bool = True
     paused_at: str | None = None
     deleted_at: str | None = None
+
+
+class IntervalOut(BaseModel):
+    state: str = Field(description="alive, vanished, returned, geo_blocked or unknown (could not tell)")
+    start: str
+    end: str | None = Field(description="null: still so at the moment asked about")
+    reason: str | None
+
+
+class FirstKnownOut(BaseModel):
+    at: str
+    from_: str = Field(alias="from", description="upload_date, published, wayback or capture")
+    value: str = Field(description="as that origin gave it: a date, a memento timestamp, a capture id")
+    day_only: bool = False
+
+
+class EventOut(BaseModel):
+    at: str
+    kind: str
+    from_: str = Field(alias="from")
+    to: str
+    reason: str | None
+
+
+class WaybackCopyOut(BaseModel):
+    at: str
+    url: str
+
+
+class CopiesOut(BaseModel):
+    captures: int
+    first_capture_at: str | None
+    last_capture_at: str | None
+    last_capture_id: int | None
+    wayback: list[WaybackCopyOut]
+
+
+class SourceTimelineOut(BaseModel):
+    id: int
+    url: str
+    kind: str
+    title: str | None
+    state: str = Field(description="at as_of: alive, vanished, returned, geo_blocked, unknown or not_yet_known")
+    reason: str | None
+    since: str | None
+    regions: dict[str, str] = Field(description="each region's state at as_of, from its own checks")
+    first_known: FirstKnownOut | None
+    known_from: list[FirstKnownOut]
+    intervals: list[IntervalOut]
+    region_intervals: dict[str, list[IntervalOut]]
+    events: list[EventOut]
+    copies: CopiesOut
+
+
+class TimelineOut(BaseModel):
+    collection: str
+    as_of: str
+    counts: dict[str, int]
+    online: list[str]
+    vanished: list[str]
+    unknown: list[str]
+    not_yet_known: list[str]
+    sources: list[SourceTimelineOut]
+    next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next sources; null on the "
+                                                              "last")
+
+
+class SearchHitOut(BaseModel):
+    source_id: int
+    url: str
+    collection: str
+    kind: str = Field(description="page or video (more kinds as producers add them)")
+    title: str | None
+    authors: str | None
+    language: str | None
+    capture_id: int | None
+    captured_at: str | None
+    capture_url: str | None = Field(description="the archived copy, replayed from its WARC")
+    snippet: str = Field(description="the matched words between ** and **")
+    score: float
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[SearchHitOut]
+
+
+class DiffSideOut(BaseModel):
+    capture_id: int
+    captured_at: str | None
+    record_type: str
+    http_status: int | None
+
+
+class DiffOut(BaseModel):
+    url: str
+    from_: DiffSideOut = Field(alias="from")
+    to: DiffSideOut
+    changed: bool = Field(description="whether the main text differs")
+    removed: list[str] = Field(description="sentences only the older capture has")
+    added: list[str] = Field(description="sentences only the newer capture has")
+    diff: list[str] = Field(description="a unified diff of the main text, one sentence a line")
+    truncated: bool
 
 
 class Refused(BaseModel):

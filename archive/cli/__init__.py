@@ -17,12 +17,15 @@ from archive.cli import (
     check,
     config,
     crawl,
+    diff,
     footage,
     manage,
     schedule,
+    search,
     serve,
     sources,
     status,
+    timeline,
     tokens,
     verify,
     wayback,
@@ -40,7 +43,7 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
 COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
-            footage, words)
+            footage, words, timeline, search, diff)
 
 
 def _global_options() -> argparse.ArgumentParser:

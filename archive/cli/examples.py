@@ -40,6 +40,11 @@ EXAMPLES: dict[str, str] = {
                   "lastseen transcript https://youtu.be/dQw4w9WgXcQ --format vtt --source speech",
     "subscribe": "lastseen subscribe -c flood https://news.example/feed.xml\nlastseen subscribe -c flood --list\n"
                  "lastseen subscribe -c flood --remove https://news.example/feed.xml",
+    "timeline": "lastseen timeline -c flood\nlastseen timeline -c flood --as-of 2026-01-06 --csv > then.csv\n"
+                "lastseen timeline -c flood --as-of 2026-01-06T12:00Z --json",
+    "search": "lastseen search sandbags bridge\nlastseen search \"river rose\" -c flood --json",
+    "diff": "lastseen diff https://news.example/2026/flood\n"
+            "lastseen diff https://news.example/2026/flood --from 2026-01-05 --to 2026-01-07",
 }
 
 

@@ -7,24 +7,22 @@ decoded gets a stored failure with its reason and is not tried again until its m
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
-from warcio.archiveiterator import ArchiveIterator
 
 from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits, sample
 from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture, top_part
 from archive.footage.tables import Fingerprint, FrameHashRow
+from archive.kept_media import media_to_file
 from archive.models import Capture, Source, Video
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-READ_CHUNK = 16 * 1024 * 1024  # bytes of a WARC record read from storage at once
 
 
 @dataclass
@@ -56,22 +54,6 @@ def pending(session: Session, collection_id: int | None = None, limit: int = 100
     if collection_id is not None:
         statement = statement.join(Source, Source.id == Video.source_id).where(Source.collection_id == collection_id)
     return list(session.scalars(statement))
-
-
-def media_to_file(ws: Workspace, capture: Capture, folder: Path) -> Path:
-    """The media payload of a capture's WARC record, written to a file in `folder` (read in chunks)."""
-    key = ws.storage.key_of(capture.warc_uri)
-    record_path, media_path = folder / "record.warc.gz", folder / "media"
-    with record_path.open("wb") as out:
-        for start in range(0, capture.warc_length, READ_CHUNK):
-            out.write(ws.storage.read(key, capture.warc_offset + start,
-                                      min(READ_CHUNK, capture.warc_length - start)))
-    with record_path.open("rb") as raw, media_path.open("wb") as out:
-        for record in ArchiveIterator(raw, check_digests=False):
-            shutil.copyfileobj(record.content_stream(), out, READ_CHUNK)
-            break
-    record_path.unlink()
-    return media_path
 
 
 def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits) -> Fingerprint:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from archive.words.reading import Reader, Reading
 
 if TYPE_CHECKING:
-    from archive.words.media import KeptMedia
+    from archive.kept_media import KeptMedia
 
 MAX_CUES = 50_000  # cues of one track kept at most (a 3-hour video has a few thousand)
 _NAMED = re.compile(r"\.([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)\.vtt$")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from archive.words.media import KeptMedia
+    from archive.kept_media import KeptMedia
 
 
 class ReadError(Exception):

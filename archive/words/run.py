@@ -17,10 +17,10 @@ from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.orm import Session
 
 from archive.db import session_scope
+from archive.kept_media import KeptMedia
 from archive.models import Capture, Collection, Source, Video
 from archive.warc import prepare_metadata
 from archive.words.keeping import TextFiles
-from archive.words.media import KeptMedia
 from archive.words.reading import Reader, ReadError, Reading
 from archive.words.tables import TextLine, WordsRun
 from archive.workspace import Workspace

@@ -17,7 +17,7 @@ from archive.words.reading import Reader, ReadError, Reading
 if TYPE_CHECKING:
     import numpy as np
 
-    from archive.words.media import KeptMedia
+    from archive.kept_media import KeptMedia
 
 SAMPLE_EVERY = 1.0  # seconds between frames compared for a scene change
 CHANGED_LEVELS = 40  # a grey pixel moved this much (of 255) has changed

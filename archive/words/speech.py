@@ -17,7 +17,7 @@ from archive.words.reading import Reader, ReadError, Reading
 if TYPE_CHECKING:
     import numpy as np
 
-    from archive.words.media import KeptMedia
+    from archive.kept_media import KeptMedia
 
 RATE = 16_000  # samples a second Whisper listens at
 MODEL_FILES = ("model.bin", "config.json")  # what a CTranslate2 Whisper folder holds at least

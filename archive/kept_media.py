@@ -1,7 +1,7 @@
 """A kept video's media as the readers see it: its file, read back from its WARC record (Video.media_capture_id)
 on first use, and the records stored with it (its info JSON, subtitles, thumbnail: WARC-Concurrent-To it).
 
-The footage stage reads media the same way; the two belong in one reader a layer down (see the issue #25 report).
+Shared by the stages that read kept videos (footage, words): one reader of media out of the archive.
 """
 
 from __future__ import annotations

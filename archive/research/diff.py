@@ -1,0 +1,103 @@
+"""What changed between two captures of a page: a diff of their main text, one sentence a line.
+
+The text is read again from the WARC records (as describing a capture does), so any two captures compare, also
+those made before the search index kept text. A revisit compares as the response it repeats.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
+
+from archive.models import Capture, Source
+from archive.timefmt import iso
+from archive.workspace import Workspace
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+MAX_DIFF_LINES = 2000
+
+
+class NothingToCompare(LookupError):
+    """The URL has no two captures to compare (said in one line)."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One capture compared: the one asked for, and the response whose body it holds."""
+
+    capture: Capture
+    holder: Capture
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"capture_id": self.capture.id, "captured_at": iso(self.capture.captured_at),
+                "record_type": self.capture.record_type, "http_status": self.capture.http_status}
+
+
+def sentences(text: str) -> list[str]:
+    """Main text as one sentence a line (paragraphs split where sentences end), blank lines dropped."""
+    return [part.strip() for line in text.splitlines() for part in _SENTENCE_END.split(line) if part.strip()]
+
+
+def _holder(session: Session, capture: Capture) -> Capture:
+    """The response that holds a capture's body: itself, or the earlier response a revisit repeats."""
+    if capture.record_type != "revisit" or not capture.payload_digest:
+        return capture
+    original = session.scalar(
+        select(Capture).where(Capture.payload_digest == capture.payload_digest, Capture.record_type == "response",
+                              Capture.captured_at <= capture.captured_at)
+        .order_by(case((Capture.source_id == capture.source_id, 0), else_=1), Capture.captured_at.desc()).limit(1))
+    return original or capture
+
+
+def pick_captures(session: Session, sources: list[Source], start: datetime | None,
+                  end: datetime | None) -> tuple[Side, Side]:
+    """The captures to compare: the last one at or before `end` (default: the latest) and the last one at or
+    before `start` (default: the one before it). NothingToCompare when there are not two."""
+    ids = [source.id for source in sources]
+    pages = list(session.scalars(select(Capture).where(
+        Capture.source_id.in_(ids), Capture.record_type.in_(("response", "revisit")),
+        Capture.http_status >= 200, Capture.http_status < 300).order_by(Capture.captured_at, Capture.id)))
+    later = [c for c in pages if end is None or c.captured_at <= end]
+    if not later:
+        raise NothingToCompare("no capture at or before --to" if pages else "no successful capture of it yet")
+    newer = later[-1]
+    earlier = [c for c in later[:-1] if start is None or c.captured_at <= start]
+    if not earlier:
+        raise NothingToCompare(f"only one capture to compare (of {iso(newer.captured_at)})" if start is None
+                               else "no earlier capture at or before --from")
+    older = earlier[-1]
+    return Side(older, _holder(session, older)), Side(newer, _holder(session, newer))
+
+
+def main_text(ws: Workspace, capture: Capture) -> str:
+    """A capture's main text, extracted again from its WARC record ('' for one that has none)."""
+    from archive.extract.pagemeta import extract_page_metadata
+    from archive.warc import WarcError, decoded_body, read_record
+
+    try:
+        record = read_record(ws.storage.read(ws.storage.key_of(capture.warc_uri), capture.warc_offset,
+                                             capture.warc_length))
+        body = decoded_body(record)
+    except WarcError:
+        return ""
+    meta = extract_page_metadata(body, capture.url, capture.content_type)
+    return meta.text or ""
+
+
+def text_diff(ws: Workspace, older: Side, newer: Side) -> dict[str, Any]:
+    """The two captures and a unified diff of their main text, sentence by sentence, with what was removed and
+    added (at most MAX_DIFF_LINES lines; `truncated` says when more were left out)."""
+    before, after = sentences(main_text(ws, older.holder)), sentences(main_text(ws, newer.holder))
+    lines = list(difflib.unified_diff(before, after, fromfile=f"capture {older.capture.id}",
+                                      tofile=f"capture {newer.capture.id}", lineterm="", n=1))
+    removed = [line[1:] for line in lines[2:] if line.startswith("-")]
+    added = [line[1:] for line in lines[2:] if line.startswith("+")]
+    return {"from": older.as_dict(), "to": newer.as_dict(), "changed": before != after,
+            "removed": removed[:MAX_DIFF_LINES], "added": added[:MAX_DIFF_LINES], "diff": lines[:MAX_DIFF_LINES],
+            "truncated": len(lines) > MAX_DIFF_LINES}

@@ -1,0 +1,201 @@
+"""Search over the archive: page text, titles and authors, video titles, uploaders and descriptions.
+
+Producers hand `index_documents` a Document each (the crawl's description of a page, a video's metadata, and any
+later producer such as transcripts), under a key of their own so indexing again replaces. PostgreSQL matches a
+weighted tsvector in the document's language through a GIN index; SQLite matches the FTS5 table search_fts
+(migration 0018). A query is bounded: at most MAX_WORDS words, no more than MAX_LIMIT hits, each with a snippet and
+the capture it links to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.orm import Session
+
+from archive.models import Capture, Collection, SearchDocument, Source
+from archive.timefmt import iso
+
+MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
+MAX_TEXT = 1_000_000  # characters of one document kept for search
+# A document's language (ISO 639-1, as pages and providers say it) -> PostgreSQL's text-search configuration.
+CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr": "french", "es": "spanish",
+           "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
+SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
+MARK = "**"  # around the matched words of a snippet
+_WORD = re.compile(r"\w+")
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched for, said in one line."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One searchable text; `key` names it for its producer ("page:<capture id>", "video:<source id>")."""
+
+    key: str
+    source_id: int
+    kind: str
+    title: str = ""
+    authors: str = ""
+    body: str = ""
+    language: str | None = None
+    capture_id: int | None = None
+
+
+def language_of(value: str | None) -> str | None:
+    """"en-GB", "ru_RU", "EN" -> "en"; None for nothing usable."""
+    code = (value or "").strip().lower().replace("_", "-").split("-")[0]
+    return code if 2 <= len(code) <= 3 and code.isalpha() else None
+
+
+def page_document(capture_id: int, source_id: int, meta: dict[str, Any]) -> Document | None:
+    """A described page (archive.extract.pagemeta's fields, the main text included) as a document; None when
+    it says nothing searchable."""
+    authors = meta.get("authors") or []
+    doc = Document(key=f"page:{capture_id}", source_id=source_id, kind="page", capture_id=capture_id,
+                   title=str(meta.get("title") or ""), body=str(meta.get("text") or meta.get("description") or ""),
+                   authors=", ".join(str(a) for a in authors) if isinstance(authors, list) else str(authors),
+                   language=language_of(meta.get("language")))
+    return doc if (doc.title or doc.body or doc.authors).strip() else None
+
+
+def video_document(source_id: int, info: dict[str, Any]) -> Document:
+    """A video's metadata (yt-dlp's info or oEmbed's answer) as a document."""
+    uploader = [str(info[k]) for k in ("uploader", "channel", "author_name") if info.get(k)]
+    return Document(key=f"video:{source_id}", source_id=source_id, kind="video", title=str(info.get("title") or ""),
+                    authors=", ".join(dict.fromkeys(uploader)), body=str(info.get("description") or ""),
+                    language=language_of(info.get("language")))
+
+
+def index_documents(session: Session, documents: Iterable[Document]) -> int:
+    """Store these documents for search, each replacing an earlier one of its key; how many were stored."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    count = 0
+    for doc in documents:
+        values = {"key": doc.key[:200], "source_id": doc.source_id, "capture_id": doc.capture_id, "kind": doc.kind,
+                  "language": doc.language, "title": _clean(doc.title), "authors": _clean(doc.authors),
+                  "body": _clean(doc.body)}
+        session.execute(delete(SearchDocument).where(SearchDocument.key == values["key"]))
+        statement = insert(SearchDocument).values(**values)
+        if postgres:
+            config = cast(literal(CONFIGS.get(doc.language or "", SIMPLE)), REGCONFIG)
+            weighted = [func.setweight(func.to_tsvector(config, values[name]), literal_column(f"'{weight}'"))
+                        for name, weight in (("title", "A"), ("authors", "B"), ("body", "C"))]
+            statement = statement.values(tsv=weighted[0].op("||")(weighted[1]).op("||")(weighted[2]))
+        session.execute(statement)
+        count += 1
+    return count
+
+
+def _clean(value: str) -> str:
+    """Text as PostgreSQL stores it (no NUL characters), at most MAX_TEXT characters."""
+    return value[:MAX_TEXT].replace("\x00", "")
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query; QueryError for one too long or with no words at all."""
+    if len(query) > MAX_CHARS:
+        raise QueryError(f"the query is {len(query)} characters long: at most {MAX_CHARS}")
+    words = _WORD.findall(query)
+    if len(words) > MAX_WORDS:
+        raise QueryError(f"the query has {len(words)} words: at most {MAX_WORDS}")
+    if not words:
+        raise QueryError("nothing to search for: the query has no words, only symbols or spaces")
+    return words
+
+
+def search(session: Session, query: str, *, collections: Sequence[int] | None = None,
+           limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+    """The best hits for all the query's words (title first, then authors, then text), each with a snippet and
+    the capture it links to; collections: only these collections' sources (None: all)."""
+    words = query_words(query)
+    limit = max(1, min(limit, MAX_LIMIT))
+    if session.get_bind().dialect.name == "postgresql":
+        rows = _postgres(session, " ".join(words), collections, limit)
+    else:
+        rows = _sqlite(session, words, collections, limit)
+    return _hits(session, rows)
+
+
+def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
+    """Match in every configured language at once (one constant tsquery, so the GIN index serves it)."""
+    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
+    queries = [func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")) for name in configs]
+    tsquery = queries[0]
+    for item in queries[1:]:
+        tsquery = tsquery.op("||")(item)
+    common = [func.numnode(queries[configs.index(name)]) for name in ("english", "russian")]
+    if not all(session.execute(select(*common), {"q": words}).one()):
+        raise QueryError("nothing to search for: only common words (like 'the', 'and', 'of')")
+    ranked = (select(SearchDocument.id, func.ts_rank_cd(SearchDocument.tsv, tsquery).label("score"))
+              .where(SearchDocument.tsv.op("@@")(tsquery)))
+    ranked = _in_collections(ranked, collections).order_by(text("score DESC"), SearchDocument.id).limit(limit)
+    top = ranked.subquery()
+    config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
+                    for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
+    headline = func.ts_headline(config, func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title),
+                                tsquery, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
+    statement = (select(SearchDocument, top.c.score, headline.label("snippet"))
+                 .join(top, top.c.id == SearchDocument.id).order_by(top.c.score.desc(), SearchDocument.id))
+    return list(session.execute(statement, {"q": words}))
+
+
+def _sqlite(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
+    """FTS5: every word as a quoted token (no operator reaches it), ranked by BM25 weighting titles most."""
+    match = " ".join(f'"{word}"' for word in words)
+    fts = text("SELECT rowid AS id, bm25(search_fts, 10.0, 5.0, 1.0) AS score, "
+               f"snippet(search_fts, -1, '{MARK}', '{MARK}', '…', 24) AS snippet FROM search_fts "
+               "WHERE search_fts MATCH :match").columns(id=BigInteger, score=Float, snippet=Text).subquery()
+    statement = select(SearchDocument, (-fts.c.score).label("score"), fts.c.snippet).join(
+        fts, fts.c.id == SearchDocument.id)
+    statement = _in_collections(statement, collections).order_by(fts.c.score, SearchDocument.id).limit(limit)
+    return list(session.execute(statement, {"match": match}))
+
+
+def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
+    if collections is None:
+        return statement
+    return statement.where(SearchDocument.source_id.in_(
+        select(Source.id).where(Source.collection_id.in_(list(collections)))))
+
+
+def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows as hits with their source and capture (a video's document links to its source's latest capture)."""
+    source_ids = {row[0].source_id for row in rows}
+    sources = {s.id: (s.url, name) for s, name in session.execute(
+        select(Source, Collection.name).join(Collection).where(Source.id.in_(source_ids)))}
+    latest = dict(session.execute(select(Capture.source_id, func.max(Capture.id))
+                                  .where(Capture.source_id.in_(source_ids)).group_by(Capture.source_id)).all())
+    capture_ids = {row[0].capture_id or latest.get(row[0].source_id) for row in rows} - {None}
+    captured = dict(session.execute(select(Capture.id, Capture.captured_at).where(Capture.id.in_(capture_ids))).all())
+    hits = []
+    for doc, score, snippet in rows:
+        capture_id = doc.capture_id or latest.get(doc.source_id)
+        url, collection = sources[doc.source_id]
+        hits.append({"source_id": doc.source_id, "url": url, "collection": collection, "kind": doc.kind,
+                     "title": doc.title or None, "authors": doc.authors or None, "language": doc.language,
+                     "capture_id": capture_id, "captured_at": iso(captured.get(capture_id)),
+                     "capture_url": f"/api/captures/{capture_id}" if capture_id else None,
+                     "snippet": " ".join((snippet or "").split()), "score": round(float(score), 4)})
+    return hits

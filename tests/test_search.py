@@ -1,0 +1,116 @@
+"""Search over the archive: pages crawled and described, a video's metadata, found by their words with a snippet
+and the right capture, on SQLite (FTS5) and PostgreSQL (tsvector); bad queries get one clear line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from archive.config import Settings
+from archive.db import session_scope
+from archive.models import Capture, Source
+from archive.research.search import Document, index_documents, video_document
+from archive.sources import SourceEntry, add_sources, ensure_collection
+from archive.workspace import Workspace
+from tests.servers.site import Page, Site
+from tests.test_checker import article
+from tests.test_crawl import crawl
+
+FLOOD = article("Flood in the valley", "Volunteers filled sandbags at the school until the early morning.",
+                "The river rose three metres overnight and the old bridge was closed by the police.")
+QUAKE = article("Quake in the hills", "The aftershock damaged the library; nobody was hurt, the mayor said.")
+HUGE = " ".join(["river"] * 10_000)
+
+
+def crawled(settings: Settings, site: Site) -> dict[str, int]:
+    """/flood and /quake crawled (and described) into the collection flood; their capture ids by path."""
+    site.set("/flood", Page(FLOOD))
+    site.set("/quake", Page(QUAKE))
+    code, summary, stderr = crawl(settings, site, site.url("/flood"), site.url("/quake"), "-c", "flood")
+    assert code == 0, stderr[-3000:]
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            return {url.rsplit("/", 1)[1]: capture_id for url, capture_id in session.execute(
+                select(Source.url, Capture.id).join(Capture).where(Capture.record_type == "response"))}
+    finally:
+        ws.close()
+
+
+def add_video(settings: Settings, site: Site) -> tuple[int, int]:
+    """A video source with one capture and its metadata indexed as the crawl's video pipeline does."""
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            [video] = add_sources(session, ensure_collection(session, "clips"),
+                                  [SourceEntry(site.url("/watch?v=vid00001"))], kind="video").added
+            capture = Capture(source_id=video.id, url=video.url, http_status=200, content_type="text/html",
+                              payload_sha256="0" * 64, payload_digest=None, size=1, warc_uri="file:///v.warc.gz",
+                              warc_offset=0, warc_length=1)
+            session.add(capture)
+            session.flush()
+            info = {"title": "Water in the square", "uploader": "Valley Citizen", "language": "en",
+                    "description": "Filmed from the balcony as the embankment gave way."}
+            index_documents(session, [video_document(video.id, info)])
+            index_documents(session, [video_document(video.id, info)])  # again: replaces, never doubles
+            return video.id, capture.id
+    finally:
+        ws.close()
+
+
+def test_search_finds_pages_and_videos_with_their_captures(settings: Settings, site: Site, run: Any,
+                                                           api: Any) -> None:
+    captures = crawled(settings, site)
+    video_id, video_capture = add_video(settings, site)
+
+    code, out, err = run("search", "sandbag", "--json")  # stemmed: the page says "sandbags"
+    assert code == 0, err
+    [hit] = json.loads(out)["hits"]
+    assert (hit["url"], hit["capture_id"], hit["title"]) == (site.url("/flood"), captures["flood"],
+                                                            "Flood in the valley")
+    assert "**sandbags**" in hit["snippet"] and hit["capture_url"] == f"/api/captures/{captures['flood']}"
+    [hit] = json.loads(run("search", "aftershock", "library", "--json")[1])["hits"]
+    assert hit["capture_id"] == captures["quake"]
+    assert json.loads(run("search", "aftershock", "bridge", "--json")[1])["hits"] == [], "every word must appear"
+
+    [hit] = json.loads(run("search", "embankment", "--json")[1])["hits"]
+    assert (hit["kind"], hit["source_id"], hit["capture_id"], hit["authors"]) == ("video", video_id, video_capture,
+                                                                                 "Valley Citizen")
+    assert json.loads(run("search", "embankment", "-c", "flood", "--json")[1])["hits"] == []
+    code, out, _ = run("search", "river")
+    assert code == 0 and out.startswith("1 hit(s) for 'river'") and site.url("/flood") in out
+
+    answer = api.get("/api/search", params={"q": "sandbag"}).json()
+    assert [h["capture_id"] for h in answer["hits"]] == [captures["flood"]]
+    assert answer["hits"][0]["capture_url"] == api.url(f"/api/captures/{captures['flood']}")
+    replay = api.get(f"/api/captures/{captures['flood']}")
+    assert replay.status_code == 200 and b"sandbags" in replay.content, "the hit links to the archived page"
+    assert api.get("/api/search", params={"q": "sandbag"}, role=None).status_code == 401, "nothing is public"
+    assert api.get("/api/search", params={"q": "sandbag", "collection": "nope"}).status_code == 404
+
+
+def test_bad_queries_get_one_clear_line(settings: Settings, site: Site, run: Any, api: Any) -> None:
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            [page] = add_sources(session, ensure_collection(session, "flood"), [SourceEntry(site.url("/x"))]).added
+            index_documents(session, [Document(f"page:test{n}", page.id, "page", title=f"The story {n}",
+                                               body="the of and a river", language="en") for n in range(30)])
+    finally:
+        ws.close()
+    for words, said in ((HUGE, "at most"), ("%%% !!! ---", "only symbols"), (" ", "only symbols")):
+        code, out, err = run("search", words)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and said in err, words[:20]
+        response = api.get("/api/search", params={"q": words})
+        assert response.status_code in (414, 422) and response.status_code != 500, words[:20]
+    code, out, err = run("search", "the", "of", "and", "--json")
+    if settings.database_url.startswith("postgresql"):
+        assert code == 2 and "only common words" in err
+        assert api.get("/api/search", params={"q": "the of"}).status_code == 422
+    else:  # FTS5 keeps every word: the answer is bounded instead
+        assert code == 0 and len(json.loads(out)["hits"]) == 20
+    assert len(json.loads(run("search", "river", "--limit", "100", "--json")[1])["hits"]) == 30
+    assert run("search", "river", "--limit", "1000")[0] == 2
+    assert len(api.get("/api/search", params={"q": "story river", "limit": 5}).json()["hits"]) == 5
