@@ -90,6 +90,10 @@ class Settings:
     media_size_cap: int = _setting(2 * 1024**3, "size", "largest video media file a crawl keeps in the WARC")
     media_workers: int = _setting(2, "int", "video media downloads under way at once in a crawl")
     media_max_height: int = _setting(720, "int", "highest video resolution (lines) a media download picks")
+    requisites: bool = _setting(True, "bool", "archive each page's images, styles, fonts, scripts, icons and frames "
+                                "with it, in the same crawl")
+    requisite_count: int = _setting(300, "int", "requisites fetched for one page at most (the rest: a failure)")
+    requisite_bytes: int = _setting(100 * 1024**2, "size", "bytes of requisites kept for one page at most")
     download_timeout: int = _setting(60, "duration", "a fetch that takes longer fails as a timeout")
     concurrency_per_host: int = _setting(2, "int", "parallel fetches to one host while crawling")
     crawl_retries: int = _setting(2, "int", "retries for timeouts and 5xx while crawling")

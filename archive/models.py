@@ -204,6 +204,32 @@ class Capture(Base):
     source: Mapped[Source] = relationship(back_populates="captures")
 
 
+class Requisite(Base):
+    """One archived copy of what a page needs (image, stylesheet, font, script, icon, frame): a response or
+    revisit record in a WARC file, found by URL for the next crawl's revisits. Not a source: never checked."""
+
+    __tablename__ = "requisite"
+    __table_args__ = (Index("ix_requisite_url_time", "collection_id", "url_hash", "captured_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    page_source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow)
+    url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    payload_digest: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    record_type: Mapped[str] = mapped_column(String(16))
+    warc_uri: Mapped[str] = mapped_column(Text)
+    warc_offset: Mapped[int] = mapped_column(BigInteger)
+    warc_length: Mapped[int] = mapped_column(BigInteger)
+    record_id: Mapped[str | None] = mapped_column(String(64))
+
+
 class Check(Base):
     """One availability check of a source and what it found."""
 

@@ -1,10 +1,13 @@
 """Crawl benchmark: lastseen archiving a local site into SeaweedFS vs plain Scrapy storing nothing.
 
-Usage: .venv/bin/python bench/crawl.py [--pages 10000] [--runs 3]
+Usage: .venv/bin/python bench/crawl.py [--pages 10000] [--runs 3] [--requisites]
 Prints pages per second and peak memory of each run, alternating plain Scrapy and lastseen in the same machine
 state, and the medians. lastseen's rate is its capture rate (every WARC file stored, every capture row
 recorded); the describing of pages after the crawl is timed and printed beside it.
 Target (issue #14): lastseen captures at least 90% of plain Scrapy's pages/s.
+With --requisites each page carries 20 images (10 shared by every page, 10 its own): plain Scrapy fetches the
+pages and their images (its duplicate filter fetching a shared one once), lastseen archives them as page
+requisites; the rate compared is fetches per second. Target (issue #21): at least 85% of plain Scrapy's.
 """
 
 from __future__ import annotations
@@ -27,15 +30,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY = ("<p>" + "The river rose three metres overnight and the old bridge was closed. " * 40 + "</p>") * 2
 
+REQUISITES = len(sys.argv) > 1 and sys.argv[1] == "requisites"
+IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
     def do_GET(self):
         n = self.path.rsplit("/", 1)[-1]
-        body = (f"<html><head><title>Story {n}</title><meta property='og:title' content='Story {n}'></head>"
-                f"<body><article><h1>Story {n}</h1>{BODY}<a href='/p/{n}x'>next</a></article></body></html>").encode()
+        kind = "text/html; charset=utf-8"
+        images = ""
+        if REQUISITES:  # 10 images every page shows, 10 of its own
+            images = "".join(f"<img src='/s/{i}.png'><img src='/o/{n}/{i}.png'>" for i in range(10))
+        if self.path.endswith(".png"):
+            body, kind = IMAGE, "image/png"
+        else:
+            body = (f"<html><head><title>Story {n}</title><meta property='og:title' content='Story {n}'></head>"
+                    f"<body><article><h1>Story {n}</h1>{BODY}{images}<a href='/p/{n}x'>next</a></article></body>"
+                    "</html>").encode()
         self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -54,6 +68,7 @@ from scrapy.crawler import CrawlerProcess
 
 urls = json.load(open(sys.argv[1]))
 settings = json.loads(sys.argv[2])
+requisites = len(sys.argv) > 3
 
 class Plain(scrapy.Spider):
     name = "plain"
@@ -61,6 +76,11 @@ class Plain(scrapy.Spider):
         for url in urls:
             yield scrapy.Request(url, dont_filter=True)
     def parse(self, response):
+        yield {"url": response.url, "status": response.status}
+        if requisites:
+            for src in response.css("img::attr(src)").getall():
+                yield scrapy.Request(response.urljoin(src), callback=self.image, priority=1)
+    def image(self, response):
         yield {"url": response.url, "status": response.status}
 
 settings["ITEM_PIPELINES"] = {}
@@ -73,6 +93,7 @@ process.crawl(crawler)
 process.start()
 elapsed = time.perf_counter() - start
 print(json.dumps({"pages": crawler.stats.get_value("response_received_count", 0), "seconds": elapsed,
+                  "fetches": crawler.stats.get_value("response_received_count", 0),
                   "cpu_seconds": cpu["end"] - cpu["start"],
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
@@ -91,6 +112,7 @@ cpu = {}
 def on_crawler(crawler):
     """CPU of this process (every thread) from the crawl's start until its engine stops, its uploads done."""
     cpu["start"] = time.process_time()
+    cpu["crawler"] = crawler
     crawler.signals.connect(lambda: cpu.setdefault("end", time.process_time()), signal=signals.engine_stopped,
                             weak=False)
 
@@ -98,6 +120,7 @@ start = time.perf_counter()
 summary = run_crawl(ws, collection="bench", urls=[], depth=0, media=False, overrides=overrides, on_crawler=on_crawler)
 elapsed = time.perf_counter() - start
 print(json.dumps({"pages": summary["captured"] + summary["unchanged"], "failed": summary["failed"],
+                  "fetches": cpu["crawler"].stats.get_value("response_received_count", 0),
                   "seconds": summary["crawl_seconds"], "cpu_seconds": cpu["end"] - cpu["start"],
                   "describe_seconds": summary["describe_seconds"],
                   "described": summary["described"], "total_seconds": elapsed,
@@ -118,8 +141,9 @@ def _last_json(text: str) -> dict:
     raise RuntimeError(f"no result in output:\n{text[-2000:]}")
 
 
-def _plain(url_file: Path, env: dict[str, str]) -> dict:
-    return _last_json(subprocess.run([sys.executable, "-c", PLAIN, str(url_file), json.dumps(SCRAPY)],
+def _plain(url_file: Path, env: dict[str, str], requisites: bool = False) -> dict:
+    extra = ["requisites"] if requisites else []
+    return _last_json(subprocess.run([sys.executable, "-c", PLAIN, str(url_file), json.dumps(SCRAPY), *extra],
                                      capture_output=True, text=True, env=env).stdout)
 
 
@@ -150,7 +174,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (default 3)")
+    parser.add_argument("--requisites", action="store_true", help="pages with 20 images each (10 shared)")
     args = parser.parse_args()
+    if args.requisites:
+        requisites_main(args)
+        return
 
     from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
 
@@ -203,6 +231,47 @@ def main() -> None:
     cpu = statistics.median(p["cpu_seconds"] / o["cpu_seconds"] for p, o in zip(plain, ours, strict=True))
     print(f"CPU: plain Scrapy's crawl process uses {cpu:.0%} of lastseen's (median of the runs; lastseen's "
           f"includes its upload thread and the rows; SeaweedFS and the describing are not counted)")
+
+
+def requisites_main(args: argparse.Namespace) -> None:
+    """Plain Scrapy fetching pages and their images against lastseen archiving them as requisites, in turns."""
+    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
+
+    ratios: list[float] = []
+    cpus: list[float] = []
+    print(f"pages: {args.pages} with 20 images each, 10 shared ({args.pages * 11 + 10} fetches), "
+          f"{os.cpu_count()} cores, {_load()} before", flush=True)
+    with tempfile.TemporaryDirectory(prefix="lastseen-bench-") as tmp:
+        work = Path(tmp)
+        site = subprocess.Popen([sys.executable, "-c", SITE, "requisites"], stdout=subprocess.PIPE, text=True)
+        port = int(site.stdout.readline())
+        weed = SeaweedServer(work / "weed")
+        weed.start()
+        try:
+            weed.client().create_bucket(Bucket="bench")
+            urls = [f"http://127.0.0.1:{port}/p/{n}" for n in range(args.pages)]
+            url_file = work / "urls.json"
+            url_file.write_text(json.dumps(urls))
+            env = {**os.environ, "LASTSEEN_S3_ENDPOINT_URL": weed.endpoint_url, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "PYTHONPATH": str(ROOT),
+                   "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
+            for run in range(args.runs):
+                p = _plain(url_file, env, requisites=True)
+                o = _lastseen(work, run, urls, env)
+                plain_rate, our_rate = p["fetches"] / p["seconds"], o["fetches"] / o["seconds"]
+                ratios.append(our_rate / plain_rate)
+                cpus.append(p["cpu_seconds"] / o["cpu_seconds"])
+                print(f"run {run + 1}: plain Scrapy {p['fetches']} fetches in {p['seconds']:.1f} s = "
+                      f"{plain_rate:.0f}/s; lastseen {o['fetches']} fetches ({o['pages']} pages captured) in "
+                      f"{o['seconds']:.1f} s = {our_rate:.0f}/s; ratio {ratios[-1]:.0%}; CPU plain / lastseen "
+                      f"{p['cpu_seconds']:.1f} / {o['cpu_seconds']:.1f} s = {cpus[-1]:.0%}; {_load()}"
+                      + (f"; failures: {o['failed']}" if o.get("failed") else ""), flush=True)
+        finally:
+            weed.stop()
+            site.terminate()
+    print(f"lastseen archives pages with their requisites at {statistics.median(ratios):.0%} of plain Scrapy's "
+          f"fetches/s, median of {args.runs} runs (target: at least 85%); plain Scrapy's crawl process uses "
+          f"{statistics.median(cpus):.0%} of lastseen's CPU")
 
 
 if __name__ == "__main__":

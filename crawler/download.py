@@ -119,6 +119,19 @@ def download_media(url: str, folder: Path, *, proxy: str | None, timeout: int, m
     return Download(media=media, info=clean, extras=_extras(info or {}, folder))
 
 
+def media_url(info: dict[str, Any]) -> str | None:
+    """The URL that served the downloaded file as it is, when there is one: a single format fetched over plain
+    HTTP(S). None for a file merged from several formats or assembled from a stream's fragments (HLS, DASH)."""
+    downloads = info.get("requested_downloads") or [info]
+    chosen = downloads[0] if isinstance(downloads[0], dict) else {}
+    if chosen.get("requested_formats") or info.get("requested_formats"):
+        return None
+    url, protocol = chosen.get("url"), chosen.get("protocol") or "https"
+    if not isinstance(url, str) or protocol not in {"http", "https"}:
+        return None
+    return url if url.startswith(("http://", "https://")) else None
+
+
 def _inside(value: Any, folder: Path) -> Path | None:
     """A file path yt-dlp reported, if it is a whole file in folder."""
     if not isinstance(value, str):

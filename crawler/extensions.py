@@ -107,7 +107,8 @@ class WarcCapture:
             body=response.body,
             ip_address=str(response.ip_address) if response.ip_address else None,
             fetched_at=datetime.now(UTC),
-            revisit_of=previous if isinstance(previous, RevisitTarget) else None,
+            # Only the URL's own copy: a request Scrapy redirected keeps the meta of the URL it was sent to.
+            revisit_of=previous if isinstance(previous, RevisitTarget) and previous.uri == response.url else None,
         )
         request.meta[META_RECORDS] = records
 

@@ -4,10 +4,13 @@ Two ways in, so replay tools play what they find:
 - a direct media URL (a `<video src=...mp4>` found on a page, or added as is) is already in the WARC as the
   `response` record of its capture, under its own URL: that record is the media;
 - anything else (a YouTube or Vimeo page, a page with an HTML5 player) is downloaded by yt-dlp (crawler.download)
-  and written as a `resource` record whose WARC-Target-URI is the video's URL, with its thumbnail and subtitles.
+  and written as a `resource` record under the media's own URL (the file yt-dlp fetched), or
+  `urn:lastseen:media:<page URL>` when no one URL served it (merged formats, HLS/DASH fragments), tied to the
+  page's response record by WARC-Concurrent-To, with its thumbnail and subtitles. Never under the page's URL:
+  replay tools would then serve the MP4 as the page's newest capture.
 Each gets a `metadata` record holding yt-dlp's info JSON without cookies or credentials, tied to the media
-record by WARC-Concurrent-To. The video row points at the capture row of the media record, written once its
-WARC file is stored.
+record by WARC-Concurrent-To; its `lastseen` field names the page and the media record's URI. The video row
+points at the capture row of the media record, written once its WARC file is stored.
 
 Downloads run in a pool of LASTSEEN_MEDIA_WORKERS threads, off the reactor: the page capture never waits for
 them. A failed download is a crawl failure of the source (`media_error`, `media_too_large`) and is tried again
@@ -38,13 +41,14 @@ from archive.models import Capture, Collection, CrawlFailure, Source, Video
 from archive.providers.info import fetch_ytdlp
 from archive.storage import sha256_file
 from archive.warc import PreparedFile, PreparedRecord, WarcRecordInfo, prepare_metadata, prepare_resource
-from crawler.download import Download, MediaError, clean_info, content_type, download_media
+from crawler.download import Download, MediaError, clean_info, content_type, download_media, media_url
 from crawler.items import PageCapture
 from crawler.pipelines import CrawlPipeline
 
 logger = logging.getLogger(__name__)
 MEDIA_SETTING = "LASTSEEN_MEDIA"  # Scrapy setting: True/False forces media on or off; None: the collection's switch
 _MEDIA_TYPES = ("video/", "audio/")
+MEDIA_URI_PREFIX = "urn:lastseen:media:"  # a download no one URL served, named after its page
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class MediaJob:
     url: str
     info: dict[str, Any] | None = None
     capture: WarcRecordInfo | None = None
+    page_record: str | None = None  # the record id of the page's response, when this crawl captured it
 
 
 def media_capture(item: PageCapture) -> WarcRecordInfo | None:
@@ -104,7 +109,8 @@ class MediaPipeline(CrawlPipeline):
     def process_item(self, item: Any) -> Any:
         """Hand a captured video source to the pool and pass the item on at once."""
         if self.enabled and isinstance(item, PageCapture) and item.kind == "video" and item.redirect_to is None:
-            self._submit(MediaJob(item.source_id, item.requested_url, item.video_info, media_capture(item)))
+            self._submit(MediaJob(item.source_id, item.requested_url, item.video_info, media_capture(item),
+                                  item.records.response.record_id))
         return item
 
     async def close_spider(self) -> None:
@@ -157,7 +163,8 @@ class MediaPipeline(CrawlPipeline):
             download = download_media(job.url, folder, proxy=settings.proxy or None,
                                       timeout=settings.download_timeout, max_bytes=settings.media_size_cap,
                                       allow_networks=settings.allow_networks, max_height=settings.media_max_height)
-            records = self._records(job.url, download, folder)
+            page_record = job.page_record or self._page_record(job.source_id)
+            records = self._records(job.url, download, folder, page_record)
             try:
                 placed = writer.append_all(records)
             finally:
@@ -180,15 +187,28 @@ class MediaPipeline(CrawlPipeline):
         return prepare_metadata(url=url, concurrent_to=concurrent_to, fields=clean_info(info),
                                 fetched_at=datetime.now(UTC))
 
-    def _records(self, url: str, download: Download, folder: Path) -> list[PreparedFile | PreparedRecord]:
-        """The media's resource record, its metadata record, then one resource record per thumbnail or subtitle."""
+    def _page_record(self, source_id: int) -> str | None:
+        """The record id of the page's newest response (or revisit) record, for media kept by a later crawl."""
+        with session_scope(self.ws.sessions) as session:
+            return session.scalar(select(Capture.record_id).where(
+                Capture.source_id == source_id, Capture.record_type.in_(("response", "revisit")))
+                .order_by(Capture.captured_at.desc()).limit(1))
+
+    def _records(self, url: str, download: Download, folder: Path,
+                 page_record: str | None) -> list[PreparedFile | PreparedRecord]:
+        """The media's resource record (under its own URI, tied to the page's record), its metadata record, then
+        one resource record per thumbnail or subtitle."""
         spool = self.ws.settings.spool_dir
         now = datetime.now(UTC)
-        media = prepare_resource(download.media, uri=url, content_type=content_type(download.media),
-                                 fetched_at=now, spool_dir=spool, sha256=sha256_file(download.media))
+        uri = media_url(download.info) or MEDIA_URI_PREFIX + url
+        media = prepare_resource(download.media, uri=uri, content_type=content_type(download.media),
+                                 fetched_at=now, spool_dir=spool, sha256=sha256_file(download.media),
+                                 concurrent_to=page_record)
         records: list[PreparedFile | PreparedRecord] = [media]
         try:
-            records.append(self._metadata(url, media.info.record_id, download.info))
+            named = {**download.info, "lastseen": {"page_url": url, "media_uri": uri,
+                                                   "media_record_id": media.info.record_id}}
+            records.append(self._metadata(url, media.info.record_id, named))
             for path, source in download.extras:
                 records.append(prepare_resource(path, uri=source, content_type=content_type(path), fetched_at=now,
                                                 spool_dir=spool, sha256=sha256_file(path),

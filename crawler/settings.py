@@ -47,6 +47,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.cookies.CookiesMiddleware": 700,  # Scrapy's place for it
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    # A page's requisites share its byte cap: each gets at most what is left (after the guard has passed it).
+    "crawler.requisites.RequisiteBudgetMiddleware": 60,
 }
 EXTENSIONS = {
     "crawler.extensions.WarcCapture": 100,
@@ -55,6 +57,8 @@ EXTENSIONS = {
 ITEM_PIPELINES = {
     "crawler.pipelines.VideoPipeline": 200,
     "crawler.pipelines.VideoMetadataPipeline": 300,
+    # A captured page's images, styles, fonts, scripts, icons and frames, fetched in the same crawl.
+    "crawler.requisites.RequisitePipeline": 400,
     "crawler.pipelines.CaptureRowPipeline": 800,
     # After the capture row is handed over: a direct link's capture is its media record.
     "crawler.media.MediaPipeline": 850,

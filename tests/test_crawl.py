@@ -530,7 +530,9 @@ def test_a_screenshot_of_the_archived_page_is_in_its_warc(settings: Settings, si
     site.set("/style.css", Page("body { margin: 0; background: #3366cc }", content_type="text/css"))
     site.set("/live.css", Page("div { background: #ff0000 }", content_type="text/css"))
     site.set("/pic.png", Page(b"not an image", content_type="image/png"))
-    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_PROXY": "", "LASTSEEN_CONCURRENCY_PER_HOST": "1"}
+    # Requisites off: /live.css stands for what the crawl does not hold (as a requisite it would be fetched).
+    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_PROXY": "", "LASTSEEN_CONCURRENCY_PER_HOST": "1",
+           "LASTSEEN_REQUISITES": "no"}
     code, summary, stderr = crawl(settings, site, site.url("/style.css"), site.url("/blue"), site.url("/pic.png"),
                                   "-c", "shots", extra_env=env)
     assert code == 0 and summary["captured"] == 3, stderr[-3000:]

@@ -20,7 +20,7 @@ from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.models import Capture, Collection, CrawlFailure, Source, Video
 from archive.storage import open_storage
-from crawler.download import clean_info, media_format
+from crawler.download import clean_info, media_format, media_url
 from tests.servers.api import ApiServer
 from tests.servers.site import Page, Site, self_signed_certificate
 from tests.test_crawl import crawl
@@ -93,15 +93,21 @@ def test_media_goes_into_the_warc_files(crawled: Settings, site: Site) -> None:
               site.url("/media/clip.mp4")]
     assert len(direct) == 1 and direct[0][1] == CLIP
     assert described[direct[0][0].get_header("WARC-Record-ID")]["url"] == site.url("/media/clip.mp4")
-    # A provider page: yt-dlp's download as a resource record naming the video, with metadata, poster, subtitles.
+    # A provider page: yt-dlp's download as a resource record under the media's own URL (never the page's), tied to
+    # the page's response record, with metadata naming both, poster and subtitles.
+    assert not [h for k, h, _ in records if k == "resource" and h.get_header("WARC-Target-URI") == site.url("/player")]
     resources = [(h, b) for k, h, b in records if k == "resource" and h.get_header("WARC-Target-URI") ==
-                 site.url("/player")]
+                 site.url("/files/p.mp4")]
     assert len(resources) == 1
     media_headers, media = resources[0]
     assert media == PLAYER_MP4 and media_headers.get_header("Content-Type") == "video/mp4"
+    page = next(h for k, h, _ in records if k == "response" and h.get_header("WARC-Target-URI") == site.url("/player"))
+    assert media_headers.get_header("WARC-Concurrent-To") == page.get_header("WARC-Record-ID")
     media_id = media_headers.get_header("WARC-Record-ID")
     info = described[media_id]
     assert info["title"].startswith("Flood, filmed") and info["webpage_url"] == site.url("/player")
+    assert info["lastseen"] == {"page_url": site.url("/player"), "media_uri": site.url("/files/p.mp4"),
+                                "media_record_id": media_id}
     extras = {h.get_header("WARC-Target-URI"): b for _, (k, h, b) in by_id.items()
               if k == "resource" and h.get_header("WARC-Concurrent-To") == media_id}
     assert extras == {site.url("/files/p.jpg"): POSTER, site.url("/files/p.en.vtt"): CAPTIONS.encode()}
@@ -124,6 +130,39 @@ def test_media_goes_into_the_warc_files(crawled: Settings, site: Site) -> None:
         page = session.scalar(select(Capture).join(Source).where(Source.normalized_url == site.url("/watch")))
         assert page is not None and page.http_status == 200
     sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_page_stays_the_page_in_pywb_and_the_media_has_its_own_url(crawled: Settings, site: Site,
+                                                                        pywb) -> None:  # type: ignore[no-untyped-def]
+    """pywb's newest capture of the player page is the page's HTML, not yt-dlp's MP4; the MP4 is under its URL."""
+    import time
+
+    import requests
+
+    exported = crawled.data_dir / "media.warc.gz"
+    code, _, stderr = crawl(crawled, site, str(exported), "-c", "media", command="export")
+    assert code == 0, stderr
+    (pywb.root / "collections" / pywb.collection / "archive" / exported.name).write_bytes(exported.read_bytes())
+
+    def ask(path: str) -> requests.Response:
+        return requests.get(f"{pywb.base_url}/{pywb.collection}/{path}", timeout=10, proxies={"http": "", "https": ""})
+
+    deadline = time.monotonic() + 30
+    while (page := ask(f"2030id_/{site.url('/player')}")).status_code != 200:
+        assert time.monotonic() < deadline, "pywb never indexed the export"
+        time.sleep(0.5)
+    assert page.headers["Content-Type"].startswith("text/html") and b"Flood, filmed" in page.content
+    assert ask(f"2030id_/{site.url('/files/p.mp4')}").content == PLAYER_MP4
+
+
+def test_the_media_url_is_the_one_file_yt_dlp_fetched_as_is() -> None:
+    single = {"requested_downloads": [{"url": "https://cdn.test/v.mp4", "protocol": "https"}]}
+    assert media_url(single) == "https://cdn.test/v.mp4"
+    merged = {"requested_downloads": [{"requested_formats": [{"url": "https://cdn.test/v"}, {"url": "https://a"}]}]}
+    assert media_url(merged) is None
+    assert media_url({"requested_downloads": [{"url": "https://cdn.test/v.m3u8", "protocol": "m3u8_native"}]}) is None
+    assert media_url({}) is None
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -163,8 +163,11 @@ def send_page(handler: BaseHTTPRequestHandler, page: Page, head: bool) -> None:
         time.sleep(page.hang)
     if page.drop:
         handler.close_connection = True
-        handler.wfile.flush()
-        handler.connection.shutdown(2)
+        try:
+            handler.wfile.flush()
+            handler.connection.shutdown(2)
+        except OSError:  # the client hung up first (a handler that streamed until it did)
+            pass
         return
     payload = page.payload()
     handler.send_response(page.status)
