@@ -130,6 +130,8 @@ def test_a_still_and_altered_copies_find_the_archived_clip(archived: Settings, s
     assert abs(segment["start"] - 2.0) <= 0.6 and abs(segment["end"] - 7.0) <= 1.1, segment
     code, out, _ = run("similar", str(clips["c"]), "--json")
     assert (code, json.loads(out)) == (3, [])  # unrelated footage matches nothing
+    code, _, err = run("similar", str(clips["still"]), "-c", "nosuch")
+    assert code == 3 and "no collection named 'nosuch'" in err  # not found, as in every command
     assert clip_b not in out
 
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from archive.cli.output import Output
+from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.models import Source, Video
-from archive.sources import find_sources, get_collection
+from archive.sources import find_sources
 from archive.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -28,23 +29,12 @@ def _limits(ws: Workspace) -> Limits:
     return Limits(max_seconds=float(ws.settings.footage_max_seconds))
 
 
-def _collection_id(ws: Workspace, name: str | None) -> int | None:
-    """The id of the named collection (a usage error when it does not exist), None for all."""
-    if name is None:
-        return None
-    with session_scope(ws.sessions) as session:
-        found = get_collection(session, name)
-        if found is None:
-            raise UsageError(f"no collection named {name!r}")
-        return found.id
-
-
 def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Fingerprint every kept video not fingerprinted yet; exit 1 when some could not be."""
     from archive.footage.prints import fingerprint_pending
 
     tally = fingerprint_pending(ws, ws.settings.footage_frames_per_second, _limits(ws),
-                                _collection_id(ws, args.collection))
+                                collection_id(ws, args.collection))
     if out.as_json:
         out.json({"fingerprinted": tally.done, "failed": tally.failed, "frames": tally.frames})
     else:
@@ -79,13 +69,13 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     from archive.footage.index import open_index
     from archive.footage.similar import find_picture, find_video, is_picture, stored_queries, video_queries
 
-    collection_id = _collection_id(ws, args.collection)
+    scope = collection_id(ws, args.collection)
     share = args.share if args.share is not None else ws.settings.footage_match_share
     if not 0 < share <= 1:
         raise UsageError(f"--share is a share from 0 to 1, not {share}")
     target = Path(args.target)
     with session_scope(ws.sessions) as session:
-        index = open_index(session, collection_id)
+        index = open_index(session, scope)
         try:
             if args.target.startswith(("http://", "https://")):
                 ids = [source.id for source in find_sources(session, args.target)]

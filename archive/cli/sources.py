@@ -274,6 +274,17 @@ def _cookies_file(value: str) -> str | None:
     return str(path)
 
 
+def collection_id(ws: Workspace, name: str | None) -> int | None:
+    """The id of the named collection (NotFound, exit 3, when it does not exist), None for all."""
+    if name is None:
+        return None
+    with session_scope(ws.sessions) as session:
+        found = get_collection(session, name)
+        if found is None:
+            raise NotFound(f"no collection named {name!r}")
+        return found.id
+
+
 def collection_arg(parser: argparse.ArgumentParser, default: str | None = DEFAULT_COLLECTION) -> None:
     """The -c/--collection option, shared by every command that works on one collection."""
     parser.add_argument("-c", "--collection", default=default, help="collection name"

@@ -7,24 +7,13 @@ import argparse
 from typing import Any
 
 from archive.cli.output import Output
+from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
-from archive.sources import find_sources, get_collection
+from archive.sources import find_sources
 from archive.words.show import as_text, as_vtt, words_of
 from archive.words.tables import CAPTION, SCREEN, SPEECH
 from archive.workspace import Workspace
-
-
-def _collection_id(ws: Workspace, name: str | None) -> int | None:
-    """The id of the named collection (a usage error when it does not exist), None for all."""
-    if name is None:
-        return None
-    with session_scope(ws.sessions) as session:
-        found = get_collection(session, name)
-        if found is None:
-            raise UsageError(f"no collection named {name!r}")
-        return found.id
-
 
 OFF = {SPEECH: "off (no model: set LASTSEEN_TRANSCRIBE_MODEL to a faster-whisper model folder)",
        SCREEN: "off (LASTSEEN_OCR_LANGUAGES is empty)"}
@@ -35,7 +24,7 @@ def cmd_transcribe(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     from archive.words.round import WordsSetupError, read_words, tally_fields  # the readers load here only
 
     try:
-        tallies = read_words(ws, _collection_id(ws, args.collection))
+        tallies = read_words(ws, collection_id(ws, args.collection))
     except WordsSetupError as exc:
         raise UsageError(str(exc)) from None
     if out.as_json:
