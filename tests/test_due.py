@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 import scheduler
+from archive.captures import capture_failed
 from archive.config import Settings
 from archive.db import session_scope
 from archive.due import captures_due
@@ -72,6 +73,7 @@ def _library(ws: Workspace) -> dict[str, int]:
                          Check(source_id=ids["changed"], checked_at=lately, outcome="changed", http_status=200,
                                final_url=None, latency_ms=1.0, text_sha256="1" * 64, payload_sha256=None,
                                region=None)])
+        capture_failed(session, ids["failed-lately"], now, RETRY)  # as the crawl's FailurePipeline does
         video = session.scalar(select(Video).where(Video.source_id == ids["kept"]))
         video.media_capture_id = _captured(session, ids["kept"], long_ago)
     return ids
