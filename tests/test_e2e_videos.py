@@ -223,6 +223,14 @@ def media_records(settings: Settings) -> dict[str, list[tuple[str, bytes]]]:
     return found
 
 
+def record_target(settings: Settings, media: dict) -> str:
+    """The WARC-Target-URI of the record `status` says holds a video's media (one ranged read, as replay does)."""
+    storage = open_storage(settings)
+    data = storage.read(storage.key_of(media["warc_uri"]), media["warc_offset"], media["warc_length"])
+    record = next(iter(ArchiveIterator(io.BytesIO(data), check_digests=True)))
+    return record.rec_headers.get_header("WARC-Target-URI")
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
         settings: Settings, internet: tuple[Internet, ProviderServer], receiver: Receiver) -> None:
@@ -257,15 +265,20 @@ def test_vanished_videos_are_flagged_with_their_reason_and_kept_in_the_warc(
     run("alerts")
     assert len(receiver.alerts) == len(VANISHED), "no alert is sent twice"
 
-    # Media: each video's file in the WARC files, found by warcio under the video's URL, with its SHA-256.
+    # Media: each video's file in the WARC files, found by warcio where `status` says, with its SHA-256. A direct
+    # link's response record is the media, under its URL; a provider's download is filed under the media's own
+    # URL, so the video page's URL stays the page in replay.
     records = media_records(settings)
     for url, data in MEDIA.items():
         [status] = json.loads(run("status", url, "--json").stdout)["sources"]
         media = status["video"]["media"]
         assert media is not None, (url, status["video"])
-        kept = [body for kind, body in records.get(url, []) if kind == media["record_type"]]
+        target = record_target(settings, media)
+        assert (target == url) == (media["record_type"] == "response"), (url, target, media["record_type"])
+        kept = [body for kind, body in records.get(target, []) if kind == media["record_type"]]
         assert [hashlib.sha256(body).hexdigest() for body in kept] == [hashlib.sha256(data).hexdigest()]
         assert media["sha256"] == hashlib.sha256(data).hexdigest() and media["size"] == len(data)
+        assert "resource" not in [kind for kind, _ in records.get(url, [])], "no download under the page's URL"
     # No media for YouTube's videos (its player is not played here): only their pages' records.
     for url in (YT_REMOVED, YT_AGE, YT_LATER):
         assert [kind for kind, _ in records[url]] == ["response"]
