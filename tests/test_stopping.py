@@ -74,8 +74,8 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals, log: Path) -> f
 
 def _workspace(settings: Settings, site: Site, silent: Silent, **values: object) -> Workspace:
     site.set("/story", Page("<html><head><title>Story</title></head><body>a story</body></html>"))
-    ws = Workspace(settings.replace(wayback_url=silent.url, schedule_tick=1, standby_poll=1, describe_workers=1,
-                                    screenshots=False, **values))
+    ws = Workspace(settings.replace(wayback_url=silent.url, wayback_collection="news", schedule_tick=1,
+                                    standby_poll=1, describe_workers=1, screenshots=False, **values))
     with session_scope(ws.sessions) as session:
         add_sources(session, ensure_collection(session, "news"), [SourceEntry(site.url("/story"))])
     return ws
@@ -96,9 +96,9 @@ def test_the_scheduler_stops_on_time_while_a_job_hangs(settings: Settings, site:
                                                        sig: signal.Signals, tmp_path: Path) -> None:
     ws = _workspace(settings, site, silent)
     log = tmp_path / "schedule.log"
-    env = env_for(ws.settings, LASTSEEN_WAYBACK_URL=silent.url, LASTSEEN_SCHEDULE_TICK="1",
-                  LASTSEEN_STANDBY_POLL="1", LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no",
-                  LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32")
+    env = env_for(ws.settings, LASTSEEN_WAYBACK_URL=silent.url, LASTSEEN_WAYBACK_COLLECTION="news",
+                  LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1", LASTSEEN_DESCRIBE_WORKERS="1",
+                  LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32")
     process = _start(["schedule"], env, log)
     try:
         _wait(lambda: _hanging_submission(ws), 120, "a capture and its hanging Wayback submission", [log])
@@ -131,8 +131,8 @@ def test_the_scheduler_and_a_worker_stop_on_time_and_let_go_of_their_leases(
         tmp_path: Path) -> None:
     ws = _workspace(settings, site, silent, broker_url=broker.url, task_lease=300)
     env = env_for(ws.settings, LASTSEEN_BROKER_URL=broker.url, LASTSEEN_WAYBACK_URL=silent.url,
-                  LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1", LASTSEEN_DESCRIBE_WORKERS="1",
-                  LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_TASK_LEASE="300")
+                  LASTSEEN_WAYBACK_COLLECTION="news", LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1",
+                  LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_TASK_LEASE="300")
     logs = [tmp_path / "worker.log", tmp_path / "schedule.log"]
     worker = _start(["worker"], env, logs[0])
     scheduler = _start(["schedule"], env, logs[1])
