@@ -132,7 +132,8 @@ def test_the_scheduler_and_a_worker_stop_on_time_and_let_go_of_their_leases(
     ws = _workspace(settings, site, silent, broker_url=broker.url, task_lease=300)
     env = env_for(ws.settings, LASTSEEN_BROKER_URL=broker.url, LASTSEEN_WAYBACK_URL=silent.url,
                   LASTSEEN_WAYBACK_COLLECTION="news", LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1",
-                  LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_TASK_LEASE="300")
+                  LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32",
+                  LASTSEEN_TASK_LEASE="300")
     logs = [tmp_path / "worker.log", tmp_path / "schedule.log"]
     worker = _start(["worker"], env, logs[0])
     scheduler = _start(["schedule"], env, logs[1])
