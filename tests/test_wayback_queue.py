@@ -598,7 +598,7 @@ def test_wayback_command_drains_and_reports(workspace, ia: IAServer, cli) -> Non
     code, out, err = cli(ws, "wayback", "https://news.example.com/not-tracked")
     assert code == 3 and "not tracked" in err
     code, _, err = cli(ws, "wayback", "-c", "nosuch")
-    assert code == 2 and "no collection named 'nosuch'" in err
+    assert code == 3 and "no collection named 'nosuch'" in err
     code, out, _ = cli(ws, "wayback", URL, "--json")  # asked again by hand: our copy is recent, so skipped
     assert code == 0 and [i["state"] for i in json.loads(out)["items"]] == ["skipped"]
 
