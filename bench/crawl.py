@@ -19,6 +19,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +172,30 @@ def _load() -> str:
     return f"load average {one:.1f} (5 min {five:.1f})"
 
 
+@contextmanager
+def _bench_world(work: Path, pages: int, requisites: bool = False) -> Iterator[tuple[list[str], Path, dict[str, str]]]:
+    """The local site (pages alone, or with 20 images each) and a SeaweedFS bucket for one benchmark: the pages'
+    URLs, a file listing them, and the environment both crawlers run in."""
+    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
+
+    site = subprocess.Popen([sys.executable, "-c", SITE, *(["requisites"] if requisites else [])],
+                            stdout=subprocess.PIPE, text=True)
+    port = int(site.stdout.readline())
+    weed = SeaweedServer(work / "weed")
+    weed.start()
+    try:
+        weed.client().create_bucket(Bucket="bench")
+        urls = [f"http://127.0.0.1:{port}/p/{n}" for n in range(pages)]
+        url_file = work / "urls.json"
+        url_file.write_text(json.dumps(urls))
+        yield urls, url_file, {**os.environ, "LASTSEEN_S3_ENDPOINT_URL": weed.endpoint_url,
+                               "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                               "PYTHONPATH": str(ROOT), "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
+    finally:
+        weed.stop()
+        site.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=10_000)
@@ -180,25 +206,12 @@ def main() -> None:
         requisites_main(args)
         return
 
-    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
-
     plain: list[dict] = []
     ours: list[dict] = []
     print(f"pages: {args.pages} (local site, ~6 KB HTML each), {os.cpu_count()} cores, {_load()} before", flush=True)
     with tempfile.TemporaryDirectory(prefix="lastseen-bench-") as tmp:
         work = Path(tmp)
-        site = subprocess.Popen([sys.executable, "-c", SITE], stdout=subprocess.PIPE, text=True)
-        port = int(site.stdout.readline())
-        weed = SeaweedServer(work / "weed")
-        weed.start()
-        try:
-            weed.client().create_bucket(Bucket="bench")
-            urls = [f"http://127.0.0.1:{port}/p/{n}" for n in range(args.pages)]
-            url_file = work / "urls.json"
-            url_file.write_text(json.dumps(urls))
-            env = {**os.environ, "LASTSEEN_S3_ENDPOINT_URL": weed.endpoint_url, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "PYTHONPATH": str(ROOT),
-                   "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
+        with _bench_world(work, args.pages) as (urls, url_file, env):
             for run in range(args.runs):
                 plain.append(_plain(url_file, env))
                 p = plain[-1]
@@ -214,9 +227,6 @@ def main() -> None:
                       f"{_load()}" + (f"; failures: {o['failed']}" if o.get("failed") else ""), flush=True)
                 print(f"run {run + 1} ratio: {(o['pages'] / o['seconds']) / (p['pages'] / p['seconds']):.0%}",
                       flush=True)
-        finally:
-            weed.stop()
-            site.terminate()
     plain_rate = statistics.median(p["pages"] / p["seconds"] for p in plain)
     our_rate = statistics.median(o["pages"] / o["seconds"] for o in ours)
     total_rate = statistics.median(o["pages"] / o["total_seconds"] for o in ours)
@@ -235,26 +245,13 @@ def main() -> None:
 
 def requisites_main(args: argparse.Namespace) -> None:
     """Plain Scrapy fetching pages and their images against lastseen archiving them as requisites, in turns."""
-    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
-
     ratios: list[float] = []
     cpus: list[float] = []
     print(f"pages: {args.pages} with 20 images each, 10 shared ({args.pages * 11 + 10} fetches), "
           f"{os.cpu_count()} cores, {_load()} before", flush=True)
     with tempfile.TemporaryDirectory(prefix="lastseen-bench-") as tmp:
         work = Path(tmp)
-        site = subprocess.Popen([sys.executable, "-c", SITE, "requisites"], stdout=subprocess.PIPE, text=True)
-        port = int(site.stdout.readline())
-        weed = SeaweedServer(work / "weed")
-        weed.start()
-        try:
-            weed.client().create_bucket(Bucket="bench")
-            urls = [f"http://127.0.0.1:{port}/p/{n}" for n in range(args.pages)]
-            url_file = work / "urls.json"
-            url_file.write_text(json.dumps(urls))
-            env = {**os.environ, "LASTSEEN_S3_ENDPOINT_URL": weed.endpoint_url, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "PYTHONPATH": str(ROOT),
-                   "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32"}
+        with _bench_world(work, args.pages, requisites=True) as (urls, url_file, env):
             for run in range(args.runs):
                 p = _plain(url_file, env, requisites=True)
                 o = _lastseen(work, run, urls, env)
@@ -266,9 +263,6 @@ def requisites_main(args: argparse.Namespace) -> None:
                       f"{o['seconds']:.1f} s = {our_rate:.0f}/s; ratio {ratios[-1]:.0%}; CPU plain / lastseen "
                       f"{p['cpu_seconds']:.1f} / {o['cpu_seconds']:.1f} s = {cpus[-1]:.0%}; {_load()}"
                       + (f"; failures: {o['failed']}" if o.get("failed") else ""), flush=True)
-        finally:
-            weed.stop()
-            site.terminate()
     print(f"lastseen archives pages with their requisites at {statistics.median(ratios):.0%} of plain Scrapy's "
           f"fetches/s, median of {args.runs} runs (target: at least 85%); plain Scrapy's crawl process uses "
           f"{statistics.median(cpus):.0%} of lastseen's CPU")
