@@ -126,7 +126,7 @@ class Settings:
     schedule_batch: int = _setting(2000, "int", "due sources one scheduler round checks at most")
     standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
     schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
-                                              "alerts, feeds, transcribe, timestamp (default all)")
+                                              "alerts, feeds, transcribe, footage, timestamp (default all)")
     # Scaling out (see README "Scaling out")
     broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
                                "scheduler does all the work in its own process", secret=True)
@@ -186,6 +186,12 @@ class Settings:
                                           "to match it (0-1)")
     footage_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video fingerprinted at most; decoding "
                                         "is also capped in frames and time, so a hostile file is a stored failure")
+    footage_max_wall: int = _setting(600, "duration", "wall time one video or image may take to fingerprint; "
+                                     "past it, it is a stored failure")
+    footage_max_memory: int = _setting(2 * 1024**3, "size", "address space of each footage worker process; a file "
+                                       "that needs more is a stored failure (0: no limit)")
+    footage_workers: int = _setting(2, "int", "processes the scheduler's footage round fingerprints in, off the "
+                                    "capture path (with a broker, `lastseen worker -Q footage` does it)")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()

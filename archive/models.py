@@ -392,15 +392,16 @@ class WaybackLookup(Base):
 
 
 class Alert(Base):
-    """One alert for one status transition; unique per transition so it is never raised twice."""
+    """One alert for one status transition (unique per transition, so it is never raised twice), or for one
+    reappearance of a vanished video's footage (no transition: the footage stage's match row holds it)."""
 
     __tablename__ = "alert"
     __table_args__ = (Index("ix_alert_state", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
-    transition_id: Mapped[int] = mapped_column(ForeignKey("status_transition.id", ondelete="CASCADE"),
-                                               unique=True)
+    transition_id: Mapped[int | None] = mapped_column(ForeignKey("status_transition.id", ondelete="CASCADE"),
+                                                      unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

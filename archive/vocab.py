@@ -60,6 +60,11 @@ class TransitionKind(StrEnum):
     ALIVE = "alive"
 
 
+# The kind of an alert with no transition: a vanished video's footage found again (the footage stage makes it,
+# the alert round delivers it); never a status, so no tally of status changes counts it.
+REAPPEARED = "reappeared"
+
+
 class SubmissionState(StrEnum):
     """Where a Wayback submission is: waiting, under way, or settled (see archive.wayback's queue)."""
 

@@ -24,22 +24,24 @@ if TYPE_CHECKING:
 
 def _limits(ws: Workspace) -> Limits:
     """The decoding bounds the settings give (PyAV and numpy load with the footage commands only)."""
-    from archive.footage.frames import Limits
+    from archive.footage.round import limits
 
-    return Limits(max_seconds=float(ws.settings.footage_max_seconds))
+    return limits(ws.settings)
 
 
 def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Fingerprint every kept video not fingerprinted yet; exit 1 when some could not be."""
-    from archive.footage.prints import fingerprint_pending
+    """The footage round now: fingerprint kept videos and captured images not done yet, compare them, search for
+    vanished videos' footage and make the alerts of reappearances; exit 1 when some could not be fingerprinted."""
+    from archive.footage.round import footage_work
 
-    tally = fingerprint_pending(ws, ws.settings.footage_frames_per_second, _limits(ws),
-                                collection_id(ws, args.collection))
+    tally = footage_work(ws, collection_id(ws, args.collection))
     if out.as_json:
-        out.json({"fingerprinted": tally.done, "failed": tally.failed, "frames": tally.frames})
+        out.json(tally)
     else:
-        out.line(f"fingerprinted {tally.done} video(s), {tally.frames} frames; failed {tally.failed}")
-    return EXIT_PARTIAL if tally.failed else EXIT_OK
+        out.line(f"fingerprinted {tally['fingerprinted']} video(s), {tally['frames']} frames, {tally['images']} "
+                 f"image(s); failed {tally['failed']}; {tally['matches']} new match(es), "
+                 f"{tally['alerts']} reappearance alert(s)")
+    return EXIT_PARTIAL if tally["failed"] else EXIT_OK
 
 
 def _describe(session: Any, video_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -134,7 +136,8 @@ def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `fingerprint` and `similar` to the command line."""
     p = sub.add_parser("fingerprint", parents=[common],
-                       help="fingerprint kept videos' frames (PDQ) to find their footage again")
+                       help="fingerprint kept videos' frames and captured images (PDQ), find "
+                       "vanished videos' footage again")
     p.add_argument("-c", "--collection", help="only this collection's videos")
     p.set_defaults(handler=cmd_fingerprint)
     p = sub.add_parser("similar", parents=[common],

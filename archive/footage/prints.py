@@ -6,9 +6,7 @@ decoded gets a stored failure with its reason and is not tried again until its m
 
 from __future__ import annotations
 
-import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -21,17 +19,6 @@ from archive.footage.tables import Fingerprint, FrameHashRow
 from archive.kept_media import media_to_file
 from archive.models import Capture, Source, Video
 from archive.workspace import Workspace
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Tally:
-    """What a fingerprinting round did."""
-
-    done: int = 0
-    failed: int = 0
-    frames: int = 0
 
 
 def hash_file(path: Path, per_second: float, limits: Limits) -> list[FrameHash]:
@@ -75,6 +62,12 @@ def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits)
                 raise FootageError("no frame clear enough to fingerprint")
         except FootageError as exc:
             reason = str(exc)
+    return _store(ws, video_id, frames, reason, sha256)
+
+
+def _store(ws: Workspace, video_id: int, frames: list[FrameHash], reason: str | None,
+           sha256: str | None) -> Fingerprint:
+    """Replace a video's frame hashes and fingerprint row with these (or its failure); what was stored."""
     with session_scope(ws.sessions) as session:
         session.execute(delete(FrameHashRow).where(FrameHashRow.video_id == video_id))
         session.execute(delete(Fingerprint).where(Fingerprint.video_id == video_id))
@@ -89,18 +82,9 @@ def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits)
     return made
 
 
-def fingerprint_pending(ws: Workspace, per_second: float, limits: Limits,
-                        collection_id: int | None = None) -> Tally:
-    """Fingerprint every kept video still without one; failures are stored, never raised."""
-    tally = Tally()
+def store_failure(ws: Workspace, video_id: int, reason: str) -> Fingerprint:
+    """Store a video's failure found outside the fingerprinting itself (its worker process died)."""
     with session_scope(ws.sessions) as session:
-        todo = pending(session, collection_id, limit=10_000)
-    for video_id in todo:
-        made = fingerprint(ws, video_id, per_second, limits)
-        if made.state == "done":
-            tally.done += 1
-            tally.frames += made.frames
-        else:
-            tally.failed += 1
-            logger.info("video %s could not be fingerprinted: %s", video_id, made.reason)
-    return tally
+        video = session.get(Video, video_id)
+        sha256 = video.media_sha256 if video else None
+    return _store(ws, video_id, [], reason, sha256)

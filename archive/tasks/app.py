@@ -17,7 +17,8 @@ from archive.config import Settings
 
 # kind of work -> (task name, queue); the kinds are also the lease kinds.
 TASKS: dict[str, str] = {"check": "lastseen.check", "capture": "lastseen.capture", "wayback": "lastseen.wayback",
-                         "alerts": "lastseen.alerts", "feeds": "lastseen.feeds", "transcribe": "lastseen.transcribe"}
+                         "alerts": "lastseen.alerts", "feeds": "lastseen.feeds", "transcribe": "lastseen.transcribe",
+                         "footage": "lastseen.footage"}
 QUEUES: tuple[str, ...] = tuple(TASKS)
 
 

@@ -195,3 +195,21 @@ def transcribe_round(run: Run) -> dict[str, Any]:
     result = transcribe_work(run.ws)
     run.release("transcribe", ["read"])
     return result
+
+
+def footage_work(ws: Workspace) -> dict[str, Any]:
+    """The footage round, in the scheduler or a worker: fingerprint newly kept videos and images (in a pool of
+    processes), compare them, search for vanished videos' footage, make the reappearance alerts."""
+    from archive.footage.round import footage_work as run_round
+
+    return run_round(ws)
+
+
+@renewing
+def footage_round(run: Run) -> dict[str, Any]:
+    """The footage round for the task that holds it."""
+    if not run.claim("footage"):
+        return {"claimed": 0}
+    result = footage_work(run.ws)
+    run.release("footage", ["match"])
+    return result

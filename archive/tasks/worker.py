@@ -54,6 +54,8 @@ def register(app: Any, ws: Workspace) -> None:
                 result = work.feeds_round(run)
             elif kind == "transcribe":
                 result = work.transcribe_round(run)
+            elif kind == "footage":
+                result = work.footage_round(run)
             else:
                 result = work.alerts_round(run)
         except work.CollectionBusy as exc:
