@@ -1,0 +1,104 @@
+"""#23 done when: clip A is archived from a local site, A vanishes, a page later embeds a re-encoded, logo-stamped,
+black-barred copy of A; the footage round makes exactly one alert saying A's footage reappeared there with the
+matched segment, `lastseen similar` with a still of A finds both videos at the right seconds, and `lastseen
+status` says when and where A reappeared.
+
+The commands run as a user runs them (crawls and checks as child processes against the local site); the
+footage round runs in its pool of processes, as the scheduler runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from archive.config import Settings
+from archive.db import open_database, session_scope
+from archive.models import Alert, StatusTransition
+from tests.conftest import _need
+from tests.servers.site import Page, Site
+from tests.test_crawl import crawl
+from tests.test_footage import ffmpeg
+
+COPY_FILTERS = "scale=360:-2,drawbox=x=12:y=12:w=60:h=26:color=yellow@0.9:t=fill,pad=360:360:0:(oh-ih)/2:black"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Clip A (10 s), a re-encoded, logo-stamped, black-barred copy of it, and a still of A at 4 s."""
+    if shutil.which("ffmpeg") is None:
+        _need("ffmpeg is not installed")
+    folder = tmp_path_factory.mktemp("done")
+    made = {"a": folder / "a.mp4", "copy": folder / "copy.mp4", "still": folder / "still.png"}
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=s=480x270:r=15", "-t", "10", "-pix_fmt", "yuv420p", str(made["a"]))
+    ffmpeg("-i", str(made["a"]), "-vf", COPY_FILTERS, "-crf", "32", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+           str(made["copy"]))
+    ffmpeg("-ss", "4", "-i", str(made["a"]), "-frames:v", "1", str(made["still"]))
+    return made
+
+
+def _crawl(settings: Settings, site: Site, *args: str, command: str = "crawl") -> dict:
+    code, summary, stderr = crawl(settings, site, *args, command=command,
+                                  extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB", "LASTSEEN_CONFIRM_CHECKS": "1"})
+    assert code in (0, 1), stderr[-3000:]
+    return summary
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_vanished_footage_reappears_once_with_its_segment(settings: Settings, site: Site, clips: dict[str, Path],
+                                                          run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LASTSEEN_FOOTAGE_WORKERS", "1")  # the pool, as the scheduler runs it
+    clip_a, story = site.url("/media/a.mp4"), site.url("/news/story")
+    copy_url = site.url("/media/copy.mp4")
+    site.set("/media/a.mp4", Page(clips["a"].read_bytes(), content_type="video/mp4"))
+    _crawl(settings, site, "-c", "event", "--kind", "video", clip_a, command="add")
+    _crawl(settings, site, "-c", "event")
+    code, out, err = run("fingerprint", "--json")
+    assert code == 0, err
+    assert (json.loads(out)["fingerprinted"], json.loads(out)["alerts"]) == (1, 0)
+
+    site.set("/media/a.mp4", Page("gone", status=404, content_type="text/plain"))  # A vanishes
+    _crawl(settings, site, "-c", "event", "--all", command="check")
+    code, out, _ = run("status", clip_a, "--json")
+    assert json.loads(out)["sources"][0]["status"] == "vanished"
+
+    site.set("/media/copy.mp4", Page(clips["copy"].read_bytes(), content_type="video/mp4"))
+    site.set("/news/story", Page(f"<html><head><title>Story</title></head><body><h1>Story</h1>"
+                                 f"<video src='{copy_url}' controls></video></body></html>"))
+    _crawl(settings, site, "-c", "event", story, command="add")
+    _crawl(settings, site, "-c", "event")
+    code, out, err = run("fingerprint", "--json")
+    tally = json.loads(out)
+    assert (tally["fingerprinted"], tally["alerts"]) == (1, 1), (tally, err)
+    code, out, _ = run("fingerprint", "--json")
+    assert json.loads(out)["alerts"] == 0  # a second round alerts nothing again
+
+    with session_scope(open_database(settings.database_url)) as session:
+        alerts = session.scalars(select(Alert)).all()
+        reappeared = [a for a in alerts if a.kind == "reappeared"]
+        assert len(reappeared) == 1 and reappeared[0].transition_id is None
+        payload = reappeared[0].payload
+        vanishings = session.scalars(select(StatusTransition).where(StatusTransition.to_status == "vanished")).all()
+        assert len(vanishings) == 1  # the reappearance is no status change
+    assert payload["url"] == clip_a and payload["where"] == story and payload["media_url"] == copy_url
+    assert payload["share"] >= 0.8
+    segment = payload["segments"][0]
+    assert segment["start"] <= 0.6 and segment["end"] >= 9.0, segment  # A's 0:00-0:10 ...
+    assert segment["other_start"] <= 0.6 and segment["other_end"] >= 9.0, segment  # ...shown from 0:00 there
+
+    code, out, err = run("status", clip_a, "--json")
+    detail = json.loads(out)["sources"][0]
+    assert detail["reappeared_at"] and detail["reappeared_where"] == story
+    code, out, _ = run("status", clip_a)
+    assert "reappeared at" in out and story in out
+
+    code, out, err = run("similar", str(clips["still"]), "--json")
+    assert code == 0, err
+    found = {hit["url"]: hit["seconds"] for hit in json.loads(out)}
+    assert set(found) == {clip_a, copy_url}, found
+    for url, seconds in found.items():
+        assert any(abs(second - 4.0) <= 0.6 for second in seconds), (url, seconds)
