@@ -102,3 +102,30 @@ def test_vanished_footage_reappears_once_with_its_segment(settings: Settings, si
     assert set(found) == {clip_a, copy_url}, found
     for url, seconds in found.items():
         assert any(abs(second - 4.0) <= 0.6 for second in seconds), (url, seconds)
+    _the_api_answers_alike(settings, clips, clip_a, copy_url, json.loads(out))
+
+
+def _the_api_answers_alike(settings: Settings, clips: dict[str, Path], clip_a: str, copy_url: str,
+                           cli_answer: list[dict]) -> None:
+    """GET /api/similar by A's URL finds the copy; POST with the still answers as the CLI does; garbage is a 400."""
+    from fastapi.testclient import TestClient
+
+    from archive.api import create_app
+    from archive.tokens import create_token
+
+    with session_scope(open_database(settings.database_url)) as session:
+        token = create_token(session, "reader", "reader")
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        by_url = client.get("/api/similar", params={"url": clip_a}, headers=auth)
+        assert by_url.status_code == 200, by_url.text
+        assert [hit["url"] for hit in by_url.json()] == [copy_url]
+        still = client.post("/api/similar", content=clips["still"].read_bytes(),
+                            headers={**auth, "Content-Type": "image/png"})
+        assert still.status_code == 200 and still.json() == cli_answer, still.text
+        for body, kind in ((b"\x00garbage" * 50, "image/png"), (b"", "image/png"), (b"text", "text/plain")):
+            bad = client.post("/api/similar", content=body, headers={**auth, "Content-Type": kind})
+            assert bad.status_code == 400 and bad.json()["message"], (kind, bad.text)
+        for params in ({"url": "https://nowhere.example/v"}, {"url": clip_a, "share": "2"}):
+            assert client.get("/api/similar", params=params, headers=auth).status_code in (400, 422)
+        assert client.get("/api/similar", params={"url": clip_a}).status_code == 401

@@ -6,20 +6,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from archive.cli.output import Output
 from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
-from archive.models import Source, Video
-from archive.sources import find_sources
 from archive.workspace import Workspace
 
 if TYPE_CHECKING:
     from archive.footage.frames import Limits
-    from archive.footage.match import VideoMatch
-    from archive.footage.similar import PictureMatch
 
 
 def _limits(ws: Workspace) -> Limits:
@@ -44,93 +38,54 @@ def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int
     return EXIT_PARTIAL if tally["failed"] else EXIT_OK
 
 
-def _describe(session: Any, video_ids: set[int]) -> dict[int, dict[str, Any]]:
-    """URL, title and status of the matched videos, by id."""
-    rows = session.execute(select(Video.id, Source.url, Video.title, Source.status)
-                           .join(Source, Source.id == Video.source_id).where(Video.id.in_(video_ids)))
-    return {row.id: {"url": row.url, "title": row.title, "status": row.status} for row in rows}
-
-
-def _seconds(value: float) -> str:
+def _clock(value: float) -> str:
     return f"{int(value // 60)}:{value % 60:04.1f}"
 
 
-def _video_lines(found: list[VideoMatch], about: dict[int, dict[str, Any]]) -> list[str]:
-    lines = []
-    for match in found:
-        spans = ", ".join(f"{_seconds(s.start)}-{_seconds(s.end)} (query {_seconds(s.query_start)}-"
-                          f"{_seconds(s.query_end)})" for s in match.segments)
-        info = about[match.video_id]
-        lines.append(f"{match.share:.0%} of frames  {info['url']}  [{info['status']}]  {spans}")
-    return lines
-
-
 def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Archived videos holding the footage of a picture, a media file or a tracked video; exit 3 when none."""
+    """Archived videos (and captured images) holding the footage of a picture, a media file or a tracked video;
+    exit 3 when none."""
+    from archive.footage.answers import similar_to_file, similar_to_url
     from archive.footage.frames import FootageError
-    from archive.footage.index import open_index
-    from archive.footage.similar import find_picture, find_video, is_picture, stored_queries, video_queries
 
     scope = collection_id(ws, args.collection)
     share = args.share if args.share is not None else ws.settings.footage_match_share
     if not 0 < share <= 1:
         raise UsageError(f"--share is a share from 0 to 1, not {share}")
     target = Path(args.target)
+    images: list[dict[str, Any]] = []
     with session_scope(ws.sessions) as session:
-        index = open_index(session, scope)
         try:
             if args.target.startswith(("http://", "https://")):
-                ids = [source.id for source in find_sources(session, args.target)]
-                video = session.scalar(select(Video).where(Video.source_id.in_(ids))) if ids else None
-                if video is None:
-                    raise UsageError(f"not a tracked video: {args.target}")
-                queries = stored_queries(session, video.id)
-                if not queries:
-                    raise UsageError(f"{args.target} has no fingerprint yet (run `lastseen fingerprint`)")
-                found: list[VideoMatch] | list[PictureMatch] = find_video(index, queries, share, exclude=video.id)
+                found = similar_to_url(session, args.target, share, scope)
             elif not target.is_file():
                 raise UsageError(f"no such file: {target}")
-            elif is_picture(target):
-                found = find_picture(index, target)
             else:
-                queries = video_queries(target, ws.settings.footage_query_per_second, _limits(ws))
-                found = find_video(index, queries, share)
+                found, images = similar_to_file(session, target, share, ws.settings.footage_query_per_second,
+                                                _limits(ws), scope)
         except FootageError as exc:
-            raise UsageError(f"{target.name}: {exc}") from None
-        about = _describe(session, {match.video_id for match in found})
-    _show(out, found, about)
-    return EXIT_OK if found else EXIT_NOT_FOUND
+            raise UsageError(f"{target.name if target.is_file() else args.target}: {exc}") from None
+    _show(out, found, images)
+    return EXIT_OK if found or images else EXIT_NOT_FOUND
 
 
-def _show(out: Output, found: list[VideoMatch] | list[PictureMatch], about: dict[int, dict[str, Any]]) -> None:
-    """Matches for people, or as JSON with the video's URL, title and status."""
-    from archive.footage.match import VideoMatch
-    from archive.footage.similar import PictureMatch
-
+def _show(out: Output, found: list[dict[str, Any]], images: list[dict[str, Any]]) -> None:
+    """Matches for people, or as JSON (videos, then captured images showing the picture)."""
     if out.as_json:
-        out.json([{**about[m.video_id], **_fields(m)} for m in found])
+        out.json(found + images)
         return
-    if not found:
+    if not found and not images:
         out.line("no archived video holds this footage")
     for match in found:
-        if isinstance(match, PictureMatch):
-            info = about[match.video_id]
-            at = ", ".join(_seconds(s) for s in match.seconds)
-            out.line(f"at {at}  {info['url']}  [{info['status']}]  ({match.distance} bits apart)")
-    for line in _video_lines([m for m in found if isinstance(m, VideoMatch)], about):
-        out.line(line)
-
-
-def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
-    """A match's JSON fields: a picture's seconds, or a video's share and segments."""
-    from archive.footage.similar import PictureMatch
-
-    if isinstance(match, PictureMatch):
-        return {"seconds": list(match.seconds), "distance": match.distance}
-    return {"share": match.share, "matched_frames": match.matched_frames, "query_frames": match.query_frames,
-            "best_distance": match.best_distance,
-            "segments": [{"start": s.start, "end": s.end, "query_start": s.query_start, "query_end": s.query_end}
-                         for s in match.segments]}
+        if "seconds" in match:
+            at = ", ".join(_clock(s) for s in match["seconds"])
+            out.line(f"at {at}  {match['url']}  [{match['status']}]  ({match['distance']} bits apart)")
+            continue
+        spans = ", ".join(f"{_clock(s['start'])}-{_clock(s['end'])} (query {_clock(s['query_start'])}-"
+                          f"{_clock(s['query_end'])})" for s in match["segments"])
+        out.line(f"{match['share']:.0%} of frames  {match['url']}  [{match['status']}]  {spans}")
+    for image in images:
+        out.line(f"image  {image['image_url']}  on {image['page'] or '-'}  ({image['distance']} bits apart)")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
