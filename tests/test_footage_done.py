@@ -103,6 +103,26 @@ def test_vanished_footage_reappears_once_with_its_segment(settings: Settings, si
     for url, seconds in found.items():
         assert any(abs(second - 4.0) <= 0.6 for second in seconds), (url, seconds)
     _the_api_answers_alike(settings, clips, clip_a, copy_url, json.loads(out))
+    _a_frame_in_a_captured_image_reappears(settings, site, clips, run, clip_a)
+
+
+def _a_frame_in_a_captured_image_reappears(settings: Settings, site: Site, clips: dict[str, Path], run,
+                                           clip_a: str) -> None:
+    """A page's image showing a frame of A is hashed, alerted as A's footage there, and found by the still."""
+    photo, image_url = site.url("/news/photo"), site.url("/img/frame.png")
+    site.set("/img/frame.png", Page(clips["still"].read_bytes(), content_type="image/png"))
+    site.set("/news/photo", Page(f"<html><body><p>Seen today</p><img src='{image_url}'></body></html>"))
+    _crawl(settings, site, "-c", "event", photo, command="add")
+    _crawl(settings, site, "-c", "event")
+    code, out, err = run("fingerprint", "--json")
+    tally = json.loads(out)
+    assert (tally["images"], tally["alerts"]) == (1, 1), (tally, err)
+    with session_scope(open_database(settings.database_url)) as session:
+        alert = session.scalars(select(Alert).where(Alert.kind == "reappeared").order_by(Alert.id.desc())).first()
+        assert alert.payload["image"] and alert.payload["where"] == photo
+        assert abs(alert.payload["segments"][0]["start"] - 4.0) <= 0.6, alert.payload["segments"]
+    code, out, _ = run("similar", str(clips["still"]), "--json")
+    assert [hit["page"] for hit in json.loads(out) if "image_url" in hit] == [photo]
 
 
 def _the_api_answers_alike(settings: Settings, clips: dict[str, Path], clip_a: str, copy_url: str,
