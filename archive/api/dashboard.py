@@ -31,6 +31,7 @@ from archive.api.read import collection_rows
 from archive.api.schemas import MAX_ID, IdPath, NamePath, Status
 from archive.captures import latest_screenshot
 from archive.db import session_scope
+from archive.footage.show import footage_of
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
 from archive.research.chart import timeline_chart
@@ -116,7 +117,7 @@ def collection_chart(session: Session, collection: Collection) -> str:
 
 def source_view(session: Session, source: Source) -> SourceView:
     """A source's page: its report detail, its latest TIMELINE_CHECKS checks, transitions and best Wayback copy."""
-    detail = source_detail(session, source)
+    detail = {**source_detail(session, source), **footage_of(session, source.id)}
     checks = list(reversed(list(session.scalars(select(Check).where(Check.source_id == source.id)
                                                 .order_by(Check.checked_at.desc()).limit(TIMELINE_CHECKS)))))
     transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)

@@ -51,11 +51,18 @@ def _isotext(value: datetime | str) -> str:
     return (iso(value) or "") if isinstance(value, datetime) else str(value)
 
 
+def _clock(seconds: float) -> str:
+    """A second of a video as people write it: 0:07, 1:02:03."""
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 def _environment() -> Environment:
     """The templates' environment: autoescape on for every template, a missing value is an error, not ''."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    env.filters.update(isotext=_isotext, pathpart=lambda value: quote(str(value), safe=""), query=urlencode)
+    env.filters.update(isotext=_isotext, pathpart=lambda value: quote(str(value), safe=""), query=urlencode,
+                       clock=_clock)
     return env
 
 
