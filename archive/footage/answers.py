@@ -30,6 +30,7 @@ from archive.footage.similar import (
 )
 from archive.models import Requisite, Source, Video
 from archive.sources import find_sources
+from archive.urls import InvalidURL
 
 
 class NotTracked(FootageError):
@@ -76,7 +77,10 @@ def images_answer(session: Session, hashes: list[bytes], scope: int | None) -> l
 
 def similar_to_url(session: Session, url: str, share: float, scope: int | None) -> list[dict[str, Any]]:
     """Archived videos holding a tracked video's footage (from its stored fingerprint)."""
-    ids = [source.id for source in find_sources(session, url)]
+    try:
+        ids = [source.id for source in find_sources(session, url)]
+    except InvalidURL as exc:
+        raise NotTracked(str(exc)) from None
     video = session.scalar(select(Video).where(Video.source_id.in_(ids))) if ids else None
     if video is None:
         raise NotTracked(f"not a tracked video: {url}")
