@@ -27,6 +27,7 @@ from archive.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 BATCH = 500  # videos and images hashed per round
+M_ARENA_MAX = -8  # glibc's mallopt parameter
 _worker_ws: dict[str, Workspace] = {}
 Outcome = tuple[str, int]  # a job's state (done, failed, skipped) and frames hashed
 Job = Callable[[Settings, int], Outcome]
@@ -38,9 +39,15 @@ def limits(settings: Settings) -> Limits:
 
 
 def _start_worker(max_memory: int) -> None:
-    """A pool process's address space is capped, so a decoding bomb is a MemoryError here, not the host's OOM."""
+    """A pool process's address space is capped, so a decoding bomb is a MemoryError here, not the host's OOM;
+    glibc keeps two malloc arenas, not eight per core, so the decoder's threads do not spend the cap unused."""
+    import ctypes
     import resource
 
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
+    except OSError:  # not glibc: its allocator reserves no arenas per thread
+        pass
     if max_memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
 
