@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
-from archive.models import Alert, StatusTransition
+from archive.models import Alert, Source, StatusTransition
+from archive.watch.alerts import headline
 from tests.conftest import _need
+from tests.servers.receiver import Receiver
 from tests.servers.site import Page, Site
 from tests.test_crawl import crawl
 from tests.test_footage import ffmpeg
@@ -50,7 +53,8 @@ def _crawl(settings: Settings, site: Site, *args: str, command: str = "crawl") -
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_vanished_footage_reappears_once_with_its_segment(settings: Settings, site: Site, clips: dict[str, Path],
-                                                          run, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          run, monkeypatch: pytest.MonkeyPatch,
+                                                          receiver: Receiver) -> None:
     monkeypatch.setenv("LASTSEEN_FOOTAGE_WORKERS", "1")  # the pool, as the scheduler runs it
     clip_a, story = site.url("/media/a.mp4"), site.url("/news/story")
     copy_url = site.url("/media/copy.mp4")
@@ -90,6 +94,12 @@ def test_vanished_footage_reappears_once_with_its_segment(settings: Settings, si
     assert segment["start"] <= 0.6 and segment["end"] >= 9.0, segment  # A's 0:00-0:10 ...
     assert segment["other_start"] <= 0.6 and segment["other_end"] >= 9.0, segment  # ...shown from 0:00 there
 
+    assert headline(payload) == (f"Footage of {clip_a} reappeared at {story}: {payload['share']:.0%} of its frames, "
+                                 f"0:00-0:{int(segment['end']):02d}")
+    monkeypatch.setenv("LASTSEEN_WEBHOOK_URL", receiver.url())
+    code, out, err = run("alerts", "--json")
+    sent = [alert for alert in receiver.alerts if alert["kind"] == "reappeared"]
+    assert len(sent) == 1 and sent[0]["where"] == story, (out, err, receiver.alerts)
     code, out, err = run("status", clip_a, "--json")
     detail = json.loads(out)["sources"][0]
     assert detail["reappeared_at"] and detail["reappeared_where"] == story
@@ -149,3 +159,17 @@ def _the_api_answers_alike(settings: Settings, clips: dict[str, Path], clip_a: s
         for params in ({"url": "https://nowhere.example/v"}, {"url": clip_a, "share": "2"}):
             assert client.get("/api/similar", params=params, headers=auth).status_code in (400, 422)
         assert client.get("/api/similar", params={"url": clip_a}).status_code == 401
+        _the_dashboard_shows_the_footage_elsewhere(client, token, settings, clip_a, copy_url)
+
+
+def _the_dashboard_shows_the_footage_elsewhere(client: Any, token: str, settings: Settings, clip_a: str,
+                                               copy_url: str) -> None:
+    """A's page lists the copy with the matched seconds; the copy's page names A as the footage it holds."""
+    with session_scope(open_database(settings.database_url)) as session:
+        ids = {source.url: source.id for source in session.scalars(select(Source))}
+    client.cookies.set("lastseen_token", token)
+    page = client.get(f"/sources/{ids[clip_a]}")
+    assert page.status_code == 200 and "The same footage elsewhere" in page.text
+    assert copy_url in page.text and "0:00-0:09" in page.text, page.text[-3000:]
+    page = client.get(f"/sources/{ids[copy_url]}")
+    assert "footage of" in page.text and clip_a in page.text
