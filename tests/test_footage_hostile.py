@@ -15,7 +15,7 @@ from sqlalchemy import select
 from archive.config import Settings
 from archive.db import open_database, session_scope
 from archive.footage.tables import Fingerprint
-from archive.models import Source, Video
+from archive.models import Source, TaskLease, Video
 from tests.conftest import _need
 from tests.servers.site import Page, Site
 from tests.test_crawl import crawl
@@ -62,3 +62,31 @@ def test_hostile_media_are_stored_failures_within_bounds(settings: Settings, sit
                                       .join(Fingerprint, Fingerprint.video_id == Video.id)).all())
     for name, reason in REASONS.items():
         assert reason in (stored[urls[name]] or ""), (name, stored[urls[name]])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_footage_round_is_queued_once_and_a_worker_runs_it(settings: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a broker the scheduler's footage job queues one task on the `footage` queue (not a second while it is
+    queued) and the worker's task runs the round under its lease; without one the job runs the round here."""
+    import scheduler
+    from archive.tasks import app, work
+    from archive.workspace import Workspace
+
+    sent: list[tuple[str, str, list]] = []
+    monkeypatch.setattr(app, "send", lambda _settings, kind, task_id, args: sent.append((kind, task_id, args)))
+    ws = Workspace(settings.replace(broker_url="memory://", footage_workers=0))
+    monkeypatch.setattr(scheduler, "_ws", ws)
+    monkeypatch.setattr("archive.tasks.dispatch.send", app.send)
+    assert scheduler.footage_round() == {"tasks": 1} and scheduler.footage_round() == {"tasks": 0}
+    (kind, task_id, args), = sent
+    assert kind == "footage" and args == [["match"]]
+    result = work.footage_round(work.Run(ws, task_id, "worker-1"))
+    assert result["fingerprinted"] == 0 and result["alerts"] == 0, result
+    with session_scope(ws.sessions) as session:
+        assert session.scalars(select(TaskLease)).all() == []  # the lease ended with the round
+    ws.close()
+    here = Workspace(settings.replace(footage_workers=0))
+    monkeypatch.setattr(scheduler, "_ws", here)
+    assert scheduler.footage_round()["matches"] == 0
+    here.close()
