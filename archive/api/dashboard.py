@@ -126,12 +126,13 @@ def source_view(session: Session, source: Source) -> SourceView:
                       title=source_titles(session, [source.id]).get(source.id))
 
 
-def _page(content: str, status_code: int = 200) -> HTMLResponse:
+def page_response(content: str, status_code: int = 200) -> HTMLResponse:
     """A dashboard page with its security headers (archive.api.html.PAGE_HEADERS)."""
     return HTMLResponse(content, status_code=status_code, headers=PAGE_HEADERS)
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
+def login_redirect(request: Request) -> RedirectResponse:
+    """Off to the sign-in form, coming back here after."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
@@ -148,7 +149,7 @@ def dashboard_index(request: Request, who: CallerDep) -> HTMLResponse:
     """The collections the caller may read."""
     with session_scope(workspace_of(request).sessions) as session:
         rows = collection_rows(session, who)
-    return _page(index_page(rows, signed_in=who.role is not None))
+    return page_response(index_page(rows, signed_in=who.role is not None))
 
 
 @router.get("/collections/{name:path}", response_class=HTMLResponse, include_in_schema=False)
@@ -158,11 +159,11 @@ def dashboard_collection(name: NamePath, request: Request, who: CallerDep, statu
     with session_scope(workspace_of(request).sessions) as session:
         collection = collection_or_404(session, name)
         if who.role is None and not collection.public_read:
-            return _login_redirect(request)
+            return login_redirect(request)
         counts = next(row for row in collection_rows(session, Caller(role="reader"))
                       if row["name"] == collection.name)
-        return _page(collection_page(collection_view(session, collection, counts, status=status,
-                                                            after=after)))
+        return page_response(collection_page(collection_view(session, collection, counts, status=status,
+                                                             after=after)))
 
 
 @router.get("/sources/{source_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -173,11 +174,12 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Res
         if source is None:
             raise HTTPException(404, f"no source {source_id}")
         if who.role is None and not source.collection.public_read:
-            return _login_redirect(request)
+            return login_redirect(request)
         shot = latest_screenshot(session, workspace_of(request).storage, source.id) is not None
         view = source_view(session, source)
         token = request.cookies.get(TOKEN_COOKIE) if role_allows(who.role or "", "archivist") else None
-        return _page(source_page(replace(view, screenshot=shot, controls=controls_html(view.detail, token))))
+        controls = controls_html(view.detail, token)
+        return page_response(source_page(replace(view, screenshot=shot, controls=controls)))
 
 
 @router.get("/sources/{source_id}/screenshot.png", include_in_schema=False)
@@ -197,7 +199,7 @@ def dashboard_screenshot(source_id: IdPath, request: Request, who: CallerDep) ->
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(next: Annotated[str, Query(max_length=2000)] = "/") -> HTMLResponse:
     """The sign-in form, coming back to `next` (a path on this server) after."""
-    return _page(login_page(next_url=_safe_next(next)))
+    return page_response(login_page(next_url=_safe_next(next)))
 
 
 @router.post("/login", include_in_schema=False)
@@ -212,7 +214,7 @@ async def login(request: Request) -> Response:
             return bool(token) and "\x00" not in token and authenticate(session, token) is not None
 
     if not await run_in_threadpool(check):
-        return _page(login_page("That token is not valid.", next_url), status_code=401)
+        return page_response(login_page("That token is not valid.", next_url), status_code=401)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", max_age=30 * 86400)
