@@ -130,11 +130,16 @@ def _triangle(x: float, y: float, text: str, count: int = 1, kind: str = "vanish
             f"stroke='#fff' stroke-width='0.8'><title>{escape(text)}</title></path>")
 
 
-def _state_at(lane: Lane, moment: datetime) -> str | None:
-    for segment in lane.segments:
-        if segment.start <= moment < segment.end or (segment.start <= moment == segment.end):
-            return segment.state
-    return None
+def _column_states(lane: Lane, moments: Sequence[datetime]) -> list[str | None]:
+    """The lane's state at each of these moments (in time order), in one sweep of its segments."""
+    states: list[str | None] = []
+    index = 0
+    for moment in moments:
+        while index < len(lane.segments) and lane.segments[index].end < moment:
+            index += 1
+        segment = lane.segments[index] if index < len(lane.segments) else None
+        states.append(segment.state if segment is not None and segment.start <= moment else None)
+    return states
 
 
 def _group_lane(name: str, lanes: Sequence[Lane], y: float, scale: _Scale) -> str:
@@ -143,9 +148,12 @@ def _group_lane(name: str, lanes: Sequence[Lane], y: float, scale: _Scale) -> st
              f"<text class='label' x='4' y='{y + LANE_H - 4:.0f}' font-size='11' fill='#1d232a'>"
              f"<title>{escape(name)}: {len(lanes)} sources</title>{escape(_short(name, 32))} ({len(lanes)})</text>"]
     step = scale.plot_w / BINS
-    columns = [Counter(state for lane in lanes if (state := _state_at(lane, scale.moment(scale.left + (i + .5) *
-                                                                                          step))) is not None)
-               for i in range(BINS)]
+    moments = [scale.moment(scale.left + (i + .5) * step) for i in range(BINS)]
+    columns: list[Counter[str]] = [Counter() for _ in range(BINS)]
+    for lane in lanes:
+        for column, state in zip(columns, _column_states(lane, moments), strict=True):
+            if state is not None:
+                column[state] += 1
     start = 0
     for i in range(1, BINS + 1):
         if i < BINS and columns[i] == columns[start]:
