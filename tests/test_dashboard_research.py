@@ -5,11 +5,13 @@ snippets are escaped by the templates."""
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from archive.api.html import marked
 from archive.db import session_scope
 from archive.models import Video
+from archive.research.chart import MAX_LANES
 from archive.research.search import Document, index_documents
 from archive.sources import ensure_collection
 from tests.servers.api import ApiServer, add_capture, add_source, add_transition, at, store_exchange
@@ -143,3 +145,24 @@ def test_private_collections_ask_anonymous_callers_to_sign_in(api: ApiServer) ->
     assert api.get("/search", params={"q": "river"}, role=None).headers["Location"].startswith("/login")
     assert api.get(f"/sources/{source_id}/diff", role=None).headers["Location"].startswith("/login")
     assert api.get("/search", params={"q": "river", "collection": "secret"}).status_code == 200
+
+
+def test_a_large_collection_s_chart_is_an_image_of_its_own(api: ApiServer) -> None:
+    with session_scope(api.workspace.sessions) as session:
+        big = ensure_collection(session, "big")
+        for n in range(MAX_LANES + 5):
+            source = add_source(session, big, f"https://big.example/{n}", status="alive")
+            add_transition(session, source, at("2026-03-01"), "new", "alive")
+            if n % 3 == 0:
+                add_transition(session, source, at("2026-03-04"), "alive", "vanished", "gone")
+    page = api.get("/collections/big")
+    assert page.status_code == 200 and "<svg class='timeline-chart'" not in page.text
+    assert "<img class='timeline-chart' src='/collections/big/timeline.svg'" in page.text
+    image = api.get("/collections/big/timeline.svg")
+    assert image.status_code == 200 and image.headers["Content-Type"].startswith("image/svg+xml")
+    assert image.headers["Content-Security-Policy"] == "default-src 'none'"
+    svg = ET.fromstring(image.text)
+    assert svg.get("data-grouped") == "true" and svg.get("data-sources") == str(MAX_LANES + 5)
+    groups = {g.get("data-sources") for g in svg.iter("{http://www.w3.org/2000/svg}g")}
+    assert groups == {"15", "30"}, "alive then vanished (every third), and alive"
+    assert api.get("/collections/big/timeline.svg", role=None).status_code == 404, "a private collection's"

@@ -33,7 +33,7 @@ from archive.captures import latest_screenshot
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
-from archive.research.chart import timeline_chart
+from archive.research.chart import MAX_LANES, timeline_chart
 from archive.research.loading import collection_facts
 from archive.research.timeline import collection_timeline
 from archive.research.titles import source_titles
@@ -43,6 +43,10 @@ from archive.tokens import authenticate, role_allows
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500
 CHART_SOURCES = 1000  # sources drawn in a collection's timeline chart (the first, by id): a page stays quick
+# A collection's page holds its chart when it has a lane per source; a larger one's (grouped, slower to read) is
+# an image of its own, fetched beside the page and kept for a minute, so the page itself stays as quick.
+SVG_HEADERS = {"Cache-Control": "private, max-age=60", "Content-Security-Policy": "default-src 'none'",
+               "X-Content-Type-Options": "nosniff"}
 # Sources to look up: a few ids, or a query of them (a page of a table, without a bound value per source).
 SourceIds = Sequence[int] | Select[tuple[int]]
 
@@ -102,7 +106,8 @@ def collection_view(session: Session, collection: Collection, counts: dict[str, 
                           sources=sources, more=more, captures=latest_captures(session, shown) if sources else {},
                           wayback=wayback_links(session, shown) if sources else {},
                           titles=source_titles(session, shown) if sources else {},
-                          timeline=collection_chart(session, collection))
+                          timeline=collection_chart(session, collection)
+                          if counts.get("sources", 0) <= MAX_LANES else "")
 
 
 def collection_chart(session: Session, collection: Collection) -> str:
@@ -151,6 +156,17 @@ def dashboard_index(request: Request, who: CallerDep) -> HTMLResponse:
     with session_scope(workspace_of(request).sessions) as session:
         rows = collection_rows(session, who)
     return page_response(index_page(rows, signed_in=who.role is not None))
+
+
+@router.get("/collections/{name:path}/timeline.svg", include_in_schema=False)
+def dashboard_timeline(name: NamePath, request: Request, who: CallerDep) -> Response:
+    """A collection's timeline chart as an SVG image (its page shows it when the chart is grouped)."""
+    with session_scope(workspace_of(request).sessions) as session:
+        collection = collection_or_404(session, name)
+        if who.role is None and not collection.public_read:
+            raise HTTPException(404, f"no collection named {name.strip()!r}")
+        svg = collection_chart(session, collection)
+    return Response(svg, media_type="image/svg+xml", headers=SVG_HEADERS)
 
 
 @router.get("/collections/{name:path}", response_class=HTMLResponse, include_in_schema=False)
