@@ -133,7 +133,16 @@ def test_bad_input_is_a_4xx_page_with_one_line(api: ApiServer) -> None:
     assert missing.status_code == 404 and "no source 99999" in _one_line_error(missing.text)
     nowhere = api.get("/search", params={"q": "river", "collection": "nowhere"}, role=None)
     assert nowhere.status_code == 404 and "no collection" in _one_line_error(nowhere.text)
-    for page in (answer, long_query, symbols, date, missing, nowhere):
+    hostile_date = api.get(f"/sources/{ids['page']}/diff", params={"from": "<script>x"}, role=None)
+    assert hostile_date.status_code == 422 and "&lt;script&gt;x" in _one_line_error(hostile_date.text)
+    hostile_query = api.get("/search", params={"q": "<script>alert(1)</script> river"}, role=None)
+    assert hostile_query.status_code == 200 and "<script>" not in hostile_query.text
+    assert "value='&lt;script&gt;alert(1)&lt;/script&gt; river'" in hostile_query.text
+    no_collection = api.get("/collections/<b>nowhere", role=None)
+    assert no_collection.status_code == 404 and "&lt;b&gt;nowhere" in _one_line_error(no_collection.text)
+    no_source = api.get("/sources/99999", role=None)
+    assert no_source.status_code == 404 and "No source 99999" in _one_line_error(no_source.text)
+    for page in (answer, long_query, symbols, date, missing, nowhere, hostile_date, no_collection, no_source):
         assert "script-src 'none'" in page.headers["Content-Security-Policy"]
 
 

@@ -23,6 +23,7 @@ from archive.api.html import (
     CollectionView,
     SourceView,
     collection_page,
+    error_page,
     index_page,
     login_page,
     source_page,
@@ -37,6 +38,7 @@ from archive.research.chart import MAX_LANES, timeline_chart
 from archive.research.loading import collection_facts
 from archive.research.timeline import collection_timeline
 from archive.research.titles import source_titles
+from archive.sources import get_collection
 from archive.tally import VANISHINGS, tally
 from archive.tokens import authenticate, role_allows
 
@@ -143,6 +145,14 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
+def refused(request: Request, status: int, message: str) -> Response:
+    """A 401 sends the caller to sign in; any other refusal is a page saying why in one line."""
+    if status == 401:
+        return login_redirect(request)
+    heading = {404: "Not found", 503: "Not available now"}.get(status, "Cannot do that")
+    return page_response(error_page(heading, " ".join(message.split())), status_code=status)
+
+
 def _safe_next(value: str) -> str:
     """Only a path on this server (no scheme, no '//host'): the login form is no open redirect."""
     if not value.startswith("/") or value.startswith("//") or "\\" in value:
@@ -174,7 +184,9 @@ def dashboard_collection(name: NamePath, request: Request, who: CallerDep, statu
                          after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> Response:
     """A collection's page; anonymous callers of a private one are sent to sign in."""
     with session_scope(workspace_of(request).sessions) as session:
-        collection = collection_or_404(session, name)
+        collection = get_collection(session, name.strip())
+        if collection is None:
+            return refused(request, 404, f"No collection named {name.strip()!r}.")
         if who.role is None and not collection.public_read:
             return login_redirect(request)
         counts = next(row for row in collection_rows(session, Caller(role="reader"))
@@ -189,7 +201,7 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Res
     with session_scope(workspace_of(request).sessions) as session:
         source = session.get(Source, source_id)
         if source is None:
-            raise HTTPException(404, f"no source {source_id}")
+            return refused(request, 404, f"No source {source_id}.")
         if who.role is None and not source.collection.public_read:
             return login_redirect(request)
         shot = latest_screenshot(session, workspace_of(request).storage, source.id) is not None

@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from archive.api.access import CallerDep, source_or_404, workspace_of
-from archive.api.dashboard import login_redirect, page_response
-from archive.api.html import diff_page, error_page, search_page
+from archive.api.dashboard import page_response, refused
+from archive.api.html import diff_page, search_page
 from archive.api.research import searchable
 from archive.api.schemas import IdPath
 from archive.db import session_scope
@@ -34,29 +34,21 @@ router = APIRouter()
 Typed = Annotated[str, Query()]
 
 
-def _refused(request: Request, status: int, message: str) -> Response:
-    """A 401 sends the caller to sign in; any other refusal is a page saying why in one line."""
-    if status == 401:
-        return login_redirect(request)
-    heading = {404: "Not found", 503: "Not available now"}.get(status, "Cannot do that")
-    return page_response(error_page(heading, " ".join(message.split())), status_code=status)
-
-
 def _answer(request: Request, build: Callable[[], str]) -> Response:
     """The page `build` renders, or the page of its refusal (an HTTPException it raised)."""
     try:
         return page_response(build())
     except HTTPException as exc:
-        return _refused(request, exc.status_code, str(exc.detail))
+        return refused(request, exc.status_code, str(exc.detail))
 
 
 @router.get("/search", response_class=HTMLResponse, include_in_schema=False)
 def search_results(request: Request, who: CallerDep, q: Typed = "", collection: Typed = "") -> Response:
     """The search box's page: the best hits for all the words, each linking to its source and its capture."""
     if len(q) > MAX_CHARS:
-        return _refused(request, 422, f"The query is {len(q)} characters long: at most {MAX_CHARS}.")
+        return refused(request, 422, f"The query is {len(q)} characters long: at most {MAX_CHARS}.")
     if len(collection) > MAX_NAME or "\x00" in collection:
-        return _refused(request, 422, "That is not a collection's name.")
+        return refused(request, 422, "That is not a collection's name.")
 
     def build() -> str:
         if not q.strip():
@@ -83,7 +75,7 @@ def source_diff(source_id: IdPath, request: Request, who: CallerDep,
         if max(len(start), len(end)) > MAX_MOMENT:
             raise ValueError(f"a date or time is at most {MAX_MOMENT} characters")
     except ValueError as exc:
-        return _refused(request, 422, f"from/to: {exc}")
+        return refused(request, 422, f"from/to: {exc}")
     ws = workspace_of(request)
 
     def build() -> str:
