@@ -112,6 +112,8 @@ def test_vanished_footage_reappears_once_with_its_segment(settings: Settings, si
     assert detail["reappeared_at"] and detail["reappeared_where"] == story
     code, out, _ = run("status", clip_a)
     assert "reappeared at" in out and story in out
+    code, out, _ = run("status", copy_url)
+    assert f"footage of      {clip_a}  [vanished]" in out
 
     code, out, err = run("similar", str(clips["still"]), "--json")
     assert code == 0, err

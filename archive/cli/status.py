@@ -114,10 +114,14 @@ def _clock(seconds: float) -> str:
 
 
 def _print_footage(out: Output, d: dict[str, Any]) -> None:
-    """When the video's footage reappeared after it vanished, and every copy found (seconds of this video)."""
+    """When the video's footage reappeared after it vanished, every copy found (seconds of this video), and the
+    archived videos whose footage it holds."""
     if d.get("reappeared_at"):
         out.line(f"    reappeared at   {d['reappeared_at']}  {d['reappeared_where']}")
     for copy in d.get("footage_elsewhere", []):
         spans = ", ".join(f"{_clock(s['start'])}-{_clock(s['end'])}" for s in copy["segments"][:3])
         figure = "a frame" if copy["image"] else f"{copy['share']:.0%} of frames"
         out.line(f"    same footage    {copy['where']}  ({figure}, {spans})")
+    for original in d.get("footage_from", []):
+        share = original["share"]
+        out.line(f"    footage of      {original['url']}  [{original['status']}]  ({share:.0%} of its frames)")
