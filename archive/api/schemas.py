@@ -300,6 +300,7 @@ class DiffOut(BaseModel):
     from_: DiffSideOut = Field(alias="from")
     to: DiffSideOut
     changed: bool = Field(description="whether the main text differs")
+    summary: str = Field(description="one line: how many sentences were removed and added, the first quoted")
     removed: list[str] = Field(description="sentences only the older capture has")
     added: list[str] = Field(description="sentences only the newer capture has")
     diff: list[str] = Field(description="a unified diff of the main text, one sentence a line")
