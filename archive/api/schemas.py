@@ -286,6 +286,8 @@ class SearchHitOut(BaseModel):
 class SearchOut(BaseModel):
     query: str
     hits: list[SearchHitOut]
+    note: str | None = Field(None, description="why there are no hits without searching: the query has no word "
+                                                 "to look for (only symbols, or only common words)")
 
 
 class DiffSideOut(BaseModel):

@@ -15,7 +15,7 @@ DEFAULT_LIMIT = 20
 
 def cmd_search(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Print the best hits for all the words given (in a collection when -c names one)."""
-    from archive.research.search import MAX_LIMIT, QueryError, search
+    from archive.research.search import MAX_LIMIT, NothingToSearch, QueryError, search
     from archive.sources import get_collection
 
     query = " ".join(args.words)
@@ -29,22 +29,25 @@ def cmd_search(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                 out.warn(f"lastseen: no collection named {args.collection!r}")
                 return EXIT_NOT_FOUND
             collections = [collection.id]
+        note = None
         try:
             hits = search(session, query, collections=collections, limit=args.limit)
+        except NothingToSearch as exc:
+            hits, note = [], str(exc)
         except QueryError as exc:
             raise UsageError(str(exc)) from None
     base = (ws.settings.public_url or "").rstrip("/")
     for hit in hits:
         hit["capture_url"] = f"{base}{hit['capture_url']}" if hit["capture_url"] else None
     if out.as_json:
-        out.json({"query": query, "hits": hits})
+        out.json({"query": query, "hits": hits, "note": note})
     else:
-        _print(out, query, hits)
+        _print(out, query, hits, note)
     return EXIT_OK
 
 
-def _print(out: Output, query: str, hits: list[dict[str, Any]]) -> None:
-    out.line(f"{len(hits)} hit(s) for {query!r}")
+def _print(out: Output, query: str, hits: list[dict[str, Any]], note: str | None) -> None:
+    out.line(f"{len(hits)} hit(s) for {query[:80]!r}" + (f": {note}" if note else ""))
     for hit in hits:
         captured = f", captured {hit['captured_at']}" if hit["captured_at"] else ""
         out.plain(f"  {hit['title'] or '(no title)'}  {hit['url']}  ({hit['kind']} in {hit['collection']}{captured})")

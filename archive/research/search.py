@@ -42,11 +42,15 @@ CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
 SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
 MARK = "**"  # around the matched words of a snippet
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and PostgreSQL's parser split words
 
 
 class QueryError(ValueError):
     """A query that cannot be searched for, said in one line."""
+
+
+class NothingToSearch(QueryError):
+    """A query with no word to look for (only symbols, or only common words): no hits, and this note says why."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +118,15 @@ def _clean(value: str) -> str:
 
 
 def query_words(query: str) -> list[str]:
-    """The words of a query; QueryError for one too long or with no words at all."""
+    """The words of a query (what the search engines' own syntax would read as operators is dropped: quotes,
+    *, -, :, parentheses); QueryError for one too long, NothingToSearch for one with no words at all."""
     if len(query) > MAX_CHARS:
         raise QueryError(f"the query is {len(query)} characters long: at most {MAX_CHARS}")
     words = _WORD.findall(query)
     if len(words) > MAX_WORDS:
         raise QueryError(f"the query has {len(words)} words: at most {MAX_WORDS}")
     if not words:
-        raise QueryError("nothing to search for: the query has no words, only symbols or spaces")
+        raise NothingToSearch("nothing to search for: the query has no words, only symbols or spaces")
     return words
 
 
@@ -147,7 +152,7 @@ def _postgres(session: Session, words: str, collections: Sequence[int] | None, l
         tsquery = tsquery.op("||")(item)
     common = [func.numnode(queries[configs.index(name)]) for name in ("english", "russian")]
     if not all(session.execute(select(*common), {"q": words}).one()):
-        raise QueryError("nothing to search for: only common words (like 'the', 'and', 'of')")
+        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
     ranked = (select(SearchDocument.id, func.ts_rank_cd(SearchDocument.tsv, tsquery).label("score"))
               .where(SearchDocument.tsv.op("@@")(tsquery)))
     ranked = _in_collections(ranked, collections).order_by(text("score DESC"), SearchDocument.id).limit(limit)
