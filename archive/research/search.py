@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Collection, SearchDocument, Source
@@ -42,6 +42,9 @@ CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
 SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
 MARK = "**"  # around the matched words of a snippet
+# What a hit needs of its document (not the text, nor the tsvector).
+_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.capture_id, SearchDocument.kind, SearchDocument.title,
+                SearchDocument.authors, SearchDocument.language)
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and PostgreSQL's parser split words
 
 
@@ -143,16 +146,21 @@ def search(session: Session, query: str, *, collections: Sequence[int] | None = 
     return _hits(session, rows)
 
 
+def _tsquery(session: Session, words: str) -> str:
+    """The words as every configured language reads them, as one tsquery (text PostgreSQL wrote; each distinct
+    reading once, so the GIN index is asked a few terms, not one set per language); NothingToSearch when English
+    or Russian drops them all as common words."""
+    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
+    readings = session.execute(select(*(cast(func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")),
+                                              Text) for name in configs)), {"q": words}).one()
+    if not readings[configs.index("english")] or not readings[configs.index("russian")]:
+        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
+    return " | ".join(f"( {reading} )" for reading in dict.fromkeys(r for r in readings if r))
+
+
 def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
     """Match in every configured language at once (one constant tsquery, so the GIN index serves it)."""
-    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
-    queries = [func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")) for name in configs]
-    tsquery = queries[0]
-    for item in queries[1:]:
-        tsquery = tsquery.op("||")(item)
-    common = [func.numnode(queries[configs.index(name)]) for name in ("english", "russian")]
-    if not all(session.execute(select(*common), {"q": words}).one()):
-        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
+    tsquery = cast(bindparam("tsq", _tsquery(session, words)), TSQUERY)
     ranked = (select(SearchDocument.id, func.ts_rank_cd(SearchDocument.tsv, tsquery).label("score"))
               .where(SearchDocument.tsv.op("@@")(tsquery)))
     ranked = _in_collections(ranked, collections).order_by(text("score DESC"), SearchDocument.id).limit(limit)
@@ -161,9 +169,9 @@ def _postgres(session: Session, words: str, collections: Sequence[int] | None, l
                     for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
     headline = func.ts_headline(config, func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title),
                                 tsquery, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
-    statement = (select(SearchDocument, top.c.score, headline.label("snippet"))
+    statement = (select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"))
                  .join(top, top.c.id == SearchDocument.id).order_by(top.c.score.desc(), SearchDocument.id))
-    return list(session.execute(statement, {"q": words}))
+    return list(session.execute(statement))
 
 
 def _sqlite(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
@@ -172,7 +180,7 @@ def _sqlite(session: Session, words: list[str], collections: Sequence[int] | Non
     fts = text("SELECT rowid AS id, bm25(search_fts, 10.0, 5.0, 1.0) AS score, "
                f"snippet(search_fts, -1, '{MARK}', '{MARK}', '…', 24) AS snippet FROM search_fts "
                "WHERE search_fts MATCH :match").columns(id=BigInteger, score=Float, snippet=Text).subquery()
-    statement = select(SearchDocument, (-fts.c.score).label("score"), fts.c.snippet).join(
+    statement = select(*_HIT_COLUMNS, (-fts.c.score).label("score"), fts.c.snippet).join(
         fts, fts.c.id == SearchDocument.id)
     statement = _in_collections(statement, collections).order_by(fts.c.score, SearchDocument.id).limit(limit)
     return list(session.execute(statement, {"match": match}))
@@ -187,20 +195,22 @@ def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
 
 def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
     """Rows as hits with their source and capture (a video's document links to its source's latest capture)."""
-    source_ids = {row[0].source_id for row in rows}
-    sources = {s.id: (s.url, name) for s, name in session.execute(
-        select(Source, Collection.name).join(Collection).where(Source.id.in_(source_ids)))}
+    source_ids = {row.source_id for row in rows}
+    sources = {sid: (url, name) for sid, url, name in session.execute(
+        select(Source.id, Source.url, Collection.name).join(Collection).where(Source.id.in_(source_ids)))}
+    unlinked = {row.source_id for row in rows if row.capture_id is None}
     latest = dict(session.execute(select(Capture.source_id, func.max(Capture.id))
-                                  .where(Capture.source_id.in_(source_ids)).group_by(Capture.source_id)).all())
-    capture_ids = {row[0].capture_id or latest.get(row[0].source_id) for row in rows} - {None}
+                                  .where(Capture.source_id.in_(unlinked)).group_by(Capture.source_id)).all()) \
+        if unlinked else {}
+    capture_ids = {row.capture_id or latest.get(row.source_id) for row in rows} - {None}
     captured = dict(session.execute(select(Capture.id, Capture.captured_at).where(Capture.id.in_(capture_ids))).all())
     hits = []
-    for doc, score, snippet in rows:
-        capture_id = doc.capture_id or latest.get(doc.source_id)
-        url, collection = sources[doc.source_id]
-        hits.append({"source_id": doc.source_id, "url": url, "collection": collection, "kind": doc.kind,
-                     "title": doc.title or None, "authors": doc.authors or None, "language": doc.language,
+    for row in rows:
+        capture_id = row.capture_id or latest.get(row.source_id)
+        url, collection = sources[row.source_id]
+        hits.append({"source_id": row.source_id, "url": url, "collection": collection, "kind": row.kind,
+                     "title": row.title or None, "authors": row.authors or None, "language": row.language,
                      "capture_id": capture_id, "captured_at": iso(captured.get(capture_id)),
                      "capture_url": f"/api/captures/{capture_id}" if capture_id else None,
-                     "snippet": " ".join((snippet or "").split()), "score": round(float(score), 4)})
+                     "snippet": " ".join((row.snippet or "").split()), "score": round(float(row.score), 4)})
     return hits
