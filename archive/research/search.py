@@ -169,8 +169,9 @@ def _postgres(session: Session, words: str, collections: Sequence[int] | None, l
                     for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
     headline = func.ts_headline(config, func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title),
                                 tsquery, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
-    statement = (select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"))
-                 .join(top, top.c.id == SearchDocument.id).order_by(top.c.score.desc(), SearchDocument.id))
+    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"))
+                               .join(top, top.c.id == SearchDocument.id))
+                 .order_by(top.c.score.desc(), SearchDocument.id))
     return list(session.execute(statement))
 
 
@@ -180,10 +181,18 @@ def _sqlite(session: Session, words: list[str], collections: Sequence[int] | Non
     fts = text("SELECT rowid AS id, bm25(search_fts, 10.0, 5.0, 1.0) AS score, "
                f"snippet(search_fts, -1, '{MARK}', '{MARK}', '…', 24) AS snippet FROM search_fts "
                "WHERE search_fts MATCH :match").columns(id=BigInteger, score=Float, snippet=Text).subquery()
-    statement = select(*_HIT_COLUMNS, (-fts.c.score).label("score"), fts.c.snippet).join(
-        fts, fts.c.id == SearchDocument.id)
+    statement = _with_sources(select(*_HIT_COLUMNS, (-fts.c.score).label("score"), fts.c.snippet).join(
+        fts, fts.c.id == SearchDocument.id))
     statement = _in_collections(statement, collections).order_by(fts.c.score, SearchDocument.id).limit(limit)
     return list(session.execute(statement, {"match": match}))
+
+
+def _with_sources(statement: Any) -> Any:
+    """The hits' URLs, collections and linked captures' times in the same statement (no round trip each)."""
+    return (statement.add_columns(Source.url, Collection.name.label("collection"),
+                                  Capture.captured_at.label("captured_at"))
+            .join(Source, Source.id == SearchDocument.source_id).join(Collection, Collection.id == Source.collection_id)
+            .outerjoin(Capture, Capture.id == SearchDocument.capture_id))
 
 
 def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
@@ -194,23 +203,21 @@ def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
 
 
 def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    """Rows as hits with their source and capture (a video's document links to its source's latest capture)."""
-    source_ids = {row.source_id for row in rows}
-    sources = {sid: (url, name) for sid, url, name in session.execute(
-        select(Source.id, Source.url, Collection.name).join(Collection).where(Source.id.in_(source_ids)))}
+    """Rows as hits with their capture (a video's document links to its source's latest capture)."""
     unlinked = {row.source_id for row in rows if row.capture_id is None}
-    latest = dict(session.execute(select(Capture.source_id, func.max(Capture.id))
-                                  .where(Capture.source_id.in_(unlinked)).group_by(Capture.source_id)).all()) \
-        if unlinked else {}
-    capture_ids = {row.capture_id or latest.get(row.source_id) for row in rows} - {None}
-    captured = dict(session.execute(select(Capture.id, Capture.captured_at).where(Capture.id.in_(capture_ids))).all())
+    latest: dict[int, tuple[int, Any]] = {}
+    if unlinked:
+        newest = select(Capture.source_id, func.max(Capture.id).label("id")).where(
+            Capture.source_id.in_(unlinked)).group_by(Capture.source_id).subquery()
+        latest = {sid: (cid, at) for sid, cid, at in session.execute(
+            select(newest.c.source_id, Capture.id, Capture.captured_at).join(Capture, Capture.id == newest.c.id))}
     hits = []
     for row in rows:
-        capture_id = row.capture_id or latest.get(row.source_id)
-        url, collection = sources[row.source_id]
-        hits.append({"source_id": row.source_id, "url": url, "collection": collection, "kind": row.kind,
+        capture_id, captured_at = (row.capture_id, row.captured_at) if row.capture_id is not None \
+            else latest.get(row.source_id, (None, None))
+        hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,
                      "title": row.title or None, "authors": row.authors or None, "language": row.language,
-                     "capture_id": capture_id, "captured_at": iso(captured.get(capture_id)),
+                     "capture_id": capture_id, "captured_at": iso(captured_at),
                      "capture_url": f"/api/captures/{capture_id}" if capture_id else None,
                      "snippet": " ".join((row.snippet or "").split()), "score": round(float(row.score), 4)})
     return hits
