@@ -213,3 +213,19 @@ def test_the_pdf_has_a_page_per_source(ws: Workspace, site: Site, run: Any, tmp_
         starts[name] = found[0]
     assert len(set(starts.values())) == 5 and len(pages) >= 5 + 2, "a page per source, custody and verifying"
     assert {path: site.hits(path) for path in hits} == hits, "printing fetched nothing"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_api_serves_the_dossier(ws: Workspace, site: Site, run: Any, api: Any, tmp_path: Path) -> None:
+    data = build(ws, site)
+    response = api.get("/api/collections/flood/report")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert all(f". {title}</h2>" in response.text for title in TITLES.values())
+    assert data["file_sha256"] in response.text
+    gone = api.get("/api/collections/flood/report?status=vanished").text
+    assert gone.count('<section class="source" id="source-') == 2 and "Story a</h2>" not in gone
+    assert api.get("/api/collections/flood/report", role=None).status_code == 401, "a private collection"
+    assert api.get("/api/collections/nope/report").status_code == 404
+    assert api.get("/api/collections/flood/report?status=bogus").status_code == 422
+    assert api.get("/api/collections/flood").status_code == 200, "the collection's own route still answers"
