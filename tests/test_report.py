@@ -21,6 +21,7 @@ from archive.config import Settings
 from archive.db import session_scope
 from archive.evidence import CAPTURED, record
 from archive.models import Capture, Collection, CustodyEvent, PageVideo, Source, TimestampToken, Video
+from archive.research.dossier import screenshot
 from archive.storage import warc_key
 from archive.warc import ClosedWarc, RollingWarcWriter, prepare_screenshot, write_index
 from archive.words.tables import CAPTION, SPEECH, TextLine, WordsRun
@@ -130,6 +131,8 @@ def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: A
     with session_scope(ws.sessions) as session:
         made = session.scalars(select(CustodyEvent).where(CustodyEvent.action == "exported")).all()
         assert [event.detail["kind"] for event in made] == ["dossier (html)"] * 2, "making a dossier is in custody"
+        spent = screenshot(session, ws.storage, ids["b"], budget=len(data["image"]) - 1)
+        assert spent["data_uri"] is None and "room for images is spent" in spent["note"], "images are bounded too"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

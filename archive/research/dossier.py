@@ -40,6 +40,7 @@ from archive.timefmt import iso
 
 MAX_TRANSITIONS, MAX_CAPTURES, MAX_LINES, MAX_CUSTODY, MAX_EVIDENCE = 200, 50, 300, 2000, 10
 MAX_SCREENSHOT_BYTES = 4 * 1024 * 1024  # a larger PNG is named (its WARC file) rather than embedded
+MAX_IMAGE_BYTES = 64 * 1024 * 1024  # all screenshots of one dossier: past it, the rest are named, not embedded
 _PNG = b"\x89PNG\r\n\x1a\n"
 
 # A video's words, as archive.words.show.words_of gives them; the surface passes that function in, since this
@@ -81,10 +82,13 @@ def gather(session: Session, storage: Storage, collection: Collection, *, limit:
                                   "created_at": iso(collection.created_at)},
                       made_at=moment, made_by=command_actor("report"), status=status, total=total, limit=limit)
     facts = {item.id: item for item in source_facts(session, sources)} if sources else {}
+    budget = MAX_IMAGE_BYTES
     for source in sources:
         timeline = source_timeline(facts[source.id], moment)
         dossier.timelines.append(timeline)
-        dossier.sources.append(source_entry(session, storage, source, timeline, words_of))
+        entry = source_entry(session, storage, source, timeline, words_of, budget)
+        budget -= (entry["screenshot"] or {}).get("embedded", 0)
+        dossier.sources.append(entry)
     subjects = [collection.name] + [s.normalized_url for s in sources] + [
         f["uri"] for entry in dossier.sources for f in entry["warc_files"]]
     dossier.custody, dossier.custody_total = custody_log(session, collection.name, subjects)
@@ -92,8 +96,9 @@ def gather(session: Session, storage: Storage, collection: Collection, *, limit:
 
 
 def source_entry(session: Session, storage: Storage, source: Source, timeline: dict[str, Any],
-                 words_of: WordsOf | None) -> dict[str, Any]:
-    """One source's section: who and what it is, how its status changed and why, and every copy kept of it."""
+                 words_of: WordsOf | None, image_budget: int = MAX_IMAGE_BYTES) -> dict[str, Any]:
+    """One source's section: who and what it is, how its status changed and why, and every copy kept of it
+    (its screenshot embedded while image_budget bytes are left)."""
     transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
                                        .order_by(StatusTransition.at, StatusTransition.id).limit(MAX_TRANSITIONS + 1)))
     captures = list(session.scalars(select(Capture).where(Capture.source_id == source.id)
@@ -115,7 +120,7 @@ def source_entry(session: Session, storage: Storage, source: Source, timeline: d
         "captures": [capture_dict(c) for c in captures[:MAX_CAPTURES]],
         "captures_cut": len(captures) > MAX_CAPTURES,
         "warc_files": warc_files(session, [c.warc_uri for c in captures[:MAX_CAPTURES]]),
-        "screenshot": screenshot(session, storage, source.id),
+        "screenshot": screenshot(session, storage, source.id, image_budget),
         "wayback": timeline["copies"]["wayback"],
         "submissions": [submission_dict(s) for s in session.scalars(
             select(WaybackSubmission).where(WaybackSubmission.source_id == source.id)
@@ -167,19 +172,23 @@ def warc_files(session: Session, uris: list[str]) -> list[dict[str, Any]]:
     return list(files.values())
 
 
-def screenshot(session: Session, storage: Storage, source_id: int) -> dict[str, Any] | None:
-    """The source's latest screenshot as a data: URI (embedded, so the dossier needs nothing else), or a note
-    saying why it is not embedded; None when no screenshot was taken."""
+def screenshot(session: Session, storage: Storage, source_id: int,
+               budget: int = MAX_IMAGE_BYTES) -> dict[str, Any] | None:
+    """The source's latest screenshot as a data: URI (embedded, so the dossier needs nothing else; `embedded`
+    its size), or a note saying why it is not embedded; None when no screenshot was taken."""
     png = latest_screenshot(session, storage, source_id)
     if png is None:
         return None
+    note = None
     if not png.startswith(_PNG):
-        return {"data_uri": None, "size": len(png), "note": "the stored screenshot is not a PNG"}
-    if len(png) > MAX_SCREENSHOT_BYTES:
-        return {"data_uri": None, "size": len(png),
-                "note": f"{len(png):,} bytes: too large to embed; it is in the WARC file of the latest capture"}
+        note = "the stored screenshot is not a PNG"
+    elif len(png) > min(MAX_SCREENSHOT_BYTES, budget):
+        why = "too large to embed" if len(png) > MAX_SCREENSHOT_BYTES else "the dossier's room for images is spent"
+        note = f"{len(png):,} bytes, not embedded ({why}): it is in the WARC file of the latest capture"
+    if note is not None:
+        return {"data_uri": None, "size": len(png), "embedded": 0, "note": note}
     return {"data_uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii"), "size": len(png),
-            "note": None}
+            "embedded": len(png), "note": None}
 
 
 def _bounded_words(words: dict[str, Any] | None) -> dict[str, Any] | None:
