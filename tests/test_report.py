@@ -121,7 +121,9 @@ def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: A
     assert "data:image/png;base64," + base64.b64encode(data["image"]).decode() in b
     assert f"https://web.archive.org/web/20251230100000/{data['urls']['b']}" in b
     v = _section(html, ids["v"])
-    assert "removed" in v and data["urls"]["a"] in v and "embed" in v, "where the video was found"
+    assert data["urls"]["a"] in v and "embed" in v, "where the video was found"
+    assert "<b>removed</b> HTTP 200: <q>youtube: video page: playabilityStatus ERROR: This video has been removed by " \
+        "the uploader</q>" in v, "the provider's own words, on the check the vanishing rests on"
     assert "<b>[0:01.5&ndash;0:03.0]</b> caption: &ldquo;The water reached the market square&rdquo;" in v
     assert "[0:04.0&ndash;0:06.2]</b> speech: &ldquo;Stay at home tonight" in v
     custody = html[html.index('id="custody"'):]

@@ -23,6 +23,7 @@ from archive.captures import latest_screenshot
 from archive.evidence import CAPTURED, EXPORTED, command_actor
 from archive.models import (
     Capture,
+    Check,
     Collection,
     CustodyEvent,
     PageVideo,
@@ -32,7 +33,7 @@ from archive.models import (
     Video,
     WaybackSubmission,
 )
-from archive.report import capture_dict, submission_dict, video_dict
+from archive.report import capture_dict, check_dict, submission_dict, video_dict
 from archive.research.loading import source_facts
 from archive.research.timeline import source_timeline
 from archive.storage import Storage
@@ -99,8 +100,9 @@ def source_entry(session: Session, storage: Storage, source: Source, timeline: d
                  words_of: WordsOf | None, image_budget: int = MAX_IMAGE_BYTES) -> dict[str, Any]:
     """One source's section: who and what it is, how its status changed and why, and every copy kept of it
     (its screenshot embedded while image_budget bytes are left)."""
-    transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
-                                       .order_by(StatusTransition.at, StatusTransition.id).limit(MAX_TRANSITIONS + 1)))
+    transitions = history(session, source.id)
+    last_check = session.scalar(select(Check).where(Check.source_id == source.id)
+                                .order_by(Check.checked_at.desc(), Check.id.desc()).limit(1))
     captures = list(session.scalars(select(Capture).where(Capture.source_id == source.id)
                                     .order_by(Capture.captured_at, Capture.id).limit(MAX_CAPTURES + 1)))
     video = session.scalar(select(Video).where(Video.source_id == source.id))
@@ -112,11 +114,8 @@ def source_entry(session: Session, storage: Storage, source: Source, timeline: d
         "last_seen_alive_at": iso(source.last_seen_alive_at), "vanished_at": iso(source.vanished_at),
         "last_checked_at": iso(source.last_checked_at), "first_known": timeline["first_known"],
         "intervals": timeline["intervals"],
-        "transitions": [{"at": iso(t.at), "kind": t.kind, "from": t.from_status, "to": t.to_status,
-                         "reason": t.reason, "evidence": (t.evidence or [])[:MAX_EVIDENCE],
-                         "evidence_more": max(0, len(t.evidence or []) - MAX_EVIDENCE)}
-                        for t in transitions[:MAX_TRANSITIONS]],
-        "transitions_cut": len(transitions) > MAX_TRANSITIONS,
+        "transitions": transitions[:MAX_TRANSITIONS], "transitions_cut": len(transitions) > MAX_TRANSITIONS,
+        "last_check": None if last_check is None else check_dict(last_check),
         "captures": [capture_dict(c) for c in captures[:MAX_CAPTURES]],
         "captures_cut": len(captures) > MAX_CAPTURES,
         "warc_files": warc_files(session, [c.warc_uri for c in captures[:MAX_CAPTURES]]),
@@ -133,6 +132,20 @@ def source_entry(session: Session, storage: Storage, source: Source, timeline: d
                             .where(PageVideo.page_source_id == source.id).order_by(Video.id).limit(MAX_CAPTURES))],
         "words": _bounded_words(words),
     }
+
+
+def history(session: Session, source_id: int) -> list[dict[str, Any]]:
+    """A source's status changes (at most MAX_TRANSITIONS + 1), each with the checks it rests on (at most
+    MAX_EVIDENCE) and what each check was told: the site's or provider's own words, kept in the check's detail."""
+    rows = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source_id)
+                                .order_by(StatusTransition.at, StatusTransition.id).limit(MAX_TRANSITIONS + 1)))
+    evidence = {row.id: [item for item in (row.evidence or [])[:MAX_EVIDENCE] if isinstance(item, dict)]
+                for row in rows}
+    ids = {item["check_id"] for items in evidence.values() for item in items if isinstance(item.get("check_id"), int)}
+    said = dict(session.execute(select(Check.id, Check.detail).where(Check.id.in_(ids))).all()) if ids else {}
+    return [{"at": iso(row.at), "kind": row.kind, "from": row.from_status, "to": row.to_status, "reason": row.reason,
+             "evidence": [{**item, "detail": said.get(item.get("check_id")) or ""} for item in evidence[row.id]],
+             "evidence_more": max(0, len(row.evidence or []) - len(evidence[row.id]))} for row in rows]
 
 
 def video_entry(session: Session, video: Video) -> dict[str, Any]:
