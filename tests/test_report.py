@@ -217,6 +217,8 @@ def test_the_pdf_has_a_page_per_source(ws: Workspace, site: Site, run: Any, tmp_
         assert len(found) == 1, (heading, pages)
         starts[name] = found[0]
     assert len(set(starts.values())) == 5 and len(pages) >= 5 + 2, "a page per source, custody and verifying"
+    assert all(text.endswith(f"Evidence dossier: flood - page {n} of {len(pages)}") for n, text in
+               enumerate(pages, start=1)), "each page placed in the dossier"
     assert {path: site.hits(path) for path in hits} == hits, "printing fetched nothing"
 
 

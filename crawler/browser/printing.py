@@ -18,6 +18,10 @@ from crawler.browser.refusing import RefusingProxy
 
 DOCUMENT_URL = "https://lastseen.invalid/dossier.html"  # never resolved: the route answers it
 PRINT_TIMEOUT_MS = 120_000
+# Every page names the document and its place in it, so a printed page out of the pile is still placed.
+FOOTER = ("<div style='font-size:8px;width:100%;text-align:center;color:#555;font-variant-ligatures:none'>"
+          "<span class='title'></span> - page <span class='pageNumber'></span> of <span class='totalPages'></span>"
+          "</div>")
 
 
 class PrintError(Exception):
@@ -53,7 +57,9 @@ async def _print(settings: Settings, chromium: str, html: bytes) -> bytes:
                 page = await context.new_page()
                 await page.goto(DOCUMENT_URL, wait_until="load", timeout=PRINT_TIMEOUT_MS)
                 return bytes(await page.pdf(format="A4", print_background=True, prefer_css_page_size=True,
-                                            margin={"top": "12mm", "bottom": "12mm", "left": "10mm",
+                                            display_header_footer=True, header_template="<span></span>",
+                                            footer_template=FOOTER,
+                                            margin={"top": "12mm", "bottom": "14mm", "left": "10mm",
                                                     "right": "10mm"}))
             finally:
                 await browser.close()
