@@ -186,10 +186,11 @@ def test_the_dossier_opens_in_chromium_with_no_request(ws: Workspace, site: Site
     page = context.new_page()
     page.goto(target.as_uri(), wait_until="load")
     assert [url for url in requests if not url.startswith("data:")] == [target.as_uri()], "nothing but the file"
-    chart = page.locator("svg.chart")
+    chart = page.locator("svg.timeline-chart")
     box = chart.bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 5 * 12
-    assert page.locator("svg.chart rect.lane").count() >= 5 and page.locator("svg.chart path.vanishing").count() == 3
+    assert chart.locator("g.lane").count() == 5 and chart.locator("g.lane path.vanishing").count() == 3
+    assert chart.locator("g.lane a").first.get_attribute("href") == f"#source-{data['ids']['a']}", "to its section"
     _, _, pixels = png_pixels(chart.screenshot())
     assert any(pixel[:3] == RED for pixel in pixels), "the vanishings are drawn in red"
     text = page.inner_text("body")
