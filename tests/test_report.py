@@ -80,6 +80,7 @@ def build(ws: Workspace, site: Site) -> dict[str, Any]:
                                    token_uri=capture_a.warc_uri + ".tsr", token_sha256="0" * 64, token_size=10,
                                    gen_time=TSA_TIME))
         video = session.scalar(select(Video).where(Video.source_id == ids["v"]))
+        video.uploader = f'<img src="{site.url("/canary")}"><script>fetch("{site.url("/canary")}")</script>'
         session.add(PageVideo(page_source_id=ids["a"], video_id=video.id, found_as="embed", first_seen_at=T0))
         for source in (CAPTION, SPEECH):
             session.add(WordsRun(video_id=video.id, source=source, state="done", language="en", lines=1))
@@ -104,6 +105,7 @@ def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: A
     html = target.read_text(encoding="utf-8")
     assert "Berkeley Protocol" in html and "chain of custody" in html
     assert "<script" not in html and not re.search(r"""(src|href)=["']?(https?:)?//""", html), "nothing to load"
+    assert "&lt;img src=&#34;http://" in html, "an uploader's markup is shown as text"
     assert "default-src 'none'" in html
     for name, source_id in ids.items():
         section = _section(html, source_id)
@@ -197,6 +199,7 @@ def test_the_dossier_opens_in_chromium_with_no_request(ws: Workspace, site: Site
     assert all(title in text for title in TITLES.values()) and "Stay at home tonight" in text
     shot = page.locator(f"#source-{data['ids']['b']} img.screenshot")
     assert shot.evaluate("img => img.complete && img.naturalWidth") == 4, "the embedded screenshot shows"
+    assert '<img src="http' in text and site.hits("/canary") == 0, "the uploader's markup is text, never loaded"
     context.close()
 
 
@@ -206,7 +209,7 @@ def test_the_pdf_has_a_page_per_source(ws: Workspace, site: Site, run: Any, tmp_
     from pypdf import PdfReader
 
     data = build(ws, site)
-    hits = {path: site.hits(path) for path in ("/a", "/b", "/c", "/d")}
+    hits = {path: site.hits(path) for path in ("/a", "/b", "/c", "/d", "/canary")}
     target = tmp_path / "flood.pdf"
     code, out, err = run("report", "-c", "flood", str(target))
     assert code == 0, err
@@ -237,3 +240,19 @@ def test_the_api_serves_the_dossier(ws: Workspace, site: Site, run: Any, api: An
     assert api.get("/api/collections/nope/report").status_code == 404
     assert api.get("/api/collections/flood/report?status=bogus").status_code == 422
     assert api.get("/api/collections/flood").status_code == 200, "the collection's own route still answers"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_printing_fetches_nothing_the_document_asks_for(settings: Settings, site: Site, chromium_ready: None) -> None:
+    """Without the dossier's own policy, the printer itself lets nothing out: the route refuses, the proxy too."""
+    from pypdf import PdfReader
+
+    from crawler.browser.printing import print_pdf
+
+    canary = site.url("/canary")
+    page = (f'<html><head><link rel="stylesheet" href="{canary}?css"><link rel="prefetch" href="{canary}?pre">'
+            f'</head><body><h1>Only this</h1><img src="{canary}?img"><iframe src="{canary}?frame"></iframe>'
+            f'<script>fetch("{canary}?fetch")</script></body></html>')
+    pdf = print_pdf(settings, str(CHROMIUM), page.encode())
+    assert "Only this" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert [path for _, path, _ in site.requests if "canary" in path] == []
