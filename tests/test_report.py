@@ -233,7 +233,7 @@ def test_the_api_serves_the_dossier(ws: Workspace, site: Site, run: Any, api: An
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert all(f". {title}</h2>" in response.text for title in TITLES.values())
-    assert data["file_sha256"] in response.text
+    assert data["file_sha256"] in response.text and "<td>API token test-reader</td>" in response.text, "who made it"
     gone = api.get("/api/collections/flood/report?status=vanished").text
     assert gone.count('<section class="source" id="source-') == 2 and "Story a</h2>" not in gone
     assert api.get("/api/collections/flood/report", role=None).status_code == 401, "a private collection"

@@ -36,7 +36,7 @@ def collection_report_route(
         collection = collection_or_404(session, name)
         readable(who, collection)
         dossier = gather(session, ws.storage, collection, limit=ws.settings.report_sources, status=status,
-                         words_of=words_of)
+                         made_by=f"API token {who.name}" if who.name else "anonymous API caller", words_of=words_of)
     html = render_html(dossier, version=__version__, operator=ws.settings.operator)
     return HTMLResponse(html, headers={"Content-Security-Policy": POLICY, "X-Lastseen-Sources": str(dossier.total),
                                        "X-Lastseen-Cut": "yes" if dossier.cut else "no"})

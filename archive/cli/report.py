@@ -39,7 +39,7 @@ def cmd_report(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             out.warn(f"lastseen: no collection named {args.collection!r}")
             return EXIT_NOT_FOUND
         dossier = gather(session, ws.storage, collection, limit=ws.settings.report_sources, status=args.status,
-                         words_of=words_of)
+                         made_by=command_actor("report"), words_of=words_of)
     data = render_html(dossier, version=__version__, operator=ws.settings.operator).encode("utf-8")
     if kind == "pdf":
         data = _printed(ws, chromium, data)

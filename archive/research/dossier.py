@@ -4,7 +4,7 @@ trusted times, screenshots, Wayback copies, where each video was found and what 
 
 Bounded everywhere: at most `limit` sources (LASTSEEN_REPORT_SOURCES), and per source at most MAX_TRANSITIONS
 status changes, MAX_CAPTURES captures and MAX_LINES quoted lines; the custody log at most MAX_CUSTODY events. What
-is left out is counted, so the dossier says it was cut. Reads only, apart from the custody event of making it.
+is left out is counted, so the dossier says it was cut. Reads only: the surface that makes a dossier records it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.captures import latest_screenshot
-from archive.evidence import CAPTURED, EXPORTED, command_actor
+from archive.evidence import CAPTURED, EXPORTED
 from archive.models import (
     Capture,
     Check,
@@ -70,9 +70,10 @@ class Dossier:
         return self.total > len(self.sources)
 
 
-def gather(session: Session, storage: Storage, collection: Collection, *, limit: int, status: str | None = None,
-           words_of: WordsOf | None = None, now: datetime | None = None) -> Dossier:
-    """The dossier of a collection's sources (those of one status when given), the first `limit` by id."""
+def gather(session: Session, storage: Storage, collection: Collection, *, limit: int, made_by: str,
+           status: str | None = None, words_of: WordsOf | None = None, now: datetime | None = None) -> Dossier:
+    """The dossier of a collection's sources (those of one status when given), the first `limit` by id, made by
+    `made_by` (the person and command, or the API token)."""
     moment = now or datetime.now(UTC)
     query = select(Source).where(Source.collection_id == collection.id)
     if status:
@@ -81,7 +82,7 @@ def gather(session: Session, storage: Storage, collection: Collection, *, limit:
     sources = list(session.scalars(query.order_by(Source.id).limit(limit)))
     dossier = Dossier(collection={"name": collection.name, "description": collection.description,
                                   "created_at": iso(collection.created_at)},
-                      made_at=moment, made_by=command_actor("report"), status=status, total=total, limit=limit)
+                      made_at=moment, made_by=made_by, status=status, total=total, limit=limit)
     facts = {item.id: item for item in source_facts(session, sources)} if sources else {}
     budget = MAX_IMAGE_BYTES
     for source in sources:
