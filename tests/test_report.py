@@ -96,7 +96,8 @@ def _section(html: str, source_id: int) -> str:
     return html[start:html.index("</section>", start)]
 
 
-def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: Any, tmp_path: Path) -> None:
+def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     data = build(ws, site)
     ids = data["ids"]
     target = tmp_path / "flood.html"
@@ -137,6 +138,10 @@ def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: A
         assert [event.detail["kind"] for event in made] == ["dossier (html)"] * 2, "making a dossier is in custody"
         spent = screenshot(session, ws.storage, ids["b"], budget=len(data["image"]) - 1)
         assert spent["data_uri"] is None and "room for images is spent" in spent["note"], "images are bounded too"
+    monkeypatch.setattr("archive.research.dossier.MAX_LINES", 1)
+    assert run("report", "-c", "flood", str(target))[0] == 0
+    v = _section(target.read_text(encoding="utf-8"), ids["v"])
+    assert "market square" in v and "Stay at home" not in v and "1 more line(s)" in v, "quotes are bounded"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

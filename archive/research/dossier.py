@@ -44,9 +44,9 @@ MAX_SCREENSHOT_BYTES = 4 * 1024 * 1024  # a larger PNG is named (its WARC file) 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # all screenshots of one dossier: past it, the rest are named, not embedded
 _PNG = b"\x89PNG\r\n\x1a\n"
 
-# A video's words, as archive.words.show.words_of gives them; the surface passes that function in, since this
-# read-side layer may not import the words stage.
-WordsOf = Callable[[Session, int], "dict[str, Any] | None"]
+# A video's words and at most so many of its lines, as archive.words.show.words_of gives them; the surface passes
+# that function in, since this read-side layer may not import the words stage.
+WordsOf = Callable[[Session, int, int], "dict[str, Any] | None"]
 
 
 @dataclass
@@ -107,7 +107,7 @@ def source_entry(session: Session, storage: Storage, source: Source, timeline: d
     captures = list(session.scalars(select(Capture).where(Capture.source_id == source.id)
                                     .order_by(Capture.captured_at, Capture.id).limit(MAX_CAPTURES + 1)))
     video = session.scalar(select(Video).where(Video.source_id == source.id))
-    words = words_of(session, source.id) if words_of is not None and video is not None else None
+    words = words_of(session, source.id, MAX_LINES) if words_of is not None and video is not None else None
     return {
         "id": source.id, "url": source.url, "normalized_url": source.normalized_url, "kind": source.kind,
         "title": timeline["title"], "status": source.status, "reason": source.status_reason,
@@ -206,11 +206,12 @@ def screenshot(session: Session, storage: Storage, source_id: int,
 
 
 def _bounded_words(words: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A video's readings and at most MAX_LINES of its lines, saying how many more there are."""
+    """A video's readings and at most MAX_LINES of its lines, saying how many more its readings found."""
     if words is None:
         return None
-    lines = words.get("lines", [])
-    return {"runs": words.get("runs", []), "lines": lines[:MAX_LINES], "more": max(0, len(lines) - MAX_LINES)}
+    lines = words.get("lines", [])[:MAX_LINES]
+    found = sum(int(run.get("lines") or 0) for run in words.get("runs", []))
+    return {"runs": words.get("runs", []), "lines": lines, "more": max(0, found - len(lines))}
 
 
 def custody_log(session: Session, collection: str, subjects: list[str]) -> tuple[list[dict[str, Any]], int]:
