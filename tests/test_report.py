@@ -120,6 +120,10 @@ def test_the_dossier_holds_each_sources_record(ws: Workspace, site: Site, run: A
         html, ids["a"]), "a's edit is in its history"
     a = _section(html, ids["a"])
     assert data["file_sha256"] in a and "2026-01-05T11:00:05Z by https://tsa.test/" in a
+    assert "by tester@host: lastseen crawl" in a, "who stored the WARC file"
+    with session_scope(ws.sessions) as session:
+        adder = session.scalar(select(CustodyEvent.actor).where(CustodyEvent.action == "added"))
+    assert re.search(r"Added to the watch list</th><td>[0-9T:.Z-]+ by " + re.escape(adder) + "<", a), "who added it"
     b = _section(html, ids["b"])
     assert "data:image/png;base64," + base64.b64encode(data["image"]).decode() in b
     assert f"https://web.archive.org/web/20251230100000/{data['urls']['b']}" in b

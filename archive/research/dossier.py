@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.captures import latest_screenshot
-from archive.evidence import CAPTURED, EXPORTED
+from archive.evidence import ADDED, CAPTURED, EXPORTED
 from archive.models import (
     Capture,
     Check,
@@ -107,11 +107,15 @@ def source_entry(session: Session, storage: Storage, source: Source, timeline: d
     captures = list(session.scalars(select(Capture).where(Capture.source_id == source.id)
                                     .order_by(Capture.captured_at, Capture.id).limit(MAX_CAPTURES + 1)))
     video = session.scalar(select(Video).where(Video.source_id == source.id))
+    added = session.scalar(select(CustodyEvent).where(CustodyEvent.subject_hash == _subject_key(source.normalized_url),
+                                                      CustodyEvent.action == ADDED)
+                           .order_by(CustodyEvent.at, CustodyEvent.id).limit(1))
     words = words_of(session, source.id, MAX_LINES) if words_of is not None and video is not None else None
     return {
         "id": source.id, "url": source.url, "normalized_url": source.normalized_url, "kind": source.kind,
         "title": timeline["title"], "status": source.status, "reason": source.status_reason,
-        "tags": source.tag_names, "added_at": iso(source.added_at), "first_seen_at": iso(source.first_seen_at),
+        "tags": source.tag_names, "added_at": iso(source.added_at), "added_by": added.actor if added else None,
+        "first_seen_at": iso(source.first_seen_at),
         "last_seen_alive_at": iso(source.last_seen_alive_at), "vanished_at": iso(source.vanished_at),
         "last_checked_at": iso(source.last_checked_at), "first_known": timeline["first_known"],
         "intervals": timeline["intervals"],
@@ -167,9 +171,9 @@ def warc_files(session: Session, uris: list[str]) -> list[dict[str, Any]]:
     wanted = sorted(set(uris))
     if not wanted:
         return []
-    files: dict[str, dict[str, Any]] = {uri: {"uri": uri, "sha256": None, "size": None, "tokens": []}
-                                        for uri in wanted}
-    hashes = [hashlib.sha256(uri.encode("utf-8")).hexdigest() for uri in wanted]
+    files: dict[str, dict[str, Any]] = {uri: {"uri": uri, "sha256": None, "size": None, "stored_by": None,
+                                              "stored_at": None, "tokens": []} for uri in wanted}
+    hashes = [_subject_key(uri) for uri in wanted]
     for event in session.scalars(select(CustodyEvent).where(CustodyEvent.subject_hash.in_(hashes),
                                                             CustodyEvent.action == CAPTURED)):
         if event.subject not in files:
@@ -177,6 +181,8 @@ def warc_files(session: Session, uris: list[str]) -> list[dict[str, Any]]:
         detail = event.detail or {}
         files[event.subject]["sha256"] = files[event.subject]["sha256"] or detail.get("sha256")
         files[event.subject]["size"] = files[event.subject]["size"] or detail.get("size")
+        files[event.subject]["stored_by"] = files[event.subject]["stored_by"] or event.actor
+        files[event.subject]["stored_at"] = files[event.subject]["stored_at"] or iso(event.at)
     for token in session.scalars(select(TimestampToken).where(TimestampToken.file_uri.in_(wanted))
                                  .order_by(TimestampToken.gen_time, TimestampToken.id)):
         entry = files[token.file_uri]
@@ -217,7 +223,7 @@ def _bounded_words(words: dict[str, Any] | None) -> dict[str, Any] | None:
 def custody_log(session: Session, collection: str, subjects: list[str]) -> tuple[list[dict[str, Any]], int]:
     """The custody events about what the dossier holds (its sources' URLs, its WARC files, the collection
     itself) and the collection's exports, oldest first: at most MAX_CUSTODY of them, and how many there are."""
-    hashes = [hashlib.sha256(subject.encode("utf-8")).hexdigest() for subject in sorted(set(subjects))]
+    hashes = [_subject_key(subject) for subject in sorted(set(subjects))]
     exports = (CustodyEvent.collection == collection) & (CustodyEvent.action == EXPORTED)
     total = session.scalar(select(func.count()).select_from(CustodyEvent).where(exports)) or 0
     events = list(session.scalars(select(CustodyEvent).where(exports).order_by(CustodyEvent.at.desc())
@@ -230,3 +236,8 @@ def custody_log(session: Session, collection: str, subjects: list[str]) -> tuple
     events.sort(key=lambda event: (event.at, event.id))
     return [{"at": iso(e.at), "action": e.action, "actor": e.actor, "subject": e.subject, "detail": e.detail or {}}
             for e in events[:MAX_CUSTODY]], total
+
+
+def _subject_key(subject: str) -> str:
+    """The custody record's indexed key of a subject (its SHA-256), as archive.evidence.custody writes it."""
+    return hashlib.sha256(subject.encode("utf-8")).hexdigest()
