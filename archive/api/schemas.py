@@ -46,9 +46,10 @@ UrlText = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_c
 Tag = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
 class CollectionNameConvertor(StringConvertor):
     """A collection name in a route: '/' allowed (names made before they were limited may hold one), except
-    a trailing '/feed.atom' or '/timeline', which are their routes'. Registered as `{name:collection}`."""
+    a trailing '/feed.atom', '/timeline' or '/report', which are their routes'. Registered as `{name:collection}`."""
 
-    regex = r"(?s:(?!.*/(?:feed\.atom|timeline)$).+)"  # any character: NamePath's own checks answer 422 for bad ones
+    # any character: NamePath's own checks answer 422 for bad ones
+    regex = r"(?s:(?!.*/(?:feed\.atom|timeline|report)$).+)"
 
 
 register_url_convertor("collection", CollectionNameConvertor())

@@ -46,6 +46,7 @@ EXAMPLES: dict[str, str] = {
               "lastseen search --reindex -c flood",
     "diff": "lastseen diff https://news.example/2026/flood\n"
             "lastseen diff https://news.example/2026/flood --from 2026-01-05 --to 2026-01-07",
+    "report": "lastseen report -c flood flood-dossier.html\nlastseen report -c flood --status vanished gone.pdf",
 }
 
 
