@@ -75,7 +75,7 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         raise UsageError(f"--share is a share from 0 to 1, not {share}")
     target = Path(args.target)
     with session_scope(ws.sessions) as session:
-        index = open_index(session, scope)
+        index = open_index(session, scope, ws.settings)
         try:
             if args.target.startswith(("http://", "https://")):
                 ids = [source.id for source in find_sources(session, args.target)]

@@ -11,12 +11,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits, sample
 from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture, top_part
+from archive.footage.ondisk import mark_stale, synced
 from archive.footage.tables import Fingerprint, FrameHashRow
 from archive.kept_media import media_to_file
 from archive.models import Capture, Source, Video
@@ -76,7 +77,7 @@ def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits)
         except FootageError as exc:
             reason = str(exc)
     with session_scope(ws.sessions) as session:
-        session.execute(delete(FrameHashRow).where(FrameHashRow.video_id == video_id))
+        replaced = session.execute(delete(FrameHashRow).where(FrameHashRow.video_id == video_id)).rowcount
         session.execute(delete(Fingerprint).where(Fingerprint.video_id == video_id))
         if frames:
             session.execute(insert(FrameHashRow), [
@@ -86,6 +87,8 @@ def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits)
         session.add(made)
         session.flush()
         session.expunge(made)
+    if replaced:
+        mark_stale(Path(ws.settings.footage_index_file))
     return made
 
 
@@ -103,4 +106,8 @@ def fingerprint_pending(ws: Workspace, per_second: float, limits: Limits,
         else:
             tally.failed += 1
             logger.info("video %s could not be fingerprinted: %s", video_id, made.reason)
+    if tally.done:
+        with session_scope(ws.sessions) as session:
+            if (session.scalar(select(func.max(FrameHashRow.id))) or 0) >= ws.settings.footage_index_from:
+                synced(session, Path(ws.settings.footage_index_file))  # the new hashes appended now, not at a query
     return tally
