@@ -1,10 +1,12 @@
 """The FAISS index of frame hashes kept on disk beside the database, so a lookup stays fast as the archive grows.
 
-FAISS's multi-index hashing (IndexBinaryMultiHash) splits each 256-bit hash into 16 parts of 16 bits and
-probes, for each part of the query, the bucket of that part and of its 16 one-bit flips. A hash within 31 bits
-of the query differs by at most one bit in some part (pigeonhole: 16 parts of 2 or more bits make 32), so the
-lookup is exact within EXACT_BITS, like the scans. Ids are frame_hash ids: hits are read back from the
-database with their hash, so a row deleted or replaced since the index was written never answers.
+FAISS's multi-index hashing (IndexBinaryMultiHash) splits each 256-bit hash into 12 parts of 21 bits and
+probes, for each part of the query, the buckets of that part with up to two of its bits flipped. A hash within
+31 bits of the query differs by at most two bits in some part (pigeonhole: 12 parts of 3 or more bits make 36),
+so the lookup is exact within EXACT_BITS, like the scans. (16 parts of 16 bits with one flip are exact too and
+take half the memory, but at 10M hashes each bucket holds ~150 of them: measured 5x slower at 1M already.)
+Ids are frame_hash ids: hits are read back from the database with their hash, so a row deleted or replaced
+since the index was written never answers.
 
 The file is brought up to date before each lookup: rows added since (ids above the stored highest) are
 appended; a file missing, unreadable, ahead of the database, or marked stale (the fingerprinting step deleted
@@ -27,7 +29,7 @@ from archive.footage.match import Hit
 from archive.footage.tables import FrameHashRow
 from archive.models import Source, Video
 
-PARTS, PART_BITS, FLIPS = 16, 16, 1  # 16 parts x (1 flip + 1) = 32 > 31 bits: exact within 31
+PARTS, PART_BITS, FLIPS = 12, 21, 2  # 12 parts x (2 flips + 1) = 36 > 31 bits: exact within 35
 EXACT_BITS = PARTS * (FLIPS + 1) - 1
 CHUNK = 200_000  # rows read from the database and added at once
 _LOADED: dict[Path, tuple[int, Any]] = {}  # a process keeps the loaded index while its file is unchanged
@@ -59,6 +61,13 @@ def _new_index() -> Any:
     hashed = faiss.IndexBinaryMultiHash(256, PARTS, PART_BITS)
     hashed.nflip = FLIPS
     return faiss.IndexBinaryIDMap(hashed)
+
+
+def _one_thread() -> None:
+    """A lookup of a few hashes runs on one thread: OpenMP's threads only wait for each other on a busy host."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
 
 
 def _load(path: Path) -> Any:
@@ -133,6 +142,7 @@ class FaissIndex:
         if max_bits > EXACT_BITS:
             raise ValueError(f"the FAISS index is exact within {EXACT_BITS} bits, not {max_bits}")
         index = synced(self.session, self.path)
+        _one_thread()
         codes = np.frombuffer(b"".join(h for _, h in queries), dtype=np.uint8).reshape(-1, 32)
         limits, _, ids = index.range_search(codes, max_bits + 1)  # FAISS keeps distances below the radius
         found = {int(i) for i in ids}
