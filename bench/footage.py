@@ -182,14 +182,14 @@ def _copy_in(conn: psycopg.Connection, table: np.ndarray, first_id: int) -> None
 
 def _faiss_file(table: np.ndarray, folder: Path) -> Path:
     """The FAISS index of the hashes (ids 1..n, as in frame_hash) written where FaissIndex reads it."""
-    from archive.footage.ondisk import _new_index, _save
+    from archive.footage.ondisk import empty_index, write_index
 
-    index = _new_index()
+    index = empty_index()
     for start in range(0, len(table), 1_000_000):
         block = table[start:start + 1_000_000]
         index.add_with_ids(block, np.arange(start + 1, start + 1 + len(block), dtype=np.int64))
     path = folder / "footage.faissindex"
-    _save(path, index, {"highest": len(table), "rows": len(table)})
+    write_index(path, index, {"highest": len(table), "rows": len(table)})
     return path
 
 

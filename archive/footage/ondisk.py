@@ -54,7 +54,7 @@ def mark_stale(path: Path) -> None:
         _state_path(path).write_text(json.dumps({"stale": True}), encoding="utf-8")
 
 
-def _new_index() -> Any:
+def empty_index() -> Any:
     """An empty multi-hash index with frame_hash ids."""
     import faiss
 
@@ -82,7 +82,7 @@ def _load(path: Path) -> Any:
     return kept[1]
 
 
-def _save(path: Path, index: Any, state: dict[str, Any]) -> None:
+def write_index(path: Path, index: Any, state: dict[str, Any]) -> None:
     """Write the index and its state beside it, each replaced at once (a reader sees old or new, never half)."""
     import faiss
 
@@ -122,11 +122,11 @@ def synced(session: Session, path: Path) -> Any:
             if state["highest"] == highest:
                 return index
             added, top = _add_rows(session, index, state["highest"])
-            _save(path, index, {"highest": top, "rows": state["rows"] + added})
+            write_index(path, index, {"highest": top, "rows": state["rows"] + added})
             return index
-    index = _new_index()
+    index = empty_index()
     added, top = _add_rows(session, index, 0)
-    _save(path, index, {"highest": top, "rows": added})
+    write_index(path, index, {"highest": top, "rows": added})
     return index
 
 
