@@ -188,6 +188,10 @@ class Settings:
                                         "is also capped in frames and time, so a hostile file is a stored failure")
     report_sources: int = _setting(200, "int", "sources an evidence dossier (`lastseen report`) holds at most; a "
                                    "larger collection's dossier is cut there and says so (choose with --status)")
+    footage_index_file: str = _setting("", "str", "file of the FAISS index of frame hashes, kept beside the "
+                                       "database; default: data_dir/footage.faissindex")
+    footage_index_from: int = _setting(200_000, "int", "frame hashes from which footage lookups go through the "
+                                       "FAISS index (below: the exact scan in the database or numpy); 0: always")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -196,6 +200,8 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'lastseen.db'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", (data_dir / "storage").as_uri())
+        if not self.footage_index_file:
+            object.__setattr__(self, "footage_index_file", str(data_dir / "footage.faissindex"))
         scheme = urlsplit(self.storage_url).scheme
         if scheme not in {"file", "s3"}:
             raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {scheme!r} (use file:///path or s3://bucket)")
