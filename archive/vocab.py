@@ -16,6 +16,15 @@ class SourceKind(StrEnum):
     VIDEO = "video"
 
 
+class CaptureMode(StrEnum):
+    """How a collection's pages are fetched: over HTTP, in a browser (text built by scripts kept), or auto (the
+    browser for hosts known to render client-side and for pages whose HTML is a script-loading shell)."""
+
+    HTTP = "http"
+    BROWSER = "browser"
+    AUTO = "auto"
+
+
 class SourceStatus(StrEnum):
     """What is known of a source now."""
 
