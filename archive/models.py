@@ -95,8 +95,9 @@ class Collection(Base):
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     wayback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # captures go to Wayback
-    # How its pages are fetched (archive.vocab.CaptureMode): over HTTP, in a browser, or chosen per page (auto).
-    capture_mode: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
+    # How its pages are fetched (archive.vocab.CaptureMode): over HTTP, in a browser, or chosen per page (auto);
+    # None follows LASTSEEN_CAPTURE (default auto).
+    capture_mode: Mapped[str | None] = mapped_column(String(8), default=None)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)

@@ -25,6 +25,14 @@ class CaptureMode(StrEnum):
     AUTO = "auto"
 
 
+def capture_mode(chosen: str | None, default: str) -> CaptureMode:
+    """A collection's capture mode: its own choice, else the default setting (auto when that is no mode)."""
+    for value in (chosen, default):
+        if value in CaptureMode.__members__.values():
+            return CaptureMode(value)
+    return CaptureMode.AUTO
+
+
 class SourceStatus(StrEnum):
     """What is known of a source now."""
 

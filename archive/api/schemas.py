@@ -204,7 +204,8 @@ class CollectionOut(BaseModel):
     wayback: bool = True
     paused_at: str | None = None
     deleted_at: str | None = None
-    capture: str = Field(default="auto", description="how its pages are fetched: http, browser or auto")
+    capture: str | None = Field(default=None, description="how its pages are fetched: http, browser or auto; null "
+                                "follows the server's LASTSEEN_CAPTURE (default auto)")
 
 
 class IntervalOut(BaseModel):

@@ -36,7 +36,7 @@ from archive.sources.manage import reschedule
 from archive.sources.regions import collection_regions
 from archive.status import region_names
 from archive.timefmt import iso
-from archive.vocab import CaptureMode
+from archive.vocab import CaptureMode, capture_mode
 from archive.workspace import Workspace
 
 CAPTURE_MODES = tuple(mode.value for mode in CaptureMode)
@@ -250,7 +250,9 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                 "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
                 "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots,
                 "media": collection.media, "regions": list(collection_regions(collection)),
-                "wayback": collection.wayback, "capture": collection.capture_mode, "paused": iso(collection.paused_at),
+                "wayback": collection.wayback,
+                "capture": capture_mode(collection.capture_mode, ws.settings.capture).value,
+                "paused": iso(collection.paused_at),
                 "deleted": iso(collection.deleted_at)}
     if out.as_json:
         out.json(data)

@@ -20,8 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # plain ALTER TABLE (SQLite has ADD and DROP COLUMN): a batch copy would drop the capture table's triggers
-    op.add_column('collection', sa.Column('capture_mode', sa.String(length=8), nullable=False,
-                                          server_default='auto'))
+    op.add_column('collection', sa.Column('capture_mode', sa.String(length=8), nullable=True))
     op.add_column('capture', sa.Column('rendered_offset', sa.BigInteger(), nullable=True))
     op.add_column('capture', sa.Column('rendered_length', sa.BigInteger(), nullable=True))
 
