@@ -101,8 +101,8 @@ async def capture_page(browser: Any, asked: Asked) -> Captured:
         timed_out = await _behave(page, asked.url, clock)
         await recorder.drain(min(clock.left(), 5.0) or 0.5)
         if recorder.main is None or recorder.main_exchange is None:
-            raise BrowserCaptureError(f"timed out: no response for {asked.url} within {asked.seconds:g} s "
-                                      "(LASTSEEN_BROWSER_PAGE_SECONDS)" if timed_out else f"no response for {asked.url}")
+            why = f"timed out: no response within {asked.seconds:g} s (LASTSEEN_BROWSER_PAGE_SECONDS)"
+            raise BrowserCaptureError(f"{asked.url}: {why if timed_out else 'no response'}")
         html = await _dom(page, clock)
         main, exchange = recorder.main, recorder.main_exchange
         rendered = asked.writer.append(prepare_rendered(url=exchange.url, concurrent_to=main.response.record_id,
