@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
-from archive.models import Capture, CrawlFailure
+from archive.models import Capture, CrawlFailure, Source, utcnow
 from crawler.screenshots import chromium_found
 from tests.conftest import _need
 from tests.servers.site import Page, Site
@@ -146,3 +146,32 @@ def test_a_page_that_never_stops_loading_is_bounded_and_the_crawl_goes_on(settin
     assert (site.url("/busy"), "browser_timeout") in failures, failures
     assert (site.url("/endless"), "timeout") in failures, failures
     assert captured == {site.url("/busy"), url}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_browser_collections_captures_go_to_the_browser_queue(settings: Settings,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a broker, a collection captured in a browser is queued for workers that have one (`browser`), the
+    others (auto and http alike) for `capture`, each leased under its queue."""
+    from archive.sources import SourceEntry, add_sources, ensure_collection
+    from archive.tasks import dispatch, leases
+    from archive.workspace import Workspace
+
+    ws = Workspace(settings)
+    with session_scope(ws.sessions) as session:
+        for name, mode in (("apps", "browser"), ("news", None), ("plain", "http")):
+            collection = ensure_collection(session, name)
+            collection.capture_mode = mode
+            add_sources(session, collection, [SourceEntry(f"https://{name}.example/{n}") for n in range(3)])
+    sent: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(dispatch, "send", lambda _settings, kind, _task_id, args: sent.append((kind, args[0])))
+    result = dispatch.queue_captures(ws)
+    assert result["queued"] == 9 and result["tasks"] == len(sent) == 3
+    with session_scope(ws.sessions) as session:
+        urls = dict(session.execute(select(Source.id, Source.url)).all())
+        held = {kind: leases.held_keys(session, kind, utcnow()) for kind in ("capture", "browser")}
+    queued = {kind: sorted(urls[int(key)].split("/")[2] for sent_kind, keys in sent if sent_kind == kind
+                           for key in keys) for kind in ("capture", "browser")}
+    assert queued == {"browser": ["apps.example"] * 3, "capture": ["news.example"] * 3 + ["plain.example"] * 3}
+    assert {urls[int(key)].split("/")[2] for key in held["browser"]} == {"apps.example"}
+    assert dispatch.queue_captures(ws)["tasks"] == 0, "work leased to a queue is not queued again"

@@ -92,7 +92,7 @@ def test_both_paths_choose_the_same_capture_work(settings: Settings, monkeypatch
     assert in_process == [("fresh", []), ("retry", []), ("edited", [changed_url])]
 
     batches = capture_batches(ws, utcnow(), held=set())
-    queued = {int(key) for batch in batches for key in batch}
+    queued = {int(key) for _, batch in batches for key in batch}
     assert queued == {ids["new"], ids["media"], ids["changed"]}, "the broker queues the failed media download too"
     assert {names[source_id] for source_id in queued} == {name for name, _ in in_process}, \
         "both crawl the same collections"

@@ -28,7 +28,8 @@ EXAMPLES: dict[str, str] = {
     "verify": "lastseen verify\nlastseen verify -c flood\nlastseen verify flood.wacz",
     "timestamp": "lastseen timestamp\nlastseen timestamp -c flood",
     "schedule": "lastseen schedule\nlastseen schedule --once",
-    "worker": "lastseen worker\nlastseen worker --queues check,capture --concurrency 4 --region kz",
+    "worker": "lastseen worker\nlastseen worker --queues check,capture --concurrency 4 --region kz\n"
+              "lastseen worker --queues browser --concurrency 1",
     "workers": "lastseen workers\nlastseen workers --json",
     "pause": "lastseen pause https://news.example/2026/flood\nlastseen pause -c flood",
     "resume": "lastseen resume https://news.example/2026/flood\nlastseen resume -c flood",
