@@ -126,25 +126,29 @@ async def _behave(page: Any, url: str, clock: _Clock) -> bool:
     try:
         await page.goto(url, wait_until="load", timeout=clock.ms())
         await page.wait_for_load_state("networkidle", timeout=clock.ms())
-        await _scroll(page, clock)
-        await page.wait_for_load_state("networkidle", timeout=clock.ms())
+        if await _scroll(page, clock):
+            await page.wait_for_load_state("networkidle", timeout=clock.ms())
     except PlaywrightError as exc:  # a timeout, or a navigation the page made itself
         logger.info("browser capture of %s: %s", url, one_line(str(exc), 300))
         return clock.left() <= 0.05 or "Timeout" in type(exc).__name__
     return False
 
 
-async def _scroll(page: Any, clock: _Clock) -> None:
-    """Scroll a screen at a time to the bottom (at most SCROLL_STEPS screens), letting lazy content ask for more."""
+async def _scroll(page: Any, clock: _Clock) -> bool:
+    """Scroll a screen at a time to the bottom (at most SCROLL_STEPS screens), letting lazy content ask for more;
+    False when the page fits its window (nothing to scroll)."""
+    bottom = ("() => window.scrollY + window.innerHeight >= "
+              "Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0) - 2")
+    if await page.evaluate(bottom):
+        return False
     for _ in range(SCROLL_STEPS):
         if clock.left() < 1.0:
-            return
-        at_bottom = await page.evaluate(
-            "() => { window.scrollBy(0, window.innerHeight);"
-            " return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; }")
+            break
+        await page.evaluate("() => window.scrollBy(0, window.innerHeight)")
         await page.wait_for_timeout(min(250.0, clock.ms()))
-        if at_bottom:
-            return
+        if await page.evaluate(bottom):
+            break
+    return True
 
 
 async def _dom(page: Any, clock: _Clock) -> str:
