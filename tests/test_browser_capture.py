@@ -175,3 +175,45 @@ def test_a_browser_collections_captures_go_to_the_browser_queue(settings: Settin
     assert queued == {"browser": ["apps.example"] * 3, "capture": ["news.example"] * 3 + ["plain.example"] * 3}
     assert {urls[int(key)].split("/")[2] for key in held["browser"]} == {"apps.example"}
     assert dispatch.queue_captures(ws)["tasks"] == 0, "work leased to a queue is not queued again"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_capture_mode_is_a_collection_setting_in_the_api(api) -> None:  # type: ignore[no-untyped-def]
+    """PATCH sets it and the collection lists say it (null: the server's default); a mode that is none is a 422."""
+    assert api.post("/api/collections/apps/sources", json={"urls": ["https://apps.example/"]}).status_code == 200
+    assert [c["capture"] for c in api.get("/api/collections").json()] == [None]
+    changed = api.request("PATCH", "/api/collections/apps", json={"capture": "browser"})
+    assert changed.status_code == 200 and changed.json()["capture"] == "browser", changed.text
+    assert [c["capture"] for c in api.get("/api/collections").json()] == ["browser"]
+    refused = api.request("PATCH", "/api/collections/apps", json={"capture": "telepathy"})
+    assert refused.status_code == 422, refused.text
+    assert api.request("PATCH", "/api/collections/apps", role="archivist", json={"capture": "http"}).status_code \
+        == 403
+
+
+@pytest.mark.parametrize(("html", "shell"), [
+    ('<html><head><script src="/app.js"></script></head><body><div id="root"></div></body></html>', True),
+    ("<html><body><div id=app>Loading…</div><script>boot()</script></body></html>", True),
+    ('<html><body><p>' + "The river rose overnight. " * 12 + '</p><script src="/a.js"></script></body></html>', False),
+    ("<html><body><div id=root></div></body></html>", False),  # no script: nothing would fill it
+    ('<html><body><script type="application/ld+json">{"@type": "NewsArticle"}</script></body></html>', False),
+    ("<html><head><title>" + "t" * 500 + "</title><script src=/a.js></script></head><body></body></html>", True),
+    ("<html><body><noscript>" + "Enable JavaScript. " * 30 + "</noscript><script src=/a.js></script></body></html>",
+     True),
+    ("", False),
+])
+def test_a_script_shell_is_told_from_a_page_with_text(html: str, shell: bool) -> None:
+    from archive.extract.rendering import is_script_shell
+
+    assert is_script_shell(html.encode(), "text/html; charset=utf-8") is shell
+
+
+def test_hosts_that_render_client_side_are_named_by_their_providers() -> None:
+    from archive.providers import renders_client_side
+
+    for url in ("https://x.com/someone/status/1", "https://mobile.twitter.com/a", "https://www.instagram.com/p/x/",
+                "https://www.tiktok.com/@a", "https://m.facebook.com/story.php", "https://web.telegram.org/k/"):
+        assert renders_client_side(url), url
+    for url in ("https://t.me/channel/5", "https://news.example/x.com", "https://notx.com/", "https://com/",
+                "not a url", "https://[::1]:80/"):
+        assert not renders_client_side(url), url
