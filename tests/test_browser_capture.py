@@ -103,6 +103,8 @@ def test_text_fetched_by_a_script_is_kept_in_browser_mode_and_not_over_http(sett
         assert (TEXT in pages[0].get("text", "")) is kept, (collection, pages)
         status = _status_text(settings, url, collection)
         assert (TEXT[:60] in status) is kept, status
+        code, found, stderr = _lastseen(settings, site, "search", "seven", "villages", "-c", collection)
+        assert code == 0 and [hit["url"] for hit in found["hits"]] == ([url] if kept else []), (found, stderr)
     # over HTTP the shell alone: the page's title, no text (for the closing note)
     assert "Dam report" in _status_text(settings, url, "plain")
 
