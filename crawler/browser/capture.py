@@ -20,7 +20,7 @@ from typing import Any
 from archive.net.http import one_line
 from archive.warc import ExchangeRecords, RollingWarcWriter, WarcRecordInfo, prepare_rendered, prepare_screenshot
 from crawler.browser.launch import new_context
-from crawler.browser.recorder import Caps, Exchange, PageRecorder
+from crawler.browser.recorder import Caps, Exchange, PageRecorder, Write
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ class _Clock:
         return max(1.0, left * 1000)
 
 
-def _writer_of(asked: Asked):  # type: ignore[no-untyped-def]
+def _writer_of(asked: Asked) -> Write:
+    """How the page's recorder writes an exchange: a request/response pair through the crawl's writer."""
+
     def write(exchange: Exchange) -> ExchangeRecords:
         host = exchange.url.split("://", 1)[-1].split("/", 1)[0]
         headers = exchange.request_headers

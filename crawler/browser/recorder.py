@@ -129,8 +129,6 @@ class PageRecorder:
             self.caps.count -= 1
             self.caps.size -= len(body)
         sent = [(name, value) for name, value in (request.get("headers") or {}).items()]
-        if request.get("postData") is not None:
-            logger.debug("request body of %s not kept", request["url"])
         return Exchange(url=request["url"], method=request.get("method", "GET"), request_headers=sent,
                         status=int(status), reason=event.get("responseStatusText") or _reason(int(status)),
                         response_headers=[(n, v) for n, v in headers if n.lower() not in _DROPPED],
