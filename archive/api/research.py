@@ -8,14 +8,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from archive.api.access import CallerDep, anonymous_list, collection_or_404, readable, source_or_404, workspace_of
+from archive.api.access import (
+    Caller,
+    CallerDep,
+    anonymous_list,
+    collection_or_404,
+    readable,
+    source_or_404,
+    workspace_of,
+)
 from archive.api.schemas import ERRORS, DiffOut, IdPath, NamePath, QueryText, SearchOut, TimelineOut
 from archive.db import session_scope
 from archive.models import Collection
 from archive.research.diff import NothingToCompare, pick_captures, text_diff
 from archive.research.loading import collection_facts
-from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, MAX_LIMIT, QueryError, search
+from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, MAX_LIMIT, NothingToSearch, QueryError, search
 from archive.research.timeline import collection_timeline, parse_moment
 from archive.storage import StorageError
 
@@ -49,6 +58,19 @@ def collection_timeline_route(
     return result
 
 
+def searchable(session: Session, who: Caller, collection: str | None) -> list[int] | None:
+    """The collections a search may look in: the one named (if the caller may read it), else the public ones for
+    an anonymous caller (401 when none is public), else all (None)."""
+    if collection:
+        found = collection_or_404(session, collection)
+        readable(who, found)
+        return [found.id]
+    if who.role is None:
+        anonymous_list(session, who)
+        return list(session.scalars(select(Collection.id).where(Collection.public_read.is_(True))))
+    return None
+
+
 @router.get("/api/search", response_model=SearchOut, responses=ERRORS, tags=["research"])
 def search_route(
     request: Request, who: CallerDep,
@@ -58,19 +80,14 @@ def search_route(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Archived pages and videos that hold all the words (title, authors, text, video descriptions), best first,
-    each with a snippet and the capture it links to; anonymous callers search the public collections."""
+    each with a snippet and the capture it links to; anonymous callers search the public collections. A query
+    with no word to look for (only symbols or common words) has no hits and a note; one too long is a 422."""
     with session_scope(workspace_of(request).sessions) as session:
-        if collection:
-            found = collection_or_404(session, collection)
-            readable(who, found)
-            collections: list[int] | None = [found.id]
-        elif who.role is None:
-            anonymous_list(session, who)
-            collections = list(session.scalars(select(Collection.id).where(Collection.public_read.is_(True))))
-        else:
-            collections = None
+        collections = searchable(session, who, collection)
         try:
             hits = search(session, q, collections=collections, limit=limit)
+        except NothingToSearch as exc:
+            return {"query": q, "hits": [], "note": str(exc)}
         except QueryError as exc:
             raise HTTPException(422, str(exc)) from None
     base = str(request.base_url).rstrip("/")

@@ -291,6 +291,8 @@ class SearchHitOut(BaseModel):
 class SearchOut(BaseModel):
     query: str
     hits: list[SearchHitOut]
+    note: str | None = Field(None, description="why there are no hits without searching: the query has no word "
+                                                 "to look for (only symbols, or only common words)")
 
 
 class DiffSideOut(BaseModel):
@@ -305,6 +307,7 @@ class DiffOut(BaseModel):
     from_: DiffSideOut = Field(alias="from")
     to: DiffSideOut
     changed: bool = Field(description="whether the main text differs")
+    summary: str = Field(description="one line: how many sentences were removed and added, the first quoted")
     removed: list[str] = Field(description="sentences only the older capture has")
     added: list[str] = Field(description="sentences only the newer capture has")
     diff: list[str] = Field(description="a unified diff of the main text, one sentence a line")
