@@ -9,6 +9,7 @@ stops loading is bounded by LASTSEEN_BROWSER_PAGE_SECONDS, and the crawl goes on
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,8 +51,6 @@ def _status_text(settings: Settings, url: str, collection: str) -> str:
     """`lastseen status URL -c C` as a person reads it."""
     env = {"LASTSEEN_DATA_DIR": str(settings.data_dir), "LASTSEEN_DATABASE_URL": settings.database_url,
            "LASTSEEN_STORAGE_URL": settings.storage_url, "PATH": "/usr/bin:/bin"}
-    import os
-
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH") or str(Path(__file__).resolve().parents[1])
     lastseen = Path(sys.executable).with_name("lastseen")
     done = subprocess.run([str(lastseen), "status", url, "-c", collection], capture_output=True, text=True, env=env,
