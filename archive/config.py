@@ -168,6 +168,13 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    capture: str = _setting("auto", "str", "how pages are fetched where a collection does not say (`lastseen "
+                            "collection --capture`): http, browser, or auto (the browser for hosts that render "
+                            "client-side and for pages whose HTML is a script-loading shell)")
+    browsers: int = _setting(2, "int", "Chromium browsers capturing pages at once (collections captured in a "
+                             "browser, `--capture browser|auto`), each one page at a time")
+    browser_page_seconds: int = _setting(60, "duration", "seconds a page captured in a browser may take at most "
+                                         "(loading, settling, scrolling); then what it loaded is kept")
     # Words of kept videos (#25): speech, on-screen text
     transcribe_model: str = _setting("", "str", "folder of a faster-whisper (CTranslate2) Whisper model that "
                                      "`lastseen transcribe` loads; empty: speech is not transcribed")

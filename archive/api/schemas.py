@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from archive.status import region_names
-from archive.vocab import SourceKind, SourceStatus
+from archive.vocab import CaptureMode, SourceKind, SourceStatus
 
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
@@ -91,6 +91,9 @@ class CollectionPatch(Input):
     every: Annotated[str | None, Field(max_length=32, description="recheck interval of its sources, e.g. 24h; "
                                        "their next checks move at once")] = None
     wayback: bool | None = Field(default=None, description="send its captures to the Wayback target")
+    capture: CaptureMode | None = Field(default=None, description="how its pages are fetched: http, browser (every "
+                                        "page rendered in Chromium, everything it loads recorded) or auto (the "
+                                        "browser for hosts that render client-side and for script-loading shells)")
 
 
 class WebhookIn(Input):
@@ -202,6 +205,8 @@ class CollectionOut(BaseModel):
     wayback: bool = True
     paused_at: str | None = None
     deleted_at: str | None = None
+    capture: str | None = Field(default=None, description="how its pages are fetched: http, browser or auto; null "
+                                "follows the server's LASTSEEN_CAPTURE (default auto)")
 
 
 class IntervalOut(BaseModel):
