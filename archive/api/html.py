@@ -283,7 +283,7 @@ def collection_page(view: CollectionView) -> str:
     captures, wayback = view.captures, view.wayback
     rows = []
     for source in sources:
-        capture = _link(f"/api/captures/{captures[source.id]}", "archived copy") if source.id in captures else "-"
+        capture = _link(f"/captures/{captures[source.id]}", "archived copy") if source.id in captures else "-"
         copy = _link(wayback[source.id], "Wayback") if source.id in wayback else "-"
         rows.append(f"<tr class='source' data-status='{escape(source.status)}'><td>{badge(source.status)}</td>"
                     f"<td class='url'>{_link(f'/sources/{source.id}', source.normalized_url)}</td>"
@@ -309,7 +309,7 @@ def collection_page(view: CollectionView) -> str:
 
 
 def _capture_row(capture: dict[str, Any]) -> str:
-    link = _link(f"/api/captures/{capture['id']}", "archived copy")
+    link = _link(f"/captures/{capture['id']}", "archived copy")
     return (f"<tr><td>{_when(capture['captured_at'])}</td><td>{capture['http_status'] or '-'}</td>"
             f"<td>{escape(capture['record_type'])}</td><td>{escape(capture['content_type'] or '-')}</td>"
             f"<td>{link}</td></tr>")
