@@ -87,7 +87,8 @@ def _replayed_frame(page: Any, url: str, deadline: float) -> Any:
             if "mp_/" in frame.url and frame.url.endswith(url):
                 return frame
         page.wait_for_timeout(200)
-    raise AssertionError(f"ReplayWeb.page never replayed {url}: frames {[f.url for f in page.frames]}")
+    shown = [(frame.url, frame.content()[:800]) for frame in page.frames]
+    raise AssertionError(f"ReplayWeb.page never replayed {url}: frames {shown}")
 
 
 def _open(browser: Any, api: ApiServer, capture_id: int) -> tuple[Any, Any, list[str]]:

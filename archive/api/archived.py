@@ -37,6 +37,7 @@ router = APIRouter()
 
 STATIC = Path(__file__).parent / "static" / "replaywebpage"  # setup.sh puts ui.js and sw.js here
 REPLAY_BASE = "/static/replaywebpage/"
+WAIT_SCRIPT = "/static/lastseen/replay-wait.js"
 # ReplayWeb.page's UI: its script from here, its frames and workers from here, every fetch to here. Its styles are
 # injected by its components (inline), its media come from its service worker as blob: URLs.
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -54,8 +55,34 @@ def replay_installed() -> bool:
     return (STATIC / "ui.js").is_file() and (STATIC / "sw.js").is_file()
 
 
+# While ReplayWeb.page's service worker is not yet in control (its first start, on a busy machine), its frame's
+# address reaches this server: it gets a page that waits for the worker and loads again, which the worker answers.
+_WAITING = (f"<!doctype html><html><head><script src='{WAIT_SCRIPT}'></script></head>"
+            "<body>starting the replay...</body></html>")
+_WAIT_JS = """(function () {
+  var sw = navigator.serviceWorker, tries = Number(sessionStorage.getItem("lastseen-replay-wait") || 0);
+  var done = false;
+  if (!sw || tries > 20) { return; }
+  function again() {
+    if (done) { return; }
+    done = true;
+    sessionStorage.setItem("lastseen-replay-wait", String(tries + 1));
+    location.reload();
+  }
+  sw.addEventListener("controllerchange", again);
+  sw.ready.then(function () { setTimeout(again, 200); });
+})();
+"""
+
+
 class ReplayFiles(StaticFiles):
     """ReplayWeb.page's files, with the headers its service worker needs: its scope, its own policy."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path in ("", ".", "index.html") and replay_installed():
+            return HTMLResponse(_WAITING, headers={**_HEADERS, "Cache-Control": "no-store",
+                                                   "Content-Security-Policy": "default-src 'self'"})
+        return await super().get_response(path, scope)
 
     def file_response(self, full_path: PathLike[str] | str, stat_result: os.stat_result, scope: Scope,
                       status_code: int = 200) -> Response:
@@ -70,6 +97,12 @@ class ReplayFiles(StaticFiles):
 def mount_replay(app: FastAPI) -> None:
     """Serve ReplayWeb.page's files (a 404 for each while they are not installed)."""
     app.mount(REPLAY_BASE.rstrip("/"), ReplayFiles(directory=STATIC, check_dir=False), name="replaywebpage")
+
+
+@router.get(WAIT_SCRIPT, include_in_schema=False)
+def replay_wait_script() -> Response:
+    """The script of the page that waits for ReplayWeb.page's service worker."""
+    return Response(_WAIT_JS, media_type="text/javascript", headers={**_HEADERS, "Cache-Control": "max-age=3600"})
 
 
 @router.get("/captures/{capture_id}", response_class=HTMLResponse, include_in_schema=False)
