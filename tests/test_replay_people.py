@@ -4,6 +4,7 @@ a real Chromium; the site is never asked again; the raw HTML is text only; a kep
 from __future__ import annotations
 
 import os
+import re
 import struct
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from archive.api import archived
@@ -141,6 +143,12 @@ def test_the_archived_copy_replays_in_replaywebpage_without_the_site(settings: S
     source = api.get(f"/captures/{capture_id}/source")
     assert source.status_code == 200 and source.headers["Content-Type"].startswith("text/plain")
     assert source.headers["X-Content-Type-Options"] == "nosniff" and "<article>" in source.text
+    photo = site.url("/img/photo.jpg")  # a requisite: its copies are on its TimeMap and behind its TimeGate
+    timemap = api.get(f"/api/timemap/link/{photo}").text
+    mementos = re.findall(r"<([^>]+/api/requisites/\d+)>; rel=\"first last memento\"", timemap)
+    assert len(mementos) == 1, timemap
+    assert requests.get(mementos[0], headers=api.headers("reader"), timeout=10).content == IMAGES["/img/photo.jpg"]
+    assert api.get(f"/api/timegate/{photo}").headers["Location"] == mementos[0]
     worker = api.get("/static/replaywebpage/sw.js", role=None)
     assert worker.status_code == 200 and worker.headers["Service-Worker-Allowed"] == "/static/replaywebpage/"
     assert "connect-src 'self'" in worker.headers["Content-Security-Policy"]
@@ -202,8 +210,6 @@ def test_a_kept_video_plays_inside_its_page_from_the_archive(settings: Settings,
     finally:
         context.close()
     assert len(site.requests) == before, f"replay reached the live site: {site.requests[before:]}"
-
-    import requests
 
     wacz = tmp_path / "capture.wacz"
     wacz.write_bytes(api.get(f"/api/captures/{capture_id}/wacz").content)
