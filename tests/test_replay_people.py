@@ -20,8 +20,9 @@ from sqlalchemy import select
 from archive.api import archived
 from archive.config import Settings
 from archive.db import session_scope
-from archive.models import Capture, Source
+from archive.models import Capture, Requisite, Source
 from archive.sources import ensure_collection
+from archive.urls import url_key
 from tests.conftest import _need
 from tests.servers.api import ApiServer, add_capture, add_source, at, store_exchange
 from tests.servers.site import Page, Site
@@ -230,3 +231,48 @@ def test_a_kept_video_plays_inside_its_page_from_the_archive(settings: Settings,
     assert answer.headers["Content-Type"].startswith("text/html") and b"Flood, filmed" in answer.content
     assert ask(site.url("/files/flood.mp4")).content == media
     assert len(site.requests) == before
+
+
+@pytest.fixture
+def paged_api(settings: Settings) -> Iterator[ApiServer]:
+    """The API with TimeMap pages of one memento."""
+    from dataclasses import replace
+
+    from tests.servers.api import serve
+
+    yield from serve(replace(settings, timemap_page_size=1))
+
+
+def test_a_timemap_pages_through_captures_and_requisites_copies(paged_api: ApiServer) -> None:
+    """A URL archived as a source and as another page's image: one TimeMap of both kinds, oldest first, paged
+    after either kind; the TimeGate picks the closest of both; private copies need a token."""
+    api, url = paged_api, "https://news.example/img/logo.png"
+    record, uri = store_exchange(api.workspace, url, png(4, 4, (1, 2, 3)), when=at("2026-03-02T00:00"),
+                                 headers=[("Content-Type", "image/png")])
+    with session_scope(api.workspace.sessions) as session:
+        collection = ensure_collection(session, "c")
+        capture_id = add_capture(session, add_source(session, collection, url), record, uri).id
+        requisites = []
+        for day in ("2026-03-01", "2026-03-03"):
+            row = Requisite(collection_id=collection.id, captured_at=at(day), url=url, url_hash=url_key(url),
+                            kind="image", http_status=200, content_type="image/png",
+                            payload_sha256=record.payload_sha256, payload_digest=record.payload_digest,
+                            size=record.payload_size, record_type="response", warc_uri=uri,
+                            warc_offset=record.offset, warc_length=record.length, record_id=record.record_id)
+            session.add(row)
+            session.flush()
+            requisites.append(row.id)
+    found, page_url, pages = [], api.url(f"/api/timemap/link/{url}"), 0
+    while page_url:
+        lines = api.get(page_url.removeprefix(api.base_url)).text.strip().split(",\n")
+        found += re.findall(r"/api/(captures|requisites)/(\d+)>; rel=\"[a-z ]*memento\"", ",".join(lines))
+        following = [line for line in lines if 'rel="next timemap"' in line]
+        page_url = following[0][1:following[0].index(">")] if following else None
+        pages += 1
+    assert found == [("requisites", str(requisites[0])), ("captures", str(capture_id)),
+                     ("requisites", str(requisites[1]))] and pages == 3
+    gate = api.get(f"/api/timegate/{url}", headers={"Accept-Datetime": "Tue, 03 Mar 2026 01:00:00 GMT"})
+    assert gate.headers["Location"].endswith(f"/api/requisites/{requisites[1]}")
+    assert api.get(f"/api/requisites/{requisites[0]}").content == png(4, 4, (1, 2, 3))
+    assert api.get(f"/api/timemap/link/{url}", role=None).status_code == 401
+    assert api.get(f"/api/requisites/{requisites[0]}", role=None).status_code == 401
