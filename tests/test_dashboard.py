@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from archive.api.html import bar_chart, time_buckets
+from archive.api.charts import bar_chart, time_buckets
 from archive.db import session_scope
 from archive.models import Collection, Source
 from archive.sources import ensure_collection
@@ -137,7 +137,7 @@ def test_collection_page_in_chromium(api: ApiServer, browser: Any, tmp_path: Pat
     assert page.locator("#sources .badge.status-vanished").count() == 4
     first = rows.first
     assert first.locator("td.url a").inner_text() == "https://news.example/0"
-    assert first.locator("a", has_text="archived copy").get_attribute("href") == f"/api/captures/{data['capture']}"
+    assert first.locator("a", has_text="archived copy").get_attribute("href") == f"/captures/{data['capture']}"
     assert "2026-02-20" in first.locator("time").first.inner_text()
 
     shot = page.screenshot(full_page=True, path=str(tmp_path / "collection.png"))
@@ -169,7 +169,7 @@ def test_source_page_timeline_in_chromium(api: ApiServer, browser: Any) -> None:
     assert xs == sorted(xs) and xs[0] < xs[-1], "checks are placed along time"
     assert page.locator("#checks tbody tr").count() == data["checks"]
     assert page.locator("#transitions tbody tr").count() == 2
-    assert page.locator("#captures a").get_attribute("href") == f"/api/captures/{data['capture']}"
+    assert page.locator("#captures a").get_attribute("href") == f"/captures/{data['capture']}"
     assert page.locator("svg.timeline").screenshot()[:8] == b"\x89PNG\r\n\x1a\n"
     context.close()
 

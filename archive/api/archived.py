@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from html import escape
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from archive.api.access import CallerDep, readable, workspace_of
-from archive.api.html import page
+from archive.api.html import render
 from archive.api.memento import timemap_url
 from archive.api.replay import replay
 from archive.api.schemas import ERRORS, IdPath
@@ -139,25 +138,15 @@ class ArchivedView:
     timemap: str
     installed: bool
 
+    @property
+    def timestamp(self) -> str:
+        """The capture's time as the 14 digits replay tools take."""
+        return "".join(ch for ch in self.captured_at[:19] if ch.isdigit())
+
 
 def archived_page(view: ArchivedView) -> str:
     """The page: the line saying what this is, the links, and the replay (or why there is none)."""
-    when = view.captured_at[:19].replace("T", " ") + " UTC"
-    ts = "".join(ch for ch in view.captured_at[:19] if ch.isdigit())
-    links = " | ".join(f"<a href='{escape(href, quote=True)}'>{escape(text)}</a>" for href, text in (
-        (view.timemap, "TimeMap"), (f"/captures/{view.capture_id}/source", "source"),
-        (f"/api/captures/{view.capture_id}/wacz", "WACZ"), (f"/sources/{view.source_id}", "source's page")))
-    head = (f"<p id='archived'>Archived on <time datetime='{escape(view.captured_at, quote=True)}'>{escape(when)}"
-            f"</time> from <span class='url'>{escape(view.url)}</span></p><p class='muted'>{links}</p>")
-    if not view.installed:
-        body = ("<p id='no-replay'>ReplayWeb.page is not installed on this server (setup.sh installs it with npm), "
-                "so this archived copy cannot be shown as a page here; its raw HTML is behind the source link.</p>")
-    else:
-        body = (f"<script src='{REPLAY_BASE}ui.js'></script>"
-                f"<replay-web-page style='display:block;height:80vh;border:1px solid #e3e6ea' "
-                f"source='/api/captures/{view.capture_id}/wacz' url='{escape(view.url, quote=True)}' "
-                f"ts='{ts}' replayBase='{REPLAY_BASE}' embed='replayonly' noWebWorker></replay-web-page>")
-    return page(f"archived copy of {view.url}", head + body)
+    return render("archived.html", f"archived copy of {view.url}", view=view, replay_base=REPLAY_BASE)
 
 
 @router.get("/captures/{capture_id}/source", include_in_schema=False)
