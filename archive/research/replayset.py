@@ -95,6 +95,9 @@ def capture_wacz(ws: Workspace, session: Session, capture: Capture) -> Path:
         page = {"url": found.url, "ts": iso(found.captured_at), "title": found.title}
         write_wacz([warc], built, title=f"lastseen capture {found.capture_id}", pages=[page])
         built.replace(target)
+    for older in folder.glob(f"capture-{capture.id}-*.wacz"):  # what it replaced: built before more arrived
+        if older != target:
+            older.unlink(missing_ok=True)
     return target
 
 
