@@ -3,11 +3,14 @@ a real Chromium; the site is never asked again; the raw HTML is text only; a kep
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import re
 import struct
 import subprocess
 import time
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +147,10 @@ def test_the_archived_copy_replays_in_replaywebpage_without_the_site(settings: S
     source = api.get(f"/captures/{capture_id}/source")
     assert source.status_code == 200 and source.headers["Content-Type"].startswith("text/plain")
     assert source.headers["X-Content-Type-Options"] == "nosniff" and "<article>" in source.text
+    with zipfile.ZipFile(io.BytesIO(api.get(f"/api/captures/{capture_id}/wacz").content)) as wacz:
+        index = gzip.decompress(wacz.read("indexes/index.cdx.gz")).decode()
+    for path in [*SITE_FILES, "/article", "/media/storm.mp4"]:  # the page, what it needs, the video it plays
+        assert f'"url": "{site.url(path)}"' in index, path
     photo = site.url("/img/photo.jpg")  # a requisite: its copies are on its TimeMap and behind its TimeGate
     timemap = api.get(f"/api/timemap/link/{photo}").text
     mementos = re.findall(r"<([^>]+/api/requisites/\d+)>; rel=\"first last memento\"", timemap)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from archive.export import write_wacz
 from archive.extract.requisites import css_requisites, html_requisites
+from archive.extract.videos import find_videos
 from archive.models import Capture, Requisite, Video
 from archive.timefmt import iso
 from archive.urls import url_key
@@ -63,9 +64,8 @@ def replay_set(ws: Workspace, session: Session, capture: Capture) -> ReplaySet:
     needed = _needed_urls(ws, session, capture, page)
     for row in _requisite_copies(session, capture, needed):
         held[_held(row)] = None
-    video = session.scalar(select(Video).where(Video.source_id == capture.source_id))
-    if video is not None and video.media_capture is not None:
-        held[_held(video.media_capture)] = None
+    for media in _media(ws, session, capture, page):
+        held[_held(media)] = None
     title = (capture.page_meta or {}).get("title") or capture.url
     return ReplaySet(capture.id, capture.url, capture.captured_at, str(title), tuple(held))
 
@@ -113,6 +113,24 @@ def _original_capture(session: Session, revisit: Capture) -> Capture | None:
         select(Capture).where(Capture.payload_digest == revisit.payload_digest, Capture.record_type == "response",
                               Capture.captured_at <= revisit.captured_at)
         .order_by(case((Capture.url == revisit.url, 0), else_=1), Capture.captured_at.desc()).limit(1))
+
+
+def _media(ws: Workspace, session: Session, capture: Capture, page: Capture) -> list[Capture]:
+    """The video media the page plays: its own source's kept media, and the copy nearest the page's time of each
+    video it embeds by URL (a `<video src>` kept as a source of its own)."""
+    found = []
+    own = session.scalar(select(Video.media_capture_id).where(Video.source_id == capture.source_id))
+    body = _body(ws, page) if (page.content_type or "").lower().startswith(_HTML) else None
+    keys = sorted({url_key(video.canonical_url) for video in find_videos(body, capture.url)}) if body else []
+    for key in keys:
+        media = session.scalar(select(Capture).where(
+            Capture.url_hash == key, Capture.record_type == "response",
+            Capture.captured_at <= capture.captured_at + _CRAWL_WINDOW).order_by(Capture.captured_at.desc()).limit(1))
+        if media is not None:
+            found.append(media)
+    if own:
+        found.append(session.get(Capture, own))
+    return [media for media in found if media is not None]
 
 
 def _needed_urls(ws: Workspace, session: Session, capture: Capture, page: Capture) -> set[str]:
