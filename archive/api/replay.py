@@ -32,6 +32,9 @@ from archive.workspace import Workspace
 logger = logging.getLogger("lastseen.api")
 
 _ORIGINAL_STATUS = "X-Archive-Orig-Status"
+# A Memento opened in a browser runs nothing and loads nothing: its images and scripts would come from the live
+# site (people read archived pages in ReplayWeb.page, archive.api.archived); inline styles keep it legible.
+MEMENTO_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _answer(ws: Workspace, copy: _Copy, request: Request) -> Response:
         "Link": f'<{header_url(shown)}>; rel="original", <{timegate_url(base, uri_r)}>; '
                 f'rel="timegate", <{timemap_url(base, uri_r)}>; rel="timemap"; '
                 'type="application/link-format"',
-        "Content-Security-Policy": "sandbox",
+        "Content-Security-Policy": MEMENTO_CSP,
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, max-age=86400",
         "Referrer-Policy": "no-referrer",
