@@ -29,6 +29,7 @@ from archive.api.schemas import ERRORS, IdPath
 from archive.db import session_scope
 from archive.models import Capture
 from archive.research.replayset import capture_wacz
+from archive.storage import StorageError
 from archive.timefmt import iso
 from archive.urls import InvalidURL, normalize_url
 
@@ -175,6 +176,9 @@ def capture_wacz_route(capture_id: IdPath, request: Request, who: CallerDep) -> 
         if capture is None:
             raise HTTPException(404, f"no capture {capture_id}")
         readable(who, capture.source.collection)
-        path = capture_wacz(ws, session, capture)
+        try:
+            path = capture_wacz(ws, session, capture)
+        except StorageError as exc:
+            raise HTTPException(503, f"the capture's records cannot be read from storage now: {exc}") from None
     return FileResponse(path, media_type="application/wacz", filename=f"capture-{capture_id}.wacz",
                         content_disposition_type="inline", headers={"Cache-Control": "private, max-age=300"})
