@@ -129,9 +129,9 @@ def test_the_archived_copy_replays_in_replaywebpage_without_the_site(settings: S
     try:
         assert "Archived on" in page.inner_text("#archived") and url in page.inner_text("#archived")
         assert page.get_attribute("a:text('TimeMap')", "href").endswith(f"/api/timemap/link/{url}")
-        frame = _replayed_frame(page, url, time.monotonic() + 30)
+        frame = _replayed_frame(page, url, time.monotonic() + 60)
         frame.wait_for_function("() => { const i = document.querySelector('img'); return i && i.complete "
-                                "&& i.naturalWidth > 0 }", timeout=20000)
+                                "&& i.naturalWidth > 0 }", timeout=40000)
         assert frame.evaluate("document.querySelector('h1').textContent") == "Storm hits the coast"
         assert frame.evaluate("getComputedStyle(document.body).backgroundImage").count("/img/bg.png") == 1
         page.wait_for_timeout(500)
@@ -212,9 +212,9 @@ def test_a_kept_video_plays_inside_its_page_from_the_archive(settings: Settings,
 
     context, page, _ = _open(browser, api, capture_id)
     try:
-        frame = _replayed_frame(page, url, time.monotonic() + 30)
+        frame = _replayed_frame(page, url, time.monotonic() + 60)
         assert frame.evaluate("document.title") == "Flood, filmed"
-        frame.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=20000)
+        frame.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=40000)
     finally:
         context.close()
     assert len(site.requests) == before, f"replay reached the live site: {site.requests[before:]}"
