@@ -186,6 +186,8 @@ class Settings:
                                           "to match it (0-1)")
     footage_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video fingerprinted at most; decoding "
                                         "is also capped in frames and time, so a hostile file is a stored failure")
+    report_sources: int = _setting(200, "int", "sources an evidence dossier (`lastseen report`) holds at most; a "
+                                   "larger collection's dossier is cut there and says so (choose with --status)")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -202,6 +204,8 @@ class Settings:
                 raise ConfigError(f"LASTSEEN_TSA_URLS: not an http(s) URL: {url!r}")
         if not 0 < self.footage_match_share <= 1:
             raise ConfigError(f"LASTSEEN_FOOTAGE_MATCH_SHARE: a share from 0 to 1, not {self.footage_match_share}")
+        if self.report_sources < 1:
+            raise ConfigError(f"LASTSEEN_REPORT_SOURCES: at least 1 source, not {self.report_sources}")
         for name in ("footage_frames_per_second", "footage_query_per_second"):
             if not 0 < getattr(self, name) <= 30:
                 raise ConfigError(f"LASTSEEN_{name.upper()}: from 0 to 30 frames a second, not {getattr(self, name)}")

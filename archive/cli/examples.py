@@ -42,9 +42,11 @@ EXAMPLES: dict[str, str] = {
                  "lastseen subscribe -c flood --remove https://news.example/feed.xml",
     "timeline": "lastseen timeline -c flood\nlastseen timeline -c flood --as-of 2026-01-06 --csv > then.csv\n"
                 "lastseen timeline -c flood --as-of 2026-01-06T12:00Z --json",
-    "search": "lastseen search sandbags bridge\nlastseen search \"river rose\" -c flood --json",
+    "search": "lastseen search sandbags bridge\nlastseen search \"river rose\" -c flood --json --limit 50\n"
+              "lastseen search --reindex -c flood",
     "diff": "lastseen diff https://news.example/2026/flood\n"
             "lastseen diff https://news.example/2026/flood --from 2026-01-05 --to 2026-01-07",
+    "report": "lastseen report -c flood flood-dossier.html\nlastseen report -c flood --status vanished gone.pdf",
 }
 
 
