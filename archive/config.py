@@ -168,6 +168,13 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    capture: str = _setting("auto", "str", "how pages are fetched where a collection does not say (`lastseen "
+                            "collection --capture`): http, browser, or auto (the browser for hosts that render "
+                            "client-side and for pages whose HTML is a script-loading shell)")
+    browsers: int = _setting(2, "int", "Chromium browsers capturing pages at once (collections captured in a "
+                             "browser, `--capture browser|auto`), each one page at a time")
+    browser_page_seconds: int = _setting(60, "duration", "seconds a page captured in a browser may take at most "
+                                         "(loading, settling, scrolling); then what it loaded is kept")
     # Words of kept videos (#25): speech, on-screen text
     transcribe_model: str = _setting("", "str", "folder of a faster-whisper (CTranslate2) Whisper model that "
                                      "`lastseen transcribe` loads; empty: speech is not transcribed")
@@ -192,6 +199,12 @@ class Settings:
                                        "that needs more is a stored failure (0: no limit)")
     footage_workers: int = _setting(2, "int", "processes the scheduler's footage round fingerprints in, off the "
                                     "capture path (with a broker, `lastseen worker -Q footage` does it)")
+    report_sources: int = _setting(200, "int", "sources an evidence dossier (`lastseen report`) holds at most; a "
+                                   "larger collection's dossier is cut there and says so (choose with --status)")
+    footage_index_file: str = _setting("", "str", "file of the FAISS index of frame hashes, kept beside the "
+                                       "database; default: data_dir/footage.faissindex")
+    footage_index_from: int = _setting(200_000, "int", "frame hashes from which footage lookups go through the "
+                                       "FAISS index (below: the exact scan in the database or numpy); 0: always")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -200,6 +213,8 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'lastseen.db'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", (data_dir / "storage").as_uri())
+        if not self.footage_index_file:
+            object.__setattr__(self, "footage_index_file", str(data_dir / "footage.faissindex"))
         scheme = urlsplit(self.storage_url).scheme
         if scheme not in {"file", "s3"}:
             raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {scheme!r} (use file:///path or s3://bucket)")
@@ -208,6 +223,8 @@ class Settings:
                 raise ConfigError(f"LASTSEEN_TSA_URLS: not an http(s) URL: {url!r}")
         if not 0 < self.footage_match_share <= 1:
             raise ConfigError(f"LASTSEEN_FOOTAGE_MATCH_SHARE: a share from 0 to 1, not {self.footage_match_share}")
+        if self.report_sources < 1:
+            raise ConfigError(f"LASTSEEN_REPORT_SOURCES: at least 1 source, not {self.report_sources}")
         for name in ("footage_frames_per_second", "footage_query_per_second"):
             if not 0 < getattr(self, name) <= 30:
                 raise ConfigError(f"LASTSEEN_{name.upper()}: from 0 to 30 frames a second, not {getattr(self, name)}")

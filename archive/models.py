@@ -95,6 +95,9 @@ class Collection(Base):
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     wayback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # captures go to Wayback
+    # How its pages are fetched (archive.vocab.CaptureMode): over HTTP, in a browser, or chosen per page (auto);
+    # None follows LASTSEEN_CAPTURE (default auto).
+    capture_mode: Mapped[str | None] = mapped_column(String(8), default=None)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -200,6 +203,10 @@ class Capture(Base):
     warc_length: Mapped[int] = mapped_column(BigInteger)
     record_id: Mapped[str | None] = mapped_column(String(64))
     page_meta: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # A page rendered in a browser: where, in the same WARC file, the record of its rendered DOM sits (the page's
+    # description reads it: the text only the browser saw); None for a page fetched over HTTP.
+    rendered_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    rendered_length: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     source: Mapped[Source] = relationship(back_populates="captures")
 

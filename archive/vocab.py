@@ -16,6 +16,23 @@ class SourceKind(StrEnum):
     VIDEO = "video"
 
 
+class CaptureMode(StrEnum):
+    """How a collection's pages are fetched: over HTTP, in a browser (text built by scripts kept), or auto (the
+    browser for hosts known to render client-side and for pages whose HTML is a script-loading shell)."""
+
+    HTTP = "http"
+    BROWSER = "browser"
+    AUTO = "auto"
+
+
+def capture_mode(chosen: str | None, default: str) -> CaptureMode:
+    """A collection's capture mode: its own choice, else the default setting (auto when that is no mode)."""
+    for value in (chosen, default):
+        if value in CaptureMode.__members__.values():
+            return CaptureMode(value)
+    return CaptureMode.AUTO
+
+
 class SourceStatus(StrEnum):
     """What is known of a source now."""
 

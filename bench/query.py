@@ -10,6 +10,13 @@ with 1,000 captures; a transition per vanished source), starts `lastseen serve`,
 and the API server's memory before and after paging through everything (flat is the target).
 Targets (issue #14): p99 < 20 ms for one-source reads and a page of a list; < 200 ms for /metrics and the
 collection page.
+
+Search (issue #24): `--search-pages 1000000` runs only the search benchmark: that many captured pages' search
+documents (a title of 8 and a text of ~300 words drawn with Zipf's law from a synthetic vocabulary of 30,000
+words), COPYed, their tsvectors made by PostgreSQL as lastseen makes them, the GIN index built; then p50/p99 of
+`lastseen search` for two-word queries (archive.research.search.search: every language's tsquery, ranking,
+snippets, the hits' sources) beside a bare `SELECT ... WHERE tsv @@ plainto_tsquery(...)` ranked by ts_rank_cd,
+of the same queries in the same run, and the ratio. Target: p99 < 50 ms.
 """
 
 from __future__ import annotations
@@ -104,6 +111,100 @@ def fill(dsn: str, sources: int, checks_per_source: int) -> tuple[str, int]:
     return url_of(1), 20
 
 
+def vocabulary(size: int = 30_000) -> list[str]:
+    """Made-up words (two to four syllables), the same every run: English stems them as it would real words."""
+    import random
+
+    rng = random.Random(24)
+    onsets, vowels, codas = "b c d f g h k l m n p r s t v w z br ch cl dr fl gr pl sh st tr".split(), \
+        "a e i o u ai ea ou".split(), ["", "", "n", "r", "s", "t", "l", "nd", "st"]
+    words: dict[str, None] = {}
+    while len(words) < size:
+        words["".join(rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas)
+                      for _ in range(rng.choice((2, 2, 3, 4))))] = None
+    return list(words)
+
+
+def fill_search(dsn: str, pages: int, words: list[str]) -> None:
+    """COPY the pages' documents into a staging table, then into search_document with their tsvectors (as
+    archive.research.search.index_documents makes them for English), then the GIN index and statistics."""
+    import itertools
+    import random
+
+    rng = random.Random(7)
+    weights = list(itertools.accumulate(1 / rank for rank in range(1, len(words) + 1)))
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE UNLOGGED TABLE page_stage (id bigint, title text, body text)")
+        _copy(conn, "page_stage", "id, title, body",
+              ((n, " ".join(rng.choices(words, cum_weights=weights, k=8)).capitalize(),
+                ". ".join(" ".join(rng.choices(words, cum_weights=weights, k=15)) for _ in range(20)) + ".")
+               for n in range(1, pages + 1)))
+        print(f"  {pages:,} pages' text copied after {time.perf_counter() - started:.0f} s", flush=True)
+        conn.execute("DROP INDEX ix_search_document_tsv")
+        conn.execute("INSERT INTO search_document (id, key, source_id, kind, language, title, authors, body, "
+                     "indexed_at, "
+                     "tsv) "
+                     "SELECT id, 'page:' || id, id, 'page', 'en', title, '', body, now(), "
+                     "setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', ''), 'B') "
+                     "|| setweight(to_tsvector('english', body), 'C') FROM page_stage")
+        conn.execute("DROP TABLE page_stage")
+        print(f"  tsvectors made after {time.perf_counter() - started:.0f} s", flush=True)
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        conn.execute("CREATE INDEX ix_search_document_tsv ON search_document USING gin (tsv)")
+        conn.execute("SELECT setval(pg_get_serial_sequence('search_document', 'id'), "
+                     "(SELECT max(id) FROM search_document))")
+        conn.execute("VACUUM ANALYZE search_document")
+    print(f"  search documents and their GIN index in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def run_search(args: argparse.Namespace, env: dict[str, str], plain: str, schema: str) -> None:
+    """Fill (sources, then their pages' documents) and time lastseen's search against the bare query."""
+    import random
+
+    subprocess.run([*LASTSEEN, "config", "--check"], env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.search_pages:,} pages", flush=True)
+    dsn = f"{plain}?options=-csearch_path%3D{schema}"
+    fill(dsn, args.search_pages, 0)
+    words = vocabulary()
+    fill_search(dsn, args.search_pages, words)
+    from archive.config import load_settings
+    from archive.db import session_scope
+    from archive.research.search import search
+    from archive.workspace import Workspace
+
+    rng = random.Random(11)  # two words of the vocabulary, past the 100 commonest, by their frequency
+    weights = [1 / rank for rank in range(101, len(words) + 1)]
+    queries = [" ".join(rng.choices(words[100:], weights=weights, k=2)) for _ in range(args.queries)]
+    ws = Workspace(load_settings(environ=env))
+    bare_sql = ("SELECT id, ts_rank_cd(tsv, q) AS score FROM search_document, plainto_tsquery('english', %s) q "
+                "WHERE tsv @@ q ORDER BY score DESC LIMIT 20")
+    ours, bare, hits = [], [], []
+    with psycopg.connect(dsn) as conn:
+        for query in queries[:5]:  # warm both
+            conn.execute(bare_sql, (query,)).fetchall()
+            with session_scope(ws.sessions) as session:
+                search(session, query, limit=20)
+        for query in queries:
+            started = time.perf_counter()
+            conn.execute(bare_sql, (query,)).fetchall()
+            bare.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            with session_scope(ws.sessions) as session:
+                hits.append(len(search(session, query, limit=20)))
+            ours.append((time.perf_counter() - started) * 1000)
+    ws.close()
+    print(f"{'lastseen search, two words':34}{percentiles(ours)}  ({sum(h > 0 for h in hits)} of {len(hits)} "
+          "queries with hits)")
+    print(f"{'bare tsv @@ plainto_tsquery':34}{percentiles(bare)}")
+    ordered_ours, ordered_bare = sorted(ours), sorted(bare)
+    p99 = min(len(ours) - 1, int(len(ours) * 0.99))
+    print(f"ratio lastseen/bare: p50 {statistics.median(ours) / statistics.median(bare):.2f}, "
+          f"p99 {ordered_ours[p99] / ordered_bare[p99]:.2f}")
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -144,6 +245,9 @@ def main() -> None:
     parser.add_argument("--checks-per-source", type=int, default=10)
     parser.add_argument("--database-url", default=os.environ.get("LASTSEEN_TEST_POSTGRES", POSTGRES))
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    parser.add_argument("--search-pages", type=int, default=0,
+                        help="only the search benchmark, with this many captured pages (target size: 1000000)")
+    parser.add_argument("--queries", type=int, default=300, help="two-word queries timed (search benchmark)")
     args = parser.parse_args()
     plain = args.database_url.replace("+psycopg", "")
     schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -153,7 +257,7 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         env = {**os.environ, "LASTSEEN_DATABASE_URL": url, "LASTSEEN_DATA_DIR": tmp}
         try:
-            run(args, env, plain, schema)
+            (run_search if args.search_pages else run)(args, env, plain, schema)
         finally:
             if not args.keep:
                 with psycopg.connect(plain, autocommit=True) as conn:

@@ -33,6 +33,8 @@ from crawler.workspace import crawler_workspace
 
 META_RECORDS = "lastseen_warc"
 META_PREVIOUS = "lastseen_previous"
+META_BROWSER = "lastseen_browser"  # capture this request in a browser (crawler.browser.middleware)
+META_RENDERED = "lastseen_rendered"  # the record of the DOM the browser rendered (WarcRecordInfo)
 
 
 class WarcCapture:

@@ -161,10 +161,12 @@ def login_page(error: str | None = None, next_url: str = "/") -> str:
     return render("login.html", "Sign in", error=error, next_url=next_url)
 
 
-def search_page(query: str, hits: Sequence[dict[str, Any]], *, collection: str | None, limit: int) -> str:
-    """The hits of a search, best first: title, where it was found, the snippet, a link to its capture."""
+def search_page(query: str, hits: Sequence[dict[str, Any]], *, collection: str | None, limit: int,
+                note: str | None = None) -> str:
+    """The hits of a search, best first: title, where it was found, the snippet, a link to its capture; `note`
+    says why a query had nothing to look for."""
     return render("search.html", f"search: {query}" if query else "search", query=query, hits=hits,
-                  collection=collection, limit=limit)
+                  collection=collection, limit=limit, note=note)
 
 
 def diff_page(source: Source, title: SourceTitle | None, diff: dict[str, Any], *, start: str, end: str) -> str:

@@ -20,7 +20,7 @@ from archive.api.research import searchable
 from archive.api.schemas import IdPath
 from archive.db import session_scope
 from archive.research.diff import NothingToCompare, pick_captures, text_diff
-from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, QueryError, search
+from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, NothingToSearch, QueryError, search
 from archive.research.timeline import parse_moment
 from archive.research.titles import source_titles
 from archive.storage import StorageError
@@ -57,6 +57,8 @@ def search_results(request: Request, who: CallerDep, q: Typed = "", collection: 
             scope = searchable(session, who, collection or None)
             try:
                 hits = search(session, q, collections=scope, limit=DEFAULT_LIMIT)
+            except NothingToSearch as exc:
+                return search_page(q, [], collection=collection or None, limit=DEFAULT_LIMIT, note=str(exc))
             except QueryError as exc:
                 raise HTTPException(422, f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
         return search_page(q, hits, collection=collection or None, limit=DEFAULT_LIMIT)

@@ -24,7 +24,7 @@ from archive.db import session_scope
 from archive.models import Collection
 from archive.research.diff import NothingToCompare, pick_captures, text_diff
 from archive.research.loading import collection_facts
-from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, MAX_LIMIT, QueryError, search
+from archive.research.search import DEFAULT_LIMIT, MAX_CHARS, MAX_LIMIT, NothingToSearch, QueryError, search
 from archive.research.timeline import collection_timeline, parse_moment
 from archive.storage import StorageError
 
@@ -80,11 +80,14 @@ def search_route(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Archived pages and videos that hold all the words (title, authors, text, video descriptions), best first,
-    each with a snippet and the capture it links to; anonymous callers search the public collections."""
+    each with a snippet and the capture it links to; anonymous callers search the public collections. A query
+    with no word to look for (only symbols or common words) has no hits and a note; one too long is a 422."""
     with session_scope(workspace_of(request).sessions) as session:
         collections = searchable(session, who, collection)
         try:
             hits = search(session, q, collections=collections, limit=limit)
+        except NothingToSearch as exc:
+            return {"query": q, "hits": [], "note": str(exc)}
         except QueryError as exc:
             raise HTTPException(422, str(exc)) from None
     base = str(request.base_url).rstrip("/")

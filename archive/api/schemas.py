@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from archive.status import region_names
-from archive.vocab import SourceKind, SourceStatus
+from archive.vocab import CaptureMode, SourceKind, SourceStatus
 
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
@@ -46,9 +46,10 @@ UrlText = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_c
 Tag = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
 class CollectionNameConvertor(StringConvertor):
     """A collection name in a route: '/' allowed (names made before they were limited may hold one), except
-    a trailing '/feed.atom' or '/timeline', which are their routes'. Registered as `{name:collection}`."""
+    a trailing '/feed.atom', '/timeline' or '/report', which are their routes'. Registered as `{name:collection}`."""
 
-    regex = r"(?s:(?!.*/(?:feed\.atom|timeline)$).+)"  # any character: NamePath's own checks answer 422 for bad ones
+    # any character: NamePath's own checks answer 422 for bad ones
+    regex = r"(?s:(?!.*/(?:feed\.atom|timeline|report)$).+)"
 
 
 register_url_convertor("collection", CollectionNameConvertor())
@@ -90,6 +91,9 @@ class CollectionPatch(Input):
     every: Annotated[str | None, Field(max_length=32, description="recheck interval of its sources, e.g. 24h; "
                                        "their next checks move at once")] = None
     wayback: bool | None = Field(default=None, description="send its captures to the Wayback target")
+    capture: CaptureMode | None = Field(default=None, description="how its pages are fetched: http, browser (every "
+                                        "page rendered in Chromium, everything it loads recorded) or auto (the "
+                                        "browser for hosts that render client-side and for script-loading shells)")
 
 
 class WebhookIn(Input):
@@ -201,6 +205,8 @@ class CollectionOut(BaseModel):
     wayback: bool = True
     paused_at: str | None = None
     deleted_at: str | None = None
+    capture: str | None = Field(default=None, description="how its pages are fetched: http, browser or auto; null "
+                                "follows the server's LASTSEEN_CAPTURE (default auto)")
 
 
 class IntervalOut(BaseModel):
@@ -286,6 +292,8 @@ class SearchHitOut(BaseModel):
 class SearchOut(BaseModel):
     query: str
     hits: list[SearchHitOut]
+    note: str | None = Field(None, description="why there are no hits without searching: the query has no word "
+                                                 "to look for (only symbols, or only common words)")
 
 
 class DiffSideOut(BaseModel):
@@ -300,6 +308,7 @@ class DiffOut(BaseModel):
     from_: DiffSideOut = Field(alias="from")
     to: DiffSideOut
     changed: bool = Field(description="whether the main text differs")
+    summary: str = Field(description="one line: how many sentences were removed and added, the first quoted")
     removed: list[str] = Field(description="sentences only the older capture has")
     added: list[str] = Field(description="sentences only the newer capture has")
     diff: list[str] = Field(description="a unified diff of the main text, one sentence a line")

@@ -20,6 +20,7 @@ from archive.cli import (
     diff,
     footage,
     manage,
+    report,
     schedule,
     search,
     serve,
@@ -43,7 +44,7 @@ from archive.workspace import Workspace
 # Each command group is a module with register(subparsers, common) adding its parsers, in --help order. Their
 # module-level imports are light (argparse, the database layer); heavy libraries load inside the handlers.
 COMMANDS = (sources, status, config, crawl, alerts, check, wayback, serve, tokens, verify, schedule, worker, manage,
-            footage, words, timeline, search, diff)
+            footage, words, timeline, search, diff, report)
 
 
 def _global_options() -> argparse.ArgumentParser:

@@ -55,6 +55,7 @@ def _print(out: Output, result: dict[str, Any]) -> None:
     if not result["changed"]:
         out.line("the main text is the same")
         return
+    out.line(result["summary"])
     for line in result["diff"]:
         out.plain(line)
     if result["truncated"]:

@@ -6,14 +6,21 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from archive.cli.output import Output
 from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
+from archive.models import Source, Video
+from archive.sources import find_sources
 from archive.workspace import Workspace
 
 if TYPE_CHECKING:
     from archive.footage.frames import Limits
+    from archive.footage.match import VideoMatch
+    from archive.footage.similar import PictureMatch
+    from archive.footage.soundmatch import AudioMatch
 
 
 def _limits(ws: Workspace) -> Limits:
@@ -38,54 +45,134 @@ def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int
     return EXIT_PARTIAL if tally["failed"] else EXIT_OK
 
 
-def _clock(value: float) -> str:
+def _describe(session: Any, video_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """URL, title and status of the matched videos, by id."""
+    rows = session.execute(select(Video.id, Source.url, Video.title, Source.status)
+                           .join(Source, Source.id == Video.source_id).where(Video.id.in_(video_ids)))
+    return {row.id: {"url": row.url, "title": row.title, "status": row.status} for row in rows}
+
+
+def _seconds(value: float) -> str:
     return f"{int(value // 60)}:{value % 60:04.1f}"
 
 
-def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Archived videos (and captured images) holding the footage of a picture, a media file or a tracked video;
-    exit 3 when none."""
-    from archive.footage.answers import similar_to_file, similar_to_url
+def _video_lines(found: list[VideoMatch], about: dict[int, dict[str, Any]]) -> list[str]:
+    lines = []
+    for match in found:
+        spans = ", ".join(f"{_seconds(s.start)}-{_seconds(s.end)} (query {_seconds(s.query_start)}-"
+                          f"{_seconds(s.query_end)})" for s in match.segments)
+        info = about[match.video_id]
+        lines.append(f"{match.share:.0%} of frames  {info['url']}  [{info['status']}]  {spans}")
+    return lines
+
+
+def _query_sound(session: Any, args: argparse.Namespace, ws: Workspace, out: Output,
+                 video_id: int | None) -> list[AudioMatch]:
+    """Archived soundtracks holding the query's sound (a tracked video's stored print, or a media file's)."""
     from archive.footage.frames import FootageError
+    from archive.footage.sound import find_sound, read_sound, stored_sound
+
+    scope = collection_id(ws, args.collection)
+    if video_id is not None:
+        items = stored_sound(session, video_id)
+    else:
+        try:
+            sound = read_sound(Path(args.target), ws.settings.footage_max_seconds, 120.0)
+        except FootageError as exc:
+            out.warn(f"sound not compared: {exc}")
+            return []
+        items = None if sound is None else sound.items
+    return [] if items is None else find_sound(session, items, scope, exclude=video_id)
+
+
+def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
+    """Archived videos holding the footage (or the sound) of a picture, a media file or a tracked video; exit 3
+    when none."""
+    from archive.footage.frames import FootageError
+    from archive.footage.index import open_index
+    from archive.footage.similar import find_picture, find_video, is_picture, stored_queries, video_queries
 
     scope = collection_id(ws, args.collection)
     share = args.share if args.share is not None else ws.settings.footage_match_share
     if not 0 < share <= 1:
         raise UsageError(f"--share is a share from 0 to 1, not {share}")
     target = Path(args.target)
-    images: list[dict[str, Any]] = []
+    sounds: list[AudioMatch] = []
     with session_scope(ws.sessions) as session:
+        index = open_index(session, scope, ws.settings)
         try:
             if args.target.startswith(("http://", "https://")):
-                found = similar_to_url(session, args.target, share, scope)
+                ids = [source.id for source in find_sources(session, args.target)]
+                video = session.scalar(select(Video).where(Video.source_id.in_(ids))) if ids else None
+                if video is None:
+                    raise UsageError(f"not a tracked video: {args.target}")
+                queries = stored_queries(session, video.id)
+                if not queries:
+                    raise UsageError(f"{args.target} has no fingerprint yet (run `lastseen fingerprint`)")
+                found: list[VideoMatch] | list[PictureMatch] = find_video(index, queries, share, exclude=video.id)
+                sounds = _query_sound(session, args, ws, out, video.id)
             elif not target.is_file():
                 raise UsageError(f"no such file: {target}")
+            elif is_picture(target):
+                found = find_picture(index, target)
             else:
-                found, images = similar_to_file(session, target, share, ws.settings.footage_query_per_second,
-                                                _limits(ws), scope)
+                queries = video_queries(target, ws.settings.footage_query_per_second, _limits(ws))
+                found = find_video(index, queries, share)
+                sounds = _query_sound(session, args, ws, out, None)
         except FootageError as exc:
-            raise UsageError(f"{target.name if target.is_file() else args.target}: {exc}") from None
-    _show(out, found, images)
-    return EXIT_OK if found or images else EXIT_NOT_FOUND
+            raise UsageError(f"{target.name}: {exc}") from None
+        about = _describe(session, {match.video_id for match in [*found, *sounds]})
+    _show(out, found, sounds, about)
+    return EXIT_OK if found or sounds else EXIT_NOT_FOUND
 
 
-def _show(out: Output, found: list[dict[str, Any]], images: list[dict[str, Any]]) -> None:
-    """Matches for people, or as JSON (videos, then captured images showing the picture)."""
+def _show(out: Output, found: list[VideoMatch] | list[PictureMatch], sounds: list[AudioMatch],
+          about: dict[int, dict[str, Any]]) -> None:
+    """Matches for people, or as JSON: one entry a video with its URL, title, status, frames and sound."""
+    from archive.footage.match import VideoMatch
+    from archive.footage.similar import PictureMatch
+
     if out.as_json:
-        out.json(found + images)
+        heard = {m.video_id: m for m in sounds}
+        entries = [{**about[m.video_id], "matched_by": ["frames", "sound"] if m.video_id in heard else ["frames"],
+                    **_fields(m), "sound": _sound_fields(heard.get(m.video_id))} for m in found]
+        seen = {m.video_id for m in found}
+        entries += [{**about[m.video_id], "matched_by": ["sound"], "sound": _sound_fields(m)}
+                    for m in sounds if m.video_id not in seen]
+        out.json(entries)
         return
-    if not found and not images:
+    if not found and not sounds:
         out.line("no archived video holds this footage")
     for match in found:
-        if "seconds" in match:
-            at = ", ".join(_clock(s) for s in match["seconds"])
-            out.line(f"at {at}  {match['url']}  [{match['status']}]  ({match['distance']} bits apart)")
-            continue
-        spans = ", ".join(f"{_clock(s['start'])}-{_clock(s['end'])} (query {_clock(s['query_start'])}-"
-                          f"{_clock(s['query_end'])})" for s in match["segments"])
-        out.line(f"{match['share']:.0%} of frames  {match['url']}  [{match['status']}]  {spans}")
-    for image in images:
-        out.line(f"image  {image['image_url']}  on {image['page'] or '-'}  ({image['distance']} bits apart)")
+        if isinstance(match, PictureMatch):
+            info = about[match.video_id]
+            at = ", ".join(_seconds(s) for s in match.seconds)
+            out.line(f"at {at}  {info['url']}  [{info['status']}]  ({match.distance} bits apart)")
+    for line in _video_lines([m for m in found if isinstance(m, VideoMatch)], about):
+        out.line(line)
+    for sound in sounds:
+        info = about[sound.video_id]
+        out.line(f"sound: {sound.matched_seconds:.0f} s of its soundtrack, from {_seconds(max(0.0, sound.offset))}  "
+                 f"{info['url']}  [{info['status']}]  ({sound.error:.0%} of bits differ)")
+
+
+def _sound_fields(match: AudioMatch | None) -> dict[str, Any] | None:
+    """A sound match's JSON fields: where the query starts in the archived video, matched seconds, bit errors."""
+    if match is None:
+        return None
+    return {"offset": match.offset, "matched_seconds": match.matched_seconds, "error": match.error}
+
+
+def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
+    """A match's JSON fields: a picture's seconds, or a video's share and segments."""
+    from archive.footage.similar import PictureMatch
+
+    if isinstance(match, PictureMatch):
+        return {"seconds": list(match.seconds), "distance": match.distance}
+    return {"share": match.share, "matched_frames": match.matched_frames, "query_frames": match.query_frames,
+            "best_distance": match.best_distance,
+            "segments": [{"start": s.start, "end": s.end, "query_start": s.query_start, "query_end": s.query_end}
+                         for s in match.segments]}
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -96,7 +183,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--collection", help="only this collection's videos")
     p.set_defaults(handler=cmd_fingerprint)
     p = sub.add_parser("similar", parents=[common],
-                       help="archived videos holding the footage of a picture, a media file or a tracked video")
+                       help="archived videos holding the footage (or sound) of a picture, a media file or a "
+                       "tracked video")
     p.add_argument("target", metavar="VIDEO_URL|IMAGE_FILE|MEDIA_FILE")
     p.add_argument("-c", "--collection", help="only this collection's videos")
     p.add_argument("--share", type=float, help="share of the query's frames a match must hold (default setting)")

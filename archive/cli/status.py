@@ -58,6 +58,10 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
     for c in d["captures"]:
         out.line(f"    {c['captured_at']}  {c['http_status']}  {c['record_type']}  sha256:{c['sha256']}")
         out.line(f"      {c['warc_uri']} @{c['warc_offset']}+{c['warc_length']}")
+        if c.get("title"):
+            out.line(f"      title  {c['title']}")
+        if c.get("excerpt"):
+            out.line(f"      text   {c['excerpt']}" + ("  (as rendered in a browser)" if c.get("rendered") else ""))
     out.line(f"  checks (recent)   {len(d['checks'])}")
     for c in d["checks"]:
         out.line(f"    {c['checked_at']}  {c['outcome']}  {c['http_status'] or '-'}  {c['detail']}")

@@ -21,7 +21,7 @@ from archive.db import session_scope
 from archive.footage import reappear
 from archive.footage.frames import Limits
 from archive.footage.images import hash_image, images_pending
-from archive.footage.prints import fingerprint, pending, store_failure
+from archive.footage.prints import fingerprint, pending, store_failure, sync_index
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ def footage_work(ws: Workspace, collection_id: int | None = None) -> dict[str, A
         images = images_pending(session, collection_id, limit=BATCH)
     jobs = [(fingerprint_in_worker, v) for v in videos] + [(hash_image_in_worker, r) for r in images]
     states = _run_all(settings, jobs) if jobs else []
+    if any(state == "done" for state, _ in states[:len(videos)]):
+        sync_index(ws)
     found = reappear.Found()
     with session_scope(ws.sessions) as session:
         reappear.compare_new_videos(session, settings.footage_match_share, found)

@@ -21,6 +21,7 @@ from archive.workspace import Workspace
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
 MAX_DIFF_LINES = 2000
+SUMMARY_QUOTE = 160  # characters of a changed sentence quoted in a one-line summary
 
 
 class NothingToCompare(LookupError):
@@ -44,7 +45,7 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for line in text.splitlines() for part in _SENTENCE_END.split(line) if part.strip()]
 
 
-def _holder(session: Session, capture: Capture) -> Capture:
+def holder_of(session: Session, capture: Capture) -> Capture:
     """The response that holds a capture's body: itself, or the earlier response a revisit repeats."""
     if capture.record_type != "revisit" or not capture.payload_digest:
         return capture
@@ -72,7 +73,7 @@ def pick_captures(session: Session, sources: list[Source], start: datetime | Non
         raise NothingToCompare(f"only one capture to compare (of {iso(newer.captured_at)})" if start is None
                                else "no earlier capture at or before --from")
     older = earlier[-1]
-    return Side(older, _holder(session, older)), Side(newer, _holder(session, newer))
+    return Side(older, holder_of(session, older)), Side(newer, holder_of(session, newer))
 
 
 def main_text(ws: Workspace, capture: Capture) -> str:
@@ -90,14 +91,43 @@ def main_text(ws: Workspace, capture: Capture) -> str:
     return meta.text or ""
 
 
+def sentence_changes(before: list[str], after: list[str]) -> tuple[list[str], list[str]]:
+    """(removed, added): the sentences of `before` not kept in `after`, and the new ones, in order."""
+    removed, added = [], []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            removed += before[i1:i2]
+        if tag in ("replace", "insert"):
+            added += after[j1:j2]
+    return removed, added
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def change_summary(removed: list[str], added: list[str], *, quote: int = SUMMARY_QUOTE) -> str:
+    """One line saying what changed: '1 sentence removed, 1 added: «the first new sentence»' (a removed one
+    is quoted when nothing was added; quotes cut at `quote` characters)."""
+    if not removed and not added:
+        return "the main text is the same"
+    if removed and added:
+        said = f"{_count(len(removed), 'sentence')} removed, {len(added)} added"
+    else:
+        said = f"{_count(len(removed or added), 'sentence')} {'removed' if removed else 'added'}"
+    shown = (added or removed)[0]
+    shown = shown if len(shown) <= quote else shown[:quote - 1].rstrip() + "…"
+    return f"{said}: «{shown}»"
+
+
 def text_diff(ws: Workspace, older: Side, newer: Side) -> dict[str, Any]:
     """The two captures and a unified diff of their main text, sentence by sentence, with what was removed and
     added (at most MAX_DIFF_LINES lines; `truncated` says when more were left out)."""
     before, after = sentences(main_text(ws, older.holder)), sentences(main_text(ws, newer.holder))
     lines = list(difflib.unified_diff(before, after, fromfile=f"capture {older.capture.id}",
                                       tofile=f"capture {newer.capture.id}", lineterm="", n=1))
-    removed = [line[1:] for line in lines[2:] if line.startswith("-")]
-    added = [line[1:] for line in lines[2:] if line.startswith("+")]
+    removed, added = sentence_changes(before, after)
     return {"from": older.as_dict(), "to": newer.as_dict(), "changed": before != after,
+            "summary": change_summary(removed, added),
             "removed": removed[:MAX_DIFF_LINES], "added": added[:MAX_DIFF_LINES], "diff": lines[:MAX_DIFF_LINES],
             "truncated": len(lines) > MAX_DIFF_LINES}

@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Collection, SearchDocument, Source
@@ -42,11 +42,18 @@ CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
 SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
 MARK = "**"  # around the matched words of a snippet
-_WORD = re.compile(r"\w+")
+# What a hit needs of its document (not the text, nor the tsvector).
+_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.capture_id, SearchDocument.kind, SearchDocument.title,
+                SearchDocument.authors, SearchDocument.language)
+_WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and PostgreSQL's parser split words
 
 
 class QueryError(ValueError):
     """A query that cannot be searched for, said in one line."""
+
+
+class NothingToSearch(QueryError):
+    """A query with no word to look for (only symbols, or only common words): no hits, and this note says why."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +121,15 @@ def _clean(value: str) -> str:
 
 
 def query_words(query: str) -> list[str]:
-    """The words of a query; QueryError for one too long or with no words at all."""
+    """The words of a query (what the search engines' own syntax would read as operators is dropped: quotes,
+    *, -, :, parentheses); QueryError for one too long, NothingToSearch for one with no words at all."""
     if len(query) > MAX_CHARS:
         raise QueryError(f"the query is {len(query)} characters long: at most {MAX_CHARS}")
     words = _WORD.findall(query)
     if len(words) > MAX_WORDS:
         raise QueryError(f"the query has {len(words)} words: at most {MAX_WORDS}")
     if not words:
-        raise QueryError("nothing to search for: the query has no words, only symbols or spaces")
+        raise NothingToSearch("nothing to search for: the query has no words, only symbols or spaces")
     return words
 
 
@@ -138,16 +146,21 @@ def search(session: Session, query: str, *, collections: Sequence[int] | None = 
     return _hits(session, rows)
 
 
+def _tsquery(session: Session, words: str) -> str:
+    """The words as every configured language reads them, as one tsquery (text PostgreSQL wrote; each distinct
+    reading once, so the GIN index is asked a few terms, not one set per language); NothingToSearch when English
+    or Russian drops them all as common words."""
+    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
+    readings = session.execute(select(*(cast(func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")),
+                                              Text) for name in configs)), {"q": words}).one()
+    if not readings[configs.index("english")] or not readings[configs.index("russian")]:
+        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
+    return " | ".join(f"( {reading} )" for reading in dict.fromkeys(r for r in readings if r))
+
+
 def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
     """Match in every configured language at once (one constant tsquery, so the GIN index serves it)."""
-    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
-    queries = [func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")) for name in configs]
-    tsquery = queries[0]
-    for item in queries[1:]:
-        tsquery = tsquery.op("||")(item)
-    common = [func.numnode(queries[configs.index(name)]) for name in ("english", "russian")]
-    if not all(session.execute(select(*common), {"q": words}).one()):
-        raise QueryError("nothing to search for: only common words (like 'the', 'and', 'of')")
+    tsquery = cast(bindparam("tsq", _tsquery(session, words)), TSQUERY)
     ranked = (select(SearchDocument.id, func.ts_rank_cd(SearchDocument.tsv, tsquery).label("score"))
               .where(SearchDocument.tsv.op("@@")(tsquery)))
     ranked = _in_collections(ranked, collections).order_by(text("score DESC"), SearchDocument.id).limit(limit)
@@ -156,9 +169,10 @@ def _postgres(session: Session, words: str, collections: Sequence[int] | None, l
                     for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
     headline = func.ts_headline(config, func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title),
                                 tsquery, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
-    statement = (select(SearchDocument, top.c.score, headline.label("snippet"))
-                 .join(top, top.c.id == SearchDocument.id).order_by(top.c.score.desc(), SearchDocument.id))
-    return list(session.execute(statement, {"q": words}))
+    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"))
+                               .join(top, top.c.id == SearchDocument.id))
+                 .order_by(top.c.score.desc(), SearchDocument.id))
+    return list(session.execute(statement))
 
 
 def _sqlite(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
@@ -167,10 +181,18 @@ def _sqlite(session: Session, words: list[str], collections: Sequence[int] | Non
     fts = text("SELECT rowid AS id, bm25(search_fts, 10.0, 5.0, 1.0) AS score, "
                f"snippet(search_fts, -1, '{MARK}', '{MARK}', '…', 24) AS snippet FROM search_fts "
                "WHERE search_fts MATCH :match").columns(id=BigInteger, score=Float, snippet=Text).subquery()
-    statement = select(SearchDocument, (-fts.c.score).label("score"), fts.c.snippet).join(
-        fts, fts.c.id == SearchDocument.id)
+    statement = _with_sources(select(*_HIT_COLUMNS, (-fts.c.score).label("score"), fts.c.snippet).join(
+        fts, fts.c.id == SearchDocument.id))
     statement = _in_collections(statement, collections).order_by(fts.c.score, SearchDocument.id).limit(limit)
     return list(session.execute(statement, {"match": match}))
+
+
+def _with_sources(statement: Any) -> Any:
+    """The hits' URLs, collections and linked captures' times in the same statement (no round trip each)."""
+    return (statement.add_columns(Source.url, Collection.name.label("collection"),
+                                  Capture.captured_at.label("captured_at"))
+            .join(Source, Source.id == SearchDocument.source_id).join(Collection, Collection.id == Source.collection_id)
+            .outerjoin(Capture, Capture.id == SearchDocument.capture_id))
 
 
 def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
@@ -181,21 +203,21 @@ def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
 
 
 def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    """Rows as hits with their source and capture (a video's document links to its source's latest capture)."""
-    source_ids = {row[0].source_id for row in rows}
-    sources = {s.id: (s.url, name) for s, name in session.execute(
-        select(Source, Collection.name).join(Collection).where(Source.id.in_(source_ids)))}
-    latest = dict(session.execute(select(Capture.source_id, func.max(Capture.id))
-                                  .where(Capture.source_id.in_(source_ids)).group_by(Capture.source_id)).all())
-    capture_ids = {row[0].capture_id or latest.get(row[0].source_id) for row in rows} - {None}
-    captured = dict(session.execute(select(Capture.id, Capture.captured_at).where(Capture.id.in_(capture_ids))).all())
+    """Rows as hits with their capture (a video's document links to its source's latest capture)."""
+    unlinked = {row.source_id for row in rows if row.capture_id is None}
+    latest: dict[int, tuple[int, Any]] = {}
+    if unlinked:
+        newest = select(Capture.source_id, func.max(Capture.id).label("id")).where(
+            Capture.source_id.in_(unlinked)).group_by(Capture.source_id).subquery()
+        latest = {sid: (cid, at) for sid, cid, at in session.execute(
+            select(newest.c.source_id, Capture.id, Capture.captured_at).join(Capture, Capture.id == newest.c.id))}
     hits = []
-    for doc, score, snippet in rows:
-        capture_id = doc.capture_id or latest.get(doc.source_id)
-        url, collection = sources[doc.source_id]
-        hits.append({"source_id": doc.source_id, "url": url, "collection": collection, "kind": doc.kind,
-                     "title": doc.title or None, "authors": doc.authors or None, "language": doc.language,
-                     "capture_id": capture_id, "captured_at": iso(captured.get(capture_id)),
+    for row in rows:
+        capture_id, captured_at = (row.capture_id, row.captured_at) if row.capture_id is not None \
+            else latest.get(row.source_id, (None, None))
+        hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,
+                     "title": row.title or None, "authors": row.authors or None, "language": row.language,
+                     "capture_id": capture_id, "captured_at": iso(captured_at),
                      "capture_url": f"/api/captures/{capture_id}" if capture_id else None,
-                     "snippet": " ".join((snippet or "").split()), "score": round(float(score), 4)})
+                     "snippet": " ".join((row.snippet or "").split()), "score": round(float(row.score), 4)})
     return hits

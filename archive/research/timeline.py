@@ -56,10 +56,10 @@ def parse_moment(text: str) -> datetime:
             day = date.fromisoformat(value)
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # overflow: a time zone pushing 0001-01-01 or 9999-12-31 out of range
         raise ValueError(f"not a date or time: {text[:40]!r} (give 2026-01-05, 2026-01-05T12:00Z or "
                          f"20260105120000)") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _merged(pieces: Iterable[tuple[datetime, str, str | None]], until: datetime) -> list[Interval]:

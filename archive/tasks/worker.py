@@ -46,8 +46,8 @@ def register(app: Any, ws: Workspace) -> None:
         try:
             if kind == "check":
                 result = work.check_batch(run, *extra[:1])  # check.<region>'s tasks name their queue
-            elif kind == "capture":
-                result = work.capture_batch(run)
+            elif kind in ("capture", "browser"):
+                result = work.capture_batch(run, kind)
             elif kind == "wayback":
                 result = work.wayback_round(run, extra[0] if extra else [])
             elif kind == "feeds":

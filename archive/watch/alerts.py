@@ -16,7 +16,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from archive.db import DatabaseError
-from archive.models import Alert, Capture, Check, Collection, Source, StatusTransition, WaybackSubmission, utcnow
+from archive.models import (
+    Alert,
+    Capture,
+    Check,
+    Collection,
+    Source,
+    StatusTransition,
+    Video,
+    WaybackSubmission,
+    utcnow,
+)
 from archive.status import ALERT_KINDS, ALIVE
 from archive.timefmt import iso
 from archive.vocab import REAPPEARED, SourceStatus, TransitionKind
@@ -84,15 +94,40 @@ def _regions(transition: StatusTransition) -> dict[str, Any] | None:
             "alive_in": [item["region"] for item in named if item.get("outcome") in _ALIVE_OUTCOMES]}
 
 
+def _change(transition: StatusTransition) -> dict[str, Any] | None:
+    """What changed in a `changed` page, as its check's evidence says (archive.watch.change)."""
+    found = [item["change"] for item in transition.evidence or []
+             if isinstance(item, dict) and isinstance(item.get("change"), dict)]
+    return found[-1] if found else None
+
+
+def _title(session: Session, source: Source, transition: StatusTransition, change: dict[str, Any] | None) -> str | None:
+    """The page's title (as the check that saw it change found it, else its newest capture's) or the video's."""
+    if change and change.get("title"):
+        return str(change["title"])
+    if source.kind == "video":
+        title = session.scalar(select(Video.title).where(Video.source_id == source.id).limit(1))
+        if title:
+            return title
+    for meta in session.scalars(select(Capture.page_meta).where(
+            Capture.source_id == source.id, Capture.captured_at <= transition.at, Capture.page_meta.is_not(None))
+            .order_by(Capture.captured_at.desc(), Capture.id.desc()).limit(3)):
+        if isinstance(meta, dict) and isinstance(meta.get("title"), str) and meta["title"].strip():
+            return meta["title"].strip()
+    return None
+
+
 def transition_payload(session: Session, transition: StatusTransition, source: Source,
                        collection: Collection) -> dict[str, Any]:
     """What an alert about this transition says; stored on the Alert row (fields are an interface; ``regions``
-    only for a source geo_blocked in some regions)."""
+    only for a source geo_blocked in some regions, ``change`` only for a changed page)."""
     regions = _regions(transition)
+    change = _change(transition)
     return {
         "transition_id": transition.id,
         "source_id": source.id,
         "url": source.url,
+        "title": _title(session, source, transition, change),
         "normalized_url": source.normalized_url,
         "collection": collection.name,
         "source_kind": source.kind,
@@ -105,6 +140,7 @@ def transition_payload(session: Session, transition: StatusTransition, source: S
         "capture": _own_capture(session, source.id, transition.at),
         "wayback_url": _wayback_copy(session, source),
         **({"regions": regions} if regions is not None else {}),
+        **({"change": change} if change is not None else {}),
     }
 
 
@@ -144,7 +180,15 @@ def headline(payload: dict[str, Any]) -> str:
         return _reappeared(payload)
     reason = f" ({payload['reason']})" if payload.get("reason") else ""
     where = _where(payload["regions"]) if payload.get("regions") else ""
-    return f"{str(payload['kind']).capitalize()}{where}: {payload['url']}{reason}"
+    title = f" «{' '.join(str(payload['title']).split())[:120]}»" if payload.get("title") else ""
+    return f"{str(payload['kind']).capitalize()}{where}: {payload['url']}{title}{reason}"
+
+
+def _changed_line(change: dict[str, Any]) -> str:
+    """The change's summary, with the capture it was compared with."""
+    since = change.get("since_capture") or {}
+    when = f" (since the capture of {since['captured_at']})" if since.get("captured_at") else ""
+    return f"{change['summary']}{when}" if change.get("summary") else "no earlier capture's text to compare with"
 
 
 def describe(payload: dict[str, Any], base_url: str | None) -> list[str]:
@@ -164,7 +208,8 @@ def describe(payload: dict[str, Any], base_url: str | None) -> list[str]:
         f"  last seen alive: {payload.get('last_seen_alive_at') or 'never seen alive'}",
         f"  lastseen copy: {own or 'none'}",
         f"  Wayback copy: {payload.get('wayback_url') or 'none'}",
-    ] + ([f"  still alive in: {', '.join(payload['regions']['alive_in']) or 'none'}"] if payload.get("regions") else [])
+    ] + ([f"  what changed: {_changed_line(payload['change'])}"] if payload.get("change") else []) \
+      + ([f"  still alive in: {', '.join(payload['regions']['alive_in']) or 'none'}"] if payload.get("regions") else [])
 
 
 # --- creating alerts ------------------------------------------------------------------------------

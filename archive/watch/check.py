@@ -185,6 +185,7 @@ class SourceChecker:
             result.outcome = Outcome.CHANGED if seen.changed else Outcome.OK
             result.detail = seen.why if seen.changed else f"{detail}; {seen.why}"
             result.text_sha256, result.payload_sha256 = seen.text_sha256, seen.payload_sha256
+            result.text, result.title = seen.text, seen.title
         if alive and payload is not None:
             result.validators = Validators(answer.etag, answer.last_modified)
             result.seen_sha256 = payload
@@ -209,6 +210,7 @@ class SourceChecker:
         result.outcome = Outcome.CHANGED if compared.changed else Outcome.OK
         result.detail = compared.why if compared.changed else f"{result.detail}; {compared.why}"
         result.text_sha256, result.payload_sha256 = compared.text_sha256, compared.payload_sha256
+        result.text, result.title = compared.text, compared.title
         return result
 
     def _oembed(self, target: Target) -> tuple[Classification | None, Answer | None]:

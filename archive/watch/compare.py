@@ -21,6 +21,8 @@ class Comparison:
     why: str
     text_sha256: str | None = None
     payload_sha256: str | None = None
+    text: str | None = None  # a changed page's main text and title, for its alert (archive.watch.change)
+    title: str | None = None
 
 
 def compare_content(baseline: Baseline, answer: Answer) -> Comparison:
@@ -55,4 +57,5 @@ def _compare_text(baseline: Baseline, answer: Answer) -> Comparison:
     retitled = ""
     if baseline.title and meta.title and meta.title != baseline.title:
         retitled = f"; title {baseline.title[:80]!r} is now {meta.title[:80]!r}"
-    return Comparison(True, f"main text differs from {baseline.what}{retitled}", text_sha256=text)
+    return Comparison(True, f"main text differs from {baseline.what}{retitled}", text_sha256=text,
+                      text=meta.text, title=meta.title)

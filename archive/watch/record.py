@@ -36,6 +36,8 @@ from archive.status import (
     decide_regions,
 )
 from archive.timefmt import iso
+from archive.vocab import TransitionKind
+from archive.watch.change import what_changed
 from archive.watch.fetch import Validators
 from archive.watch.select import Target
 from archive.workspace import Workspace
@@ -57,6 +59,8 @@ class CheckResult:
     payload_sha256: str | None = None  # or its new bytes' hash, when it has no main text to compare
     validators: Validators | None = None  # an alive page's ETag / Last-Modified, for the next conditional GET
     seen_sha256: str | None = None  # an alive page's body hash: the same bytes next time need no parsing
+    text: str | None = None  # a changed page's main text and title: what its alert says changed (not stored)
+    title: str | None = None
 
 
 @dataclass
@@ -168,7 +172,7 @@ class CheckRecorder:
                 session.execute(insert(Check), plain)
             if moved:
                 session.flush()  # the checks' ids, for the evidence
-                self._record_transitions(session, moved)
+                self._record_transitions(session, moved, {r.source_id: r for r, _ in results if r.text})
 
     def _window(self, results: Sequence[tuple[CheckResult, datetime]], regions: Mapping[int, Any]) -> datetime:
         """Since when the batch's sources of regional collections need their checks: their longest interval."""
@@ -219,11 +223,21 @@ class CheckRecorder:
         return check, decision
 
     def _record_transitions(self, session: Session,
-                            moved: Sequence[tuple[Source, Check, Decision, RegionVerdict | None]]) -> None:
-        """One StatusTransition row per transition, with its evidence, listed in the summary."""
+                            moved: Sequence[tuple[Source, Check, Decision, RegionVerdict | None]],
+                            changed: Mapping[int, CheckResult]) -> None:
+        """One StatusTransition row per transition, with its evidence (a changed page's: what changed), listed
+        in the summary."""
         rows = []
         for source, check, decision, verdict in moved:
-            row = transition_row(source, decision, _evidence(session, source.id, decision.new_state, check, verdict))
+            evidence = _evidence(session, source.id, decision.new_state, check, verdict)
+            seen = changed.get(source.id)
+            if seen is not None and decision.transition is not None \
+                    and decision.transition.kind is TransitionKind.CHANGED:
+                for item in evidence:
+                    if item["check_id"] == check.id:
+                        item["change"] = what_changed(session, self.ws, source.id, check.checked_at,
+                                                      seen.text or "", seen.title)
+            row = transition_row(source, decision, evidence)
             session.add(row)
             rows.append((row, source, check, decision.transition is not None and decision.transition.alerts))
         session.flush()

@@ -16,8 +16,9 @@ from archive.timefmt import iso
 from archive.words.tables import TextLine, WordsRun
 
 
-def words_of(session: Session, source_id: int) -> dict[str, Any] | None:
-    """The readings and lines of the video tracked as this source (by start second); None for no video."""
+def words_of(session: Session, source_id: int, limit: int | None = None) -> dict[str, Any] | None:
+    """The readings and lines of the video tracked as this source (by start second, the first `limit` of them when
+    given: each reading says how many it found); None for no video."""
     video_id = session.scalar(select(Video.id).where(Video.source_id == source_id))
     if video_id is None:
         return None
@@ -28,7 +29,7 @@ def words_of(session: Session, source_id: int) -> dict[str, Any] | None:
     lines = [{"start": line.start, "end": line.end, "source": line.source, "text": line.text,
               "language": line.language, "confidence": line.confidence}
              for line in session.scalars(select(TextLine).where(TextLine.video_id == video_id)
-                                         .order_by(TextLine.start, TextLine.source, TextLine.id))]
+                                         .order_by(TextLine.start, TextLine.source, TextLine.id).limit(limit))]
     return {"runs": runs, "lines": lines}
 
 
