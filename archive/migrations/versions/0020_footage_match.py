@@ -7,7 +7,7 @@ alert belongs to a match, not to a status change, so the status tallies (trigger
 count it.
 
 Revision ID: 0020
-Revises: 0023
+Revises: 0019
 Create Date: 2026-12-06 04:00:00.000000
 """
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0020'
-down_revision: str | None = '0023'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,7 +4,7 @@ audio_print holds the raw 32-bit items fpcalc gives (little-endian, about eight 
 sound they cover; crops, banners and mirroring leave a soundtrack's fingerprint unchanged.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06 04:00:00.000000
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0021'
-down_revision: str | None = '0019'
+down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
