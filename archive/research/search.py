@@ -61,6 +61,7 @@ class Document:
     body: str = ""
     language: str | None = None
     capture_id: int | None = None
+    second: float | None = None  # where in the capture's video the text is said or shown
 
 
 def language_of(value: str | None) -> str | None:
@@ -95,7 +96,7 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
     for doc in documents:
         values = {"key": doc.key[:200], "source_id": doc.source_id, "capture_id": doc.capture_id, "kind": doc.kind,
                   "language": doc.language, "title": _clean(doc.title), "authors": _clean(doc.authors),
-                  "body": _clean(doc.body)}
+                  "body": _clean(doc.body), "second": doc.second}
         session.execute(delete(SearchDocument).where(SearchDocument.key == values["key"]))
         statement = insert(SearchDocument).values(**values)
         if postgres:
@@ -106,6 +107,12 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
         session.execute(statement)
         count += 1
     return count
+
+
+def forget_documents(session: Session, prefix: str) -> int:
+    """Drop the documents whose key starts with `prefix` (a producer's set it indexes again); how many."""
+    return session.execute(delete(SearchDocument).where(
+        SearchDocument.key.startswith(prefix, autoescape=True))).rowcount or 0
 
 
 def _clean(value: str) -> str:
@@ -193,9 +200,10 @@ def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
     for doc, score, snippet in rows:
         capture_id = doc.capture_id or latest.get(doc.source_id)
         url, collection = sources[doc.source_id]
+        at = f"#t={doc.second:g}" if doc.second is not None else ""  # a media fragment: play from that second
         hits.append({"source_id": doc.source_id, "url": url, "collection": collection, "kind": doc.kind,
                      "title": doc.title or None, "authors": doc.authors or None, "language": doc.language,
                      "capture_id": capture_id, "captured_at": iso(captured.get(capture_id)),
-                     "capture_url": f"/api/captures/{capture_id}" if capture_id else None,
+                     "capture_url": f"/api/captures/{capture_id}{at}" if capture_id else None, "second": doc.second,
                      "snippet": " ".join((snippet or "").split()), "score": round(float(score), 4)})
     return hits
