@@ -44,9 +44,10 @@ def read_words(ws: Workspace, collection_id: int | None = None,
         raise WordsSetupError(problem)
     readers: dict[str, Reader] = {CAPTION: caption_reader()}
     if model is not None:
-        readers[SPEECH] = speech_reader(model, settings.transcribe_max_seconds)
+        readers[SPEECH] = speech_reader(model, settings.transcribe_max_seconds, settings.transcribe_video_time)
     if settings.ocr_languages:
-        readers[SCREEN] = screen_reader(settings.ocr_languages, settings.transcribe_max_seconds)
+        readers[SCREEN] = screen_reader(settings.ocr_languages, settings.transcribe_max_seconds,
+                                        settings.transcribe_video_time)
     tried: dict[str, list[int]] = {}
     if any(waiting[source] for source in readers):  # a round with nothing to read opens no file and asks no TSA
         files = TextFiles(ws, actor)  # one WARC file for the round's records of every source
