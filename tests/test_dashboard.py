@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from archive.api.html import bar_chart, time_buckets
+from archive.api.charts import bar_chart, time_buckets
 from archive.db import session_scope
 from archive.models import Collection, Source
 from archive.sources import ensure_collection

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from html import escape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from archive.api.access import TOKEN_COOKIE, workspace_of
+from archive.api.html import fragment
 from archive.api.jobs import JobConflict
 from archive.api.schemas import IdPath
 from archive.db import session_scope
@@ -37,28 +37,10 @@ def form_token(cookie_token: str) -> str:
 
 def controls_html(detail: dict[str, Any], cookie_token: str | None) -> str:
     """The watch-list facts of a source's page and, for a signed-in archivist (cookie_token given), its buttons."""
-    facts = []
-    for label, key in (("paused", "paused_at"), ("deleted", "deleted_at")):
-        if detail.get(key):
-            facts.append(f"<p class='badge status-unreachable'>{label} {escape(detail[key][:16])}: not checked or "
-                         "captured</p>")
-    retry = detail.get("capture_retry")
-    if retry:
-        last = retry["last_failure"] or {}
-        facts.append(f"<p id='capture-retry'>capture failed {retry['failures']} time(s), last "
-                     f"{escape(last.get('reason') or '-')} {escape(last.get('detail') or '')}; next attempt "
-                     f"{escape(retry['next_attempt_at'] or 'now')}</p>")
-    if cookie_token is None:
-        return "".join(facts)
     held = bool(detail.get("paused_at") or detail.get("deleted_at"))
-    shown = ("resume",) if held else ("pause", "delete", "check", "capture")
-    token = escape(form_token(cookie_token), quote=True)
-    buttons = "".join(
-        f"<form method='post' action='/sources/{detail['id']}/manage' class='inline'>"
-        f"<input type='hidden' name='form_token' value='{token}'><input type='hidden' name='action' value='{a}'>"
-        f"<button type='submit'>{'capture now' if a == 'capture' else 'check now' if a == 'check' else a}</button>"
-        "</form>" for a in shown)
-    return "".join(facts) + f"<div id='controls'>{buttons}</div>"
+    actions = ("resume",) if held else ("pause", "delete", "check", "capture")
+    token = None if cookie_token is None else form_token(cookie_token)
+    return fragment("controls.html", detail=detail, actions=actions, form_token=token)
 
 
 def _same_origin(request: Request) -> bool:

@@ -1,12 +1,12 @@
 """The researchers' dashboard: its routes (HTML pages, token sign-in kept in an HttpOnly cookie) and the queries
-that read what each page shows; archive.api.html renders them.
+that read what each page shows; archive.api.html renders them from templates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -33,11 +33,16 @@ from archive.captures import latest_screenshot
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
+from archive.research.chart import timeline_chart
+from archive.research.loading import collection_facts
+from archive.research.timeline import collection_timeline
+from archive.research.titles import source_titles
 from archive.tally import VANISHINGS, tally
 from archive.tokens import authenticate, role_allows
 
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500
+CHART_SOURCES = 2000  # sources drawn in a collection's timeline chart (the first, by id): a page stays quick
 # Sources to look up: a few ids, or a query of them (a page of a table, without a bound value per source).
 SourceIds = Sequence[int] | Select[tuple[int]]
 
@@ -95,7 +100,18 @@ def collection_view(session: Session, collection: Collection, counts: dict[str, 
     shown = query.with_only_columns(Source.id).limit(TABLE_PAGE)  # as a subquery: no bound value per source
     return CollectionView(collection=collection, counts=counts, status=status, vanishings=vanishings,
                           sources=sources, more=more, captures=latest_captures(session, shown) if sources else {},
-                          wayback=wayback_links(session, shown) if sources else {})
+                          wayback=wayback_links(session, shown) if sources else {},
+                          titles=source_titles(session, shown) if sources else {},
+                          timeline=collection_chart(session, collection))
+
+
+def collection_chart(session: Session, collection: Collection) -> str:
+    """The collection's timeline chart as of now, of its first CHART_SOURCES sources (archive.research.chart)."""
+    facts = [item for batch in collection_facts(session, collection.id, limit=CHART_SOURCES) for item in batch]
+    timeline = collection_timeline(collection.name, facts, datetime.now(UTC))
+    return timeline_chart(timeline, href="/sources/{id}",
+                          title=f"timeline of {collection.name}" + (f" (its first {CHART_SOURCES} sources)"
+                                                                     if len(facts) == CHART_SOURCES else ""))
 
 
 def source_view(session: Session, source: Source) -> SourceView:
@@ -106,7 +122,8 @@ def source_view(session: Session, source: Source) -> SourceView:
     transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
                                        .order_by(StatusTransition.at)))
     return SourceView(source=source, detail=detail, checks=checks, transitions=transitions,
-                      wayback_copy=wayback_links(session, [source.id]).get(source.id))
+                      wayback_copy=wayback_links(session, [source.id]).get(source.id),
+                      title=source_titles(session, [source.id]).get(source.id))
 
 
 def _page(content: str, status_code: int = 200) -> HTMLResponse:
