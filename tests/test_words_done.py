@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,8 @@ def test_a_vanished_videos_words_are_kept_and_found_at_their_second(
         assert "river" in client.get(f"/api/sources/{source_id}/transcript?format=txt").text
         assert client.get("/api/sources/999999/transcript").status_code == 404
         assert client.get(f"/api/sources/{source_id}/transcript?format=pdf").status_code == 422
+        page = client.get(f"/sources/{source_id}")  # the dashboard: each line links to its second in the player
+        assert page.status_code == 200 and CUE in page.text and CAPTION in page.text
+        assert f"href='/sources/{source_id}?t={CUE_AT}#media'" in page.text
+        played = client.get(f"/sources/{source_id}", params={"t": CUE_AT}).text
+        assert re.search(rf"<video id='media'[^>]* src='/api/captures/\d+#t={CUE_AT}'", played)
