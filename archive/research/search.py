@@ -109,10 +109,11 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
     return count
 
 
-def forget_documents(session: Session, prefix: str) -> int:
-    """Drop the documents whose key starts with `prefix` (a producer's set it indexes again); how many."""
+def forget_documents(session: Session, source_id: int, prefix: str) -> int:
+    """Drop a source's documents whose key starts with `prefix` (a producer's set it indexes again); how many.
+    Found through the source's index, so a large archive is not scanned."""
     return session.execute(delete(SearchDocument).where(
-        SearchDocument.key.startswith(prefix, autoescape=True))).rowcount or 0
+        SearchDocument.source_id == source_id, SearchDocument.key.startswith(prefix, autoescape=True))).rowcount or 0
 
 
 def _clean(value: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from archive.research.search import Document, forget_documents, index_documents, language_of
 
-MAX_LINES = 20_000  # lines of one video and source indexed at most (3 hours of captions is ~4,000 cues)
+MAX_LINES = 10_000  # lines of one video and source indexed at most (3 hours of captions is ~4,000 cues)
 
 
 def words_key(video_id: int, source: str) -> str:
@@ -22,11 +22,12 @@ def words_key(video_id: int, source: str) -> str:
 
 
 def index_lines(session: Session, video_id: int, source_id: int, capture_id: int | None, source: str,
-                lines: list[dict[str, Any]]) -> int:
-    """Replace the search documents of a video's lines from `source` by these; how many were indexed."""
+                lines: list[dict[str, Any]], limit: int = MAX_LINES) -> int:
+    """Replace the search documents of a video's lines from `source` by the first `limit` of these; how many
+    were indexed."""
     prefix = words_key(video_id, source)
-    forget_documents(session, prefix)
+    forget_documents(session, source_id, prefix)
     docs = (Document(key=f"{prefix}{number}", source_id=source_id, kind=source, body=line["text"],
                      language=language_of(line.get("language")), capture_id=capture_id, second=line["start"])
-            for number, line in enumerate(lines[:MAX_LINES]) if line["text"].strip())
+            for number, line in enumerate(lines[:limit]) if line["text"].strip())
     return index_documents(session, docs)
