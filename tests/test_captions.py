@@ -8,9 +8,11 @@ from pathlib import Path
 from archive.config import Settings
 from archive.db import session_scope
 from archive.extract.tracks import MAX_TRACKS, page_tracks
+from archive.models import Video
 from archive.research.search import search
 from archive.sources import SourceEntry, add_sources, ensure_collection
-from archive.words.indexing import index_lines
+from archive.words.indexing import index_lines, index_unindexed
+from archive.words.tables import TextLine, WordsRun
 from archive.workspace import Workspace
 from crawler.download import Extra, _extras
 
@@ -71,5 +73,33 @@ def test_a_videos_lines_are_indexed_again_in_place(settings: Settings) -> None:
                 (video.id, "screen", 1.5), (other.id, "speech", 1.5)]
             many = [{"start": float(n), "text": f"line {n}"} for n in range(30)]
             assert index_lines(session, 7, video.id, None, "caption", many, limit=20) == 20
+    finally:
+        ws.close()
+
+
+def test_lines_read_before_they_were_searchable_are_indexed_a_step_at_a_time(settings: Settings) -> None:
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            videos = []
+            for number in range(3):
+                [source] = add_sources(session, ensure_collection(session, "clips"),
+                                       [SourceEntry(f"https://v.example/watch?v={number}")], kind="video").added
+                video = Video(source_id=source.id, provider="generic", video_id=str(number),
+                              canonical_url=source.url)
+                session.add(video)
+                session.flush()
+                session.add_all([WordsRun(video_id=video.id, source="speech", state="done", lines=1),
+                                 TextLine(video_id=video.id, source="speech", start=2.5 + number, end=4.0,
+                                          text=f"the levee number {number} held", language="en")])
+                videos.append(video)
+            session.add(WordsRun(video_id=videos[0].id, source="screen", state="failed", reason="no video track"))
+            session.flush()
+            assert index_unindexed(session, limit=2) == 2
+            assert index_unindexed(session, limit=2) == 1
+            assert index_unindexed(session) == 0  # all indexed: nothing more to do
+            hits = search(session, "levee held")
+            assert sorted((hit["source_id"], hit["second"]) for hit in hits) == [
+                (video.source_id, 2.5 + number) for number, video in enumerate(videos)]
     finally:
         ws.close()
