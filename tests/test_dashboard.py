@@ -132,6 +132,10 @@ def test_collection_page_in_chromium(api: ApiServer, browser: Any, tmp_path: Pat
     heights = [int(bars.nth(i).get_attribute("data-count")) for i in range(bars.count())]
     assert heights == [2, 0, 1, 0, 1, 0, 0, 0, 0, 1], "every vanishing counts, also of the story that came back"
     assert page.locator("svg.chart rect.bar").first.bounding_box()["height"] > 50
+    lanes = page.locator("svg.timeline-chart g.lane")
+    assert lanes.count() == data["sources"], "the timeline chart: one lane per source"
+    assert page.locator("svg.timeline-chart path.vanishing").count() == 5, "every vanishing marked"
+    assert page.locator("svg.timeline-chart").bounding_box()["width"] > 600
     rows = page.locator("#sources tbody tr.source")
     assert rows.count() == data["sources"]
     assert page.locator("#sources .badge.status-vanished").count() == 4

@@ -123,4 +123,6 @@ def test_a_vanished_videos_words_are_kept_and_found_at_their_second(
         assert page.status_code == 200 and CUE in page.text and CAPTION in page.text
         assert f"href='/sources/{source_id}?t={CUE_AT}#media'" in page.text
         played = client.get(f"/sources/{source_id}", params={"t": CUE_AT}).text
+        found = client.get("/search", params={"q": "old mill"}).text  # the dashboard's search box
+        assert f"caption at 0:0{CUE_AT}" in found and f"#t={CUE_AT}'" in found
         assert re.search(rf"<video id='media'[^>]* src='/api/captures/\d+#t={CUE_AT}'", played)

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import __version__
-from archive.api import admin, controls, dashboard, memento, ops, read, research, watchlist, words, write
+from archive.api import admin, controls, dashboard, memento, ops, pages, read, research, watchlist, words, write
 from archive.api.jobs import JobRunner
 from archive.api.workers import WorkerView
 from archive.config import Settings
@@ -36,7 +36,7 @@ logger = logging.getLogger("lastseen.api")
 MAX_BODY = 1024 * 1024
 # Route order is part of the interface: /api/sources/export must come before /api/sources/{source_id}.
 ROUTERS = (read.router, memento.router, write.router, watchlist.router, admin.router, ops.router, dashboard.router,
-           controls.router, research.router, words.router)
+           controls.router, research.router, pages.router, words.router)
 
 
 def create_app(settings: Settings, *, resolve: Resolver = resolve_host) -> FastAPI:

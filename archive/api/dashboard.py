@@ -23,6 +23,7 @@ from archive.api.html import (
     CollectionView,
     SourceView,
     collection_page,
+    error_page,
     index_page,
     login_page,
     source_page,
@@ -33,17 +34,22 @@ from archive.captures import latest_screenshot
 from archive.db import session_scope
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
-from archive.research.chart import timeline_chart
+from archive.research.chart import MAX_LANES, timeline_chart
 from archive.research.loading import collection_facts
 from archive.research.timeline import collection_timeline
 from archive.research.titles import source_titles
+from archive.sources import get_collection
 from archive.tally import VANISHINGS, tally
 from archive.tokens import authenticate, role_allows
 from archive.words.show import words_of
 
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500
-CHART_SOURCES = 2000  # sources drawn in a collection's timeline chart (the first, by id): a page stays quick
+CHART_SOURCES = 1000  # sources drawn in a collection's timeline chart (the first, by id): a page stays quick
+# A collection's page holds its chart when it has a lane per source; a larger one's (grouped, slower to read) is
+# an image of its own, fetched beside the page and kept for a minute, so the page itself stays as quick.
+SVG_HEADERS = {"Cache-Control": "private, max-age=60", "Content-Security-Policy": "default-src 'none'",
+               "X-Content-Type-Options": "nosniff"}
 # Sources to look up: a few ids, or a query of them (a page of a table, without a bound value per source).
 SourceIds = Sequence[int] | Select[tuple[int]]
 
@@ -103,12 +109,14 @@ def collection_view(session: Session, collection: Collection, counts: dict[str, 
                           sources=sources, more=more, captures=latest_captures(session, shown) if sources else {},
                           wayback=wayback_links(session, shown) if sources else {},
                           titles=source_titles(session, shown) if sources else {},
-                          timeline=collection_chart(session, collection))
+                          timeline=collection_chart(session, collection)
+                          if counts.get("sources", 0) <= MAX_LANES else "")
 
 
 def collection_chart(session: Session, collection: Collection) -> str:
     """The collection's timeline chart as of now, of its first CHART_SOURCES sources (archive.research.chart)."""
-    facts = [item for batch in collection_facts(session, collection.id, limit=CHART_SOURCES) for item in batch]
+    facts = [item for batch in collection_facts(session, collection.id, limit=CHART_SOURCES, checks=False)
+             for item in batch]
     timeline = collection_timeline(collection.name, facts, datetime.now(UTC))
     return timeline_chart(timeline, href="/sources/{id}",
                           title=f"timeline of {collection.name}" + (f" (its first {CHART_SOURCES} sources)"
@@ -127,14 +135,23 @@ def source_view(session: Session, source: Source) -> SourceView:
                       title=source_titles(session, [source.id]).get(source.id), words=words_of(session, source.id))
 
 
-def _page(content: str, status_code: int = 200) -> HTMLResponse:
+def page_response(content: str, status_code: int = 200) -> HTMLResponse:
     """A dashboard page with its security headers (archive.api.html.PAGE_HEADERS)."""
     return HTMLResponse(content, status_code=status_code, headers=PAGE_HEADERS)
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
+def login_redirect(request: Request) -> RedirectResponse:
+    """Off to the sign-in form, coming back here after."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def refused(request: Request, status: int, message: str) -> Response:
+    """A 401 sends the caller to sign in; any other refusal is a page saying why in one line."""
+    if status == 401:
+        return login_redirect(request)
+    heading = {404: "Not found", 503: "Not available now"}.get(status, "Cannot do that")
+    return page_response(error_page(heading, " ".join(message.split())), status_code=status)
 
 
 def _safe_next(value: str) -> str:
@@ -149,7 +166,18 @@ def dashboard_index(request: Request, who: CallerDep) -> HTMLResponse:
     """The collections the caller may read."""
     with session_scope(workspace_of(request).sessions) as session:
         rows = collection_rows(session, who)
-    return _page(index_page(rows, signed_in=who.role is not None))
+    return page_response(index_page(rows, signed_in=who.role is not None))
+
+
+@router.get("/collections/{name:path}/timeline.svg", include_in_schema=False)
+def dashboard_timeline(name: NamePath, request: Request, who: CallerDep) -> Response:
+    """A collection's timeline chart as an SVG image (its page shows it when the chart is grouped)."""
+    with session_scope(workspace_of(request).sessions) as session:
+        collection = collection_or_404(session, name)
+        if who.role is None and not collection.public_read:
+            raise HTTPException(404, f"no collection named {name.strip()!r}")
+        svg = collection_chart(session, collection)
+    return Response(svg, media_type="image/svg+xml", headers=SVG_HEADERS)
 
 
 @router.get("/collections/{name:path}", response_class=HTMLResponse, include_in_schema=False)
@@ -157,13 +185,15 @@ def dashboard_collection(name: NamePath, request: Request, who: CallerDep, statu
                          after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> Response:
     """A collection's page; anonymous callers of a private one are sent to sign in."""
     with session_scope(workspace_of(request).sessions) as session:
-        collection = collection_or_404(session, name)
+        collection = get_collection(session, name.strip())
+        if collection is None:
+            return refused(request, 404, f"No collection named {name.strip()!r}.")
         if who.role is None and not collection.public_read:
-            return _login_redirect(request)
+            return login_redirect(request)
         counts = next(row for row in collection_rows(session, Caller(role="reader"))
                       if row["name"] == collection.name)
-        return _page(collection_page(collection_view(session, collection, counts, status=status,
-                                                            after=after)))
+        return page_response(collection_page(collection_view(session, collection, counts, status=status,
+                                                             after=after)))
 
 
 @router.get("/sources/{source_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -173,13 +203,14 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep,
     with session_scope(workspace_of(request).sessions) as session:
         source = session.get(Source, source_id)
         if source is None:
-            raise HTTPException(404, f"no source {source_id}")
+            return refused(request, 404, f"No source {source_id}.")
         if who.role is None and not source.collection.public_read:
-            return _login_redirect(request)
+            return login_redirect(request)
         shot = latest_screenshot(session, workspace_of(request).storage, source.id) is not None
         view = source_view(session, source)
         token = request.cookies.get(TOKEN_COOKIE) if role_allows(who.role or "", "archivist") else None
-        return _page(source_page(replace(view, screenshot=shot, controls=controls_html(view.detail, token), start=t)))
+        controls = controls_html(view.detail, token)
+        return page_response(source_page(replace(view, screenshot=shot, controls=controls, start=t)))
 
 
 @router.get("/sources/{source_id}/screenshot.png", include_in_schema=False)
@@ -199,7 +230,7 @@ def dashboard_screenshot(source_id: IdPath, request: Request, who: CallerDep) ->
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(next: Annotated[str, Query(max_length=2000)] = "/") -> HTMLResponse:
     """The sign-in form, coming back to `next` (a path on this server) after."""
-    return _page(login_page(next_url=_safe_next(next)))
+    return page_response(login_page(next_url=_safe_next(next)))
 
 
 @router.post("/login", include_in_schema=False)
@@ -214,7 +245,7 @@ async def login(request: Request) -> Response:
             return bool(token) and "\x00" not in token and authenticate(session, token) is not None
 
     if not await run_in_threadpool(check):
-        return _page(login_page("That token is not valid.", next_url), status_code=401)
+        return page_response(login_page("That token is not valid.", next_url), status_code=401)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", max_age=30 * 86400)

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from archive.api.charts import bar_chart, check_timeline, day_buckets
 from archive.models import SOURCE_STATUSES, Check, Collection, Source, StatusTransition
+from archive.research.search import MARK
 from archive.research.titles import SourceTitle
 from archive.timefmt import iso
 from archive.vocab import SourceStatus
@@ -52,11 +53,27 @@ def _isotext(value: datetime | str) -> str:
     return (iso(value) or "") if isinstance(value, datetime) else str(value)
 
 
+def marked(snippet: str) -> Markup:
+    """A search snippet escaped, its matched words (between the search's MARKs) in <mark>."""
+    parts = str(snippet).split(MARK)
+    if len(parts) % 2 == 0:  # an unpaired MARK is the text's own: leave it as written
+        parts[-2:] = [parts[-2] + MARK + parts[-1]]
+    return Markup("").join(Markup("<mark>{}</mark>").format(part) if index % 2 else Markup.escape(part)
+                           for index, part in enumerate(parts))
+
+
+def diff_lines(diff: Sequence[str]) -> list[tuple[str, str]]:
+    """A unified diff's lines (after its two file lines) as (class, text): added, removed, hunk or same."""
+    kinds = {"+": "added", "-": "removed", "@": "hunk"}
+    return [(kinds.get(line[:1], "same"), line) for line in diff[2:]]
+
+
 def _environment() -> Environment:
     """The templates' environment: autoescape on for every template, a missing value is an error, not ''."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    env.filters.update(isotext=_isotext, pathpart=lambda value: quote(str(value), safe=""), query=urlencode)
+    env.filters.update(isotext=_isotext, pathpart=lambda value: quote(str(value), safe=""), query=urlencode,
+                       marked=marked)
     return env
 
 
@@ -140,6 +157,19 @@ def source_page(view: SourceView) -> str:
 def login_page(error: str | None = None, next_url: str = "/") -> str:
     """A form to paste an API token into; it is kept in an HttpOnly cookie for reading pages."""
     return render("login.html", "Sign in", error=error, next_url=next_url)
+
+
+def search_page(query: str, hits: Sequence[dict[str, Any]], *, collection: str | None, limit: int) -> str:
+    """The hits of a search, best first: title, where it was found, the snippet, a link to its capture."""
+    return render("search.html", f"search: {query}" if query else "search", query=query, hits=hits,
+                  collection=collection, limit=limit)
+
+
+def diff_page(source: Source, title: SourceTitle | None, diff: dict[str, Any], *, start: str, end: str) -> str:
+    """What changed in a page between two captures: which captures, and their main text's diff."""
+    name = title.title if title and title.title else source.normalized_url
+    return render("diff.html", f"what changed: {name}", source=source, name=name, diff=diff, start=start, end=end,
+                  lines=diff_lines(diff["diff"]))
 
 
 def error_page(heading: str, message: str) -> str:

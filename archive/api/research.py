@@ -8,8 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from archive.api.access import CallerDep, anonymous_list, collection_or_404, readable, source_or_404, workspace_of
+from archive.api.access import (
+    Caller,
+    CallerDep,
+    anonymous_list,
+    collection_or_404,
+    readable,
+    source_or_404,
+    workspace_of,
+)
 from archive.api.schemas import ERRORS, DiffOut, IdPath, NamePath, QueryText, SearchOut, TimelineOut
 from archive.db import session_scope
 from archive.models import Collection
@@ -49,6 +58,19 @@ def collection_timeline_route(
     return result
 
 
+def searchable(session: Session, who: Caller, collection: str | None) -> list[int] | None:
+    """The collections a search may look in: the one named (if the caller may read it), else the public ones for
+    an anonymous caller (401 when none is public), else all (None)."""
+    if collection:
+        found = collection_or_404(session, collection)
+        readable(who, found)
+        return [found.id]
+    if who.role is None:
+        anonymous_list(session, who)
+        return list(session.scalars(select(Collection.id).where(Collection.public_read.is_(True))))
+    return None
+
+
 @router.get("/api/search", response_model=SearchOut, responses=ERRORS, tags=["research"])
 def search_route(
     request: Request, who: CallerDep,
@@ -60,15 +82,7 @@ def search_route(
     """Archived pages and videos that hold all the words (title, authors, text, video descriptions), best first,
     each with a snippet and the capture it links to; anonymous callers search the public collections."""
     with session_scope(workspace_of(request).sessions) as session:
-        if collection:
-            found = collection_or_404(session, collection)
-            readable(who, found)
-            collections: list[int] | None = [found.id]
-        elif who.role is None:
-            anonymous_list(session, who)
-            collections = list(session.scalars(select(Collection.id).where(Collection.public_read.is_(True))))
-        else:
-            collections = None
+        collections = searchable(session, who, collection)
         try:
             hits = search(session, q, collections=collections, limit=limit)
         except QueryError as exc:

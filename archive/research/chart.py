@@ -69,14 +69,16 @@ def _moment(value: Any) -> datetime | None:
 
 
 def lane_of(source: Mapping[str, Any], as_of: datetime) -> Lane:
-    """A source's lane from its timeline: "could not tell" from when it was first known until the first verdict,
-    then its intervals (an open one ends at `as_of`)."""
+    """A source's lane from its timeline: "could not tell" from when it was first known (or added, with no
+    verdict yet) until the first verdict, then its intervals (an open one ends at `as_of`)."""
     segments = []
     for interval in source.get("intervals") or []:
         start, end = _moment(interval["start"]), _moment(interval.get("end")) or as_of
         if start is not None and start <= as_of and interval["state"] != NOT_YET:
             segments.append(Segment(interval["state"], start, min(end, as_of)))
     known = _moment((source.get("first_known") or {}).get("at"))
+    if not segments and source.get("state") == UNKNOWN:  # no verdict yet: could not tell since it was added
+        known = min(at for at in (known, _moment(source.get("since")), as_of) if at is not None)
     if known is not None and known < (segments[0].start if segments else as_of):
         segments.insert(0, Segment(UNKNOWN, known, segments[0].start if segments else as_of))
     vanishings = tuple((at, str(event.get("reason") or "")) for event in source.get("events") or []
@@ -123,16 +125,21 @@ def _source_lane(lane: Lane, y: float, scale: _Scale, href: str | None) -> str:
     return "".join(parts)
 
 
-def _triangle(x: float, y: float, text: str, count: int = 1) -> str:
-    return (f"<path class='vanishing' data-count='{count}' d='M{x - 5:.1f} {y - 3:.0f}h10l-5 8z' fill='{_MARK}' "
+def _triangle(x: float, y: float, text: str, count: int = 1, kind: str = "vanishing") -> str:
+    return (f"<path class='{kind}' data-count='{count}' d='M{x - 5:.1f} {y - 3:.0f}h10l-5 8z' fill='{_MARK}' "
             f"stroke='#fff' stroke-width='0.8'><title>{escape(text)}</title></path>")
 
 
-def _state_at(lane: Lane, moment: datetime) -> str | None:
-    for segment in lane.segments:
-        if segment.start <= moment < segment.end or (segment.start <= moment == segment.end):
-            return segment.state
-    return None
+def _column_states(lane: Lane, moments: Sequence[datetime]) -> list[str | None]:
+    """The lane's state at each of these moments (in time order), in one sweep of its segments."""
+    states: list[str | None] = []
+    index = 0
+    for moment in moments:
+        while index < len(lane.segments) and lane.segments[index].end < moment:
+            index += 1
+        segment = lane.segments[index] if index < len(lane.segments) else None
+        states.append(segment.state if segment is not None and segment.start <= moment else None)
+    return states
 
 
 def _group_lane(name: str, lanes: Sequence[Lane], y: float, scale: _Scale) -> str:
@@ -141,9 +148,12 @@ def _group_lane(name: str, lanes: Sequence[Lane], y: float, scale: _Scale) -> st
              f"<text class='label' x='4' y='{y + LANE_H - 4:.0f}' font-size='11' fill='#1d232a'>"
              f"<title>{escape(name)}: {len(lanes)} sources</title>{escape(_short(name, 32))} ({len(lanes)})</text>"]
     step = scale.plot_w / BINS
-    columns = [Counter(state for lane in lanes if (state := _state_at(lane, scale.moment(scale.left + (i + .5) *
-                                                                                          step))) is not None)
-               for i in range(BINS)]
+    moments = [scale.moment(scale.left + (i + .5) * step) for i in range(BINS)]
+    columns: list[Counter[str]] = [Counter() for _ in range(BINS)]
+    for lane in lanes:
+        for column, state in zip(columns, _column_states(lane, moments), strict=True):
+            if state is not None:
+                column[state] += 1
     start = 0
     for i in range(1, BINS + 1):
         if i < BINS and columns[i] == columns[start]:
@@ -205,7 +215,7 @@ def _legend(width: int) -> str:
         parts.append(f"<rect x='{x}' y='8' width='12' height='12' fill='{colour}'/>"
                      f"<text x='{x + 16}' y='18' font-size='11' fill='#5b6470'>{escape(name)}</text>")
         x += 24 + 7 * len(name)
-    return "".join(parts) + _triangle(min(x + 6, width - 60), 11, "a vanishing") + \
+    return "".join(parts) + _triangle(min(x + 6, width - 60), 11, "a vanishing", 0, "legend") + \
         f"<text x='{min(x + 16, width - 50)}' y='18' font-size='11' fill='#5b6470'>a vanishing</text>"
 
 

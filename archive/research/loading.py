@@ -33,17 +33,19 @@ from archive.research.facts import (
 BATCH = 500
 
 
-def source_facts(session: Session, sources: list[Source]) -> list[SourceFacts]:
-    """The facts of these sources (in their order)."""
+def source_facts(session: Session, sources: list[Source], *, checks: bool = True) -> list[SourceFacts]:
+    """The facts of these sources (in their order); checks=False leaves out their checks (the regions' lanes),
+    for a view of the overall intervals only (the collection's chart)."""
     facts = {s.id: SourceFacts(id=s.id, url=s.url, kind=s.kind, title=None, added_at=s.added_at) for s in sources}
     ids = list(facts)
-    for row in session.execute(select(StatusTransition).where(StatusTransition.source_id.in_(ids))
-                               .order_by(StatusTransition.at, StatusTransition.id)).scalars():
-        facts[row.source_id].transitions.append(
-            TransitionFact(row.at, row.kind, row.from_status, row.to_status, row.reason))
+    for source_id, *transition in session.execute(  # columns, not rows: the evidence JSON is not decoded
+            select(StatusTransition.source_id, StatusTransition.at, StatusTransition.kind,
+                   StatusTransition.from_status, StatusTransition.to_status, StatusTransition.reason)
+            .where(StatusTransition.source_id.in_(ids)).order_by(StatusTransition.at, StatusTransition.id)):
+        facts[source_id].transitions.append(TransitionFact(*transition))
     for source_id, at, outcome, region in session.execute(
             select(Check.source_id, Check.checked_at, Check.outcome, Check.region)
-            .where(Check.source_id.in_(ids)).order_by(Check.checked_at, Check.id)):
+            .where(Check.source_id.in_(ids)).order_by(Check.checked_at, Check.id)) if checks else ():
         facts[source_id].checks.append(CheckFact(at, outcome, region or DEFAULT_REGION))
     for source_id, capture_id, at, meta in session.execute(
             select(Capture.source_id, Capture.id, Capture.captured_at, Capture.page_meta)
@@ -106,9 +108,9 @@ def _memento_url(target: str, timestamp: str | None, url: str) -> str:
 
 
 def collection_facts(session: Session, collection_id: int, *, after: int = 0, limit: int | None = None,
-                     batch: int = BATCH) -> Iterator[list[SourceFacts]]:
+                     batch: int = BATCH, checks: bool = True) -> Iterator[list[SourceFacts]]:
     """A collection's sources' facts in id order from after `after`, at most `limit` of them, a batch at a time
-    (keyset paging, never an offset)."""
+    (keyset paging, never an offset); checks as for source_facts."""
     left = limit
     while left is None or left > 0:
         size = batch if left is None else min(batch, left)
@@ -116,6 +118,6 @@ def collection_facts(session: Session, collection_id: int, *, after: int = 0, li
                                                             Source.id > after).order_by(Source.id).limit(size)))
         if not sources:
             return
-        yield source_facts(session, sources)
+        yield source_facts(session, sources, checks=checks)
         after = sources[-1].id
         left = None if left is None else left - len(sources)
