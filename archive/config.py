@@ -181,6 +181,8 @@ class Settings:
     transcribe_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video's speech transcribed at most "
                                            "(audio is decoded up to there only, so memory stays bounded)")
     transcribe_threads: int = _setting(0, "int", "CPU threads one transcription uses; 0: all cores")
+    transcribe_video_time: int = _setting(3600, "duration", "wall-clock seconds one video's speech or on-screen "
+                                          "text is read at most; what was read by then is kept, and says so")
     ocr_languages: tuple[str, ...] = _setting(("eng", "rus", "ukr", "kaz", "ara"), "list",
                                               "Tesseract languages on-screen text is read in")
     chromium_user: str = _setting("lastseen-browser", "str", "the unprivileged user Chromium runs as when lastseen "

@@ -535,6 +535,7 @@ class SearchDocument(Base):
     title: Mapped[str] = mapped_column(Text, default="")
     authors: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    second: Mapped[float | None] = mapped_column(Float, default=None)  # where a video's line is said or shown
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
     tsv: Mapped[Any] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None)
 

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 
 from archive import __version__
 from archive.db import session_scope
+from archive.evidence.keeping import Timestamper, WarcStore
 from archive.models import Capture, Collection, Source, Video
 from archive.storage import StorageError
 from archive.warc import ClosedWarc, PreparedRecord, RollingWarcWriter, prepare_metadata, salvage
 from archive.workspace import Workspace
 from crawler.background import worker_start
-from crawler.timestamping import Timestamper
-from crawler.upload import WarcStore, spool_prefix
+from crawler.upload import spool_prefix
 
 logger = logging.getLogger(__name__)
 _BATCH = 200  # captures loaded, read and described at a time
@@ -228,8 +228,9 @@ def _copy_from_originals(session: Session, revisits: Sequence[_Stored]) -> int:
 
 
 class _MetadataFiles:
-    """The rolling WARC file of metadata records, kept the one way every WARC file is (crawler.upload.WarcStore:
-    stored, in the custody record, timestamped); when one is stored, its captures' page_meta is filled."""
+    """The rolling WARC file of metadata records, kept the one way every WARC file is
+    (archive.evidence.keeping.WarcStore: stored, in the custody record, timestamped); when one is stored, its
+    captures' page_meta is filled."""
 
     def __init__(self, ws: Workspace, collection: str | None, actor: str) -> None:
         self.ws, self.collection = ws, collection

@@ -213,8 +213,8 @@ def test_a_kept_video_plays_inside_its_page_from_the_archive(settings: Settings,
     context, page, _ = _open(browser, api, capture_id)
     try:
         frame = _replayed_frame(page, url, time.monotonic() + 60)
-        assert frame.evaluate("document.title") == "Flood, filmed"
-        frame.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=40000)
+        frame.wait_for_function("() => document.title === 'Flood, filmed' && document.querySelector('video') "
+                                "&& document.querySelector('video').readyState >= 2", timeout=40000)
     finally:
         context.close()
     assert len(site.requests) == before, f"replay reached the live site: {site.requests[before:]}"

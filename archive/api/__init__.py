@@ -37,6 +37,7 @@ from archive.api import (
     read,
     research,
     watchlist,
+    words,
     write,
 )
 from archive.api.jobs import JobRunner
@@ -50,7 +51,8 @@ logger = logging.getLogger("lastseen.api")
 MAX_BODY = 1024 * 1024
 # Route order is part of the interface: /api/sources/export must come before /api/sources/{source_id}.
 ROUTERS = (read.router, memento.router, write.router, watchlist.router, admin.router, ops.router, dashboard.router,
-           controls.router, research.router, pages.router, dossier.router, archived.router, footage.router)
+           controls.router, research.router, pages.router, dossier.router, archived.router,
+           words.router, footage.router)
 
 
 def create_app(settings: Settings, *, resolve: Resolver = resolve_host) -> FastAPI:

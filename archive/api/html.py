@@ -46,6 +46,7 @@ STATUS_CARDS = tuple(sorted(SOURCE_STATUSES, key=lambda status: status == Source
 MOMENTS = (("added", "added_at"), ("first seen", "first_seen_at"), ("last seen alive", "last_seen_alive_at"),
            ("vanished", "vanished_at"), ("last checked", "last_checked_at"), ("next check", "next_check_at"))
 RECENT_CHECKS = 50
+TRANSCRIPT_LINES = 500  # lines of a video's transcript on its page; all of them: /api/sources/ID/transcript
 
 
 def _isotext(value: datetime | str) -> str:
@@ -123,6 +124,8 @@ class SourceView:
     screenshot: bool = False  # whether a screenshot of a capture is stored (shown beside the timeline)
     controls: str = ""  # the watch-list facts and buttons (archive.api.controls), a fragment
     title: SourceTitle | None = None
+    words: dict[str, Any] | None = None  # a video's readings and lines (archive.words.show.words_of)
+    start: float | None = None  # the second the video plays from (a transcript line's link)
 
 
 def index_page(collections: Sequence[dict[str, Any]], *, signed_in: bool) -> str:
@@ -153,7 +156,8 @@ def source_page(view: SourceView) -> str:
                   url_q=quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~"), moments=MOMENTS,
                   controls=Markup(view.controls), wayback_copy=view.wayback_copy, screenshot=view.screenshot,
                   timeline=Markup(check_timeline(view.checks, view.transitions)),
-                  recent_checks=list(reversed(view.checks[-RECENT_CHECKS:])))
+                  recent_checks=list(reversed(view.checks[-RECENT_CHECKS:])), words=view.words,
+                  transcript_lines=TRANSCRIPT_LINES, start=view.start)
 
 
 def login_page(error: str | None = None, next_url: str = "/") -> str:

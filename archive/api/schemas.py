@@ -278,15 +278,17 @@ class SearchHitOut(BaseModel):
     source_id: int
     url: str
     collection: str
-    kind: str = Field(description="page or video (more kinds as producers add them)")
+    kind: str = Field(description="page or video; caption, speech or screen for a line of a video's words")
     title: str | None
     authors: str | None
     language: str | None
     capture_id: int | None
     captured_at: str | None
-    capture_url: str | None = Field(description="the archived copy, replayed from its WARC")
+    capture_url: str | None = Field(description="the archived copy, replayed from its WARC (a video's line: its "
+                                                "media, from the second it is said or shown: #t=SECOND)")
     snippet: str = Field(description="the matched words between ** and **")
     score: float
+    second: float | None = Field(default=None, description="where in the video the words are said or shown")
 
 
 class SearchOut(BaseModel):

@@ -87,11 +87,13 @@ def _prepared_resource(target: str, content_type: str, payload: bytes, taken_at:
 
 
 def prepare_resource(path: Path, *, uri: str, content_type: str, fetched_at: datetime, spool_dir: Path,
-                     sha256: str, concurrent_to: str | None = None) -> PreparedFile:
+                     sha256: str, concurrent_to: str | None = None,
+                     extra_headers: dict[str, str] | None = None) -> PreparedFile:
     """A resource record of a file (a video yt-dlp downloaded, its thumbnail, its subtitles) under `uri`, built
-    into a spool file; `sha256` is the file's, computed by the caller while it had the file."""
+    into a spool file; `sha256` is the file's, computed by the caller while it had the file; `extra_headers` are
+    WARC extension fields (a caption's language)."""
     size = path.stat().st_size
-    headers = {"WARC-Date": warc_date(fetched_at)}
+    headers = {**(extra_headers or {}), "WARC-Date": warc_date(fetched_at)}
     if concurrent_to:
         headers["WARC-Concurrent-To"] = concurrent_to
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix=".record-", suffix=".warc.gz")
