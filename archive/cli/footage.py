@@ -12,7 +12,7 @@ from archive.cli.output import Output
 from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
-from archive.models import Source, Video
+from archive.models import Video
 from archive.sources import find_sources
 from archive.workspace import Workspace
 
@@ -43,13 +43,6 @@ def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int
                  f"image(s); failed {tally['failed']}; {tally['matches']} new match(es), "
                  f"{tally['alerts']} reappearance alert(s)")
     return EXIT_PARTIAL if tally["failed"] else EXIT_OK
-
-
-def _describe(session: Any, video_ids: set[int]) -> dict[int, dict[str, Any]]:
-    """URL, title and status of the matched videos, by id."""
-    rows = session.execute(select(Video.id, Source.url, Video.title, Source.status)
-                           .join(Source, Source.id == Video.source_id).where(Video.id.in_(video_ids)))
-    return {row.id: {"url": row.url, "title": row.title, "status": row.status} for row in rows}
 
 
 def _seconds(value: float) -> str:
@@ -88,6 +81,7 @@ def _query_sound(session: Any, args: argparse.Namespace, ws: Workspace, out: Out
 def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Archived videos holding the footage (or the sound) of a picture, a media file or a tracked video; exit 3
     when none."""
+    from archive.footage.answers import describe_videos
     from archive.footage.frames import FootageError
     from archive.footage.index import open_index
     from archive.footage.similar import find_picture, find_video, is_picture, stored_queries, video_queries
@@ -121,7 +115,7 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                 sounds = _query_sound(session, args, ws, out, None)
         except FootageError as exc:
             raise UsageError(f"{target.name}: {exc}") from None
-        about = _describe(session, {match.video_id for match in [*found, *sounds]})
+        about = describe_videos(session, {match.video_id for match in [*found, *sounds]})
     _show(out, found, sounds, about)
     return EXIT_OK if found or sounds else EXIT_NOT_FOUND
 
@@ -129,13 +123,14 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
 def _show(out: Output, found: list[VideoMatch] | list[PictureMatch], sounds: list[AudioMatch],
           about: dict[int, dict[str, Any]]) -> None:
     """Matches for people, or as JSON: one entry a video with its URL, title, status, frames and sound."""
+    from archive.footage.answers import match_fields
     from archive.footage.match import VideoMatch
     from archive.footage.similar import PictureMatch
 
     if out.as_json:
         heard = {m.video_id: m for m in sounds}
         entries = [{**about[m.video_id], "matched_by": ["frames", "sound"] if m.video_id in heard else ["frames"],
-                    **_fields(m), "sound": _sound_fields(heard.get(m.video_id))} for m in found]
+                    **match_fields(m), "sound": _sound_fields(heard.get(m.video_id))} for m in found]
         seen = {m.video_id for m in found}
         entries += [{**about[m.video_id], "matched_by": ["sound"], "sound": _sound_fields(m)}
                     for m in sounds if m.video_id not in seen]
@@ -161,18 +156,6 @@ def _sound_fields(match: AudioMatch | None) -> dict[str, Any] | None:
     if match is None:
         return None
     return {"offset": match.offset, "matched_seconds": match.matched_seconds, "error": match.error}
-
-
-def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
-    """A match's JSON fields: a picture's seconds, or a video's share and segments."""
-    from archive.footage.similar import PictureMatch
-
-    if isinstance(match, PictureMatch):
-        return {"seconds": list(match.seconds), "distance": match.distance}
-    return {"share": match.share, "matched_frames": match.matched_frames, "query_frames": match.query_frames,
-            "best_distance": match.best_distance,
-            "segments": [{"start": s.start, "end": s.end, "query_start": s.query_start, "query_end": s.query_end}
-                         for s in match.segments]}
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -34,16 +34,22 @@ class Requisite:
 def html_requisites(body: bytes, url: str, content_type: str | None, *, frames: bool = True) -> list[Requisite]:
     """A page's requisites in document order, each URL once; `frames=False` leaves out its iframes (a frame's
     own frames are not followed: one level)."""
+    parsed = page_tree(body, url, content_type)
+    return _unique(_from_tree(*parsed, frames)) if parsed else []
+
+
+def page_tree(body: bytes, url: str, content_type: str | None) -> tuple[Any, str] | None:
+    """A page parsed (its first 5M characters, decoded as served) with the base its links resolve against; None
+    when there is nothing to parse. Shared by every pure finder of a page's links (requisites, caption tracks)."""
     if not body:
-        return []
+        return None
     text = decode_html(body, content_type)[0][:_MAX_INPUT].replace("\x00", "")
     try:
         tree = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError):
-        return []
+        return None
     bases = tree.xpath("//base/@href")
-    base = urljoin(url, bases[0].strip()) if bases else url
-    return _unique(_from_tree(tree, base, frames))
+    return tree, (urljoin(url, bases[0].strip()) if bases else url)
 
 
 def css_requisites(data: bytes | str, url: str) -> list[Requisite]:
@@ -118,7 +124,7 @@ def _urls(tokens: Iterable[Any] | None, base: str, strings: bool = False) -> Ite
     for token in tokens or ():
         target = token.value if strings and token.type == "string" else _token_url(token)
         if target is not None:
-            link = _absolute(base, target)
+            link = absolute_url(base, target)
             if link:
                 yield link
         elif token.type == "function" and token.lower_name in _IMAGE_SETS:
@@ -161,12 +167,12 @@ def _srcset(base: str, srcset: str | None) -> Iterator[Requisite]:
 
 
 def _one(base: str, value: str | None, kind: str) -> Iterator[Requisite]:
-    link = _absolute(base, value) if value else None
+    link = absolute_url(base, value) if value else None
     if link:
         yield Requisite(link, kind)
 
 
-def _absolute(base: str, value: str) -> str | None:
+def absolute_url(base: str, value: str) -> str | None:
     """An absolute http(s) URL without its fragment; None for data:, javascript:, blob: and the unparseable."""
     value = value.strip()
     if not value or value.startswith("#"):

@@ -7,15 +7,10 @@ beside the video's media, so the words of a video stay readable after its page i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import lxml.html
-from lxml import etree
-
-from archive.extract.decode import decode_html
+from archive.extract.requisites import absolute_url, page_tree
 
 MAX_TRACKS = 40  # tracks of one page kept at most (a page offering more is not a player, or is hostile)
-_MAX_INPUT = 5 * 1024 * 1024  # characters of a page read for tracks
 _TEXT_KINDS = {"subtitles", "captions", "descriptions", ""}  # `chapters` and `metadata` are not what is said
 
 
@@ -30,19 +25,14 @@ class Track:
 
 def page_tracks(body: bytes, url: str, content_type: str | None) -> list[Track]:
     """The caption tracks of a page's video and audio players, in document order, each URL once."""
-    if not body:
+    parsed = page_tree(body, url, content_type)
+    if parsed is None:
         return []
-    text = decode_html(body, content_type)[0][:_MAX_INPUT].replace("\x00", "")
-    try:
-        tree = lxml.html.document_fromstring(text)
-    except (etree.ParserError, ValueError):
-        return []
-    bases = tree.xpath("//base/@href")
-    base = urljoin(url, bases[0].strip()) if bases else url
+    tree, base = parsed
     found: dict[str, Track] = {}
     for element in tree.xpath("//video//track[@src] | //audio//track[@src]"):
         kind = (element.get("kind") or "").strip().lower()
-        link = _absolute(base, element.get("src") or "")
+        link = absolute_url(base, element.get("src") or "")
         if link is None or kind not in _TEXT_KINDS:
             continue
         language = (element.get("srclang") or "").strip()[:35] or None
@@ -51,13 +41,3 @@ def page_tracks(body: bytes, url: str, content_type: str | None) -> list[Track]:
             break
     return list(found.values())
 
-
-def _absolute(base: str, value: str) -> str | None:
-    """An absolute http(s) URL without its fragment; None for data:, blob: and the unparseable."""
-    try:
-        parts = urlsplit(urljoin(base, value.strip()))
-    except ValueError:
-        return None
-    if not value.strip() or parts.scheme not in {"http", "https"} or not parts.netloc:
-        return None
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))

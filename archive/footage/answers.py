@@ -37,14 +37,14 @@ class NotTracked(FootageError):
     """A URL that names no tracked video, or one not fingerprinted yet."""
 
 
-def _describe(session: Session, video_ids: set[int]) -> dict[int, dict[str, Any]]:
+def describe_videos(session: Session, video_ids: set[int]) -> dict[int, dict[str, Any]]:
     """URL, title and status of the matched videos, by id."""
     rows = session.execute(select(Video.id, Source.url, Video.title, Source.status)
                            .join(Source, Source.id == Video.source_id).where(Video.id.in_(video_ids)))
     return {row.id: {"url": row.url, "title": row.title, "status": row.status} for row in rows}
 
 
-def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
+def match_fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
     """A match's JSON fields: a picture's seconds, or a video's share and segments."""
     if isinstance(match, PictureMatch):
         return {"seconds": list(match.seconds), "distance": match.distance}
@@ -56,8 +56,8 @@ def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
 
 def videos_answer(session: Session, found: list[VideoMatch] | list[PictureMatch]) -> list[dict[str, Any]]:
     """Matches as answers, with each video's URL, title and status."""
-    about = _describe(session, {match.video_id for match in found})
-    return [{**about[m.video_id], **_fields(m)} for m in found]
+    about = describe_videos(session, {match.video_id for match in found})
+    return [{**about[m.video_id], **match_fields(m)} for m in found]
 
 
 def images_answer(session: Session, hashes: list[bytes], scope: int | None) -> list[dict[str, Any]]:
