@@ -9,6 +9,7 @@ the capture it links to.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from sqlalchemy import (
     BigInteger,
     Float,
     Text,
-    bindparam,
     case,
     cast,
     delete,
@@ -26,8 +26,10 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.orm import Session
@@ -37,6 +39,10 @@ from archive.timefmt import iso
 
 MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
 MAX_TEXT = 1_000_000  # characters of one document kept for search
+# PostgreSQL ranks at most this many matches (the first the GIN index yields): two common words can match a
+# hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
+CANDIDATES = 2000
+SNIPPET_CHARS = 5000  # a snippet is made from the first this many characters of a text (ts_headline parses them)
 # A document's language (ISO 639-1, as pages and providers say it) -> PostgreSQL's text-search configuration.
 CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr": "french", "es": "spanish",
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
@@ -50,6 +56,12 @@ _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and Po
 
 class QueryError(ValueError):
     """A query that cannot be searched for, said in one line."""
+
+
+class Hits(list[dict[str, Any]]):
+    """A search's hits, best first; `note` says when only the first CANDIDATES matches were ranked."""
+
+    note: str | None = None
 
 
 class NothingToSearch(QueryError):
@@ -134,9 +146,10 @@ def query_words(query: str) -> list[str]:
 
 
 def search(session: Session, query: str, *, collections: Sequence[int] | None = None,
-           limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+           limit: int = DEFAULT_LIMIT) -> Hits:
     """The best hits for all the query's words (title first, then authors, then text), each with a snippet and
-    the capture it links to; collections: only these collections' sources (None: all)."""
+    the capture it links to; collections: only these collections' sources (None: all). On PostgreSQL, when more
+    than CANDIDATES pages match, the hits are the best of the first CANDIDATES and their `note` says so."""
     words = query_words(query)
     limit = max(1, min(limit, MAX_LIMIT))
     if session.get_bind().dialect.name == "postgresql":
@@ -146,33 +159,41 @@ def search(session: Session, query: str, *, collections: Sequence[int] | None = 
     return _hits(session, rows)
 
 
-def _tsquery(session: Session, words: str) -> str:
-    """The words as every configured language reads them, as one tsquery (text PostgreSQL wrote; each distinct
-    reading once, so the GIN index is asked a few terms, not one set per language); NothingToSearch when English
-    or Russian drops them all as common words."""
+def _query(words: str) -> Any:
+    """The words as every configured language reads them, OR-ed into one tsquery made once per statement (a
+    MATERIALIZED CTE: ranking and snippets reuse it, the GIN index is asked it; ts_rank_cd reads a repeated
+    reading once), and whether English or Russian drops them all as common words."""
     configs = sorted(set(CONFIGS.values())) + [SIMPLE]
-    readings = session.execute(select(*(cast(func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")),
-                                              Text) for name in configs)), {"q": words}).one()
-    if not readings[configs.index("english")] or not readings[configs.index("russian")]:
-        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
-    return " | ".join(f"( {reading} )" for reading in dict.fromkeys(r for r in readings if r))
+    readings = {name: func.plainto_tsquery(cast(literal(name), REGCONFIG), literal(words, Text)) for name in configs}
+    combined = functools.reduce(lambda a, b: a.op("||", return_type=TSQUERY)(b), readings.values())
+    common = or_(func.numnode(readings["english"]) == 0, func.numnode(readings["russian"]) == 0)
+    return select(combined.label("tsq"), common.label("common")).cte("q").prefix_with("MATERIALIZED")
 
 
 def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
-    """Match in every configured language at once (one constant tsquery, so the GIN index serves it)."""
-    tsquery = cast(bindparam("tsq", _tsquery(session, words)), TSQUERY)
-    ranked = (select(SearchDocument.id, func.ts_rank_cd(SearchDocument.tsv, tsquery).label("score"))
-              .where(SearchDocument.tsv.op("@@")(tsquery)))
-    ranked = _in_collections(ranked, collections).order_by(text("score DESC"), SearchDocument.id).limit(limit)
-    top = ranked.subquery()
+    """One statement: the first CANDIDATES + 1 matches the GIN bitmap yields (bounded work however common the
+    words), the best `limit` of the first CANDIDATES by ts_rank_cd, their snippets (ts_headline over the first
+    SNIPPET_CHARS of the text only) and sources; NothingToSearch when the words are all common ones."""
+    q = _query(words)
+    document = SearchDocument.__table__
+    matched = (select(document.c.id, func.ts_rank_cd(document.c.tsv, q.c.tsq).label("score"),
+                      func.row_number().over().label("n"))
+               .select_from(document.join(q, true())).where(document.c.tsv.op("@@")(q.c.tsq), ~q.c.common))
+    candidates = _in_collections(matched, collections).limit(CANDIDATES + 1).cte("candidates")
+    top = (select(candidates.c.id, candidates.c.score).where(candidates.c.n <= CANDIDATES)
+           .order_by(candidates.c.score.desc(), candidates.c.id).limit(limit).subquery())
     config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
                     for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
-    headline = func.ts_headline(config, func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title),
-                                tsquery, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
-    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"))
-                               .join(top, top.c.id == SearchDocument.id))
+    shown = func.left(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), SNIPPET_CHARS)
+    headline = func.ts_headline(config, shown, q.c.tsq, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
+    matches = select(func.count()).select_from(candidates).scalar_subquery()
+    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"), matches.label("matches"))
+                               .join(top, top.c.id == SearchDocument.id).join(q, true()))
                  .order_by(top.c.score.desc(), SearchDocument.id))
-    return list(session.execute(statement))
+    rows = list(session.execute(statement))
+    if not rows and session.execute(select(q.c.common)).scalar():
+        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
+    return rows
 
 
 def _sqlite(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
@@ -202,7 +223,7 @@ def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
         select(Source.id).where(Source.collection_id.in_(list(collections)))))
 
 
-def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+def _hits(session: Session, rows: list[Any]) -> Hits:
     """Rows as hits with their capture (a video's document links to its source's latest capture)."""
     unlinked = {row.source_id for row in rows if row.capture_id is None}
     latest: dict[int, tuple[int, Any]] = {}
@@ -211,7 +232,9 @@ def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
             Capture.source_id.in_(unlinked)).group_by(Capture.source_id).subquery()
         latest = {sid: (cid, at) for sid, cid, at in session.execute(
             select(newest.c.source_id, Capture.id, Capture.captured_at).join(Capture, Capture.id == newest.c.id))}
-    hits = []
+    hits = Hits()
+    if rows and getattr(rows[0], "matches", 0) > CANDIDATES:
+        hits.note = f"the best of the first {CANDIDATES:,} matches (more pages hold these words)"
     for row in rows:
         capture_id, captured_at = (row.capture_id, row.captured_at) if row.capture_id is not None \
             else latest.get(row.source_id, (None, None))
