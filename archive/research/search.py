@@ -9,7 +9,6 @@ the capture it links to.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     Text,
+    bindparam,
     case,
     cast,
     delete,
@@ -26,12 +27,11 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    or_,
     select,
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Collection, SearchDocument, Source
@@ -41,7 +41,7 @@ MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
 MAX_TEXT = 1_000_000  # characters of one document kept for search
 # PostgreSQL ranks at most this many matches (the first the GIN index yields): two common words can match a
 # hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
-CANDIDATES = 2000
+CANDIDATES = 1000
 SNIPPET_CHARS = 5000  # a snippet is made from the first this many characters of a text (ts_headline parses them)
 # A document's language (ISO 639-1, as pages and providers say it) -> PostgreSQL's text-search configuration.
 CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr": "french", "es": "spanish",
@@ -49,7 +49,7 @@ CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr
 SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
 MARK = "**"  # around the matched words of a snippet
 # What a hit needs of its document (not the text, nor the tsvector).
-_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.capture_id, SearchDocument.kind, SearchDocument.title,
+_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.kind, SearchDocument.title,
                 SearchDocument.authors, SearchDocument.language)
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and PostgreSQL's parser split words
 
@@ -156,18 +156,20 @@ def search(session: Session, query: str, *, collections: Sequence[int] | None = 
         rows = _postgres(session, " ".join(words), collections, limit)
     else:
         rows = _sqlite(session, words, collections, limit)
-    return _hits(session, rows)
+    return _hits(rows)
 
 
 def _query(words: str) -> Any:
-    """The words as every configured language reads them, OR-ed into one tsquery made once per statement (a
-    MATERIALIZED CTE: ranking and snippets reuse it, the GIN index is asked it; ts_rank_cd reads a repeated
-    reading once), and whether English or Russian drops them all as common words."""
-    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
-    readings = {name: func.plainto_tsquery(cast(literal(name), REGCONFIG), literal(words, Text)) for name in configs}
-    combined = functools.reduce(lambda a, b: a.op("||", return_type=TSQUERY)(b), readings.values())
-    common = or_(func.numnode(readings["english"]) == 0, func.numnode(readings["russian"]) == 0)
-    return select(combined.label("tsq"), common.label("common")).cte("q").prefix_with("MATERIALIZED")
+    """The words as every configured language reads them, each distinct reading once, OR-ed into one tsquery
+    made once per statement (a MATERIALIZED CTE that the GIN index, ranking and snippets share: ts_rank_cd's cost
+    grows with the query's terms), and whether English or Russian drops them all as common words."""
+    readings = text(
+        "SELECT CAST(string_agg(DISTINCT '( ' || CAST(r AS text) || ' )', ' | ') FILTER (WHERE numnode(r) > 0) "
+        "AS tsquery) AS tsq, bool_or(numnode(r) = 0 AND c IN ('english', 'russian')) AS common "
+        "FROM (SELECT c, plainto_tsquery(CAST(c AS regconfig), :words) AS r FROM unnest(:configs) AS c) AS readings"
+    ).bindparams(bindparam("words", words, type_=Text),
+                 bindparam("configs", sorted(set(CONFIGS.values())) + [SIMPLE], type_=ARRAY(Text)))
+    return readings.columns(tsq=TSQUERY, common=Boolean).cte("q").prefix_with("MATERIALIZED")
 
 
 def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
@@ -209,11 +211,14 @@ def _sqlite(session: Session, words: list[str], collections: Sequence[int] | Non
 
 
 def _with_sources(statement: Any) -> Any:
-    """The hits' URLs, collections and linked captures' times in the same statement (no round trip each)."""
-    return (statement.add_columns(Source.url, Collection.name.label("collection"),
+    """The hits' URLs, collections and linked captures in the same statement (no round trip each): a document
+    without a capture of its own (a video's) links to its source's latest capture."""
+    latest = (select(Capture.id).where(Capture.source_id == SearchDocument.source_id).correlate(SearchDocument)
+              .order_by(Capture.captured_at.desc(), Capture.id.desc()).limit(1).scalar_subquery())
+    return (statement.add_columns(Source.url, Collection.name.label("collection"), Capture.id.label("linked"),
                                   Capture.captured_at.label("captured_at"))
             .join(Source, Source.id == SearchDocument.source_id).join(Collection, Collection.id == Source.collection_id)
-            .outerjoin(Capture, Capture.id == SearchDocument.capture_id))
+            .outerjoin(Capture, Capture.id == func.coalesce(SearchDocument.capture_id, latest)))
 
 
 def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
@@ -223,24 +228,15 @@ def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
         select(Source.id).where(Source.collection_id.in_(list(collections)))))
 
 
-def _hits(session: Session, rows: list[Any]) -> Hits:
-    """Rows as hits with their capture (a video's document links to its source's latest capture)."""
-    unlinked = {row.source_id for row in rows if row.capture_id is None}
-    latest: dict[int, tuple[int, Any]] = {}
-    if unlinked:
-        newest = select(Capture.source_id, func.max(Capture.id).label("id")).where(
-            Capture.source_id.in_(unlinked)).group_by(Capture.source_id).subquery()
-        latest = {sid: (cid, at) for sid, cid, at in session.execute(
-            select(newest.c.source_id, Capture.id, Capture.captured_at).join(Capture, Capture.id == newest.c.id))}
+def _hits(rows: list[Any]) -> Hits:
+    """Rows as hits with the capture each links to; a note when only the first CANDIDATES matches were ranked."""
     hits = Hits()
     if rows and getattr(rows[0], "matches", 0) > CANDIDATES:
         hits.note = f"the best of the first {CANDIDATES:,} matches (more pages hold these words)"
     for row in rows:
-        capture_id, captured_at = (row.capture_id, row.captured_at) if row.capture_id is not None \
-            else latest.get(row.source_id, (None, None))
         hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,
                      "title": row.title or None, "authors": row.authors or None, "language": row.language,
-                     "capture_id": capture_id, "captured_at": iso(captured_at),
-                     "capture_url": f"/api/captures/{capture_id}" if capture_id else None,
+                     "capture_id": row.linked, "captured_at": iso(row.captured_at),
+                     "capture_url": f"/api/captures/{row.linked}" if row.linked else None,
                      "snippet": " ".join((row.snippet or "").split()), "score": round(float(row.score), 4)})
     return hits
