@@ -186,6 +186,19 @@ def transcribe_round() -> dict[str, Any]:
     return transcribe_work(ws)
 
 
+def footage_round() -> dict[str, Any]:
+    """Fingerprint newly kept videos and images, compare them with vanished videos, alert reappearances: in a
+    pool of processes here (LASTSEEN_FOOTAGE_WORKERS), or by a worker on the `footage` queue with a broker."""
+    from archive.tasks.work import footage_work
+
+    ws = _workspace()
+    if ws.settings.broker_url:
+        from archive.tasks.dispatch import queue_singleton
+
+        return queue_singleton(ws, "footage", "match")
+    return footage_work(ws)
+
+
 def timestamp_round() -> dict[str, Any]:
     """Ask the TSAs again for tokens of stored WARC files that lack one (a TSA was down, a crawl died)."""
     from archive.evidence import authorities, timestamp_stored
@@ -208,6 +221,7 @@ JOBS: dict[str, Callable[[], Any]] = {
     "alerts": alert_round,
     "feeds": feeds_round,
     "transcribe": transcribe_round,
+    "footage": footage_round,
     "timestamp": timestamp_round,
 }
 

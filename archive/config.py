@@ -126,7 +126,7 @@ class Settings:
     schedule_batch: int = _setting(2000, "int", "due sources one scheduler round checks at most")
     standby_poll: int = _setting(5, "duration", "how often a standby scheduler tries to take over")
     schedule_jobs: tuple[str, ...] = _setting((), "list", "jobs this scheduler runs: recheck, capture, wayback, "
-                                              "alerts, feeds, transcribe, timestamp (default all)")
+                                              "alerts, feeds, transcribe, footage, timestamp (default all)")
     # Scaling out (see README "Scaling out")
     broker_url: str = _setting("", "str", "Celery broker (amqp://... RabbitMQ, or redis://...); empty: the "
                                "scheduler does all the work in its own process", secret=True)
@@ -168,12 +168,21 @@ class Settings:
                                  "found (collections may switch it off)")
     chromium_path: str = _setting("/usr/bin/chromium", "str", "the Chromium that takes screenshots")
     screenshot_pages: int = _setting(2, "int", "browser pages taking screenshots at once")
+    capture: str = _setting("auto", "str", "how pages are fetched where a collection does not say (`lastseen "
+                            "collection --capture`): http, browser, or auto (the browser for hosts that render "
+                            "client-side and for pages whose HTML is a script-loading shell)")
+    browsers: int = _setting(2, "int", "Chromium browsers capturing pages at once (collections captured in a "
+                             "browser, `--capture browser|auto`), each one page at a time")
+    browser_page_seconds: int = _setting(60, "duration", "seconds a page captured in a browser may take at most "
+                                         "(loading, settling, scrolling); then what it loaded is kept")
     # Words of kept videos (#25): speech, on-screen text
     transcribe_model: str = _setting("", "str", "folder of a faster-whisper (CTranslate2) Whisper model that "
                                      "`lastseen transcribe` loads; empty: speech is not transcribed")
     transcribe_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video's speech transcribed at most "
                                            "(audio is decoded up to there only, so memory stays bounded)")
     transcribe_threads: int = _setting(0, "int", "CPU threads one transcription uses; 0: all cores")
+    transcribe_video_time: int = _setting(3600, "duration", "wall-clock seconds one video's speech or on-screen "
+                                          "text is read at most; what was read by then is kept, and says so")
     ocr_languages: tuple[str, ...] = _setting(("eng", "rus", "ukr", "kaz", "ara"), "list",
                                               "Tesseract languages on-screen text is read in")
     chromium_user: str = _setting("lastseen-browser", "str", "the unprivileged user Chromium runs as when lastseen "
@@ -186,8 +195,18 @@ class Settings:
                                           "to match it (0-1)")
     footage_max_seconds: int = _setting(4 * 3600, "duration", "seconds of a video fingerprinted at most; decoding "
                                         "is also capped in frames and time, so a hostile file is a stored failure")
+    footage_max_wall: int = _setting(600, "duration", "wall time one video or image may take to fingerprint; "
+                                     "past it, it is a stored failure")
+    footage_max_memory: int = _setting(2 * 1024**3, "size", "address space of each footage worker process; a file "
+                                       "that needs more is a stored failure (0: no limit)")
+    footage_workers: int = _setting(2, "int", "processes the scheduler's footage round fingerprints in, off the "
+                                    "capture path (with a broker, `lastseen worker -Q footage` does it)")
     report_sources: int = _setting(200, "int", "sources an evidence dossier (`lastseen report`) holds at most; a "
                                    "larger collection's dossier is cut there and says so (choose with --status)")
+    footage_index_file: str = _setting("", "str", "file of the FAISS index of frame hashes, kept beside the "
+                                       "database; default: data_dir/footage.faissindex")
+    footage_index_from: int = _setting(200_000, "int", "frame hashes from which footage lookups go through the "
+                                       "FAISS index (below: the exact scan in the database or numpy); 0: always")
 
     def __post_init__(self) -> None:
         data_dir = self.data_dir.expanduser().absolute()
@@ -196,6 +215,8 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'lastseen.db'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", (data_dir / "storage").as_uri())
+        if not self.footage_index_file:
+            object.__setattr__(self, "footage_index_file", str(data_dir / "footage.faissindex"))
         scheme = urlsplit(self.storage_url).scheme
         if scheme not in {"file", "s3"}:
             raise ConfigError(f"LASTSEEN_STORAGE_URL: unknown scheme {scheme!r} (use file:///path or s3://bucket)")

@@ -119,8 +119,11 @@ def wacz_pages(paths: Iterable[Path]) -> list[dict[str, str]]:
 
     A page is a 200 response with an HTML media type; redirects, errors, images and media are not pages, and a
     page captured again is listed once, at its first capture. Title and text come from the page's metadata
-    record (what the crawl extracted); a page without one is extracted now (archive.extract.pagemeta).
+    record (what the crawl extracted; for a page captured in a browser, from the DOM it rendered), else from
+    another capture's of the same URL that has text (auto mode keeps a script shell's HTTP copy before the
+    browser's); a page without any is extracted now (archive.extract.pagemeta).
     """
+    pages_of: dict[str, str] = {}  # response record id -> its URL
     first: dict[str, tuple[str, Path, int, str]] = {}  # url -> (WARC-Date, file, offset, response record id)
     described: dict[str, dict[str, Any]] = {}  # response record id -> its metadata record's fields
     for path in paths:
@@ -136,11 +139,16 @@ def wacz_pages(paths: Iterable[Path]) -> list[dict[str, str]]:
                         described[concurrent] = fields
                 elif record.rec_type == "response" and _is_html_page(record):
                     date = headers.get_header("WARC-Date") or ""
+                    pages_of[headers.get_header("WARC-Record-ID")] = uri
                     if uri not in first or date < first[uri][0]:
                         first[uri] = (date, path, records.get_record_offset(), headers.get_header("WARC-Record-ID"))
+    with_text = {pages_of[record_id]: fields for record_id, fields in described.items()
+                 if record_id in pages_of and fields.get("text")}
     pages = []
     for url, (date, path, offset, record_id) in sorted(first.items(), key=lambda item: (item[1][0], item[0])):
-        fields = described.get(record_id) or _extract(path, offset, url)
+        fields = described.get(record_id) or {}
+        if not fields.get("text"):
+            fields = with_text.get(url) or fields or _extract(path, offset, url)
         page = {"url": url, "ts": _iso_seconds(date), "title": fields.get("title") or url}
         if fields.get("text"):
             page["text"] = fields["text"]

@@ -95,6 +95,9 @@ class Collection(Base):
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     wayback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # captures go to Wayback
+    # How its pages are fetched (archive.vocab.CaptureMode): over HTTP, in a browser, or chosen per page (auto);
+    # None follows LASTSEEN_CAPTURE (default auto).
+    capture_mode: Mapped[str | None] = mapped_column(String(8), default=None)
 
     sources: Mapped[list[Source]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -200,6 +203,10 @@ class Capture(Base):
     warc_length: Mapped[int] = mapped_column(BigInteger)
     record_id: Mapped[str | None] = mapped_column(String(64))
     page_meta: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # A page rendered in a browser: where, in the same WARC file, the record of its rendered DOM sits (the page's
+    # description reads it: the text only the browser saw); None for a page fetched over HTTP.
+    rendered_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    rendered_length: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     source: Mapped[Source] = relationship(back_populates="captures")
 
@@ -392,15 +399,16 @@ class WaybackLookup(Base):
 
 
 class Alert(Base):
-    """One alert for one status transition; unique per transition so it is never raised twice."""
+    """One alert for one status transition (unique per transition, so it is never raised twice), or for one
+    reappearance of a vanished video's footage (no transition: the footage stage's match row holds it)."""
 
     __tablename__ = "alert"
     __table_args__ = (Index("ix_alert_state", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
-    transition_id: Mapped[int] = mapped_column(ForeignKey("status_transition.id", ondelete="CASCADE"),
-                                               unique=True)
+    transition_id: Mapped[int | None] = mapped_column(ForeignKey("status_transition.id", ondelete="CASCADE"),
+                                                      unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -527,6 +535,7 @@ class SearchDocument(Base):
     title: Mapped[str] = mapped_column(Text, default="")
     authors: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    second: Mapped[float | None] = mapped_column(Float, default=None)  # where a video's line is said or shown
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
     tsv: Mapped[Any] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None)
 

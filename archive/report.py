@@ -69,6 +69,7 @@ def source_summary(source: Source) -> dict[str, Any]:
 
 def capture_dict(capture: Capture) -> dict[str, Any]:
     """A capture as researchers cite it: when, what, and where the bytes are."""
+    meta = capture.page_meta or {}
     return {
         "id": capture.id,
         "captured_at": iso(capture.captured_at),
@@ -81,6 +82,11 @@ def capture_dict(capture: Capture) -> dict[str, Any]:
         "warc_uri": capture.warc_uri,
         "warc_offset": capture.warc_offset,
         "warc_length": capture.warc_length,
+        # what its description found: the title and the start of the main text (rendered: read from the DOM a
+        # browser built, text that arrived by scripts included)
+        "title": meta.get("title"),
+        "excerpt": meta.get("excerpt"),
+        "rendered": capture.rendered_offset is not None,
     }
 
 
@@ -217,5 +223,5 @@ def collection_counts(session: Session) -> list[dict[str, Any]]:
                     "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
                     "regions": list(collection_regions(collection)), "created_at": iso(collection.created_at),
                     "wayback": collection.wayback, "paused_at": iso(collection.paused_at),
-                    "deleted_at": iso(collection.deleted_at)})
+                    "deleted_at": iso(collection.deleted_at), "capture": collection.capture_mode})
     return out

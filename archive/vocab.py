@@ -16,6 +16,23 @@ class SourceKind(StrEnum):
     VIDEO = "video"
 
 
+class CaptureMode(StrEnum):
+    """How a collection's pages are fetched: over HTTP, in a browser (text built by scripts kept), or auto (the
+    browser for hosts known to render client-side and for pages whose HTML is a script-loading shell)."""
+
+    HTTP = "http"
+    BROWSER = "browser"
+    AUTO = "auto"
+
+
+def capture_mode(chosen: str | None, default: str) -> CaptureMode:
+    """A collection's capture mode: its own choice, else the default setting (auto when that is no mode)."""
+    for value in (chosen, default):
+        if value in CaptureMode.__members__.values():
+            return CaptureMode(value)
+    return CaptureMode.AUTO
+
+
 class SourceStatus(StrEnum):
     """What is known of a source now."""
 
@@ -58,6 +75,11 @@ class TransitionKind(StrEnum):
     CHANGED = "changed"
     UNREACHABLE = "unreachable"
     ALIVE = "alive"
+
+
+# The kind of an alert with no transition: a vanished video's footage found again (the footage stage makes it,
+# the alert round delivers it); never a status, so no tally of status changes counts it.
+REAPPEARED = "reappeared"
 
 
 class SubmissionState(StrEnum):

@@ -27,18 +27,19 @@ from sqlalchemy.orm import Session
 
 from archive import __version__
 from archive.db import session_scope
+from archive.evidence.keeping import Timestamper, WarcStore
 from archive.models import Capture, Collection, Source, Video
 from archive.storage import StorageError
 from archive.warc import ClosedWarc, PreparedRecord, RollingWarcWriter, prepare_metadata, salvage
 from archive.workspace import Workspace
 from crawler.background import worker_start
-from crawler.timestamping import Timestamper
-from crawler.upload import WarcStore, spool_prefix
+from crawler.upload import spool_prefix
 
 logger = logging.getLogger(__name__)
 _BATCH = 200  # captures loaded, read and described at a time
 _READ_SPAN = 8 * 1024**2  # one ranged read covers neighbouring records of a file up to this many bytes
 # Page metadata kept in the database; the full record (text, structured data, links) is in the WARC.
+EXCERPT = 280  # characters of the main text kept in the database, for `lastseen status`
 DB_META_FIELDS = ("title", "canonical_url", "authors", "published", "modified", "language", "site_name",
                   "description", "charset", "charset_source")
 
@@ -52,8 +53,13 @@ class PageDescription:
     text: str | None = None  # the main text, for the search index (archive.research.search)
 
 
-def describe_page(data: bytes, content_type: str | None, fetched_at: datetime) -> PageDescription:
-    """Describe the page in one stored response record (its bytes as read from the WARC file)."""
+def describe_page(data: bytes, content_type: str | None, fetched_at: datetime,
+                  rendered_for: tuple[str, str] | None = None) -> PageDescription:
+    """Describe the page in one stored response record (its bytes as read from the WARC file).
+
+    rendered_for: (page URL, its response record's id) when data is the record of the DOM a browser rendered
+    (crawler.browser): the description is of what the browser saw, and says so of the page's response record.
+    """
     from archive.extract.pagemeta import extract_page_metadata, text_sha256
     from archive.extract.videos import find_videos
     from archive.warc import WarcError, decoded_body, read_record
@@ -64,16 +70,21 @@ def describe_page(data: bytes, content_type: str | None, fetched_at: datetime) -
     except WarcError as exc:
         logger.warning("capture unreadable for its description: %s", exc)
         return PageDescription({})
-    meta = extract_page_metadata(body, stored.target_uri, content_type)
+    url, record_id = rendered_for or (stored.target_uri, stored.record_id)
+    meta = extract_page_metadata(body, url, content_type)
     found = meta.as_dict()
-    videos = find_videos(body, stored.target_uri, encoding=meta.charset)
+    if rendered_for is not None:
+        found["rendered"] = True
+    videos = find_videos(body, url, encoding=meta.charset)
     fields = {**found, "videos": [{"provider": v.provider, "video_id": v.video_id, "url": v.canonical_url,
                                    "found_as": v.found_as} for v in videos]}
-    record = prepare_metadata(url=stored.target_uri, concurrent_to=stored.record_id, fields=fields,
-                              fetched_at=fetched_at)
+    record = prepare_metadata(url=url, concurrent_to=record_id, fields=fields, fetched_at=fetched_at)
     page_meta = {key: found.get(key) for key in DB_META_FIELDS}
     if meta.text:
         page_meta["text_sha256"] = text_sha256(meta.text)
+        page_meta["excerpt"] = " ".join(meta.text[:EXCERPT * 2].split())[:EXCERPT]
+    if rendered_for is not None:
+        page_meta["rendered"] = True
     return PageDescription(page_meta, record, meta.text)
 
 
@@ -107,22 +118,23 @@ class PageDescriber:
         """Start the workers now (they import while the crawl downloads, then wait at low priority)."""
         self._executor().submit(_ready)
 
-    def describe(self, jobs: Iterator[tuple[int, bytes, str | None]]) -> Iterator[tuple[int, PageDescription]]:
-        """(capture id, description) for each (capture id, record bytes, content type), in order."""
+    def describe(self, jobs: Iterator[_Job]) -> Iterator[tuple[int, PageDescription]]:
+        """(capture id, description) for each (capture id, record bytes, content type, rendered_for), in order."""
         window: deque[tuple[int, Future[PageDescription]]] = deque()
-        for capture_id, data, content_type in jobs:
-            window.append((capture_id, self._submit(data, content_type)))
+        for capture_id, data, content_type, rendered_for in jobs:
+            window.append((capture_id, self._submit(data, content_type, rendered_for)))
             if len(window) >= self.workers * 4:
                 yield self._result(*window.popleft())
         while window:
             yield self._result(*window.popleft())
 
-    def _submit(self, data: bytes, content_type: str | None) -> Future[PageDescription]:
+    def _submit(self, data: bytes, content_type: str | None,
+                rendered_for: tuple[str, str] | None) -> Future[PageDescription]:
         try:
-            return self._executor().submit(describe_page, data, content_type, datetime.now(UTC))
+            return self._executor().submit(describe_page, data, content_type, datetime.now(UTC), rendered_for)
         except BrokenProcessPool:
             self._pool = None
-            return self._executor().submit(describe_page, data, content_type, datetime.now(UTC))
+            return self._executor().submit(describe_page, data, content_type, datetime.now(UTC), rendered_for)
 
     def _result(self, capture_id: int, future: Future[PageDescription]) -> tuple[int, PageDescription]:
         try:
@@ -151,33 +163,54 @@ class _Stored:
     warc_uri: str
     offset: int
     length: int
+    url: str = ""
+    record_id: str | None = None
+    rendered_offset: int | None = None  # the browser's rendered DOM, described instead of the response's body
+    rendered_length: int | None = None
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """Where the record to describe sits: the rendered DOM's when the page was captured in a browser."""
+        if self.rendered_offset is not None and self.rendered_length is not None:
+            return self.rendered_offset, self.rendered_length
+        return self.offset, self.length
+
+
+RENDERED_TYPE = "text/html; charset=utf-8"  # the rendered DOM is written as UTF-8, whatever the page declared
+_Job = tuple[int, bytes, str | None, tuple[str, str] | None]
 
 
 def _load(session: Session, ids: Sequence[int]) -> list[_Stored]:
     rows = session.execute(
         select(Capture.id, Capture.source_id, Source.kind, Capture.record_type, Capture.payload_sha256,
-               Capture.content_type, Capture.warc_uri, Capture.warc_offset, Capture.warc_length)
+               Capture.content_type, Capture.warc_uri, Capture.warc_offset, Capture.warc_length, Capture.url,
+               Capture.record_id, Capture.rendered_offset, Capture.rendered_length)
         .join(Source, Source.id == Capture.source_id).where(Capture.id.in_(list(ids))))
-    return sorted((_Stored(*row) for row in rows), key=lambda c: (c.warc_uri, c.offset))
+    return sorted((_Stored(*row) for row in rows), key=lambda c: (c.warc_uri, c.span[0]))
 
 
-def _read(ws: Workspace, captures: Sequence[_Stored]) -> Iterator[tuple[int, bytes, str | None]]:
-    """Each capture's record bytes, neighbours of one file fetched by one ranged read."""
+def _read(ws: Workspace, captures: Sequence[_Stored]) -> Iterator[_Job]:
+    """Each capture's record bytes (its rendered DOM's, for a page captured in a browser), neighbours of one file
+    fetched by one ranged read."""
     start = 0
     while start < len(captures):
         first, end = captures[start], start + 1
+        begin = first.span[0]
         while (end < len(captures) and captures[end].warc_uri == first.warc_uri
-               and captures[end].offset + captures[end].length - first.offset <= _READ_SPAN):
+               and sum(captures[end].span) - begin <= _READ_SPAN):
             end += 1
         group = captures[start:end]
-        span = group[-1].offset + group[-1].length - first.offset
+        span = max(sum(c.span) for c in group) - begin
         try:
-            data = ws.storage.read(ws.storage.key_of(first.warc_uri), first.offset, span)
+            data = ws.storage.read(ws.storage.key_of(first.warc_uri), begin, span)
         except StorageError as exc:
             logger.error("captures in %s stay without metadata for now: %s", first.warc_uri, exc)
             data = b""
         for capture in group if data else ():
-            yield capture.id, data[capture.offset - first.offset:][:capture.length], capture.content_type
+            offset, length = capture.span
+            rendered = (capture.url, capture.record_id or "") if capture.rendered_offset is not None else None
+            content_type = RENDERED_TYPE if rendered else capture.content_type
+            yield capture.id, data[offset - begin:][:length], content_type, rendered
         start = end
 
 
@@ -195,8 +228,9 @@ def _copy_from_originals(session: Session, revisits: Sequence[_Stored]) -> int:
 
 
 class _MetadataFiles:
-    """The rolling WARC file of metadata records, kept the one way every WARC file is (crawler.upload.WarcStore:
-    stored, in the custody record, timestamped); when one is stored, its captures' page_meta is filled."""
+    """The rolling WARC file of metadata records, kept the one way every WARC file is
+    (archive.evidence.keeping.WarcStore: stored, in the custody record, timestamped); when one is stored, its
+    captures' page_meta is filled."""
 
     def __init__(self, ws: Workspace, collection: str | None, actor: str) -> None:
         self.ws, self.collection = ws, collection
@@ -285,8 +319,10 @@ def describe_captures(ws: Workspace, capture_ids: Sequence[int], describer: Page
         for start in range(0, len(capture_ids), _BATCH):
             with session_scope(ws.sessions) as session:
                 captures = _load(session, capture_ids[start:start + _BATCH])
-                copied += _copy_from_originals(session, [c for c in captures if c.record_type == "revisit"])
-            responses = {c.id: c for c in captures if c.record_type == "response"}
+                # a revisit's page is its original's, unless a browser rendered it (its scripts' data may differ)
+                copied += _copy_from_originals(session, [c for c in captures if c.record_type == "revisit"
+                                                         and c.rendered_offset is None])
+            responses = {c.id: c for c in captures if c.record_type == "response" or c.rendered_offset is not None}
             for capture_id, found in describer.describe(_read(ws, list(responses.values()))):
                 files.add(responses[capture_id], found)
     finally:

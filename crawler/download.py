@@ -38,11 +38,22 @@ class MediaError(Exception):
 
 @dataclass
 class Download:
-    """What yt-dlp fetched into a folder: the media file, the extras (file, URL it came from), the info JSON."""
+    """What yt-dlp fetched into a folder: the media file, the extras, the info JSON."""
 
     media: Path
     info: dict[str, Any]
-    extras: list[tuple[Path, str]] = field(default_factory=list)
+    extras: list[Extra] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A file kept beside the media: a thumbnail or a caption track (its language and kind: subtitles, automatic,
+    track), with the URL it came from (None: no one URL served it)."""
+
+    path: Path
+    url: str | None
+    language: str | None = None
+    caption: str | None = None
 
 
 class _Messages:
@@ -87,7 +98,8 @@ def download_options(folder: Path, *, timeout: int, max_bytes: int, max_height: 
         "socket_timeout": timeout, "retries": 1, "fragment_retries": 1, "extractor_retries": 1,
         "logger": messages, "max_filesize": max_bytes, "outtmpl": str(folder / "media.%(ext)s"),
         "format": media_format(max_height, can_merge), "merge_output_format": "mp4",
-        "writethumbnail": True, "writesubtitles": True, "subtitleslangs": ["all", "-live_chat"],
+        "writethumbnail": True, "writesubtitles": True, "writeautomaticsub": True,
+        "subtitleslangs": ["all", "-live_chat"], "subtitlesformat": "vtt/best",  # every language, WebVTT first
         # A thumbnail or subtitle that fails must not cost the video: errors are collected, not raised.
         "ignoreerrors": True,
     }
@@ -149,17 +161,20 @@ def _media_file(info: dict[str, Any], folder: Path) -> Path | None:
     return None
 
 
-def _extras(info: dict[str, Any], folder: Path) -> list[tuple[Path, str]]:
-    """The thumbnail and subtitle files written, with the URL each was fetched from."""
+def _extras(info: dict[str, Any], folder: Path) -> list[Extra]:
+    """The thumbnail and subtitle files written, with the URL each was fetched from (a subtitle's language and
+    whether the provider made it automatically)."""
     found = []
     for thumbnail in info.get("thumbnails") or []:
         path = _inside(thumbnail.get("filepath"), folder)
         if path is not None and thumbnail.get("url"):
-            found.append((path, thumbnail["url"]))
-    for subtitle in (info.get("requested_subtitles") or {}).values():
+            found.append(Extra(path, thumbnail["url"]))
+    own = info.get("subtitles") or {}
+    for language, subtitle in (info.get("requested_subtitles") or {}).items():
         path = _inside(subtitle.get("filepath"), folder)
-        if path is not None and subtitle.get("url"):
-            found.append((path, subtitle["url"]))
+        if path is not None:
+            url = subtitle.get("url") if str(subtitle.get("url") or "").startswith(("http://", "https://")) else None
+            found.append(Extra(path, url, str(language), "subtitles" if language in own else "automatic"))
     return found
 
 

@@ -4,7 +4,7 @@ The extension owns the crawl's WARC writer and its lifecycle, driven by Scrapy's
 written at the `response_downloaded` signal, before any middleware decompresses the body, so gzip/br
 payloads stay as the server sent them. The crawl's parts hang off it, one concept each: closed files go to
 its WarcUploader (crawler.upload), which stores them; its CaptureRecorder (crawler.recording) records the
-capture rows the pipelines hand over once their file is stored; its Timestamper (crawler.timestamping) stamps
+capture rows the pipelines hand over once their file is stored; its Timestamper (archive.evidence.keeping) stamps
 each stored file; its CrawlSummary (crawler.summary) counts what happened.
 """
 
@@ -24,15 +24,17 @@ from scrapy.http import Response
 from twisted.internet import task
 
 from archive import __version__
+from archive.evidence.keeping import Timestamper, WarcStore
 from archive.warc import RevisitTarget, RollingWarcWriter, custody_warcinfo
 from crawler.recording import CaptureRecorder
 from crawler.summary import CrawlSummary
-from crawler.timestamping import Timestamper
-from crawler.upload import WarcStore, WarcUploader, spool_prefix
+from crawler.upload import WarcUploader, spool_prefix
 from crawler.workspace import crawler_workspace
 
 META_RECORDS = "lastseen_warc"
 META_PREVIOUS = "lastseen_previous"
+META_BROWSER = "lastseen_browser"  # capture this request in a browser (crawler.browser.middleware)
+META_RENDERED = "lastseen_rendered"  # the record of the DOM the browser rendered (WarcRecordInfo)
 
 
 class WarcCapture:

@@ -7,7 +7,7 @@ from typing import Any
 
 from scrapy.http import Response
 
-from archive.warc import ExchangeRecords
+from archive.warc import ExchangeRecords, WarcRecordInfo
 
 
 @dataclass
@@ -26,6 +26,8 @@ class PageCapture:
     redirect_to: str | None = None  # a redirect hop: archived under its own URL, followed as its own request
     video_info: dict[str, Any] | None = None  # yt-dlp's info of a video source (for its media's metadata record)
     describe: bool = False  # an HTML page: its metadata is described after the crawl, from the WARC record
+    # captured in a browser: the record of the DOM it rendered (in the file of `records`), described for its text
+    rendered: WarcRecordInfo | None = None
 
 
 @dataclass

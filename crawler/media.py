@@ -6,8 +6,11 @@ Two ways in, so replay tools play what they find:
 - anything else (a YouTube or Vimeo page, a page with an HTML5 player) is downloaded by yt-dlp (crawler.download)
   and written as a `resource` record under the media's own URL (the file yt-dlp fetched), or
   `urn:lastseen:media:<page URL>` when no one URL served it (merged formats, HLS/DASH fragments), tied to the
-  page's response record by WARC-Concurrent-To, with its thumbnail and subtitles. Never under the page's URL:
-  replay tools would then serve the MP4 as the page's newest capture.
+  page's response record by WARC-Concurrent-To, with its thumbnail and captions (the provider's subtitles and
+  automatic captions in every language offered, and the page's own `<track>` files: crawler.captions), each a
+  resource record under its own URL (or urn:lastseen:captions:<language>:<media URI>) WARC-Concurrent-To the
+  media record, its language in `Lastseen-Language`. Never under the page's URL: replay tools would then serve
+  the MP4 as the page's newest capture.
 Each gets a `metadata` record holding yt-dlp's info JSON without cookies or credentials, tied to the media
 record by WARC-Concurrent-To; its `lastseen` field names the page and the media record's URI. The video row
 points at the capture row of the media record, written once its WARC file is stored.
@@ -37,11 +40,13 @@ from sqlalchemy import select
 from archive.captures import capture_row
 from archive.db import session_scope
 from archive.due import awaiting_media
+from archive.extract.tracks import Track, page_tracks
 from archive.models import Capture, Collection, CrawlFailure, Source, Video
 from archive.providers.info import fetch_ytdlp
 from archive.storage import sha256_file
 from archive.warc import PreparedFile, PreparedRecord, WarcRecordInfo, prepare_metadata, prepare_resource
-from crawler.download import Download, MediaError, clean_info, content_type, download_media, media_url
+from crawler.captions import fetch_tracks
+from crawler.download import Download, Extra, MediaError, clean_info, content_type, download_media, media_url
 from crawler.items import PageCapture
 from crawler.pipelines import CrawlPipeline
 
@@ -49,6 +54,8 @@ logger = logging.getLogger(__name__)
 MEDIA_SETTING = "LASTSEEN_MEDIA"  # Scrapy setting: True/False forces media on or off; None: the collection's switch
 _MEDIA_TYPES = ("video/", "audio/")
 MEDIA_URI_PREFIX = "urn:lastseen:media:"  # a download no one URL served, named after its page
+CAPTIONS_URI_PREFIX = "urn:lastseen:captions:"  # a caption track no one URL served: + language + ":" + media URI
+LANGUAGE_HEADER, CAPTION_HEADER = "Lastseen-Language", "Lastseen-Caption"  # a track's language; its kind
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class MediaJob:
     info: dict[str, Any] | None = None
     capture: WarcRecordInfo | None = None
     page_record: str | None = None  # the record id of the page's response, when this crawl captured it
+    tracks: tuple[Track, ...] = ()  # the caption tracks the page gives its player
 
 
 def media_capture(item: PageCapture) -> WarcRecordInfo | None:
@@ -109,8 +117,11 @@ class MediaPipeline(CrawlPipeline):
     def process_item(self, item: Any) -> Any:
         """Hand a captured video source to the pool and pass the item on at once."""
         if self.enabled and isinstance(item, PageCapture) and item.kind == "video" and item.redirect_to is None:
-            self._submit(MediaJob(item.source_id, item.requested_url, item.video_info, media_capture(item),
-                                  item.records.response.record_id))
+            direct = media_capture(item)
+            tracks = () if direct or item.failure else tuple(page_tracks(item.response.body, item.requested_url,
+                                                                         item.content_type))
+            self._submit(MediaJob(item.source_id, item.requested_url, item.video_info, direct,
+                                  item.records.response.record_id, tracks))
         return item
 
     async def close_spider(self) -> None:
@@ -164,7 +175,9 @@ class MediaPipeline(CrawlPipeline):
                                       timeout=settings.download_timeout, max_bytes=settings.media_size_cap,
                                       allow_networks=settings.allow_networks, max_height=settings.media_max_height)
             page_record = job.page_record or self._page_record(job.source_id)
-            records = self._records(job.url, download, folder, page_record)
+            extras = download.extras + fetch_tracks(job.tracks, folder, settings,
+                                                    known={extra.url for extra in download.extras if extra.url})
+            records = self._records(job.url, download, extras, page_record)
             try:
                 placed = writer.append_all(records)
             finally:
@@ -194,10 +207,10 @@ class MediaPipeline(CrawlPipeline):
                 Capture.source_id == source_id, Capture.record_type.in_(("response", "revisit")))
                 .order_by(Capture.captured_at.desc()).limit(1))
 
-    def _records(self, url: str, download: Download, folder: Path,
+    def _records(self, url: str, download: Download, extras: list[Extra],
                  page_record: str | None) -> list[PreparedFile | PreparedRecord]:
         """The media's resource record (under its own URI, tied to the page's record), its metadata record, then
-        one resource record per thumbnail or subtitle."""
+        one resource record per thumbnail or caption track."""
         spool = self.ws.settings.spool_dir
         now = datetime.now(UTC)
         uri = media_url(download.info) or MEDIA_URI_PREFIX + url
@@ -209,10 +222,13 @@ class MediaPipeline(CrawlPipeline):
             named = {**download.info, "lastseen": {"page_url": url, "media_uri": uri,
                                                    "media_record_id": media.info.record_id}}
             records.append(self._metadata(url, media.info.record_id, named))
-            for path, source in download.extras:
-                records.append(prepare_resource(path, uri=source, content_type=content_type(path), fetched_at=now,
-                                                spool_dir=spool, sha256=sha256_file(path),
-                                                concurrent_to=media.info.record_id))
+            for extra in extras:
+                language = extra.language or "und"
+                headers = {LANGUAGE_HEADER: language, CAPTION_HEADER: extra.caption} if extra.caption else None
+                records.append(prepare_resource(
+                    extra.path, uri=extra.url or f"{CAPTIONS_URI_PREFIX}{language}:{uri}",
+                    content_type=content_type(extra.path), fetched_at=now, spool_dir=spool,
+                    sha256=sha256_file(extra.path), concurrent_to=media.info.record_id, extra_headers=headers))
         except BaseException:
             for record in records:
                 if isinstance(record, PreparedFile):

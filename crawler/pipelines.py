@@ -148,6 +148,8 @@ class CaptureRowPipeline(CrawlPipeline):
             return item
         row = capture_row(item.source_id, item.records.response, url=item.response.url,
                           http_status=item.response.status, content_type=item.content_type, page_meta=None)
+        if item.rendered is not None:  # captured in a browser: its description reads the DOM the browser rendered
+            row.update(rendered_offset=item.rendered.offset, rendered_length=item.rendered.length)
         failure = item.failure
         if failure is None and item.redirect_to is None and not 200 <= item.response.status < 300:
             failure = f"http_{item.response.status}"

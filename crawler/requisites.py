@@ -88,7 +88,8 @@ class RequisitePipeline(CrawlPipeline):
         """Pass the item on; for a captured HTML page, queue what it needs."""
         if self.enabled and isinstance(item, PageCapture):
             self._seen.update({item.requested_url, item.response.url})
-            if item.describe and item.redirect_to is None:
+            # a page captured in a browser: its recorder wrote everything the page loaded
+            if item.describe and item.redirect_to is None and item.rendered is None:
                 page = PageBudget(item.source_id, item.response.url, self.count, self.size)
                 found = html_requisites(item.response.body, item.response.url, item.content_type)
                 self._queue(page, found, item.response.url)

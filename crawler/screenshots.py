@@ -122,7 +122,8 @@ class Screenshots:
         record = item.records.response
         self.archived.remember(item.response.url, record)
         html = "html" in (item.content_type or "").lower()
-        if item.kind != "page" or item.failure or not html or record.record_type != "response":
+        # a page captured in a browser had its screenshot taken there, from the same page
+        if item.kind != "page" or item.failure or not html or record.record_type != "response" or item.rendered:
             return
         if len(self._futures) >= MAX_WAITING:
             self._failed(item.source_id, item.response.url, "too many pages waiting for a screenshot")

@@ -49,6 +49,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     # A page's requisites share its byte cap: each gets at most what is left (after the guard has passed it).
     "crawler.requisites.RequisiteBudgetMiddleware": 60,
+    # Pages of collections captured in a browser: rendered and recorded there, after robots.txt and the other
+    # request middlewares (last, where Scrapy's download handler would be).
+    "crawler.browser.middleware.BrowserCaptureMiddleware": 950,
 }
 EXTENSIONS = {
     "crawler.extensions.WarcCapture": 100,

@@ -1,10 +1,7 @@
-"""Storing the crawl's WARC files: the one way a closed file is kept, and the thread that keeps them in turn.
-
-A closed file is stored with its CDXJ index (`store_warc`), the custody record gets a `captured` event naming
-it, what waited for it is recorded, and only then is it removed from the spool and handed to the Timestamper
-(crawler.timestamping). `WarcStore.keep` is that path, for the crawl's files and the page-metadata files alike.
-Files an earlier crawl of the same collection left in the spool (its upload failed, or it died) are salvaged
-and stored the same way.
+"""Storing the crawl's WARC files: the thread that keeps them in turn, the one way every WARC file is kept
+(archive.evidence.keeping.WarcStore: stored with its CDXJ index, a `captured` custody event, what waited for it
+recorded, then timestamped). Files an earlier crawl of the same collection left in the spool (its upload failed,
+or it died) are salvaged and stored the same way.
 """
 
 from __future__ import annotations
@@ -13,19 +10,13 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
-from archive.db import session_scope
-from archive.evidence import CAPTURED, record
-from archive.storage import StorageError, StoredObject, warc_key
-from archive.warc import ClosedWarc, salvage, write_index
-from archive.workspace import Workspace
+from archive.evidence.keeping import WarcStore
+from archive.storage import StorageError
+from archive.warc import ClosedWarc, salvage
 from crawler.recording import CaptureRecorder
 from crawler.summary import CrawlSummary
-from crawler.timestamping import Timestamper
 
 logger = logging.getLogger(__name__)
 
@@ -33,44 +24,6 @@ logger = logging.getLogger(__name__)
 def spool_prefix(collection: str) -> str:
     """The name every spooled WARC file of a collection's crawl starts with."""
     return "lastseen-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in collection)
-
-
-def store_warc(ws: Workspace, closed: ClosedWarc) -> StoredObject:
-    """Store a closed file and its CDXJ index; the stored file. Raises StorageError or OSError.
-
-    The file is uploaded while its index is built and uploaded beside it: the last file of a crawl is stored
-    after its last download, so both waits would add up in the crawl's time.
-    """
-    now = datetime.now(UTC)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-put") as pool:
-        warc = pool.submit(ws.storage.put_file, warc_key(closed.path.name, now), closed.path, "application/warc")
-        cdxj = write_index(closed)
-        ws.storage.put_file(warc_key(cdxj.name, now), cdxj, "application/x-cdxj")
-        stored = warc.result()
-    cdxj.unlink(missing_ok=True)
-    return stored
-
-
-class WarcStore:
-    """The one way a closed WARC file is kept: stored with its index, in the custody record, then stamped."""
-
-    def __init__(self, ws: Workspace, actor: str, stamper: Timestamper) -> None:
-        self.ws, self.actor, self.stamper = ws, actor, stamper
-
-    def keep(self, closed: ClosedWarc, collections: Iterable[str | None],
-             recorded: Callable[[str], None]) -> StoredObject:
-        """Store the file; a `captured` event for each collection it holds records of; recorded(uri) for what
-        waited for it; then out of the spool and to the Timestamper. Raises StorageError or OSError (the file
-        stays in the spool)."""
-        stored = store_warc(self.ws, closed)
-        with session_scope(self.ws.sessions) as session:
-            for collection in collections:
-                record(session, CAPTURED, self.actor, [stored.uri], collection=collection,
-                       detail={"sha256": stored.sha256, "size": stored.size, "records": closed.records})
-        recorded(stored.uri)
-        closed.path.unlink(missing_ok=True)
-        self.stamper.put(stored.uri)
-        return stored
 
 
 class WarcUploader:

@@ -4,7 +4,8 @@ The pages are served on 127.0.0.1 at the site's port, the only address the allow
 has its own two canaries, one on 127.0.0.2 and one on another port of 127.0.0.1 (same site, other port), so
 what reached where is known. A plain Chromium shows each technique works (the control); the hardened one,
 through the guarded forwarding proxy (with and without an upstream proxy), and screenshots rendered from the
-archive, reach none, and no screenshot shows the internal page.
+archive, and captures in a capture browser (browser mode) reach none, and no screenshot shows the internal
+page.
 """
 
 from __future__ import annotations
@@ -152,6 +153,36 @@ def test_no_technique_reaches_a_canary_from_a_screenshot(settings: Settings, sit
     assert len(shots) >= len(TECHNIQUES) - 2, sorted(shots)  # two pages navigate away while loading
     assert not [uri for uri, image in shots.items() if _shows_red(image)]
     assert all(site.hits(f"/steer/{name}") == 1 for name in TECHNIQUES), "the crawl's fetch, none for a screenshot"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("proxied", [False, True], ids=["direct", "LASTSEEN_PROXY"])
+def test_no_technique_reaches_a_canary_in_browser_capture(settings: Settings, site: Site, canaries,
+                                                          proxied: bool) -> None:
+    """The crawl captures every technique's page in a capture browser (everything it receives recorded, its
+    screenshot taken from the same page): no canary is reached, no record holds the internal page, and no
+    stored image shows it."""
+    if chromium_found(settings) is None:
+        _need("Chromium and Playwright")
+    allow = _serve(site, canaries)
+    env = {"LASTSEEN_SCREENSHOTS": "yes", "LASTSEEN_ALLOW_NETWORKS": allow, "LASTSEEN_CAPTURE": "browser",
+           "LASTSEEN_BROWSER_PAGE_SECONDS": "5", "LASTSEEN_BROWSERS": "4"}
+    if not proxied:
+        env["LASTSEEN_PROXY"] = ""
+    code, summary, stderr = crawl(settings, site, *[site.url(f"/steer/{name}") for name in TECHNIQUES],
+                                  "-c", "steer", extra_env=env)
+    assert code in (0, 1) and summary["captured"] >= len(TECHNIQUES) - 2, stderr[-3000:]
+    time.sleep(0.5)
+    assert _reached(canaries) == dict.fromkeys(TECHNIQUES, 0)
+    records = stored_records(settings)
+    assert not [h.get_header("WARC-Target-URI") for _, kind, h, body in records
+                if kind in {"response", "resource"} and b"INTERNAL SECRET" in body]
+    rendered = {h.get_header("WARC-Target-URI") for _, kind, h, _ in records
+                if kind == "resource" and h.get_header("WARC-Target-URI").startswith("urn:lastseen:rendered:")}
+    assert len(rendered) >= len(TECHNIQUES) - 2, sorted(rendered)  # captured in the browser, not over HTTP
+    shots = {h.get_header("WARC-Target-URI"): body for _, kind, h, body in records
+             if kind == "resource" and h.get_header("WARC-Target-URI").startswith("urn:lastseen:screenshot:")}
+    assert shots and not [uri for uri, image in shots.items() if _shows_red(image)]
 
 
 def test_chromium_runs_sandboxed_as_an_unprivileged_user(caplog: pytest.LogCaptureFixture) -> None:

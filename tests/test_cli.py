@@ -157,7 +157,7 @@ def test_collection_settings(run) -> None:
     assert code == 0 and data == {"name": "ru", "description": "Russian-language news", "recheck_interval": 21600,
                                   "obey_robots": False, "alert_on_changed": True, "public_read": True,
                                   "proxy": None, "cookies_file": None, "screenshots": True, "media": True,
-                                  "regions": [], "wayback": True, "paused": None, "deleted": None}
+                                  "regions": [], "wayback": True, "capture": "auto", "paused": None, "deleted": None}
     code, out, _ = run("collection", "ru", "--robots", "obey", "--screenshots", "no", "--json")
     assert json.loads(out)["obey_robots"] is True and json.loads(out)["recheck_interval"] == 21600
     assert json.loads(out)["screenshots"] is False
@@ -174,6 +174,11 @@ def test_collection_settings(run) -> None:
     assert code == 2 and "--regions" in err
     code, out, _ = run("collection", "ru", "--regions", "", "--json")
     assert json.loads(out)["regions"] == []
+    code, out, _ = run("collection", "ru", "--capture", "browser", "--json")
+    assert code == 0 and json.loads(out)["capture"] == "browser"
+    with pytest.raises(SystemExit) as exit_info:
+        run("collection", "ru", "--capture", "psychic")
+    assert exit_info.value.code == 2
 
 
 def test_collection_proxy_and_cookies_for_ytdlp(run, tmp_path) -> None:

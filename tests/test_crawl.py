@@ -85,6 +85,7 @@ def crawl(settings: Settings, site: Site, *args: str, seaweed_url: str | None = 
         "LASTSEEN_CRAWL_RETRIES": "1",
         "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32",
         "LASTSEEN_SCREENSHOTS": "no",  # Chromium only where a test looks at screenshots
+        "LASTSEEN_CAPTURE": "http",  # ...or at browser capture
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }

@@ -21,7 +21,7 @@ SCRAPY_CHATTER = ("Traceback", "Dumping Scrapy stats", "Overridden settings", "E
 def _crawl(settings: Settings, site: Site, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     site.set("/story", Page("<html><head><title>Story</title></head><body>a story</body></html>"))
     site.set("/gone", Page("gone", status=404))
-    env = env_for(settings, LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_SCREENSHOTS="no",
+    env = env_for(settings, LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_SCREENSHOTS="no", LASTSEEN_CAPTURE="http",
                   LASTSEEN_DESCRIBE_WORKERS="1")
     return subprocess.run([*LASTSEEN, "crawl", *extra, "-c", "news", site.url("/story"), site.url("/gone"),
                            "http://nosuchhost.invalid/"], env=env, capture_output=True, text=True, timeout=300,

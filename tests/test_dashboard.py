@@ -141,7 +141,7 @@ def test_collection_page_in_chromium(api: ApiServer, browser: Any, tmp_path: Pat
     assert page.locator("#sources .badge.status-vanished").count() == 4
     first = rows.first
     assert first.locator("td.url a").inner_text() == "https://news.example/0"
-    assert first.locator("a", has_text="archived copy").get_attribute("href") == f"/api/captures/{data['capture']}"
+    assert first.locator("a", has_text="archived copy").get_attribute("href") == f"/captures/{data['capture']}"
     assert "2026-02-20" in first.locator("time").first.inner_text()
 
     shot = page.screenshot(full_page=True, path=str(tmp_path / "collection.png"))
@@ -173,7 +173,7 @@ def test_source_page_timeline_in_chromium(api: ApiServer, browser: Any) -> None:
     assert xs == sorted(xs) and xs[0] < xs[-1], "checks are placed along time"
     assert page.locator("#checks tbody tr").count() == data["checks"]
     assert page.locator("#transitions tbody tr").count() == 2
-    assert page.locator("#captures a").get_attribute("href") == f"/api/captures/{data['capture']}"
+    assert page.locator("#captures a").get_attribute("href") == f"/captures/{data['capture']}"
     assert page.locator("svg.timeline").screenshot()[:8] == b"\x89PNG\r\n\x1a\n"
     context.close()
 

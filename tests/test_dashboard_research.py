@@ -83,7 +83,7 @@ def test_search_page_links_each_hit_to_its_capture_with_an_escaped_snippet(api: 
     hits = re.findall(r"<li class='hit' data-source='(\d+)'>(.*?)</li>", page.text, re.S)
     assert [int(source) for source, _ in hits] == [ids["page"]]
     hit = hits[0][1]
-    assert f"<a class='capture' href='/api/captures/{ids['captures'][1]}'>" in hit, "the capture the text is from"
+    assert f"<a class='capture' href='/captures/{ids['captures'][1]}'>" in hit, "the capture the text is from"
     assert "<mark>river</mark>" in hit and "<mark>swollen</mark>" in hit
     snippet = re.search(r"<p class='snippet'>(.*?)</p>", hit).group(1)
     assert "<img" not in hit and ("&lt;img src=x onerror=alert(1)&gt;" in snippet or "img" not in snippet), \
@@ -110,7 +110,7 @@ def test_diff_page_shows_the_edited_sentence(api: ApiServer) -> None:
     assert "<span class='removed'>-The mayor closed the bridge.</span>" in page.text
     assert "<span class='added'>+The mayor reopened the bridge.</span>" in page.text
     assert "<span class='same'> Schools stay open.</span>" in page.text, "with the sentence around it"
-    assert f"href='/api/captures/{ids['captures'][0]}'" in page.text
+    assert f"href='/captures/{ids['captures'][0]}'" in page.text
     assert "1 sentence removed, 1 added" in page.text
     same = api.get(f"/sources/{ids['page']}/diff", params={"from": "2026-03-01T09:00", "to": "2026-03-01T10:00"},
                    role=None)

@@ -92,7 +92,7 @@ def test_both_paths_choose_the_same_capture_work(settings: Settings, monkeypatch
     assert in_process == [("fresh", []), ("retry", []), ("edited", [changed_url])]
 
     batches = capture_batches(ws, utcnow(), held=set())
-    queued = {int(key) for batch in batches for key in batch}
+    queued = {int(key) for _, batch in batches for key in batch}
     assert queued == {ids["new"], ids["media"], ids["changed"]}, "the broker queues the failed media download too"
     assert {names[source_id] for source_id in queued} == {name for name, _ in in_process}, \
         "both crawl the same collections"
@@ -132,7 +132,7 @@ def test_the_broker_path_queues_a_failed_media_download_and_a_worker_fetches_it(
     log = tmp_path / "worker.log"
     env = env_for(ws.settings, LASTSEEN_BROKER_URL=broker_url, LASTSEEN_CAPTURE_RETRY="0",
                   LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_DOWNLOAD_TIMEOUT="20",
-                  LASTSEEN_SCREENSHOTS="no", LASTSEEN_DESCRIBE_WORKERS="1")
+                  LASTSEEN_SCREENSHOTS="no", LASTSEEN_CAPTURE="http", LASTSEEN_DESCRIBE_WORKERS="1")
     worker = subprocess.Popen([sys.executable, "-c", "from archive.cli import run; run()", "worker", "--queues",
                                "capture", "--concurrency", "1"], stdout=log.open("ab"), stderr=subprocess.STDOUT,
                               env=env)

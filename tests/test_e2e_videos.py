@@ -192,6 +192,7 @@ def lastseen(settings: Settings, world: Internet, receiver: Receiver, *args: str
            "LASTSEEN_STORAGE_URL": settings.storage_url, "LASTSEEN_PROXY": world.url,
            "REQUESTS_CA_BUNDLE": str(world.ca.pem), "LASTSEEN_ALLOW_NETWORKS": "127.0.0.1/32",
            "LASTSEEN_WEBHOOK_URL": receiver.url(), "LASTSEEN_CONFIRM_CHECKS": "1", "LASTSEEN_SCREENSHOTS": "no",
+           "LASTSEEN_CAPTURE": "http",
            "LASTSEEN_HOST_RATE": "100", "LASTSEEN_PROVIDER_RATE": "100", "LASTSEEN_CHECK_TIMEOUT": "10",
            "LASTSEEN_DOWNLOAD_TIMEOUT": "20", "LASTSEEN_DESCRIBE_WORKERS": "1", "LASTSEEN_CRAWL_RETRIES": "0"}
     done = subprocess.run([str(Path(sys.executable).with_name("lastseen")), *args], capture_output=True, text=True,

@@ -248,7 +248,8 @@ def test_a_crawl_is_timestamped_signed_and_in_the_custody_record(run, ws: Worksp
     url = site.url("/story")
     assert run("add", url, "-c", "ev")[0] == 0
     env = {"LASTSEEN_PROXY": "", "LASTSEEN_TSA_URLS": tsa.url, "LASTSEEN_TSA_CERTS": str(tsa.ca_pem),
-           "LASTSEEN_OPERATOR": "Valley Desk", "LASTSEEN_EGRESS_REGION": "eu-west", "LASTSEEN_SCREENSHOTS": "no"}
+           "LASTSEEN_OPERATOR": "Valley Desk", "LASTSEEN_EGRESS_REGION": "eu-west", "LASTSEEN_SCREENSHOTS": "no",
+           "LASTSEEN_CAPTURE": "http"}
     code, summary, stderr = crawl(ws.settings, site, "-c", "ev", extra_env=env)
     assert code == 0 and summary["captured"] == 1 and summary["timestamps"] == {"kept": 1, "failed": 0}, stderr
     key = ws.storage.key_of(summary["warc_files"][0])

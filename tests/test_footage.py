@@ -22,8 +22,9 @@ from archive.footage.frames import FootageError, Limits, cut_bars
 from archive.footage.index import NumpyScan, PostgresScan
 from archive.footage.prints import hash_file
 from archive.footage.similar import find_video, video_queries
-from archive.footage.tables import Fingerprint
-from tests.conftest import _need
+from archive.footage.tables import AudioPrintRow, Fingerprint
+from archive.models import Source, Video
+from tests.conftest import IN_CI, _need
 from tests.servers.site import Page, Site
 from tests.test_crawl import crawl
 
@@ -46,7 +47,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         _need("ffmpeg is not installed")
     folder = tmp_path_factory.mktemp("clips")
     made = {name: folder / f"{name}.mp4" for name in ("a", *VARIANTS, "b", "c")}
-    ffmpeg("-f", "lavfi", "-i", "mandelbrot=s=480x270:r=15", "-t", "10", "-pix_fmt", "yuv420p", str(made["a"]))
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=s=480x270:r=15", "-f", "lavfi", "-i", "anoisesrc=c=pink:a=0.3:seed=3",
+           "-t", "10", "-pix_fmt", "yuv420p", str(made["a"]))  # with a soundtrack: its fingerprint is kept too
     for name, filters in VARIANTS.items():
         ffmpeg("-i", str(made["a"]), *filters, "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(made[name]))
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=480x270:r=15", "-t", "10", "-pix_fmt", "yuv420p", str(made["b"]))
@@ -108,6 +110,10 @@ def archived(settings: Settings, site: Site, clips: dict[str, Path], run) -> Set
     with session_scope(open_database(settings.database_url)) as session:
         failed = session.scalars(select(Fingerprint).where(Fingerprint.state == "failed")).one()
         assert "not a readable video" in failed.reason
+        heard = session.execute(select(Source.url, AudioPrintRow.seconds).join(Video, Video.source_id == Source.id)
+                                .join(AudioPrintRow, AudioPrintRow.video_id == Video.id)).all()
+        if shutil.which("fpcalc") or IN_CI:  # A's soundtrack; B has no sound, which is no failure
+            assert [url for url, _ in heard] == [urls[0]] and heard[0][1] >= 9, heard
     return settings
 
 

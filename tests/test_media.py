@@ -41,11 +41,15 @@ def provider_site(site: Site) -> None:
     site.set("/media/huge.mp4", Page(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 5000, content_type="video/mp4"))
     site.set("/player", Page('<html><head><title>Flood, filmed</title></head><body><video controls '
                              'poster="/files/p.jpg"><source src="/files/p.mp4" type="video/mp4"><track '
-                             'kind="subtitles" src="/files/p.en.vtt" srclang="en"></video></body></html>',
+                             'kind="subtitles" src="/files/p.en.vtt" srclang="en"><track kind="captions" '
+                             'src="/files/p.cc.vtt" srclang="en"><track kind="descriptions" src="/files/p.ad.vtt">'
+                             '<track kind="chapters" src="/files/p.ch.vtt"></video></body></html>',
                              headers=[("Set-Cookie", f"session={SECRET}; Path=/")]))
     site.set("/files/p.mp4", Page(PLAYER_MP4, content_type="video/mp4"))
     site.set("/files/p.jpg", Page(POSTER, content_type="image/jpeg"))
     site.set("/files/p.en.vtt", Page(CAPTIONS, content_type="text/vtt"))
+    site.set("/files/p.cc.vtt", Page(CAPTIONS.replace("rises", "rises [water]"), content_type="text/vtt"))
+    site.set("/files/p.ad.vtt", Page(CAPTIONS.replace("the river rises", "a man waves"), content_type="text/vtt"))
 
 
 def warc_records(settings: Settings) -> list:
@@ -108,9 +112,12 @@ def test_media_goes_into_the_warc_files(crawled: Settings, site: Site) -> None:
     assert info["title"].startswith("Flood, filmed") and info["webpage_url"] == site.url("/player")
     assert info["lastseen"] == {"page_url": site.url("/player"), "media_uri": site.url("/files/p.mp4"),
                                 "media_record_id": media_id}
-    extras = {h.get_header("WARC-Target-URI"): b for _, (k, h, b) in by_id.items()
-              if k == "resource" and h.get_header("WARC-Concurrent-To") == media_id}
-    assert extras == {site.url("/files/p.jpg"): POSTER, site.url("/files/p.en.vtt"): CAPTIONS.encode()}
+    extras = {h.get_header("WARC-Target-URI"): (b, h.get_header("Lastseen-Language"))
+              for _, (k, h, b) in by_id.items() if k == "resource" and h.get_header("WARC-Concurrent-To") == media_id}
+    # yt-dlp keeps one track a language; the page's other tracks are fetched beside it (not its chapters).
+    assert extras == {site.url("/files/p.jpg"): (POSTER, None), site.url("/files/p.en.vtt"): (CAPTIONS.encode(), "en"),
+                      site.url("/files/p.cc.vtt"): (CAPTIONS.replace("rises", "rises [water]").encode(), "en"),
+                      site.url("/files/p.ad.vtt"): (CAPTIONS.replace("the river rises", "a man waves").encode(), "und")}
     for kind, _headers, body in records:
         if kind == "metadata":
             assert SECRET.encode() not in body and b'"cookies"' not in body, "no cookies in any info JSON"

@@ -35,6 +35,7 @@ def test_migrations_match_models(settings: Settings) -> None:
     """Autogenerate finds nothing to add: every model change came with its migration (SQLite's full-text index,
     search_fts and its shadow tables, is an index the migration keeps, not a model). The stages' own tables
     (footage, words) are loaded too, whichever tests ran before."""
+    import archive.footage.links  # noqa: F401
     import archive.footage.tables  # noqa: F401
     import archive.words.tables  # noqa: F401
 

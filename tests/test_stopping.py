@@ -98,7 +98,7 @@ def test_the_scheduler_stops_on_time_while_a_job_hangs(settings: Settings, site:
     log = tmp_path / "schedule.log"
     env = env_for(ws.settings, LASTSEEN_WAYBACK_URL=silent.url, LASTSEEN_WAYBACK_COLLECTION="news",
                   LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1", LASTSEEN_DESCRIBE_WORKERS="1",
-                  LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32")
+                  LASTSEEN_SCREENSHOTS="no", LASTSEEN_CAPTURE="http", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32")
     process = _start(["schedule"], env, log)
     try:
         _wait(lambda: _hanging_submission(ws), 120, "a capture and its hanging Wayback submission", [log])
@@ -132,7 +132,8 @@ def test_the_scheduler_and_a_worker_stop_on_time_and_let_go_of_their_leases(
     ws = _workspace(settings, site, silent, broker_url=broker.url, task_lease=300)
     env = env_for(ws.settings, LASTSEEN_BROKER_URL=broker.url, LASTSEEN_WAYBACK_URL=silent.url,
                   LASTSEEN_WAYBACK_COLLECTION="news", LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1",
-                  LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no", LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32",
+                  LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no", LASTSEEN_CAPTURE="http",
+                  LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32",
                   LASTSEEN_TASK_LEASE="300")
     logs = [tmp_path / "worker.log", tmp_path / "schedule.log"]
     worker = _start(["worker"], env, logs[0])

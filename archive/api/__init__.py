@@ -24,7 +24,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import __version__
-from archive.api import admin, controls, dashboard, dossier, memento, ops, pages, read, research, watchlist, write
+from archive.api import (
+    admin,
+    archived,
+    controls,
+    dashboard,
+    dossier,
+    footage,
+    memento,
+    ops,
+    pages,
+    read,
+    research,
+    watchlist,
+    words,
+    write,
+)
 from archive.api.jobs import JobRunner
 from archive.api.workers import WorkerView
 from archive.config import Settings
@@ -36,7 +51,8 @@ logger = logging.getLogger("lastseen.api")
 MAX_BODY = 1024 * 1024
 # Route order is part of the interface: /api/sources/export must come before /api/sources/{source_id}.
 ROUTERS = (read.router, memento.router, write.router, watchlist.router, admin.router, ops.router, dashboard.router,
-           controls.router, research.router, pages.router, dossier.router)
+           controls.router, research.router, pages.router, dossier.router, archived.router,
+           words.router, footage.router)
 
 
 def create_app(settings: Settings, *, resolve: Resolver = resolve_host) -> FastAPI:
@@ -66,6 +82,7 @@ def create_app(settings: Settings, *, resolve: Resolver = resolve_host) -> FastA
     _error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    archived.mount_replay(app)
     return app
 
 

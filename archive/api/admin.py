@@ -47,8 +47,8 @@ def _webhook_dict(hook: Webhook, collection: str | None, secret: str | None = No
 def update_collection(name: NamePath, body: CollectionPatch, request: Request,
                       who: AdminDep) -> dict[str, Any]:
     """Change a collection's description, make it readable without a token (public_read), name the regions its
-    sources are checked from (regions), its recheck interval (every: next checks move at once) or whether its
-    captures go to the Wayback target (wayback)."""
+    sources are checked from (regions), its recheck interval (every: next checks move at once), whether its
+    captures go to the Wayback target (wayback) or how its pages are fetched (capture: http, browser, auto)."""
     with session_scope(workspace_of(request).sessions) as session:
         collection = collection_or_404(session, name)
         if body.description is not None:
@@ -59,6 +59,8 @@ def update_collection(name: NamePath, body: CollectionPatch, request: Request,
             collection.regions = body.regions or None
         if body.wayback is not None:
             collection.wayback = body.wayback
+        if body.capture is not None:
+            collection.capture_mode = body.capture.value
         if body.every is not None:
             try:
                 collection.recheck_interval = recheck_interval(body.every)

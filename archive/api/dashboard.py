@@ -32,6 +32,7 @@ from archive.api.read import collection_rows
 from archive.api.schemas import MAX_ID, IdPath, NamePath, Status
 from archive.captures import latest_screenshot
 from archive.db import session_scope
+from archive.footage.show import footage_of
 from archive.models import Capture, Check, Collection, Source, StatusTransition, WaybackLookup, WaybackSubmission
 from archive.report import source_detail
 from archive.research.chart import MAX_LANES, timeline_chart
@@ -41,6 +42,7 @@ from archive.research.titles import source_titles
 from archive.sources import get_collection
 from archive.tally import VANISHINGS, tally
 from archive.tokens import authenticate, role_allows
+from archive.words.show import words_of
 
 TABLE_PAGE = 100
 TIMELINE_CHECKS = 500
@@ -124,14 +126,14 @@ def collection_chart(session: Session, collection: Collection) -> str:
 
 def source_view(session: Session, source: Source) -> SourceView:
     """A source's page: its report detail, its latest TIMELINE_CHECKS checks, transitions and best Wayback copy."""
-    detail = source_detail(session, source)
+    detail = {**source_detail(session, source), **footage_of(session, source.id)}
     checks = list(reversed(list(session.scalars(select(Check).where(Check.source_id == source.id)
                                                 .order_by(Check.checked_at.desc()).limit(TIMELINE_CHECKS)))))
     transitions = list(session.scalars(select(StatusTransition).where(StatusTransition.source_id == source.id)
                                        .order_by(StatusTransition.at)))
     return SourceView(source=source, detail=detail, checks=checks, transitions=transitions,
                       wayback_copy=wayback_links(session, [source.id]).get(source.id),
-                      title=source_titles(session, [source.id]).get(source.id))
+                      title=source_titles(session, [source.id]).get(source.id), words=words_of(session, source.id))
 
 
 def page_response(content: str, status_code: int = 200) -> HTMLResponse:
@@ -196,8 +198,9 @@ def dashboard_collection(name: NamePath, request: Request, who: CallerDep, statu
 
 
 @router.get("/sources/{source_id}", response_class=HTMLResponse, include_in_schema=False)
-def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Response:
-    """A source's page; anonymous callers of a private one are sent to sign in."""
+def dashboard_source(source_id: IdPath, request: Request, who: CallerDep,
+                     t: Annotated[float | None, Query(ge=0, le=10**6)] = None) -> Response:
+    """A source's page (its video playing from second `t`); anonymous callers of a private one sign in first."""
     with session_scope(workspace_of(request).sessions) as session:
         source = session.get(Source, source_id)
         if source is None:
@@ -208,7 +211,7 @@ def dashboard_source(source_id: IdPath, request: Request, who: CallerDep) -> Res
         view = source_view(session, source)
         token = request.cookies.get(TOKEN_COOKIE) if role_allows(who.role or "", "archivist") else None
         controls = controls_html(view.detail, token)
-        return page_response(source_page(replace(view, screenshot=shot, controls=controls)))
+        return page_response(source_page(replace(view, screenshot=shot, controls=controls, start=t)))
 
 
 @router.get("/sources/{source_id}/screenshot.png", include_in_schema=False)

@@ -46,10 +46,17 @@ STATUS_CARDS = tuple(sorted(SOURCE_STATUSES, key=lambda status: status == Source
 MOMENTS = (("added", "added_at"), ("first seen", "first_seen_at"), ("last seen alive", "last_seen_alive_at"),
            ("vanished", "vanished_at"), ("last checked", "last_checked_at"), ("next check", "next_check_at"))
 RECENT_CHECKS = 50
+TRANSCRIPT_LINES = 500  # lines of a video's transcript on its page; all of them: /api/sources/ID/transcript
 
 
 def _isotext(value: datetime | str) -> str:
     return (iso(value) or "") if isinstance(value, datetime) else str(value)
+
+
+def _clock(seconds: float) -> str:
+    """A second of a video as people write it: 0:07, 1:02:03."""
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def marked(snippet: str) -> Markup:
@@ -72,7 +79,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(isotext=_isotext, pathpart=lambda value: quote(str(value), safe=""), query=urlencode,
-                       marked=marked)
+                       marked=marked, clock=_clock)
     return env
 
 
@@ -117,6 +124,8 @@ class SourceView:
     screenshot: bool = False  # whether a screenshot of a capture is stored (shown beside the timeline)
     controls: str = ""  # the watch-list facts and buttons (archive.api.controls), a fragment
     title: SourceTitle | None = None
+    words: dict[str, Any] | None = None  # a video's readings and lines (archive.words.show.words_of)
+    start: float | None = None  # the second the video plays from (a transcript line's link)
 
 
 def index_page(collections: Sequence[dict[str, Any]], *, signed_in: bool) -> str:
@@ -147,7 +156,8 @@ def source_page(view: SourceView) -> str:
                   url_q=quote(source.normalized_url, safe=":/?#[]@!$&'()*+,;=%~"), moments=MOMENTS,
                   controls=Markup(view.controls), wayback_copy=view.wayback_copy, screenshot=view.screenshot,
                   timeline=Markup(check_timeline(view.checks, view.transitions)),
-                  recent_checks=list(reversed(view.checks[-RECENT_CHECKS:])))
+                  recent_checks=list(reversed(view.checks[-RECENT_CHECKS:])), words=view.words,
+                  transcript_lines=TRANSCRIPT_LINES, start=view.start)
 
 
 def login_page(error: str | None = None, next_url: str = "/") -> str:

@@ -2,7 +2,9 @@
 that link them.
 
 Copies are found by their own URL (Capture.url_hash), whichever source they were fetched for: a redirect is a
-memento of the URL that answered it, and the page it led to is a memento of the page's URL. Collections that are
+memento of the URL that answered it, and the page it led to is a memento of the page's URL. A page requisite's
+copies (images, stylesheets, fonts: the `requisite` table) are mementos of their URL too, answered at
+/api/requisites/{id}, so a replay tool asking for an image's URL finds it. Collections that are
 public_read are readable without a token, so Memento aggregators can use them.
 """
 
@@ -14,20 +16,23 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from archive.api.access import Caller, CallerDep, unauthorized, workspace_of
 from archive.api.schemas import ERRORS, IdPath
 from archive.db import session_scope
-from archive.models import Capture, Collection, Source
+from archive.models import Capture, Collection, Requisite, Source
 from archive.urls import InvalidURL, normalize_url, url_hash
 
 router = APIRouter()
 
-Memento = tuple[int, datetime]  # (capture id, when it was captured)
+Memento = tuple[int, datetime, int]  # (capture or requisite id, when it was captured, CAPTURE or REQUISITE)
+CAPTURE, REQUISITE = 0, 1
+_MEMENTO_PATH = {CAPTURE: "/api/captures/", REQUISITE: "/api/requisites/"}
 _TIMEMAP = "/api/timemap/link/"
 _TIMEMAP_PAGE = "/api/timemap/link/after/"
+_TIMEMAP_PAGE_REQUISITE = "/api/timemap/link/after-requisite/"
 _TIMEGATE = "/api/timegate/"
 
 
@@ -36,9 +41,17 @@ def header_url(url: str) -> str:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
-def timemap_url(base: str, url: str, after: int | None = None) -> str:
-    """Where this server's TimeMap of a URL is (the page after capture `after`, when given)."""
-    return f"{base}{_TIMEMAP_PAGE}{after}/{header_url(url)}" if after else f"{base}{_TIMEMAP}{header_url(url)}"
+def timemap_url(base: str, url: str, after: int | None = None, kind: int = CAPTURE) -> str:
+    """Where this server's TimeMap of a URL is (the page after capture `after`, or requisite, when given)."""
+    if not after:
+        return f"{base}{_TIMEMAP}{header_url(url)}"
+    prefix = _TIMEMAP_PAGE if kind == CAPTURE else _TIMEMAP_PAGE_REQUISITE
+    return f"{base}{prefix}{after}/{header_url(url)}"
+
+
+def memento_url(base: str, memento: Memento) -> str:
+    """Where one memento is answered: a capture's or a page requisite's copy."""
+    return f"{base}{_MEMENTO_PATH[memento[2]]}{memento[0]}"
 
 
 def timegate_url(base: str, url: str) -> str:
@@ -79,40 +92,55 @@ def _uri_r(url: str) -> tuple[str, str]:
 
 
 def _copies(key: str, who: Caller) -> Any:
-    """The query for (id, time) of a URL's copies the caller may read, oldest first."""
-    query = (select(Capture.id, Capture.captured_at).join(Source, Source.id == Capture.source_id)
-             .where(Capture.url_hash == key).order_by(Capture.captured_at, Capture.id))
+    """The query for (id, time, kind) of a URL's copies the caller may read, oldest first: the captures of
+    sources and the copies of page requisites (an image's URL finds its copies too)."""
+    captures = (select(Capture.id.label("id"), Capture.captured_at.label("at"), literal(CAPTURE).label("kind"))
+                .join(Source, Source.id == Capture.source_id).where(Capture.url_hash == key))
+    # By collection first: the requisite index leads with it, and collections are few.
+    collections = select(Collection.id)
     if who.role is None:
-        query = query.join(Collection, Collection.id == Source.collection_id).where(Collection.public_read.is_(True))
-    return query
+        captures = (captures.join(Collection, Collection.id == Source.collection_id)
+                    .where(Collection.public_read.is_(True)))
+        collections = collections.where(Collection.public_read.is_(True))
+    requisites = (select(Requisite.id, Requisite.captured_at, literal(REQUISITE))
+                  .where(Requisite.collection_id.in_(collections), Requisite.url_hash == key))
+    both = union_all(captures, requisites).subquery()
+    return select(both.c.id, both.c.at, both.c.kind).order_by(both.c.at, both.c.kind, both.c.id)
+
+
+def _any_copy(session: Session, key: str) -> bool:
+    """Whether a URL has a copy in any collection."""
+    return session.execute(_copies(key, Caller(role="reader")).limit(1)).first() is not None
 
 
 def _none_readable(session: Session, key: str, normalized: str, who: Caller) -> HTTPException:
     """Why a URL has no copy for this caller: a 401 when there are copies in private collections, else a 404."""
-    if who.role is None and session.scalar(select(Capture.id).where(Capture.url_hash == key).limit(1)) is not None:
+    if who.role is None and _any_copy(session, key):
         return unauthorized(f"{normalized} is only in collections that are not public: this needs an API token")
     return HTTPException(404, f"{normalized} has no archived copy here")
 
 
-def _page(session: Session, key: str, normalized: str, who: Caller, after: int | None,
+def _page(session: Session, key: str, normalized: str, who: Caller, after: tuple[int, int] | None,
           size: int) -> tuple[list[Memento], bool]:
-    """One page of a URL's copies (those after capture `after`), and whether more follow."""
+    """One page of a URL's copies (those after the copy `after`: (id, kind)), and whether more follow."""
     query = _copies(key, who)
     if after is not None:
-        # The cursor is looked up among the copies the caller may read, so that a capture in a collection it
-        # may not read answers exactly as one that does not exist.
-        cursor = session.execute(query.where(Capture.id == after)).first()
+        # The cursor is looked up among the copies the caller may read, so that a copy in a collection it may not
+        # read answers exactly as one that does not exist.
+        memento_id, at, kind = query.selected_columns
+        cursor = session.execute(query.where(memento_id == after[0], kind == after[1])).first()
         if cursor is None:
-            raise HTTPException(404, f"capture {after} is not a copy of {normalized}")
-        query = query.where(or_(Capture.captured_at > cursor.captured_at,
-                                and_(Capture.captured_at == cursor.captured_at, Capture.id > after)))
-    rows = [(row[0], row[1]) for row in session.execute(query.limit(size + 1))]
+            what = "capture" if after[1] == CAPTURE else "requisite"
+            raise HTTPException(404, f"{what} {after[0]} is not a copy of {normalized}")
+        query = query.where(or_(at > cursor.at, and_(at == cursor.at, or_(
+            kind > after[1], and_(kind == after[1], memento_id > after[0])))))
+    rows = [(row[0], row[1], row[2]) for row in session.execute(query.limit(size + 1))]
     if not rows and after is None:
         raise _none_readable(session, key, normalized, who)
     return rows[:size], len(rows) > size
 
 
-def _timemap(request: Request, who: Caller, prefix: str, after: int | None) -> Response:
+def _timemap(request: Request, who: Caller, prefix: str, after: tuple[int, int] | None) -> Response:
     """A page of the RFC 7089 TimeMap (link format): the URL-R, its TimeGate, this page (rel=self with from and
     until), the next page when there is one (rel="next timemap": the RFC's way to gather a paged map), and the
     mementos, the first and last of the whole map marked so."""
@@ -122,19 +150,21 @@ def _timemap(request: Request, who: Caller, prefix: str, after: int | None) -> R
     with session_scope(ws.sessions) as session:
         rows, more = _page(session, key, normalized, who, after, size)
     base = str(request.base_url).rstrip("/")
-    self_link = f'<{timemap_url(base, normalized, after)}>; rel="self"; type="application/link-format"'
+    self_link = (f'<{timemap_url(base, normalized, *(after or (None,)))}>; rel="self"; '
+                 'type="application/link-format"')
     if rows:
         self_link += f'; from="{http_date(rows[0][1])}"; until="{http_date(rows[-1][1])}"'
     lines = [f'<{header_url(normalized)}>; rel="original"', f'<{timegate_url(base, normalized)}>; rel="timegate"',
              self_link]
     if more:
-        lines.append(f'<{timemap_url(base, normalized, rows[-1][0])}>; rel="next timemap"; '
+        lines.append(f'<{timemap_url(base, normalized, rows[-1][0], rows[-1][2])}>; rel="next timemap"; '
                      'type="application/link-format"')
-    for index, (capture_id, at) in enumerate(rows):
+    for index, row in enumerate(rows):
         first = after is None and index == 0
         last = not more and index == len(rows) - 1
         rel = " ".join(word for word, on in (("first", first), ("last", last)) if on)
-        lines.append(f'<{base}/api/captures/{capture_id}>; rel="{(rel + " ") if rel else ""}memento"; '
+        at = row[1]
+        lines.append(f'<{memento_url(base, row)}>; rel="{(rel + " ") if rel else ""}memento"; '
                      f'datetime="{http_date(at)}"')
     body = ",\n".join(lines) + "\n"
     if request.method == "HEAD":
@@ -151,13 +181,27 @@ _PAGE_DOC = ("A later page of a TimeMap longer than LASTSEEN_TIMEMAP_PAGE_SIZE: 
             description=_PAGE_DOC)
 def timemap_page(capture_id: IdPath, url: str, request: Request, who: CallerDep) -> Response:
     """RFC 7089 TimeMap of lastseen's own copies of a URL, a page after the first."""
-    return _timemap(request, who, f"{_TIMEMAP_PAGE}{capture_id}/", capture_id)
+    return _timemap(request, who, f"{_TIMEMAP_PAGE}{capture_id}/", (capture_id, CAPTURE))
 
 
 @router.head(_TIMEMAP_PAGE + "{capture_id}/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES)
 def timemap_page_head(capture_id: IdPath, url: str, request: Request, who: CallerDep) -> Response:
     """The headers of a later TimeMap page."""
-    return _timemap(request, who, f"{_TIMEMAP_PAGE}{capture_id}/", capture_id)
+    return _timemap(request, who, f"{_TIMEMAP_PAGE}{capture_id}/", (capture_id, CAPTURE))
+
+
+@router.get(_TIMEMAP_PAGE_REQUISITE + "{requisite_id}/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES,
+            description=_PAGE_DOC.replace("capture `capture_id`", "page requisite `requisite_id`"))
+def timemap_page_requisite(requisite_id: IdPath, url: str, request: Request, who: CallerDep) -> Response:
+    """RFC 7089 TimeMap of lastseen's own copies of a URL, a page after one ending with a requisite's copy."""
+    return _timemap(request, who, f"{_TIMEMAP_PAGE_REQUISITE}{requisite_id}/", (requisite_id, REQUISITE))
+
+
+@router.head(_TIMEMAP_PAGE_REQUISITE + "{requisite_id}/{url:path}", tags=["memento"],
+             responses=_TIMEMAP_RESPONSES)
+def timemap_page_requisite_head(requisite_id: IdPath, url: str, request: Request, who: CallerDep) -> Response:
+    """The headers of a later TimeMap page after a requisite's copy."""
+    return _timemap(request, who, f"{_TIMEMAP_PAGE_REQUISITE}{requisite_id}/", (requisite_id, REQUISITE))
 
 
 @router.get("/api/timemap/link/{url:path}", tags=["memento"], responses=_TIMEMAP_RESPONSES)
@@ -186,15 +230,16 @@ def _accept_datetime(request: Request) -> datetime | None:
 
 
 def _closest(session: Session, key: str, who: Caller, moment: datetime | None) -> Memento | None:
-    """The copy closest to `moment` (the newest without one), by at most two indexed reads."""
+    """The copy closest to `moment` (the newest without one), by at most two reads."""
     query = _copies(key, who)
-    newest_first = query.order_by(None).order_by(Capture.captured_at.desc(), Capture.id.desc())
+    memento_id, at, kind = query.selected_columns
+    newest_first = query.order_by(None).order_by(at.desc(), kind.desc(), memento_id.desc())
     if moment is None:
         row = session.execute(newest_first.limit(1)).first()
-        return (row[0], row[1]) if row else None
-    before = session.execute(newest_first.where(Capture.captured_at <= moment).limit(1)).first()
-    after = session.execute(query.where(Capture.captured_at > moment).limit(1)).first()
-    found = [(row[0], row[1]) for row in (before, after) if row is not None]
+        return (row[0], row[1], row[2]) if row else None
+    before = session.execute(newest_first.where(at <= moment).limit(1)).first()
+    after = session.execute(query.where(at > moment).limit(1)).first()
+    found = [(row[0], row[1], row[2]) for row in (before, after) if row is not None]
     if not found:
         return None
     return min(found, key=lambda row: (abs((row[1] - moment).total_seconds()), row[1]))
@@ -209,7 +254,7 @@ def _timegate(request: Request, who: Caller) -> Response:
         if chosen is None:
             raise _none_readable(session, key, normalized, who)
     base = str(request.base_url).rstrip("/")
-    headers = {"Location": f"{base}/api/captures/{chosen[0]}", "Vary": "accept-datetime",
+    headers = {"Location": memento_url(base, chosen), "Vary": "accept-datetime",
                "Link": f'<{header_url(normalized)}>; rel="original", <{timemap_url(base, normalized)}>; '
                        'rel="timemap"; type="application/link-format"'}
     return Response(status_code=302, headers=headers)

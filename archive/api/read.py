@@ -26,7 +26,7 @@ from archive.api.access import (
     workspace_of,
 )
 from archive.api.memento import timegate_url, timemap_url
-from archive.api.replay import replay
+from archive.api.replay import replay, replay_requisite
 from archive.api.schemas import ERRORS, CollectionOut, ErrorOut, FiltersDep, IdPath, NamePath, SourceFilters, SourcePage
 from archive.db import session_scope
 from archive.models import Collection, Source, SourceTag
@@ -173,6 +173,19 @@ def head_capture(capture_id: IdPath, request: Request, who: CallerDep) -> Respon
     status is replayed: a captured 404 is answered 404, a redirect 3xx with its Location at our TimeGate of the
     target."""
     return replay(capture_id, request, who)
+
+
+@router.get("/api/requisites/{requisite_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
+def get_requisite(requisite_id: IdPath, request: Request, who: CallerDep) -> Response:
+    """The archived copy of a page requisite (an image, stylesheet, font, script...) as received, a Memento like
+    a capture's: the TimeMap of its URL links here, so replay tools asking for an image find it."""
+    return replay_requisite(requisite_id, request, who)
+
+
+@router.head("/api/requisites/{requisite_id}", tags=["read"], responses=_CAPTURE_RESPONSES)
+def head_requisite(requisite_id: IdPath, request: Request, who: CallerDep) -> Response:
+    """The headers of a page requisite's archived copy."""
+    return replay_requisite(requisite_id, request, who)
 
 
 @router.get("/api/collections/{name:path}/feed.atom", tags=["read"], responses={

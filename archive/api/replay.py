@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
-from datetime import UTC
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -22,7 +23,7 @@ from archive.api.access import Caller, readable, workspace_of
 from archive.api.encoding import accepts, negotiate_encoding
 from archive.api.memento import header_url, timegate_url, timemap_url
 from archive.db import session_scope
-from archive.models import Capture
+from archive.models import Capture, Collection, Requisite
 from archive.storage import StorageError
 from archive.urls import InvalidURL, normalize_url, without_userinfo
 from archive.warc import ArchivedRecord, RecordBody, WarcError, open_record, read_record
@@ -31,6 +32,21 @@ from archive.workspace import Workspace
 logger = logging.getLogger("lastseen.api")
 
 _ORIGINAL_STATUS = "X-Archive-Orig-Status"
+# A Memento opened in a browser runs nothing and loads nothing: its images and scripts would come from the live
+# site (people read archived pages in ReplayWeb.page, archive.api.archived); inline styles keep it legible.
+MEMENTO_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """One archived copy to answer: where its record (and, for a revisit, its own) lies, and what it is of."""
+
+    where: tuple[str, int, int]
+    own: tuple[str, int, int] | None
+    original: str
+    captured_at: datetime
+    content_type: str | None
+    fallback: str
 
 
 def replay(capture_id: int, request: Request, who: Caller) -> Response:
@@ -44,10 +60,43 @@ def replay(capture_id: int, request: Request, who: Caller) -> Response:
         holder = capture if capture.record_type != "revisit" else _revisit_original(session, capture)
         if holder is None:
             raise HTTPException(404, f"capture {capture_id} is a revisit of a capture that is not in the archive")
-        where = (holder.warc_uri, holder.warc_offset, holder.warc_length)
-        own = (capture.warc_uri, capture.warc_offset, capture.warc_length) if holder is not capture else None
-        original, captured_at, content_type = capture.url, capture.captured_at, holder.content_type
-        fallback = capture.source.normalized_url
+        copy = _copy(capture, holder, capture.source.normalized_url)
+    return _answer(ws, copy, request)
+
+
+def replay_requisite(requisite_id: int, request: Request, who: Caller) -> Response:
+    """A page requisite's copy (an image, a stylesheet...) as its Memento, as a capture is answered."""
+    ws = workspace_of(request)
+    with session_scope(ws.sessions) as session:
+        requisite = session.get(Requisite, requisite_id)
+        collection = session.get(Collection, requisite.collection_id) if requisite is not None else None
+        if requisite is None or collection is None:
+            raise HTTPException(404, f"no requisite {requisite_id}")
+        readable(who, collection)
+        holder = requisite if requisite.record_type != "revisit" else session.scalar(
+            select(Requisite).where(Requisite.collection_id == requisite.collection_id,
+                                    Requisite.url_hash == requisite.url_hash,
+                                    Requisite.payload_digest == requisite.payload_digest,
+                                    Requisite.record_type == "response",
+                                    Requisite.captured_at <= requisite.captured_at)
+            .order_by(Requisite.captured_at.desc()).limit(1))
+        if holder is None:
+            raise HTTPException(404, f"requisite {requisite_id} is a revisit of a copy that is not in the archive")
+        copy = _copy(requisite, holder, requisite.url)
+    return _answer(ws, copy, request)
+
+
+def _copy(row: Capture | Requisite, holder: Capture | Requisite, fallback: str) -> _Copy:
+    """What answering a row needs, read while its session is open."""
+    own = (row.warc_uri, row.warc_offset, row.warc_length) if holder is not row else None
+    return _Copy(where=(holder.warc_uri, holder.warc_offset, holder.warc_length), own=own, original=row.url,
+                 captured_at=row.captured_at, content_type=holder.content_type, fallback=fallback)
+
+
+def _answer(ws: Workspace, copy: _Copy, request: Request) -> Response:
+    """The archived status, headers and body of a copy, marked as a Memento."""
+    where, own, original, captured_at = copy.where, copy.own, copy.original, copy.captured_at
+    content_type, fallback = copy.content_type, copy.fallback
     record, body = _open_archived(ws, *where)
     answered = _read_archived(ws, *own) if own else record  # a revisit keeps its own status and headers
     if answered.http_status is None:
@@ -61,7 +110,7 @@ def replay(capture_id: int, request: Request, who: Caller) -> Response:
         "Link": f'<{header_url(shown)}>; rel="original", <{timegate_url(base, uri_r)}>; '
                 f'rel="timegate", <{timemap_url(base, uri_r)}>; rel="timemap"; '
                 'type="application/link-format"',
-        "Content-Security-Policy": "sandbox",
+        "Content-Security-Policy": MEMENTO_CSP,
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, max-age=86400",
         "Referrer-Policy": "no-referrer",

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from archive.status import region_names
-from archive.vocab import SourceKind, SourceStatus
+from archive.vocab import CaptureMode, SourceKind, SourceStatus
 
 MAX_URLS = 1000
 MAX_ID = 2**63 - 1
@@ -91,6 +91,9 @@ class CollectionPatch(Input):
     every: Annotated[str | None, Field(max_length=32, description="recheck interval of its sources, e.g. 24h; "
                                        "their next checks move at once")] = None
     wayback: bool | None = Field(default=None, description="send its captures to the Wayback target")
+    capture: CaptureMode | None = Field(default=None, description="how its pages are fetched: http, browser (every "
+                                        "page rendered in Chromium, everything it loads recorded) or auto (the "
+                                        "browser for hosts that render client-side and for script-loading shells)")
 
 
 class WebhookIn(Input):
@@ -202,6 +205,8 @@ class CollectionOut(BaseModel):
     wayback: bool = True
     paused_at: str | None = None
     deleted_at: str | None = None
+    capture: str | None = Field(default=None, description="how its pages are fetched: http, browser or auto; null "
+                                "follows the server's LASTSEEN_CAPTURE (default auto)")
 
 
 class IntervalOut(BaseModel):
@@ -273,15 +278,17 @@ class SearchHitOut(BaseModel):
     source_id: int
     url: str
     collection: str
-    kind: str = Field(description="page or video (more kinds as producers add them)")
+    kind: str = Field(description="page or video; caption, speech or screen for a line of a video's words")
     title: str | None
     authors: str | None
     language: str | None
     capture_id: int | None
     captured_at: str | None
-    capture_url: str | None = Field(description="the archived copy, replayed from its WARC")
+    capture_url: str | None = Field(description="the archived copy, replayed from its WARC (a video's line: its "
+                                                "media, from the second it is said or shown: #t=SECOND)")
     snippet: str = Field(description="the matched words between ** and **")
     score: float
+    second: float | None = Field(default=None, description="where in the video the words are said or shown")
 
 
 class SearchOut(BaseModel):

@@ -13,7 +13,8 @@ EXAMPLES: dict[str, str] = {
     "status": "lastseen status https://news.example/2026/flood\nlastseen status --json https://news.example/2026/flood",
     "collections": "lastseen collections\nlastseen collections --json",
     "collection": "lastseen collection flood --every 12h --description 'Floods, spring 2026'\n"
-                  "lastseen collection flood --screenshots no --regions default,kz",
+                  "lastseen collection flood --screenshots no --regions default,kz\n"
+                  "lastseen collection flood --capture browser",
     "config": "lastseen config\nlastseen config --check",
     "crawl": "lastseen crawl -c flood\nlastseen crawl -c flood --depth 1 https://news.example/2026/",
     "describe": "lastseen describe\nlastseen describe -c flood",
@@ -27,7 +28,8 @@ EXAMPLES: dict[str, str] = {
     "verify": "lastseen verify\nlastseen verify -c flood\nlastseen verify flood.wacz",
     "timestamp": "lastseen timestamp\nlastseen timestamp -c flood",
     "schedule": "lastseen schedule\nlastseen schedule --once",
-    "worker": "lastseen worker\nlastseen worker --queues check,capture --concurrency 4 --region kz",
+    "worker": "lastseen worker\nlastseen worker --queues check,capture --concurrency 4 --region kz\n"
+              "lastseen worker --queues browser --concurrency 1",
     "workers": "lastseen workers\nlastseen workers --json",
     "pause": "lastseen pause https://news.example/2026/flood\nlastseen pause -c flood",
     "resume": "lastseen resume https://news.example/2026/flood\nlastseen resume -c flood",

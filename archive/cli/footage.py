@@ -20,26 +20,29 @@ if TYPE_CHECKING:
     from archive.footage.frames import Limits
     from archive.footage.match import VideoMatch
     from archive.footage.similar import PictureMatch
+    from archive.footage.soundmatch import AudioMatch
 
 
 def _limits(ws: Workspace) -> Limits:
     """The decoding bounds the settings give (PyAV and numpy load with the footage commands only)."""
-    from archive.footage.frames import Limits
+    from archive.footage.round import limits
 
-    return Limits(max_seconds=float(ws.settings.footage_max_seconds))
+    return limits(ws.settings)
 
 
 def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Fingerprint every kept video not fingerprinted yet; exit 1 when some could not be."""
-    from archive.footage.prints import fingerprint_pending
+    """The footage round now: fingerprint kept videos and captured images not done yet, compare them, search for
+    vanished videos' footage and make the alerts of reappearances; exit 1 when some could not be fingerprinted."""
+    from archive.footage.round import footage_work
 
-    tally = fingerprint_pending(ws, ws.settings.footage_frames_per_second, _limits(ws),
-                                collection_id(ws, args.collection))
+    tally = footage_work(ws, collection_id(ws, args.collection))
     if out.as_json:
-        out.json({"fingerprinted": tally.done, "failed": tally.failed, "frames": tally.frames})
+        out.json(tally)
     else:
-        out.line(f"fingerprinted {tally.done} video(s), {tally.frames} frames; failed {tally.failed}")
-    return EXIT_PARTIAL if tally.failed else EXIT_OK
+        out.line(f"fingerprinted {tally['fingerprinted']} video(s), {tally['frames']} frames, {tally['images']} "
+                 f"image(s); failed {tally['failed']}; {tally['matches']} new match(es), "
+                 f"{tally['alerts']} reappearance alert(s)")
+    return EXIT_PARTIAL if tally["failed"] else EXIT_OK
 
 
 def _describe(session: Any, video_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -63,8 +66,28 @@ def _video_lines(found: list[VideoMatch], about: dict[int, dict[str, Any]]) -> l
     return lines
 
 
+def _query_sound(session: Any, args: argparse.Namespace, ws: Workspace, out: Output,
+                 video_id: int | None) -> list[AudioMatch]:
+    """Archived soundtracks holding the query's sound (a tracked video's stored print, or a media file's)."""
+    from archive.footage.frames import FootageError
+    from archive.footage.sound import find_sound, read_sound, stored_sound
+
+    scope = collection_id(ws, args.collection)
+    if video_id is not None:
+        items = stored_sound(session, video_id)
+    else:
+        try:
+            sound = read_sound(Path(args.target), ws.settings.footage_max_seconds, 120.0)
+        except FootageError as exc:
+            out.warn(f"sound not compared: {exc}")
+            return []
+        items = None if sound is None else sound.items
+    return [] if items is None else find_sound(session, items, scope, exclude=video_id)
+
+
 def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
-    """Archived videos holding the footage of a picture, a media file or a tracked video; exit 3 when none."""
+    """Archived videos holding the footage (or the sound) of a picture, a media file or a tracked video; exit 3
+    when none."""
     from archive.footage.frames import FootageError
     from archive.footage.index import open_index
     from archive.footage.similar import find_picture, find_video, is_picture, stored_queries, video_queries
@@ -74,8 +97,9 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     if not 0 < share <= 1:
         raise UsageError(f"--share is a share from 0 to 1, not {share}")
     target = Path(args.target)
+    sounds: list[AudioMatch] = []
     with session_scope(ws.sessions) as session:
-        index = open_index(session, scope)
+        index = open_index(session, scope, ws.settings)
         try:
             if args.target.startswith(("http://", "https://")):
                 ids = [source.id for source in find_sources(session, args.target)]
@@ -86,6 +110,7 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
                 if not queries:
                     raise UsageError(f"{args.target} has no fingerprint yet (run `lastseen fingerprint`)")
                 found: list[VideoMatch] | list[PictureMatch] = find_video(index, queries, share, exclude=video.id)
+                sounds = _query_sound(session, args, ws, out, video.id)
             elif not target.is_file():
                 raise UsageError(f"no such file: {target}")
             elif is_picture(target):
@@ -93,22 +118,30 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             else:
                 queries = video_queries(target, ws.settings.footage_query_per_second, _limits(ws))
                 found = find_video(index, queries, share)
+                sounds = _query_sound(session, args, ws, out, None)
         except FootageError as exc:
             raise UsageError(f"{target.name}: {exc}") from None
-        about = _describe(session, {match.video_id for match in found})
-    _show(out, found, about)
-    return EXIT_OK if found else EXIT_NOT_FOUND
+        about = _describe(session, {match.video_id for match in [*found, *sounds]})
+    _show(out, found, sounds, about)
+    return EXIT_OK if found or sounds else EXIT_NOT_FOUND
 
 
-def _show(out: Output, found: list[VideoMatch] | list[PictureMatch], about: dict[int, dict[str, Any]]) -> None:
-    """Matches for people, or as JSON with the video's URL, title and status."""
+def _show(out: Output, found: list[VideoMatch] | list[PictureMatch], sounds: list[AudioMatch],
+          about: dict[int, dict[str, Any]]) -> None:
+    """Matches for people, or as JSON: one entry a video with its URL, title, status, frames and sound."""
     from archive.footage.match import VideoMatch
     from archive.footage.similar import PictureMatch
 
     if out.as_json:
-        out.json([{**about[m.video_id], **_fields(m)} for m in found])
+        heard = {m.video_id: m for m in sounds}
+        entries = [{**about[m.video_id], "matched_by": ["frames", "sound"] if m.video_id in heard else ["frames"],
+                    **_fields(m), "sound": _sound_fields(heard.get(m.video_id))} for m in found]
+        seen = {m.video_id for m in found}
+        entries += [{**about[m.video_id], "matched_by": ["sound"], "sound": _sound_fields(m)}
+                    for m in sounds if m.video_id not in seen]
+        out.json(entries)
         return
-    if not found:
+    if not found and not sounds:
         out.line("no archived video holds this footage")
     for match in found:
         if isinstance(match, PictureMatch):
@@ -117,6 +150,17 @@ def _show(out: Output, found: list[VideoMatch] | list[PictureMatch], about: dict
             out.line(f"at {at}  {info['url']}  [{info['status']}]  ({match.distance} bits apart)")
     for line in _video_lines([m for m in found if isinstance(m, VideoMatch)], about):
         out.line(line)
+    for sound in sounds:
+        info = about[sound.video_id]
+        out.line(f"sound: {sound.matched_seconds:.0f} s of its soundtrack, from {_seconds(max(0.0, sound.offset))}  "
+                 f"{info['url']}  [{info['status']}]  ({sound.error:.0%} of bits differ)")
+
+
+def _sound_fields(match: AudioMatch | None) -> dict[str, Any] | None:
+    """A sound match's JSON fields: where the query starts in the archived video, matched seconds, bit errors."""
+    if match is None:
+        return None
+    return {"offset": match.offset, "matched_seconds": match.matched_seconds, "error": match.error}
 
 
 def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
@@ -134,11 +178,13 @@ def _fields(match: VideoMatch | PictureMatch) -> dict[str, Any]:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `fingerprint` and `similar` to the command line."""
     p = sub.add_parser("fingerprint", parents=[common],
-                       help="fingerprint kept videos' frames (PDQ) to find their footage again")
+                       help="fingerprint kept videos' frames and captured images (PDQ), find "
+                       "vanished videos' footage again")
     p.add_argument("-c", "--collection", help="only this collection's videos")
     p.set_defaults(handler=cmd_fingerprint)
     p = sub.add_parser("similar", parents=[common],
-                       help="archived videos holding the footage of a picture, a media file or a tracked video")
+                       help="archived videos holding the footage (or sound) of a picture, a media file or a "
+                       "tracked video")
     p.add_argument("target", metavar="VIDEO_URL|IMAGE_FILE|MEDIA_FILE")
     p.add_argument("-c", "--collection", help="only this collection's videos")
     p.add_argument("--share", type=float, help="share of the query's frames a match must hold (default setting)")

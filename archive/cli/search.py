@@ -1,4 +1,5 @@
-"""`lastseen search`: find archived pages and videos by their words, each hit with a snippet and its capture."""
+"""`lastseen search`: find archived pages and videos by their words, each hit with a snippet and its capture (a
+video's caption, speech or on-screen line with the second it is said or shown)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,9 @@ def _print(out: Output, query: str, hits: list[dict[str, Any]], note: str | None
     out.line(f"{len(hits)} hit(s) for {query[:80]!r}" + (f": {note}" if note else ""))
     for hit in hits:
         captured = f", captured {hit['captured_at']}" if hit["captured_at"] else ""
+        if hit.get("second") is not None:  # a line of a video's words: where it is said or shown
+            minutes, seconds = divmod(hit["second"], 60)
+            captured += f", at {int(minutes)}:{seconds:04.1f}"
         out.plain(f"  {hit['title'] or '(no title)'}  {hit['url']}  ({hit['kind']} in {hit['collection']}{captured})")
         if hit["snippet"]:
             out.plain(f"    {hit['snippet']}")

@@ -36,7 +36,10 @@ from archive.sources.manage import reschedule
 from archive.sources.regions import collection_regions
 from archive.status import region_names
 from archive.timefmt import iso
+from archive.vocab import CaptureMode, capture_mode
 from archive.workspace import Workspace
+
+CAPTURE_MODES = tuple(mode.value for mode in CaptureMode)
 
 
 class AddReport:
@@ -239,13 +242,17 @@ def cmd_collection(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
             collection.media = args.media
         if args.regions is not None:
             collection.regions = _regions(args.regions)
+        if args.capture is not None:
+            collection.capture_mode = args.capture
         data = {"name": collection.name, "description": collection.description,
                 "recheck_interval": collection.recheck_interval, "obey_robots": collection.obey_robots,
                 "alert_on_changed": collection.alert_on_changed, "public_read": collection.public_read,
                 "proxy": mask_proxy(collection.proxy), "cookies_file": collection.cookies_file,
                 "screenshots": ws.settings.screenshots if collection.screenshots is None else collection.screenshots,
                 "media": collection.media, "regions": list(collection_regions(collection)),
-                "wayback": collection.wayback, "paused": iso(collection.paused_at),
+                "wayback": collection.wayback,
+                "capture": capture_mode(collection.capture_mode, ws.settings.capture).value,
+                "paused": iso(collection.paused_at),
                 "deleted": iso(collection.deleted_at)}
     if out.as_json:
         out.json(data)
@@ -339,4 +346,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    "(default yes; never for URLs reachable only through LASTSEEN_ALLOW_NETWORKS)")
     p.add_argument("--regions", metavar="R[,R]", help="check its sources from these regions, e.g. default,kz (workers "
                    "started with --region; '' for anywhere): refused in one, alive in another is geo_blocked")
+    p.add_argument("--capture", choices=CAPTURE_MODES, help="how its pages are fetched: http, browser (rendered in "
+                   "Chromium, everything the page loads recorded) or auto (default: the browser for hosts that render "
+                   "client-side and for pages whose HTML is a script-loading shell)")
     p.set_defaults(handler=cmd_collection)

@@ -10,6 +10,7 @@ from archive.cli.sources import collection_arg
 from archive.cli.words import print_words
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK
+from archive.footage.show import footage_of
 from archive.report import source_detail
 from archive.sources import find_sources
 from archive.words.show import words_of
@@ -20,7 +21,8 @@ def cmd_status(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Everything known of one URL."""
     with session_scope(ws.sessions) as session:
         sources = find_sources(session, args.url, args.collection)
-        details = [{**source_detail(session, s), "words": words_of(session, s.id)} for s in sources]
+        details = [{**source_detail(session, s), "words": words_of(session, s.id), **footage_of(session, s.id)}
+                   for s in sources]
     if out.as_json:
         out.json({"query": args.url, "sources": details})
     else:
@@ -56,6 +58,10 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
     for c in d["captures"]:
         out.line(f"    {c['captured_at']}  {c['http_status']}  {c['record_type']}  sha256:{c['sha256']}")
         out.line(f"      {c['warc_uri']} @{c['warc_offset']}+{c['warc_length']}")
+        if c.get("title"):
+            out.line(f"      title  {c['title']}")
+        if c.get("excerpt"):
+            out.line(f"      text   {c['excerpt']}" + ("  (as rendered in a browser)" if c.get("rendered") else ""))
     out.line(f"  checks (recent)   {len(d['checks'])}")
     for c in d["checks"]:
         out.line(f"    {c['checked_at']}  {c['outcome']}  {c['http_status'] or '-'}  {c['detail']}")
@@ -83,6 +89,7 @@ def _print_detail(out: Output, d: dict[str, Any]) -> None:
             out.line(f"    found on        {page}")
         if d.get("words") is not None:
             print_words(out, d["words"])
+        _print_footage(out, d)
     for v in d["videos"]:
         out.line(f"  video on page     {v['provider']} {v['video_id']} ({v['status']}) {v['canonical_url']}")
     wayback = d["wayback"]
@@ -104,3 +111,21 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("url")
     collection_arg(p, default=None)
     p.set_defaults(handler=cmd_status)
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def _print_footage(out: Output, d: dict[str, Any]) -> None:
+    """When the video's footage reappeared after it vanished, every copy found (seconds of this video), and the
+    archived videos whose footage it holds."""
+    if d.get("reappeared_at"):
+        out.line(f"    reappeared at   {d['reappeared_at']}  {d['reappeared_where']}")
+    for copy in d.get("footage_elsewhere", []):
+        spans = ", ".join(f"{_clock(s['start'])}-{_clock(s['end'])}" for s in copy["segments"][:3])
+        figure = "a frame" if copy["image"] else f"{copy['share']:.0%} of frames"
+        out.line(f"    same footage    {copy['where']}  ({figure}, {spans})")
+    for original in d.get("footage_from", []):
+        share = original["share"]
+        out.line(f"    footage of      {original['url']}  [{original['status']}]  ({share:.0%} of its frames)")

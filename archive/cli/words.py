@@ -11,7 +11,7 @@ from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
 from archive.sources import find_sources
-from archive.words.show import as_text, as_vtt, words_of
+from archive.words.show import as_text, transcript, words_of
 from archive.words.tables import CAPTION, SCREEN, SPEECH
 from archive.workspace import Workspace
 
@@ -50,19 +50,13 @@ def cmd_transcript(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         out.warn(f"lastseen: {args.url} is not a tracked video" if found else f"lastseen: {args.url} is not tracked")
         return EXIT_NOT_FOUND
     url, collection, words = videos[0]  # one URL is one video; in several collections, the first tracked has its words
-    lines = [line for line in words["lines"] if args.source is None or line["source"] == args.source]
-    if args.format == "json" or out.as_json:
-        out.json({"url": url, "collection": collection, "runs": words["runs"], "lines": lines})
+    shown = transcript(words, args.source, "json" if out.as_json else args.format)
+    if isinstance(shown, dict):
+        out.json({"url": url, "collection": collection, **shown})
     elif args.format == "vtt":
-        out.plain(as_vtt(lines))
+        out.plain(shown)
     else:
-        for run in words["runs"]:
-            said = f"{run['lines']} line(s)" + (f", {run['language']}" if run["language"] else "")
-            out.line(f"# {run['source']}: {run['state']}, {said}" + (f" ({run['reason']})" if run["reason"] else ""))
-        if not words["runs"]:
-            out.line("# not read yet (`lastseen transcribe`)")
-        if lines:
-            out.line(as_text(lines))
+        out.line(shown)
     return EXIT_OK
 
 

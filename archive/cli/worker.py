@@ -83,8 +83,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `worker` and `workers` to the command line."""
     p = sub.add_parser("worker", parents=[common], help="run a Celery worker (needs LASTSEEN_BROKER_URL)")
     p.add_argument("--queues", "-Q", action="append", metavar="Q[,Q]",
-                   help="queues to take tasks from: check, capture, wayback, alerts, and this worker's region's "
-                        "check.<region> (default all)")
+                   help="queues to take tasks from: check, capture, browser (collections "
+                        "captured in a browser: a worker with Chromium), wayback, alerts, feeds, transcribe, footage, "
+                        "and this worker's region's check.<region> (default all)")
     p.add_argument("--concurrency", type=int, default=2, help="tasks at once (default 2; -c names a collection "
                    "everywhere, so it has no short form)")
     p.add_argument("--region", default="", help="where this worker's traffic comes from: it takes the checks of "

@@ -88,6 +88,10 @@ def sample(path: Path, per_second: float, limits: Limits = Limits()) -> Iterator
                 rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
                 yield Frame(float(frame.time), cut_bars(rgb))
                 taken = int(frame.time / step + 1e-6) + 1  # on a grid of seconds, so copies sample alike
+        except MemoryError:
+            raise FootageError("needs more memory than a footage worker may use") from None
+        except ValueError as exc:  # a pixel format or size PyAV cannot convert
+            raise FootageError(f"undecodable picture: {_short(exc)}") from None
         except av.error.FFmpegError as exc:
             if decoded == 0:
                 raise FootageError(f"undecodable video: {_short(exc)}") from None

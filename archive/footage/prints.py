@@ -1,4 +1,5 @@
-"""Fingerprinting kept videos: each video's media is read back from its WARC record, sampled and hashed.
+"""Fingerprinting kept videos: each video's media is read back from its WARC record, its frames sampled and
+hashed, its soundtrack fingerprinted.
 
 Runs off the capture path (a command, the scheduler's round or a worker): a video whose media cannot be
 decoded gets a stored failure with its reason and is not tried again until its media changes.
@@ -8,30 +9,22 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits, sample
 from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture, top_part
+from archive.footage.ondisk import mark_stale, synced
+from archive.footage.sound import SoundPrint, read_sound, store_sound
 from archive.footage.tables import Fingerprint, FrameHashRow
 from archive.kept_media import media_to_file
 from archive.models import Capture, Source, Video
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Tally:
-    """What a fingerprinting round did."""
-
-    done: int = 0
-    failed: int = 0
-    frames: int = 0
 
 
 def hash_file(path: Path, per_second: float, limits: Limits) -> list[FrameHash]:
@@ -56,6 +49,15 @@ def pending(session: Session, collection_id: int | None = None, limit: int = 100
     return list(session.scalars(statement))
 
 
+def _sound(media: Path, video_id: int, limits: Limits) -> SoundPrint | None:
+    """The soundtrack's fingerprint, or None (no sound, or fpcalc failed: the frames are kept regardless)."""
+    try:
+        return read_sound(media, limits.max_seconds, limits.max_wall)
+    except FootageError as exc:
+        logger.info("video %s: no soundtrack fingerprint: %s", video_id, exc)
+        return None
+
+
 def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits) -> Fingerprint:
     """Fingerprint one kept video and store its frame hashes (or its failure); returns what was stored."""
     with session_scope(ws.sessions) as session:
@@ -65,42 +67,51 @@ def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits)
         if capture is not None:
             session.expunge(capture)
     frames: list[FrameHash] = []
-    reason = None
+    reason, sound = None, None
     with tempfile.TemporaryDirectory(prefix="lastseen-footage-") as folder:
         try:
             if capture is None:
                 raise FootageError("no kept media")
-            frames = hash_file(media_to_file(ws, capture, Path(folder)), per_second, limits)
+            media = media_to_file(ws, capture, Path(folder))
+            sound = _sound(media, video_id, limits)
+            frames = hash_file(media, per_second, limits)
             if not frames:
                 raise FootageError("no frame clear enough to fingerprint")
         except FootageError as exc:
             reason = str(exc)
+    return _store(ws, video_id, frames, reason, sha256, sound)
+
+
+def _store(ws: Workspace, video_id: int, frames: list[FrameHash], reason: str | None,
+           sha256: str | None, sound: SoundPrint | None = None) -> Fingerprint:
+    """Replace a video's frame hashes and fingerprint row with these (or its failure); what was stored."""
     with session_scope(ws.sessions) as session:
-        session.execute(delete(FrameHashRow).where(FrameHashRow.video_id == video_id))
+        replaced = session.execute(delete(FrameHashRow).where(FrameHashRow.video_id == video_id)).rowcount
         session.execute(delete(Fingerprint).where(Fingerprint.video_id == video_id))
         if frames:
             session.execute(insert(FrameHashRow), [
                 {"video_id": video_id, "second": f.second, "quality": f.quality, "hash": f.hash} for f in frames])
+        store_sound(session, video_id, sound)
         made = Fingerprint(video_id=video_id, state="failed" if reason else "done", reason=reason,
                            frames=len(frames), media_sha256=sha256)
         session.add(made)
         session.flush()
         session.expunge(made)
+    if replaced:
+        mark_stale(Path(ws.settings.footage_index_file))
     return made
 
 
-def fingerprint_pending(ws: Workspace, per_second: float, limits: Limits,
-                        collection_id: int | None = None) -> Tally:
-    """Fingerprint every kept video still without one; failures are stored, never raised."""
-    tally = Tally()
+def store_failure(ws: Workspace, video_id: int, reason: str) -> Fingerprint:
+    """Store a video's failure found outside the fingerprinting itself (its worker process died)."""
     with session_scope(ws.sessions) as session:
-        todo = pending(session, collection_id, limit=10_000)
-    for video_id in todo:
-        made = fingerprint(ws, video_id, per_second, limits)
-        if made.state == "done":
-            tally.done += 1
-            tally.frames += made.frames
-        else:
-            tally.failed += 1
-            logger.info("video %s could not be fingerprinted: %s", video_id, made.reason)
-    return tally
+        video = session.get(Video, video_id)
+        sha256 = video.media_sha256 if video else None
+    return _store(ws, video_id, [], reason, sha256)
+
+
+def sync_index(ws: Workspace) -> None:
+    """Append new frame hashes to the FAISS index now (not at the next query) once the archive uses it."""
+    with session_scope(ws.sessions) as session:
+        if (session.scalar(select(func.max(FrameHashRow.id))) or 0) >= ws.settings.footage_index_from:
+            synced(session, Path(ws.settings.footage_index_file))

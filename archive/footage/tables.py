@@ -1,4 +1,5 @@
-"""The footage stage's own tables: which kept videos were fingerprinted (or why not), and their frame hashes.
+"""The footage stage's own tables: which kept videos were fingerprinted (or why not), their frame hashes, and
+their soundtracks' fingerprints.
 
 A frame hash is a bit(256) on PostgreSQL, so the exact scan is `bit_count(hash # query)` in the database; on
 SQLite it is 32 bytes, scanned in numpy. Both read back as 32 bytes.
@@ -68,3 +69,14 @@ class FrameHashRow(Base):
     second: Mapped[float] = mapped_column(Float)
     quality: Mapped[int] = mapped_column(SmallInteger)
     hash: Mapped[bytes] = mapped_column(HashBits())
+
+
+class AudioPrintRow(Base):
+    """A kept video's soundtrack fingerprint: Chromaprint's raw 32-bit items, about eight a second."""
+
+    __tablename__ = "audio_print"
+
+    video_id: Mapped[int] = mapped_column(BigId, ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    items: Mapped[bytes] = mapped_column(LargeBinary)  # little-endian uint32s, as fpcalc -raw gives them
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)

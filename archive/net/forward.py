@@ -182,7 +182,9 @@ class _Handler(socketserver.BaseRequestHandler):
         if exc.status == 403:
             logger.warning("refused: %s", exc)
         try:
+            # X-Lastseen-Refused: a browser recording what it receives (crawler.browser) knows it is no site's answer
             client.sendall(f"HTTP/1.1 {exc.status} {exc.reason}\r\nContent-Type: text/plain\r\n"
+                           f"X-Lastseen-Refused: {exc.status}\r\n"
                            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
         except OSError:
             pass

@@ -17,6 +17,8 @@ except `info` (what yt-dlp or oEmbed says of a video), which is imported on its 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from archive.providers import (
     dailymotion,
     direct,
@@ -35,8 +37,9 @@ from archive.providers.base import Found, Provider, VideoRef, fill, parse_url
 from archive.status import Classification
 from archive.vocab import SourceKind
 
-__all__ = ["HINTS", "OEMBED_ENDPOINTS", "PAGES", "PROVIDERS", "VideoRef", "kind_of", "page_url", "read_oembed",
-           "read_page", "read_redirect", "recognize", "video_from_url", "ytdlp_url"]
+__all__ = ["HINTS", "OEMBED_ENDPOINTS", "PAGES", "PROVIDERS", "RENDERED_HOSTS", "VideoRef", "kind_of", "page_url",
+           "read_oembed",
+           "read_page", "read_redirect", "recognize", "renders_client_side", "video_from_url", "ytdlp_url"]
 
 _REGISTRY: tuple[Provider, ...] = (youtube, vimeo, dailymotion, vk, rutube, ok, twitter, telegram, facebook,
                                    tiktok, instagram)
@@ -48,6 +51,15 @@ PROVIDERS = (*(provider.NAME for provider in _REGISTRY), direct.NAME)
 HINTS = tuple(hint for provider in (*_REGISTRY, direct) for hint in provider.HINTS)
 OEMBED_ENDPOINTS = {provider.NAME: provider.OEMBED for provider in _REGISTRY if provider.OEMBED}
 PAGES = {provider.NAME: provider.PAGE for provider in (*_REGISTRY, direct)}
+# Hosts whose pages are built by scripts (a provider module's RENDERED_HOSTS): auto mode captures them in a browser.
+RENDERED_HOSTS = frozenset(host for provider in _REGISTRY for host in getattr(provider, "RENDERED_HOSTS", ()))
+
+
+def renders_client_side(url: str) -> bool:
+    """True when url's host (or a host it is a subdomain of) is one a provider names as rendering client-side."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".") if isinstance(url, str) else ""
+    labels = host.split(".")
+    return any(".".join(labels[i:]) in RENDERED_HOSTS for i in range(len(labels) - 1))
 
 
 def recognize(url: str) -> Found | None:

@@ -19,6 +19,9 @@ from archive.status import Classification, Outcome, wall_page
 
 NAME = "facebook"
 DOMAINS = ("facebook.com", "fb.com", "fb.watch")
+# Hosts (and their subdomains) whose pages render client-side, captured in a browser in auto mode:
+# posts are filled in by scripts.
+RENDERED_HOSTS = ("facebook.com", "m.facebook.com")
 HINTS = ("facebook", "fb.")
 OEMBED = None
 PAGE = "{url}"

@@ -17,6 +17,9 @@ from archive.status import Classification, Outcome, wall_page
 
 NAME = "instagram"
 DOMAINS = ("instagram.com", "instagr.am")
+# Hosts (and their subdomains) whose pages render client-side, captured in a browser in auto mode:
+# posts and profiles are filled in by scripts from its API.
+RENDERED_HOSTS = ("instagram.com",)
 HINTS = ("instagr",)
 OEMBED = None
 PAGE = "{url}"

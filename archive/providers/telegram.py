@@ -16,6 +16,9 @@ from archive.status import Classification, Outcome, availability_wording, wall_p
 
 NAME = "telegram"
 DOMAINS = ("t.me", "telegram.me", "telegram.dog")
+# Hosts (and their subdomains) whose pages render client-side, captured in a browser in auto mode:
+# Telegram Web is an app; t.me's previews are plain HTML and need no browser.
+RENDERED_HOSTS = ("web.telegram.org",)
 HINTS = ("t.me", "telegram")
 OEMBED = None
 PAGE = "https://t.me/{id}?embed=1&mode=tme"

@@ -21,6 +21,9 @@ from archive.status import Classification, Outcome, wall_page
 
 NAME = "tiktok"
 DOMAINS = ("tiktok.com",)
+# Hosts (and their subdomains) whose pages render client-side, captured in a browser in auto mode:
+# videos' pages are built by scripts (the HTML holds a JSON state, not the text).
+RENDERED_HOSTS = ("tiktok.com",)
 HINTS = ("tiktok",)
 OEMBED = "https://www.tiktok.com/oembed"
 PAGE = "{url}"

@@ -19,6 +19,9 @@ from archive.status import Classification, Outcome, availability_wording, wall_p
 
 NAME = "twitter"
 DOMAINS = ("twitter.com", "x.com", "fxtwitter.com", "vxtwitter.com", "fixupx.com", "fixvx.com")
+# Hosts (and their subdomains) whose pages render client-side, captured in a browser in auto mode:
+# X's pages are an app shell: posts come from its GraphQL API.
+RENDERED_HOSTS = ("twitter.com", "x.com")
 HINTS = ("twitter", "x.com")
 OEMBED = "https://publish.twitter.com/oembed"
 PAGE = "https://cdn.syndication.twimg.com/tweet-result?id={id}&token={token}"

@@ -49,8 +49,8 @@ CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr
 SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
 MARK = "**"  # around the matched words of a snippet
 # What a hit needs of its document (not the text, nor the tsvector).
-_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.kind, SearchDocument.title,
-                SearchDocument.authors, SearchDocument.language)
+_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.kind, SearchDocument.title, SearchDocument.authors,
+                SearchDocument.language, SearchDocument.second)
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and PostgreSQL's parser split words
 
 
@@ -80,6 +80,7 @@ class Document:
     body: str = ""
     language: str | None = None
     capture_id: int | None = None
+    second: float | None = None  # where in the capture's video the text is said or shown
 
 
 def language_of(value: str | None) -> str | None:
@@ -114,7 +115,7 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
     for doc in documents:
         values = {"key": doc.key[:200], "source_id": doc.source_id, "capture_id": doc.capture_id, "kind": doc.kind,
                   "language": doc.language, "title": _clean(doc.title), "authors": _clean(doc.authors),
-                  "body": _clean(doc.body)}
+                  "body": _clean(doc.body), "second": doc.second}
         session.execute(delete(SearchDocument).where(SearchDocument.key == values["key"]))
         statement = insert(SearchDocument).values(**values)
         if postgres:
@@ -125,6 +126,13 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
         session.execute(statement)
         count += 1
     return count
+
+
+def forget_documents(session: Session, source_id: int, prefix: str) -> int:
+    """Drop a source's documents whose key starts with `prefix` (a producer's set it indexes again); how many.
+    Found through the source's index, so a large archive is not scanned."""
+    return session.execute(delete(SearchDocument).where(
+        SearchDocument.source_id == source_id, SearchDocument.key.startswith(prefix, autoescape=True))).rowcount or 0
 
 
 def _clean(value: str) -> str:
@@ -234,9 +242,10 @@ def _hits(rows: list[Any]) -> Hits:
     if rows and getattr(rows[0], "matches", 0) > CANDIDATES:
         hits.note = f"the best of the first {CANDIDATES:,} matches (more pages hold these words)"
     for row in rows:
+        at = f"#t={row.second:g}" if row.second is not None else ""  # a media fragment: play from that second
         hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,
                      "title": row.title or None, "authors": row.authors or None, "language": row.language,
                      "capture_id": row.linked, "captured_at": iso(row.captured_at),
-                     "capture_url": f"/api/captures/{row.linked}" if row.linked else None,
+                     "capture_url": f"/api/captures/{row.linked}{at}" if row.linked else None, "second": row.second,
                      "snippet": " ".join((row.snippet or "").split()), "score": round(float(row.score), 4)})
     return hits

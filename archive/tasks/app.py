@@ -17,7 +17,10 @@ from archive.config import Settings
 
 # kind of work -> (task name, queue); the kinds are also the lease kinds.
 TASKS: dict[str, str] = {"check": "lastseen.check", "capture": "lastseen.capture", "wayback": "lastseen.wayback",
-                         "alerts": "lastseen.alerts", "feeds": "lastseen.feeds", "transcribe": "lastseen.transcribe"}
+                         "alerts": "lastseen.alerts", "feeds": "lastseen.feeds", "transcribe": "lastseen.transcribe",
+                         "footage": "lastseen.footage",
+                         # captures of collections that capture in a browser: workers with Chromium take them
+                         "browser": "lastseen.browser"}
 QUEUES: tuple[str, ...] = tuple(TASKS)
 
 

@@ -19,6 +19,7 @@ from archive.due import captures_due, checks_due
 from archive.models import Collection, utcnow
 from archive.tasks import leases
 from archive.tasks.app import check_queue, send
+from archive.vocab import CaptureMode, capture_mode
 from archive.workspace import Workspace
 
 QUEUED_LEASES = 6  # queued work waits this many task_lease periods before it is queued again (a lost message)
@@ -83,9 +84,9 @@ def queue_checks(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
     return {"queued": queued, "tasks": tasks}
 
 
-def capture_batches(ws: Workspace, now: datetime, held: set[str]) -> list[list[str]]:
-    """The source ids to queue for capture, as archive.due decides (new, changed, media missing), less those
-    held: per collection, task_batch to a task, at most schedule_batch tasks."""
+def capture_batches(ws: Workspace, now: datetime, held: set[str]) -> list[tuple[str, list[str]]]:
+    """(collection, source ids) to queue for capture, as archive.due decides (new, changed, media missing), less
+    those held: per collection, task_batch to a task, at most schedule_batch tasks."""
     limit = ws.settings.schedule_batch
     with session_scope(ws.sessions) as session:
         owed = captures_due(session, now, ws.settings.capture_retry, limit=limit + len(held))
@@ -93,17 +94,24 @@ def capture_batches(ws: Workspace, now: datetime, held: set[str]) -> list[list[s
     for work in owed:
         if str(work.source_id) not in held:
             by_collection.setdefault(work.collection, []).append(str(work.source_id))
-    return [list(batch) for _, keys in sorted(by_collection.items())
+    return [(collection, list(batch)) for collection, keys in sorted(by_collection.items())
             for batch in _batches(list(dict.fromkeys(keys)), ws.settings.task_batch)][:max(1, limit)]
 
 
 def queue_captures(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
-    """Lease and queue the capture work nobody holds, per collection."""
+    """Lease and queue the capture work nobody holds, per collection: a collection captured in a browser goes to
+    the `browser` queue (workers with Chromium: `lastseen worker --queues browser`), the others to `capture`."""
     now = now or utcnow()
     with session_scope(ws.sessions) as session:
-        held = leases.held_keys(session, "capture", now)
+        held = leases.held_keys(session, "capture", now) | leases.held_keys(session, "browser", now)
+        modes = dict(session.execute(select(Collection.name, Collection.capture_mode)).all())
     batches = capture_batches(ws, now, held)
-    return {"queued": sum(len(batch) for batch in batches), "tasks": _queue(ws, "capture", batches, now)}
+    by_queue: dict[str, list[list[str]]] = {"capture": [], "browser": []}
+    for collection, batch in batches:
+        browser = capture_mode(modes.get(collection), ws.settings.capture) == CaptureMode.BROWSER
+        by_queue["browser" if browser else "capture"].append(batch)
+    return {"queued": sum(len(batch) for _, batch in batches),
+            "tasks": sum(_queue(ws, queue, queued, now) for queue, queued in by_queue.items())}
 
 
 def queue_singleton(ws: Workspace, kind: str, key: str, extra: Sequence[Any] = (),

@@ -85,11 +85,13 @@ def check_batch(run: Run, kind: str = "check") -> dict[str, Any]:
 
 
 @renewing
-def capture_batch(run: Run) -> dict[str, Any]:
+def capture_batch(run: Run, kind: str = "capture") -> dict[str, Any]:
     """Crawl the task's sources whose capture work archive.due still owes (a capture's time is its fetch's, so
     "captured since queued" would miss a slow crawl's captures), one crawl child per collection. A source owed
-    only its video's media is handed to its collection's crawl too: the crawl fetches the media it finds missing."""
-    claimed = run.claim("capture")
+    only its video's media is handed to its collection's crawl too: the crawl fetches the media it finds missing.
+    kind: the queue (and lease kind) the task came from, `capture` or `browser` (collections captured in a
+    browser, for workers that have one)."""
+    claimed = run.claim(kind)
     if not claimed:
         return {"captured": 0, "claimed": 0}
     ids = [int(key) for key in claimed]
@@ -104,8 +106,8 @@ def capture_batch(run: Run) -> dict[str, Any]:
         crawl = run_lastseen(run.ws.settings, ["crawl", "--json", "-c", collection, "--only-due", *sources.values()],
                              timeout=CRAWL_TIMEOUT, die_with_parent=True)
         if crawl.returncode == 2 and BUSY in crawl.stderr:
-            run.release("capture", done)
-            leases.hand_back(run.ws.sessions, "capture", [str(sid) for sid in sources], run.holder, utcnow(),
+            run.release(kind, done)
+            leases.hand_back(run.ws.sessions, kind, [str(sid) for sid in sources], run.holder, utcnow(),
                              run.ws.settings.task_lease)
             raise CollectionBusy(collection)
         if crawl.returncode not in (0, 1):
@@ -113,7 +115,7 @@ def capture_batch(run: Run) -> dict[str, Any]:
                            (crawl.stderr.strip().splitlines() or [""])[-1])
         done += [str(sid) for sid in sources]
         results.append({"collection": collection, "urls": len(sources), "exit": crawl.returncode})
-    run.release("capture", done)
+    run.release(kind, done)
     return {"claimed": len(claimed), "crawls": results}
 
 
@@ -194,4 +196,22 @@ def transcribe_round(run: Run) -> dict[str, Any]:
         return {"claimed": 0}
     result = transcribe_work(run.ws)
     run.release("transcribe", ["read"])
+    return result
+
+
+def footage_work(ws: Workspace) -> dict[str, Any]:
+    """The footage round, in the scheduler or a worker: fingerprint newly kept videos and images (in a pool of
+    processes), compare them, search for vanished videos' footage, make the reappearance alerts."""
+    from archive.footage.round import footage_work as run_round
+
+    return run_round(ws)
+
+
+@renewing
+def footage_round(run: Run) -> dict[str, Any]:
+    """The footage round for the task that holds it."""
+    if not run.claim("footage"):
+        return {"claimed": 0}
+    result = footage_work(run.ws)
+    run.release("footage", ["match"])
     return result

@@ -46,14 +46,16 @@ def register(app: Any, ws: Workspace) -> None:
         try:
             if kind == "check":
                 result = work.check_batch(run, *extra[:1])  # check.<region>'s tasks name their queue
-            elif kind == "capture":
-                result = work.capture_batch(run)
+            elif kind in ("capture", "browser"):
+                result = work.capture_batch(run, kind)
             elif kind == "wayback":
                 result = work.wayback_round(run, extra[0] if extra else [])
             elif kind == "feeds":
                 result = work.feeds_round(run)
             elif kind == "transcribe":
                 result = work.transcribe_round(run)
+            elif kind == "footage":
+                result = work.footage_round(run)
             else:
                 result = work.alerts_round(run)
         except work.CollectionBusy as exc:

@@ -16,7 +16,7 @@ from archive.lazy import lazy_names
 _MODULES: dict[str, str] = {
     "index": "salvage write_cdxj write_index",
     "reader": "ArchivedRecord RecordBody WarcError decoded_body iter_records open_record read_record",
-    "records": "custody_warcinfo prepare_resource prepare_screenshot",
+    "records": "RENDERED_URI_PREFIX custody_warcinfo prepare_rendered prepare_resource prepare_screenshot",
     "writer": ("METADATA_URI_PREFIX SCREENSHOT_URI_PREFIX ClosedWarc ExchangeRecords PreparedFile PreparedRecord "
                "RevisitTarget RollingWarcWriter WarcRecordInfo prepare_metadata sha1_b32"),
 }

@@ -46,35 +46,54 @@ def custody_warcinfo(*, software: str, operator: str, hostname: str, proxy: str,
     }
 
 
+RENDERED_URI_PREFIX = "urn:lastseen:rendered:"
+
+
 def prepare_screenshot(*, url: str, concurrent_to: str, png: bytes, taken_at: datetime) -> PreparedRecord:
     """A `resource` record holding a page's screenshot (PNG), tied to the page's response record.
 
     Its Target-URI is ``urn:lastseen:screenshot:<page URL>``, not the page's own URL, so replay never serves
     the picture for the page (as with metadata records).
     """
+    return _prepared_resource(SCREENSHOT_URI_PREFIX + url, "image/png", png, taken_at, concurrent_to)
+
+
+def prepare_rendered(*, url: str, concurrent_to: str, html: bytes, taken_at: datetime) -> PreparedRecord:
+    """A `resource` record of the DOM a browser rendered from a page (UTF-8 HTML), tied to its response record.
+
+    Under ``urn:lastseen:rendered:<page URL>``, never the page's URL: replay serves the page as received, and
+    its scripts rebuild it from the archived responses; this record is what the page's text is read from.
+    """
+    return _prepared_resource(RENDERED_URI_PREFIX + url, "text/html; charset=utf-8", html, taken_at, concurrent_to)
+
+
+def _prepared_resource(target: str, content_type: str, payload: bytes, taken_at: datetime,
+                       concurrent_to: str) -> PreparedRecord:
+    """A resource record of payload under target, built into bytes ready to append to any WARC file."""
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=True, warc_version="1.1")
-    target = SCREENSHOT_URI_PREFIX + url
     headers = {"WARC-Date": warc_date(taken_at), "WARC-Concurrent-To": concurrent_to}
-    record = writer.create_warc_record(target, "resource", payload=io.BytesIO(png), length=len(png),
-                                       warc_content_type="image/png", warc_headers_dict=headers)
+    record = writer.create_warc_record(target, "resource", payload=io.BytesIO(payload), length=len(payload),
+                                       warc_content_type=content_type, warc_headers_dict=headers)
     writer.write_record(record)
     member = out.getvalue()
     rec = record.rec_headers
     info = WarcRecordInfo(file_name="", offset=0, length=len(member), record_id=rec.get_header("WARC-Record-ID"),
                           record_type="resource", target_uri=target, date=rec.get_header("WARC-Date"),
-                          payload_sha256=hashlib.sha256(png).hexdigest(),
-                          payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(png),
-                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(png))
-    return PreparedRecord(data=member, info=info, mime="image/png")
+                          payload_sha256=hashlib.sha256(payload).hexdigest(),
+                          payload_digest=rec.get_header("WARC-Payload-Digest") or sha1_b32(payload),
+                          block_digest=rec.get_header("WARC-Block-Digest") or "", payload_size=len(payload))
+    return PreparedRecord(data=member, info=info, mime=content_type.split(";", 1)[0])
 
 
 def prepare_resource(path: Path, *, uri: str, content_type: str, fetched_at: datetime, spool_dir: Path,
-                     sha256: str, concurrent_to: str | None = None) -> PreparedFile:
+                     sha256: str, concurrent_to: str | None = None,
+                     extra_headers: dict[str, str] | None = None) -> PreparedFile:
     """A resource record of a file (a video yt-dlp downloaded, its thumbnail, its subtitles) under `uri`, built
-    into a spool file; `sha256` is the file's, computed by the caller while it had the file."""
+    into a spool file; `sha256` is the file's, computed by the caller while it had the file; `extra_headers` are
+    WARC extension fields (a caption's language)."""
     size = path.stat().st_size
-    headers = {"WARC-Date": warc_date(fetched_at)}
+    headers = {**(extra_headers or {}), "WARC-Date": warc_date(fetched_at)}
     if concurrent_to:
         headers["WARC-Concurrent-To"] = concurrent_to
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix=".record-", suffix=".warc.gz")

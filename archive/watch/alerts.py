@@ -29,7 +29,7 @@ from archive.models import (
 )
 from archive.status import ALERT_KINDS, ALIVE
 from archive.timefmt import iso
-from archive.vocab import SourceStatus, TransitionKind
+from archive.vocab import REAPPEARED, SourceStatus, TransitionKind
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 BATCH = 500
@@ -158,8 +158,26 @@ def _where(regions: dict[str, Any]) -> str:
     return f" in {', '.join(places)}" if places else ""
 
 
+def _clock(seconds: float) -> str:
+    """0:12 or 1:02:03: a second of a video as people write it."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return (f"{hours}:" if hours else "") + (f"{rest // 60:02d}" if hours else f"{rest // 60}") + f":{rest % 60:02d}"
+
+
+def _reappeared(payload: dict[str, Any]) -> str:
+    """Footage of X reappeared at Y: 84% of its frames, 0:12-0:48 (or, in a picture, its frame at 0:05)."""
+    spans = ", ".join(f"{_clock(s['start'])}-{_clock(s['end'])}" for s in payload.get("segments", [])[:3])
+    if payload.get("image"):
+        return f"Footage of {payload['url']} reappeared at {payload['where']}: its frame at {spans.split('-')[0]}"
+    share = payload["share"]
+    return f"Footage of {payload['url']} reappeared at {payload['where']}: {share:.0%} of its frames, {spans}"
+
+
 def headline(payload: dict[str, Any]) -> str:
     """One line: what happened to which URL, and why (and where, for a source refused in some regions)."""
+    if payload.get("kind") == REAPPEARED:
+        return _reappeared(payload)
     reason = f" ({payload['reason']})" if payload.get("reason") else ""
     where = _where(payload["regions"]) if payload.get("regions") else ""
     title = f" «{' '.join(str(payload['title']).split())[:120]}»" if payload.get("title") else ""
@@ -178,6 +196,11 @@ def describe(payload: dict[str, Any], base_url: str | None) -> list[str]:
     capture = payload.get("capture")
     own = capture_url(payload, base_url) or (
         f"{capture['warc_uri']} @{capture['warc_offset']}+{capture['warc_length']}" if capture else None)
+    if payload.get("kind") == REAPPEARED:
+        return [headline(payload),
+                f"  collection: {payload['collection']}; {payload['status']} since {payload.get('vanished_at') or '-'}",
+                f"  the copy: {payload['media_url']} (kept {payload.get('found_captured_at') or '-'})",
+                f"  lastseen copy of the original: {own or 'none'}"]
     return [
         headline(payload),
         f"  collection: {payload['collection']}; {payload['from_status']} -> {payload['to_status']} at "

@@ -1,8 +1,9 @@
 """Captions kept at capture: the WebVTT tracks stored beside a video's media (the provider's subtitles and
 automatic captions as yt-dlp fetched them, a player page's <track> files), read into lines with their seconds.
 
-A track's language comes from the video's info JSON (kept beside the media too), else from its file name
-(`clip.en.vtt`); a track that is not WebVTT is named in the reading, never a failure of the video.
+A track's language comes from its record's `Lastseen-Language` header, else the video's info JSON (kept beside
+the media too), else its file name (`clip.en.vtt`); a track that is not WebVTT is named in the reading, never a
+failure of the video.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def caption_reader() -> Reader:
                 continue
             named = _NAMED.search(uri.split("?")[0])
             language, automatic = languages.get(uri, (named.group(1) if named else None, False))
+            if headers.get("Lastseen-Language") not in {None, "", "und"}:  # said by the capture (crawler.media)
+                language = headers["Lastseen-Language"]
+            automatic = automatic or headers.get("Lastseen-Caption") == "automatic"
             try:
                 cues = cues_of(body)
             except ValueError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 from archive.db import session_scope
 from archive.words.captions import caption_reader
+from archive.words.indexing import index_unindexed
 from archive.words.keeping import TextFiles
 from archive.words.reading import Reader
 from archive.words.run import Tally, pending, read_pending, tally
@@ -44,9 +45,12 @@ def read_words(ws: Workspace, collection_id: int | None = None,
         raise WordsSetupError(problem)
     readers: dict[str, Reader] = {CAPTION: caption_reader()}
     if model is not None:
-        readers[SPEECH] = speech_reader(model, settings.transcribe_max_seconds)
+        readers[SPEECH] = speech_reader(model, settings.transcribe_max_seconds, settings.transcribe_video_time)
     if settings.ocr_languages:
-        readers[SCREEN] = screen_reader(settings.ocr_languages, settings.transcribe_max_seconds)
+        readers[SCREEN] = screen_reader(settings.ocr_languages, settings.transcribe_max_seconds,
+                                        settings.transcribe_video_time)
+    with session_scope(ws.sessions) as session:
+        index_unindexed(session)  # lines read before they were searchable
     tried: dict[str, list[int]] = {}
     if any(waiting[source] for source in readers):  # a round with nothing to read opens no file and asks no TSA
         files = TextFiles(ws, actor)  # one WARC file for the round's records of every source

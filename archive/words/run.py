@@ -20,6 +20,7 @@ from archive.db import session_scope
 from archive.kept_media import KeptMedia
 from archive.models import Capture, Collection, Source, Video
 from archive.warc import prepare_metadata
+from archive.words.indexing import index_lines
 from archive.words.keeping import TextFiles
 from archive.words.reading import Reader, ReadError, Reading
 from archive.words.tables import TextLine, WordsRun
@@ -91,7 +92,7 @@ def read_video(ws: Workspace, files: TextFiles, video_id: int, source: str, read
 
 def _store(ws: Workspace, kept: _Kept, source: str, reading: Reading | None, reason: str | None,
            record_uri: str | None) -> WordsRun:
-    """Replace a video's rows of one source with this reading (or failure)."""
+    """Replace a video's rows of one source, and its lines in the archive search, with this reading (or failure)."""
     with session_scope(ws.sessions) as session:
         session.execute(delete(TextLine).where(TextLine.video_id == kept.video_id, TextLine.source == source))
         session.execute(delete(WordsRun).where(WordsRun.video_id == kept.video_id, WordsRun.source == source))
@@ -103,6 +104,8 @@ def _store(ws: Workspace, kept: _Kept, source: str, reading: Reading | None, rea
                         language=reading.language if reading else None, lines=len(lines),
                         media_sha256=kept.sha256, record_uri=record_uri)
         session.add(made)
+        if kept.capture is not None:
+            index_lines(session, kept.video_id, kept.capture.source_id, kept.capture.id, source, lines)
         session.flush()
         session.expunge(made)
     return made

@@ -7,6 +7,7 @@ keyframe is read once (pytesseract, with a time limit); the same text in followi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +57,15 @@ def ocr_problem(languages: tuple[str, ...]) -> str | None:
     return None
 
 
-def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> Iterator[tuple[float, Any | None]]:
+def keyframes(path: Path, max_seconds: float, max_frames: int = 2000,
+              deadline: float | None = None) -> Iterator[tuple[float, Any | None]]:
     """(second, PIL picture) of the first frame of each scene in the first `max_seconds`, one at a time (memory
-    holds one picture, whatever the video's length), then (last second decoded, None)."""
+    holds one picture, whatever the video's length), then (last second decoded, None); decoding stops once
+    time.monotonic() passes `deadline`."""
     import av
     import numpy as np
 
-    kept = 0
+    kept, stopped = 0, False
     previous: np.ndarray | None = None
     next_sample, last_kept, second = 0.0, -LONGEST_SCENE, 0.0
     try:
@@ -71,7 +74,8 @@ def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> Iterato
                 raise ScreenError("no video track")
             for frame in container.decode(video=0):
                 second = float(frame.time or 0.0)
-                if second > max_seconds or kept >= max_frames:
+                stopped = deadline is not None and time.monotonic() > deadline
+                if second > max_seconds or kept >= max_frames or stopped:
                     break
                 if second < next_sample:
                     continue
@@ -85,7 +89,7 @@ def keyframes(path: Path, max_seconds: float, max_frames: int = 2000) -> Iterato
                     yield second, frame.to_image()
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise ScreenError(f"not a readable video: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    if not kept:
+    if not kept and not stopped:
         raise ScreenError("no frame decoded")
     yield second, None
 
@@ -117,11 +121,12 @@ def read_picture(picture: Any, languages: str) -> tuple[str, float]:
     return text, round(sum(confidences) / len(confidences) / 100, 3)
 
 
-def read_screen(path: Path, languages: str, max_seconds: float) -> list[ScreenText]:
-    """The text shown in a video, one line a run of keyframes showing the same text (each until the next)."""
+def read_screen(path: Path, languages: str, max_seconds: float, deadline: float | None = None) -> list[ScreenText]:
+    """The text shown in a video, one line a run of keyframes showing the same text (each until the next); read
+    until time.monotonic() passes `deadline`."""
     found: list[ScreenText] = []
     shown: tuple[float, str, float] | None = None  # the keyframe read last: its second, text and confidence
-    for second, picture in keyframes(path, max_seconds):
+    for second, picture in keyframes(path, max_seconds, deadline=deadline):
         if shown is not None and shown[1]:
             start, text, confidence = shown
             if found and found[-1].end == round(start, 2) and found[-1].text == text:
@@ -132,13 +137,18 @@ def read_screen(path: Path, languages: str, max_seconds: float) -> list[ScreenTe
     return found
 
 
-def screen_reader(languages: tuple[str, ...], max_seconds: float) -> Reader:
-    """The run's reader of on-screen text: lines as rows and as the record's JSON."""
+def screen_reader(languages: tuple[str, ...], max_seconds: float, max_time: float | None = None) -> Reader:
+    """The run's reader of on-screen text: lines as rows and as the record's JSON; a video is read for at most
+    `max_time` seconds of wall-clock time (what was read by then is kept)."""
     joined = "+".join(languages)
 
     def read(media: KeptMedia) -> Reading:
-        shown = read_screen(media.file(), joined, max_seconds)
+        deadline = time.monotonic() + max_time if max_time else None
+        shown = read_screen(media.file(), joined, max_seconds, deadline)
         lines = [{"start": s.start, "end": s.end, "text": s.text, "confidence": s.confidence} for s in shown]
-        return Reading(None, lines, {"languages": list(languages), "screen": lines},
-                       None if lines else "no text on screen")
+        note = None if lines else "no text on screen"
+        if deadline is not None and time.monotonic() > deadline:
+            note = (f"stopped by the time limit of {max_time:g} s (LASTSEEN_TRANSCRIBE_VIDEO_TIME), "
+                    f"text read up to {lines[-1]['end'] if lines else 0:g} s")
+        return Reading(None, lines, {"languages": list(languages), "screen": lines}, note)
     return read

@@ -59,3 +59,22 @@ def as_text(lines: list[dict[str, Any]]) -> str:
     """The lines for reading: one a line, with its seconds and source."""
     return "\n".join(f"[{clock(line['start'])}-{clock(line['end'])}] {line['source']}: "
                      f"{' / '.join(line['text'].splitlines())}" for line in lines)
+
+
+def as_report(runs: list[dict[str, Any]], lines: list[dict[str, Any]]) -> str:
+    """The readings (one `#` line each: state, lines, language, reason) then the lines, for reading."""
+    said = []
+    for run in runs:
+        count = f"{run['lines']} line(s)" + (f", {run['language']}" if run["language"] else "")
+        said.append(f"# {run['source']}: {run['state']}, {count}" + (f" ({run['reason']})" if run["reason"] else ""))
+    if not runs:
+        said.append("# not read yet (`lastseen transcribe`)")
+    return "\n".join(said + ([as_text(lines)] if lines else []))
+
+
+def transcript(words: dict[str, Any], source: str | None, form: str) -> str | dict[str, Any]:
+    """A video's words in one of the formats people and scripts ask for (json, vtt, txt), of one source or all."""
+    lines = [line for line in words["lines"] if source is None or line["source"] == source]
+    if form == "json":
+        return {"runs": words["runs"], "lines": lines}
+    return as_vtt(lines) if form == "vtt" else as_report(words["runs"], lines)

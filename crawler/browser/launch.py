@@ -81,9 +81,11 @@ def _launcher(settings: Settings, chromium: str) -> str:
     return _launchers[key]
 
 
-async def launch(playwright: Any, settings: Settings, chromium: str, proxy_url: str) -> Any:
+async def launch(playwright: Any, settings: Settings, chromium: str, proxy_url: str,
+                 extra_args: list[str] | None = None) -> Any:
     """A headless Chromium whose every connection goes through proxy_url, sandboxed where it can be."""
-    options = {"executable_path": _launcher(settings, chromium), "headless": True, "args": HARDENING_ARGS,
+    options = {"executable_path": _launcher(settings, chromium), "headless": True,
+               "args": [*HARDENING_ARGS, *(extra_args or [])],
                "ignore_default_args": DROPPED_DEFAULT_ARGS, "proxy": proxy_option(proxy_url)}
     try:
         return await playwright.chromium.launch(chromium_sandbox=True, **options)

@@ -22,13 +22,17 @@ from archive.db import session_scope
 from archive.due import awaiting_capture, still_to_capture
 from archive.extract.decode import decode_html
 from archive.extract.pagemeta import page_links
+from archive.extract.rendering import is_script_shell
 from archive.extract.videos import find_videos
 from archive.models import Source
+from archive.providers import renders_client_side
 from archive.sources import SourceEntry, add_sources, ensure_collection
 from archive.urls import InvalidURL, domain_of, without_userinfo
-from crawler.extensions import META_PREVIOUS, META_RECORDS
+from archive.vocab import CaptureMode, SourceKind, capture_mode
+from crawler.extensions import META_BROWSER, META_PREVIOUS, META_RECORDS, META_RENDERED
 from crawler.items import FailedFetch, PageCapture
 from crawler.middlewares import BlockedRequest
+from crawler.screenshots import chromium_found
 from crawler.workspace import crawler_workspace
 
 META_SOURCE = "lastseen_source"
@@ -57,6 +61,8 @@ class ArchiveSpider(Spider):
         self.depth = int(depth)
         self.media = _true(media)
         self.collection_id: int | None = None
+        self.capture_mode = CaptureMode.AUTO
+        self.browser = False  # whether a capture browser can run here (Chromium and Playwright installed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:
@@ -65,7 +71,12 @@ class ArchiveSpider(Spider):
         with session_scope(ws.sessions) as session:
             collection = ensure_collection(session, spider.collection_name)
             spider.collection_id = collection.id
+            spider.capture_mode = capture_mode(collection.capture_mode, ws.settings.capture)
             obey = collection.obey_robots
+        spider.browser = chromium_found(ws.settings) is not None
+        if spider.capture_mode == CaptureMode.BROWSER and not spider.browser:
+            spider.logger.warning("collection %s captures in a browser, but Chromium or Playwright is not installed "
+                                  "(LASTSEEN_CHROMIUM_PATH): its pages are fetched over HTTP", spider.collection_name)
         crawler.settings.set("ROBOTSTXT_OBEY", obey, priority="spider")
         crawler.settings.set("DEPTH_LIMIT", spider.depth, priority="spider")
         return spider
@@ -134,7 +145,29 @@ class ArchiveSpider(Spider):
             meta["proxy"] = proxy
         if previous is not None:
             meta[META_PREVIOUS] = previous
+        if kind == SourceKind.PAGE and self._in_browser(url):
+            meta[META_BROWSER] = True
         return Request(url, callback=self.parse, errback=self.failed, meta=meta)
+
+    def _in_browser(self, url: str) -> bool:
+        """Whether a page is captured in a browser: its collection says so, or (auto) its host renders client-side."""
+        if not self.browser or self.capture_mode == CaptureMode.HTTP:
+            return False
+        return self.capture_mode == CaptureMode.BROWSER or renders_client_side(url)
+
+    def _shell(self, response: Response, content_type: str | None) -> Request | None:
+        """In auto mode, a page fetched over HTTP whose HTML is a script-loading shell: the request that captures it
+        again in a browser (the shell stays in the WARC, the browser's capture is the page's)."""
+        if (self.capture_mode != CaptureMode.AUTO or not self.browser or response.meta.get(META_BROWSER)
+                or response.meta[META_SOURCE][1] != SourceKind.PAGE
+                or not is_script_shell(response.body, content_type)):
+            return None
+        meta = {key: value for key, value in response.meta.items() if key.startswith("lastseen_")
+                and key not in {META_RECORDS, META_PREVIOUS}}
+        meta.update({"depth": response.meta.get("depth", 0), "dont_redirect": True, META_BROWSER: True})
+        if response.meta.get("proxy"):
+            meta["proxy"] = response.meta["proxy"]
+        return Request(response.url, callback=self.parse, errback=self.failed, meta=meta, dont_filter=True)
 
     def parse(self, response: Response) -> list[Any]:
         """The capture's item, and the links to follow within --depth.
@@ -149,7 +182,8 @@ class ArchiveSpider(Spider):
         content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
         item = PageCapture(source_id=source_id, collection_id=self.collection_id or 0, kind=kind,
                            requested_url=response.request.url if response.request else response.url,
-                           response=response, records=records, content_type=content_type)
+                           response=response, records=records, content_type=content_type,
+                           rendered=response.meta.get(META_RENDERED))
         target = redirect_target(response)
         if target is not None:
             item.redirect_to = target
@@ -161,6 +195,9 @@ class ArchiveSpider(Spider):
         elif html and b"\x00" in body[:4096]:
             item.failure = "binary_as_html"
         elif html and 200 <= response.status < 300:
+            again = self._shell(response, content_type)
+            if again is not None:
+                return [again]
             # Only what the crawl needs now; main text and metadata are described after it, from the WARC.
             item.videos = find_videos(decode_html(body, content_type)[0], response.url)
             item.describe = True
