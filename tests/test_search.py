@@ -119,7 +119,7 @@ def test_bad_queries_get_one_clear_line(settings: Settings, site: Site, run: Any
     assert len(api.get("/api/search", params={"q": "story river", "limit": 5}).json()["hits"]) == 5
 
 
-def test_postgres_ranks_a_bounded_set_of_matches_and_says_so(settings: Settings, site: Site,
+def test_postgres_ranks_a_bounded_set_of_matches_and_says_so(settings: Settings, site: Site, api: Any,
                                                              monkeypatch: Any) -> None:
     from archive.research import search as engine
 
@@ -140,5 +140,7 @@ def test_postgres_ranks_a_bounded_set_of_matches_and_says_so(settings: Settings,
     if settings.database_url.startswith("postgresql"):  # the first 4 indexed are ranked: report 8 is not among them
         assert len(hits) == 3 and "first 4 matches" in (hits.note or "")
         assert titles[0] == "Levee held 2" and "Levee held 8" not in titles, titles
+        assert "first 4 matches" in api.get("/api/search", params={"q": "levee held"}).json()["note"]
+        assert "first 4 matches" in api.get("/search", params={"q": "levee held"}).text, "the dashboard says it"
     else:  # FTS5 ranks every match
         assert hits.note is None and set(titles[:2]) == {"Levee held 2", "Levee held 8"}, titles
