@@ -117,3 +117,30 @@ def test_bad_queries_get_one_clear_line(settings: Settings, site: Site, run: Any
     assert len(json.loads(run("search", "river", "--limit", "100", "--json")[1])["hits"]) == 30
     assert run("search", "river", "--limit", "1000")[0] == 2
     assert len(api.get("/api/search", params={"q": "story river", "limit": 5}).json()["hits"]) == 5
+
+
+def test_postgres_ranks_a_bounded_set_of_matches_and_says_so(settings: Settings, site: Site, api: Any,
+                                                             monkeypatch: Any) -> None:
+    from archive.research import search as engine
+
+    monkeypatch.setattr(engine, "CANDIDATES", 4)
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            [page] = add_sources(session, ensure_collection(session, "flood"), [SourceEntry(site.url("/x"))]).added
+            index_documents(session, [Document(f"page:cap{n}", page.id, "page", body="the levee held",
+                                               title=f"Levee held {n}" if n in (2, 8) else f"Report {n}",
+                                               language="en") for n in range(10)])
+            hits = engine.search(session, "levee held", limit=3)
+            few = engine.search(session, "report 7", limit=3)
+    finally:
+        ws.close()
+    assert few.note is None and [h["title"] for h in few] == ["Report 7"], "under the cap: every match ranked"
+    titles = [h["title"] for h in hits]
+    if settings.database_url.startswith("postgresql"):  # the first 4 indexed are ranked: report 8 is not among them
+        assert len(hits) == 3 and "first 4 matches" in (hits.note or "")
+        assert titles[0] == "Levee held 2" and "Levee held 8" not in titles, titles
+        assert "first 4 matches" in api.get("/api/search", params={"q": "levee held"}).json()["note"]
+        assert "first 4 matches" in api.get("/search", params={"q": "levee held"}).text, "the dashboard says it"
+    else:  # FTS5 ranks every match
+        assert hits.note is None and set(titles[:2]) == {"Levee held 2", "Levee held 8"}, titles

@@ -168,7 +168,7 @@ def login_page(error: str | None = None, next_url: str = "/") -> str:
 def search_page(query: str, hits: Sequence[dict[str, Any]], *, collection: str | None, limit: int,
                 note: str | None = None) -> str:
     """The hits of a search, best first: title, where it was found, the snippet, a link to its capture; `note`
-    says why a query had nothing to look for."""
+    says why a query had nothing to look for, or that the hits are the best of the first matches only."""
     return render("search.html", f"search: {query}" if query else "search", query=query, hits=hits,
                   collection=collection, limit=limit, note=note)
 

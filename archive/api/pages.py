@@ -61,7 +61,7 @@ def search_results(request: Request, who: CallerDep, q: Typed = "", collection: 
                 return search_page(q, [], collection=collection or None, limit=DEFAULT_LIMIT, note=str(exc))
             except QueryError as exc:
                 raise HTTPException(422, f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
-        return search_page(q, hits, collection=collection or None, limit=DEFAULT_LIMIT)
+        return search_page(q, hits, collection=collection or None, limit=DEFAULT_LIMIT, note=hits.note)
 
     return _answer(request, build)
 

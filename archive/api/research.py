@@ -93,7 +93,7 @@ def search_route(
     base = str(request.base_url).rstrip("/")
     for hit in hits:
         hit["capture_url"] = f"{base}{hit['capture_url']}" if hit["capture_url"] else None
-    return {"query": q, "hits": hits}
+    return {"query": q, "hits": hits, "note": hits.note}
 
 
 @router.get("/api/sources/{source_id}/diff", response_model=DiffOut, responses=ERRORS, tags=["research"])

@@ -295,7 +295,8 @@ class SearchOut(BaseModel):
     query: str
     hits: list[SearchHitOut]
     note: str | None = Field(None, description="why there are no hits without searching: the query has no word "
-                                                 "to look for (only symbols, or only common words)")
+                                                 "to look for (only symbols, or only common words); or that the "
+                                                 "hits are the best of the first matches only (very common words)")
 
 
 class DiffSideOut(BaseModel):

@@ -39,6 +39,7 @@ def cmd_search(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         note = None
         try:
             hits = search(session, query, collections=collections, limit=args.limit)
+            note = hits.note
         except NothingToSearch as exc:
             hits, note = [], str(exc)
         except QueryError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     Text,
     bindparam,
@@ -28,8 +29,9 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY
 from sqlalchemy.orm import Session
 
 from archive.models import Capture, Collection, SearchDocument, Source
@@ -37,19 +39,29 @@ from archive.timefmt import iso
 
 MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
 MAX_TEXT = 1_000_000  # characters of one document kept for search
+# PostgreSQL ranks at most this many matches (the first the GIN index yields): two common words can match a
+# hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
+CANDIDATES = 1000
+SNIPPET_CHARS = 5000  # a snippet is made from the first this many characters of a text (ts_headline parses them)
 # A document's language (ISO 639-1, as pages and providers say it) -> PostgreSQL's text-search configuration.
 CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr": "french", "es": "spanish",
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
 SIMPLE = "simple"  # unknown languages, Ukrainian and Kazakh (no stemmer in PostgreSQL): words as written
 MARK = "**"  # around the matched words of a snippet
 # What a hit needs of its document (not the text, nor the tsvector).
-_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.capture_id, SearchDocument.kind, SearchDocument.title,
-                SearchDocument.authors, SearchDocument.language, SearchDocument.second)
+_HIT_COLUMNS = (SearchDocument.source_id, SearchDocument.kind, SearchDocument.title, SearchDocument.authors,
+                SearchDocument.language, SearchDocument.second)
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 and PostgreSQL's parser split words
 
 
 class QueryError(ValueError):
     """A query that cannot be searched for, said in one line."""
+
+
+class Hits(list[dict[str, Any]]):
+    """A search's hits, best first; `note` says when only the first CANDIDATES matches were ranked."""
+
+    note: str | None = None
 
 
 class NothingToSearch(QueryError):
@@ -142,45 +154,56 @@ def query_words(query: str) -> list[str]:
 
 
 def search(session: Session, query: str, *, collections: Sequence[int] | None = None,
-           limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+           limit: int = DEFAULT_LIMIT) -> Hits:
     """The best hits for all the query's words (title first, then authors, then text), each with a snippet and
-    the capture it links to; collections: only these collections' sources (None: all)."""
+    the capture it links to; collections: only these collections' sources (None: all). On PostgreSQL, when more
+    than CANDIDATES pages match, the hits are the best of the first CANDIDATES and their `note` says so."""
     words = query_words(query)
     limit = max(1, min(limit, MAX_LIMIT))
     if session.get_bind().dialect.name == "postgresql":
         rows = _postgres(session, " ".join(words), collections, limit)
     else:
         rows = _sqlite(session, words, collections, limit)
-    return _hits(session, rows)
+    return _hits(rows)
 
 
-def _tsquery(session: Session, words: str) -> str:
-    """The words as every configured language reads them, as one tsquery (text PostgreSQL wrote; each distinct
-    reading once, so the GIN index is asked a few terms, not one set per language); NothingToSearch when English
-    or Russian drops them all as common words."""
-    configs = sorted(set(CONFIGS.values())) + [SIMPLE]
-    readings = session.execute(select(*(cast(func.plainto_tsquery(cast(literal(name), REGCONFIG), bindparam("q")),
-                                              Text) for name in configs)), {"q": words}).one()
-    if not readings[configs.index("english")] or not readings[configs.index("russian")]:
-        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
-    return " | ".join(f"( {reading} )" for reading in dict.fromkeys(r for r in readings if r))
+def _query(words: str) -> Any:
+    """The words as every configured language reads them, each distinct reading once, OR-ed into one tsquery
+    made once per statement (a MATERIALIZED CTE that the GIN index, ranking and snippets share: ts_rank_cd's cost
+    grows with the query's terms), and whether English or Russian drops them all as common words."""
+    readings = text(
+        "SELECT CAST(string_agg(DISTINCT '( ' || CAST(r AS text) || ' )', ' | ') FILTER (WHERE numnode(r) > 0) "
+        "AS tsquery) AS tsq, bool_or(numnode(r) = 0 AND c IN ('english', 'russian')) AS common "
+        "FROM (SELECT c, plainto_tsquery(CAST(c AS regconfig), :words) AS r FROM unnest(:configs) AS c) AS readings"
+    ).bindparams(bindparam("words", words, type_=Text),
+                 bindparam("configs", sorted(set(CONFIGS.values())) + [SIMPLE], type_=ARRAY(Text)))
+    return readings.columns(tsq=TSQUERY, common=Boolean).cte("q").prefix_with("MATERIALIZED")
 
 
 def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
-    """Match in every configured language at once (one constant tsquery, so the GIN index serves it)."""
-    tsquery = cast(bindparam("tsq", _tsquery(session, words)), TSQUERY)
-    ranked = (select(SearchDocument.id, func.ts_rank_cd(SearchDocument.tsv, tsquery).label("score"))
-              .where(SearchDocument.tsv.op("@@")(tsquery)))
-    ranked = _in_collections(ranked, collections).order_by(text("score DESC"), SearchDocument.id).limit(limit)
-    top = ranked.subquery()
+    """One statement: the first CANDIDATES + 1 matches the GIN bitmap yields (bounded work however common the
+    words), the best `limit` of the first CANDIDATES by ts_rank_cd, their snippets (ts_headline over the first
+    SNIPPET_CHARS of the text only) and sources; NothingToSearch when the words are all common ones."""
+    q = _query(words)
+    document = SearchDocument.__table__
+    matched = (select(document.c.id, func.ts_rank_cd(document.c.tsv, q.c.tsq).label("score"),
+                      func.row_number().over().label("n"))
+               .select_from(document.join(q, true())).where(document.c.tsv.op("@@")(q.c.tsq), ~q.c.common))
+    candidates = _in_collections(matched, collections).limit(CANDIDATES + 1).cte("candidates")
+    top = (select(candidates.c.id, candidates.c.score).where(candidates.c.n <= CANDIDATES)
+           .order_by(candidates.c.score.desc(), candidates.c.id).limit(limit).subquery())
     config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
                     for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
-    headline = func.ts_headline(config, func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title),
-                                tsquery, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
-    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"))
-                               .join(top, top.c.id == SearchDocument.id))
+    shown = func.left(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), SNIPPET_CHARS)
+    headline = func.ts_headline(config, shown, q.c.tsq, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
+    matches = select(func.count()).select_from(candidates).scalar_subquery()
+    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"), matches.label("matches"))
+                               .join(top, top.c.id == SearchDocument.id).join(q, true()))
                  .order_by(top.c.score.desc(), SearchDocument.id))
-    return list(session.execute(statement))
+    rows = list(session.execute(statement))
+    if not rows and session.execute(select(q.c.common)).scalar():
+        raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
+    return rows
 
 
 def _sqlite(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
@@ -196,11 +219,14 @@ def _sqlite(session: Session, words: list[str], collections: Sequence[int] | Non
 
 
 def _with_sources(statement: Any) -> Any:
-    """The hits' URLs, collections and linked captures' times in the same statement (no round trip each)."""
-    return (statement.add_columns(Source.url, Collection.name.label("collection"),
+    """The hits' URLs, collections and linked captures in the same statement (no round trip each): a document
+    without a capture of its own (a video's) links to its source's latest capture."""
+    latest = (select(Capture.id).where(Capture.source_id == SearchDocument.source_id).correlate(SearchDocument)
+              .order_by(Capture.captured_at.desc(), Capture.id.desc()).limit(1).scalar_subquery())
+    return (statement.add_columns(Source.url, Collection.name.label("collection"), Capture.id.label("linked"),
                                   Capture.captured_at.label("captured_at"))
             .join(Source, Source.id == SearchDocument.source_id).join(Collection, Collection.id == Source.collection_id)
-            .outerjoin(Capture, Capture.id == SearchDocument.capture_id))
+            .outerjoin(Capture, Capture.id == func.coalesce(SearchDocument.capture_id, latest)))
 
 
 def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
@@ -210,23 +236,16 @@ def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
         select(Source.id).where(Source.collection_id.in_(list(collections)))))
 
 
-def _hits(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    """Rows as hits with their capture (a video's document links to its source's latest capture)."""
-    unlinked = {row.source_id for row in rows if row.capture_id is None}
-    latest: dict[int, tuple[int, Any]] = {}
-    if unlinked:
-        newest = select(Capture.source_id, func.max(Capture.id).label("id")).where(
-            Capture.source_id.in_(unlinked)).group_by(Capture.source_id).subquery()
-        latest = {sid: (cid, at) for sid, cid, at in session.execute(
-            select(newest.c.source_id, Capture.id, Capture.captured_at).join(Capture, Capture.id == newest.c.id))}
-    hits = []
+def _hits(rows: list[Any]) -> Hits:
+    """Rows as hits with the capture each links to; a note when only the first CANDIDATES matches were ranked."""
+    hits = Hits()
+    if rows and getattr(rows[0], "matches", 0) > CANDIDATES:
+        hits.note = f"the best of the first {CANDIDATES:,} matches (more pages hold these words)"
     for row in rows:
-        capture_id, captured_at = (row.capture_id, row.captured_at) if row.capture_id is not None \
-            else latest.get(row.source_id, (None, None))
         at = f"#t={row.second:g}" if row.second is not None else ""  # a media fragment: play from that second
         hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,
                      "title": row.title or None, "authors": row.authors or None, "language": row.language,
-                     "capture_id": capture_id, "captured_at": iso(captured_at),
-                     "capture_url": f"/api/captures/{capture_id}{at}" if capture_id else None, "second": row.second,
+                     "capture_id": row.linked, "captured_at": iso(row.captured_at),
+                     "capture_url": f"/api/captures/{row.linked}{at}" if row.linked else None, "second": row.second,
                      "snippet": " ".join((row.snippet or "").split()), "score": round(float(row.score), 4)})
     return hits
