@@ -15,7 +15,7 @@ from archive.config import Settings
 from archive.db import session_scope
 from archive.footage.index import NumpyScan, PostgresScan, open_index
 from archive.footage.match import Hit
-from archive.footage.ondisk import FaissIndex, mark_stale
+from archive.footage.ondisk import FLIPS, PART_BITS, PARTS, FaissIndex, mark_stale
 from archive.footage.tables import FrameHashRow
 from archive.models import Video
 from archive.sources import SourceEntry, add_sources, ensure_collection
@@ -92,6 +92,25 @@ def test_every_path_finds_the_same_frames_up_to_31_bits(ws: Workspace) -> None:
             assert all(hits == [h for h in expected if h.distance <= 30] for hits in tight.values())
 
 
+def _spread(digest: bytes, bits: int) -> bytes:
+    """The hash with `bits` bits flipped, FLIPS + 1 in each FAISS part in turn: the neighbour hardest to find."""
+    code = bytearray(digest)
+    for part in range(PARTS):
+        for offset in range(min(FLIPS + 1, bits - part * (FLIPS + 1))):
+            position = part * PART_BITS + offset  # FAISS reads a part's bits from the lowest bit of each byte
+            code[position // 8] ^= 1 << (position % 8)
+    return bytes(code)
+
+
+@pytest.mark.parametrize("bits", [31, 32])
+def test_the_index_finds_the_hardest_neighbour_within_31_bits(ws: Workspace, bits: int) -> None:
+    query = random.Random(bits).randbytes(32)
+    _add(ws, _video(ws, "event", "https://v.example/1"), [_spread(query, bits)])
+    with session_scope(ws.sessions) as session:
+        for path in _paths(ws, session, None).values():
+            assert [hit.distance for hit in path.near([(0.0, query)], 31)] == ([31] if bits == 31 else [])
+
+
 def test_the_index_on_disk_follows_the_table(ws: Workspace) -> None:
     rng = random.Random(5)
     path = Path(ws.settings.footage_index_file)
@@ -121,6 +140,10 @@ def test_the_index_on_disk_follows_the_table(ws: Workspace) -> None:
     path.write_bytes(b"not an index")
     path.with_name(path.name + ".json").write_text(json.dumps({"highest": 1, "rows": 1}))
     assert lookup() == [20]  # an unreadable file is rebuilt
+    other_layout = {"highest": 1, "rows": 99, "layout": [PARTS + 1, PART_BITS, FLIPS]}
+    path.with_name(path.name + ".json").write_text(json.dumps(other_layout))
+    assert lookup() == [20]  # an index of another layout (an older version's) is rebuilt
+    assert json.loads(path.with_name(path.name + ".json").read_text())["rows"] == 1
     with session_scope(ws.sessions) as session:
         small = open_index(session, None, ws.settings.replace(footage_index_from=10_000))
         assert not isinstance(small, FaissIndex)  # few hashes: the exact scan, no file needed

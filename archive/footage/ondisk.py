@@ -1,10 +1,13 @@
 """The FAISS index of frame hashes kept on disk beside the database, so a lookup stays fast as the archive grows.
 
-FAISS's multi-index hashing (IndexBinaryMultiHash) splits each 256-bit hash into 12 parts of 21 bits and
+FAISS's multi-index hashing (IndexBinaryMultiHash) splits each 256-bit hash into 11 parts of 23 bits and
 probes, for each part of the query, the buckets of that part with up to two of its bits flipped. A hash within
-31 bits of the query differs by at most two bits in some part (pigeonhole: 12 parts of 3 or more bits make 36),
-so the lookup is exact within EXACT_BITS, like the scans. (16 parts of 16 bits with one flip are exact too and
-take half the memory, but at 10M hashes each bucket holds ~150 of them: measured 5x slower at 1M already.)
+32 bits of the query differs by at most two bits in some part (pigeonhole: 11 parts of 3 or more bits make 33),
+so the lookup is exact within EXACT_BITS (the match radius is 31), like the scans. The layout was measured
+(an image query's nine hashes, CPU of range_search, random hashes): 11 x 23 bits 6.2 ms at 1M and 28 ms at
+10M; 12 x 21 (the first layout) 8.4 ms at 1M, 16 x 16 with one flip 17 ms, 10 x 25 with three flips 37 ms,
+8 x 32 with three flips 55 ms: wider parts mean fewer candidates per probe, but another flip multiplies the
+probes. 11 x 23 costs ~6 GB in memory at 10M hashes (12 x 21: ~4 GB).
 Ids are frame_hash ids: hits are read back from the database with their hash, so a row deleted or replaced
 since the index was written never answers.
 
@@ -29,8 +32,9 @@ from archive.footage.match import Hit
 from archive.footage.tables import FrameHashRow
 from archive.models import Source, Video
 
-PARTS, PART_BITS, FLIPS = 12, 21, 2  # 12 parts x (2 flips + 1) = 36 > 31 bits: exact within 35
+PARTS, PART_BITS, FLIPS = 11, 23, 2  # 11 parts x (2 flips + 1) = 33 > 32 bits: exact within 32
 EXACT_BITS = PARTS * (FLIPS + 1) - 1
+LAYOUT = (PARTS, PART_BITS, FLIPS)  # kept in the state file: an index of another layout is rebuilt
 CHUNK = 200_000  # rows read from the database and added at once
 _LOADED: dict[Path, tuple[int, Any]] = {}  # a process keeps the loaded index while its file is unchanged
 
@@ -45,7 +49,9 @@ def _read_state(path: Path) -> dict[str, Any]:
         state = json.loads(_state_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return state if isinstance(state, dict) and not state.get("stale") and path.is_file() else {}
+    if not isinstance(state, dict) or state.get("stale") or state.get("layout") != list(LAYOUT):
+        return {}  # stale, or written with other parts (another version): rebuilt
+    return state if path.is_file() else {}
 
 
 def mark_stale(path: Path) -> None:
@@ -92,7 +98,7 @@ def write_index(path: Path, index: Any, state: dict[str, Any]) -> None:
     os.replace(partial, path)
     _LOADED[path] = (path.stat().st_mtime_ns, index)
     partial_state = _state_path(path).with_name(f"{_state_path(path).name}.{os.getpid()}.partial")
-    partial_state.write_text(json.dumps(state), encoding="utf-8")
+    partial_state.write_text(json.dumps({**state, "layout": list(LAYOUT)}), encoding="utf-8")
     os.replace(partial_state, _state_path(path))
 
 
