@@ -10,6 +10,7 @@ messages come again and find the work held or done.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -22,6 +23,9 @@ TASKS: dict[str, str] = {"check": "lastseen.check", "capture": "lastseen.capture
                          # captures of collections that capture in a browser: workers with Chromium take them
                          "browser": "lastseen.browser"}
 QUEUES: tuple[str, ...] = tuple(TASKS)
+# Celery's package swaps its own module in sys.modules on first import, which two threads doing it at once (the
+# scheduler's jobs starting together) can catch half-made: "cannot import name 'Celery'". One at a time.
+_MAKING = threading.Lock()
 
 
 def check_queue(region: str | None) -> str:
@@ -59,8 +63,9 @@ def celery_app(broker_url: str, task_lease: int) -> Any:
 
 
 def app_for(settings: Settings) -> Any:
-    """The app of these settings' broker."""
-    return celery_app(settings.broker_url, settings.task_lease)
+    """The app of these settings' broker (made by one thread at a time)."""
+    with _MAKING:
+        return celery_app(settings.broker_url, settings.task_lease)
 
 
 def send(settings: Settings, kind: str, task_id: str, args: list[Any]) -> None:
