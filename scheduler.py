@@ -286,12 +286,6 @@ class Leadership:
                         self.ws.settings.standby_poll)
         self._announced = bool(waiting)
 
-    def stop_submitting(self) -> None:
-        """Take this process's job stores out of the scheduler (their jobs stay stored for the next leader), so no
-        tick submits a job while the executor shuts down; returns once a tick under way has finished."""
-        for name in self.held:
-            self.scheduler.remove_jobstore(name, shutdown=False)
-
     def release(self) -> None:
         for name in list(self.held):
             self.locks[name].release()
@@ -331,7 +325,9 @@ def run_scheduler(ws: Workspace, stop: threading.Event | None = None) -> int:
         while not stop.wait(float(settings.standby_poll)):
             leadership.step()
     finally:
-        leadership.stop_submitting()
+        # Job stores out first (their jobs stay stored for the next leader): no tick submits to a closed executor.
+        for name in leadership.held:
+            scheduler.remove_jobstore(name, shutdown=False)
         scheduler.shutdown(wait=True)
         leadership.release()
     return 0
