@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.db import session_scope
-from archive.models import Collection, Source
+from archive.models import Capture, Collection, Source
 from archive.sources import get_collection
 from archive.tokens import authenticate, role_allows
 from archive.workspace import Workspace
@@ -90,6 +90,15 @@ def readable(who: Caller, collection: Collection) -> None:
     """Refuse (401) an anonymous caller a collection that is not public."""
     if who.role is None and not collection.public_read:
         raise unauthorized(f"collection {collection.name!r} is not public: this needs an API token")
+
+
+def readable_capture(session: Session, who: Caller, capture_id: int) -> Capture:
+    """A capture the caller may read: 404 when there is none, 401 when its collection is not public to them."""
+    capture = session.get(Capture, capture_id)
+    if capture is None:
+        raise HTTPException(404, f"no capture {capture_id}")
+    readable(who, capture.source.collection)
+    return capture
 
 
 def anonymous_list(session: Session, who: Caller, collection: str | None = None) -> None:

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from archive.api.access import CallerDep, readable, workspace_of
+from archive.api.access import CallerDep, readable_capture, workspace_of
 from archive.api.html import render
 from archive.api.memento import timemap_url
 from archive.api.replay import replay
@@ -172,10 +172,7 @@ def capture_wacz_route(capture_id: IdPath, request: Request, who: CallerDep) -> 
     ReplayWeb.page and pywb read it; byte ranges answered (206) so replay reads only what it shows."""
     ws = workspace_of(request)
     with session_scope(ws.sessions) as session:
-        capture = session.get(Capture, capture_id)
-        if capture is None:
-            raise HTTPException(404, f"no capture {capture_id}")
-        readable(who, capture.source.collection)
+        capture = readable_capture(session, who, capture_id)
         try:
             path = capture_wacz(ws, session, capture)
         except StorageError as exc:

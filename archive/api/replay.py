@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from archive.api.access import Caller, readable, workspace_of
+from archive.api.access import Caller, readable, readable_capture, workspace_of
 from archive.api.encoding import accepts, negotiate_encoding
 from archive.api.memento import header_url, timegate_url, timemap_url
 from archive.db import session_scope
@@ -53,10 +53,7 @@ def replay(capture_id: int, request: Request, who: Caller) -> Response:
     """A capture as its Memento: the archived status, body and content headers, marked as archived."""
     ws = workspace_of(request)
     with session_scope(ws.sessions) as session:
-        capture = session.get(Capture, capture_id)
-        if capture is None:
-            raise HTTPException(404, f"no capture {capture_id}")
-        readable(who, capture.source.collection)
+        capture = readable_capture(session, who, capture_id)
         holder = capture if capture.record_type != "revisit" else _revisit_original(session, capture)
         if holder is None:
             raise HTTPException(404, f"capture {capture_id} is a revisit of a capture that is not in the archive")

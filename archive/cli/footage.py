@@ -6,14 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from archive.cli.output import Output
 from archive.cli.sources import collection_id
 from archive.db import session_scope
 from archive.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_PARTIAL, UsageError
-from archive.models import Video
-from archive.sources import find_sources
 from archive.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -81,10 +77,10 @@ def _query_sound(session: Any, args: argparse.Namespace, ws: Workspace, out: Out
 def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     """Archived videos holding the footage (or the sound) of a picture, a media file or a tracked video; exit 3
     when none."""
-    from archive.footage.answers import describe_videos
+    from archive.footage.answers import NotTracked, describe_videos, tracked_queries
     from archive.footage.frames import FootageError
     from archive.footage.index import open_index
-    from archive.footage.similar import find_picture, find_video, is_picture, stored_queries, video_queries
+    from archive.footage.similar import find_picture, find_video, is_picture, video_queries
 
     scope = collection_id(ws, args.collection)
     share = args.share if args.share is not None else ws.settings.footage_match_share
@@ -96,15 +92,12 @@ def cmd_similar(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
         index = open_index(session, scope, ws.settings)
         try:
             if args.target.startswith(("http://", "https://")):
-                ids = [source.id for source in find_sources(session, args.target)]
-                video = session.scalar(select(Video).where(Video.source_id.in_(ids))) if ids else None
-                if video is None:
-                    raise UsageError(f"not a tracked video: {args.target}")
-                queries = stored_queries(session, video.id)
-                if not queries:
-                    raise UsageError(f"{args.target} has no fingerprint yet (run `lastseen fingerprint`)")
-                found: list[VideoMatch] | list[PictureMatch] = find_video(index, queries, share, exclude=video.id)
-                sounds = _query_sound(session, args, ws, out, video.id)
+                try:
+                    video_id, queries = tracked_queries(session, args.target)
+                except NotTracked as exc:
+                    raise UsageError(str(exc)) from None
+                found: list[VideoMatch] | list[PictureMatch] = find_video(index, queries, share, exclude=video_id)
+                sounds = _query_sound(session, args, ws, out, video_id)
             elif not target.is_file():
                 raise UsageError(f"no such file: {target}")
             elif is_picture(target):

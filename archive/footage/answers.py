@@ -75,8 +75,8 @@ def images_answer(session: Session, hashes: list[bytes], scope: int | None) -> l
     return answers
 
 
-def similar_to_url(session: Session, url: str, share: float, scope: int | None) -> list[dict[str, Any]]:
-    """Archived videos holding a tracked video's footage (from its stored fingerprint)."""
+def tracked_queries(session: Session, url: str) -> tuple[int, list[tuple[float, bytes]]]:
+    """A tracked video's id and its stored frame hashes as a query; NotTracked when it has none."""
     try:
         ids = [source.id for source in find_sources(session, url)]
     except InvalidURL as exc:
@@ -87,7 +87,13 @@ def similar_to_url(session: Session, url: str, share: float, scope: int | None) 
     queries = stored_queries(session, video.id)
     if not queries:
         raise NotTracked(f"{url} has no fingerprint yet (run `lastseen fingerprint`)")
-    return videos_answer(session, find_video(open_index(session, scope), queries, share, exclude=video.id))
+    return video.id, queries
+
+
+def similar_to_url(session: Session, url: str, share: float, scope: int | None) -> list[dict[str, Any]]:
+    """Archived videos holding a tracked video's footage (from its stored fingerprint)."""
+    video_id, queries = tracked_queries(session, url)
+    return videos_answer(session, find_video(open_index(session, scope), queries, share, exclude=video_id))
 
 
 def similar_to_file(session: Session, path: Path, share: float, per_second: float, limits: Limits,
