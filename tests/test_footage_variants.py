@@ -17,8 +17,11 @@ from sqlalchemy import func, select
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
+from archive.footage.hashes import MATCH_BITS
 from archive.footage.links import FootageMatch, FootageSearch
+from archive.footage.similar import stored_queries
 from archive.footage.tables import VariantHashRow, VariantPrint
+from archive.footage.variants import variants_near
 from archive.models import Alert, Capture, Source, Video
 from archive.workspace import Workspace
 from tests.conftest import _need
@@ -138,6 +141,32 @@ def test_mirrored_and_rotated_copies_of_a_vanished_video_alert_once(settings: Se
     of_a = [match for match in matches if match[0] == a_id]
     assert len(of_a) == 3 == len({key for _, key, _ in of_a}), matches  # one match per copy
     assert other_id not in {video for video, _, _ in matches} | {found for _, _, found in matches}  # unrelated
+    _made_again_and_kept_once_back(settings, site, run, clips, a_id, mirror_media)
+
+
+def _made_again_and_kept_once_back(settings: Settings, site: Site, run, clips: dict[str, Path], a_id: int,
+                                   mirror_media: str) -> None:
+    """A's media changing makes its variants again (its copies are still one match and one alert each); once A
+    is back online its variants stay stored but nothing is compared with them."""
+    sessions = open_database(settings.database_url)
+    with session_scope(sessions) as session:
+        session.get(Video, a_id).media_sha256 = "0" * 64  # as a new download of A would
+    tally = _round(run)
+    assert (tally["variants"], tally["searched"], tally["matches"], tally["alerts"]) == (1, 1, 0, 0), tally
+    with session_scope(sessions) as session:
+        assert session.get(VariantPrint, a_id).media_sha256 == "0" * 64
+        mirror_id, collection_id = session.execute(
+            select(Video.id, Source.collection_id).join(Source, Source.id == Video.source_id)
+            .join(Capture, Capture.id == Video.media_capture_id).where(Capture.url == mirror_media)).one()
+        queries = stored_queries(session, mirror_id)
+        assert {hit.video_id for hit in variants_near(session, queries, MATCH_BITS, collection_id)} == {a_id}
+    site.set("/media/a.mp4", Page(clips["a"].read_bytes(), content_type="video/mp4"))  # A is back
+    run("check", "-c", "event", "--all")
+    with session_scope(sessions) as session:
+        assert session.scalar(select(Source.status).join(Video, Video.source_id == Source.id)
+                              .where(Video.id == a_id)) != "vanished"
+        assert session.scalar(select(func.count()).where(VariantHashRow.video_id == a_id)) > 0
+        assert variants_near(session, queries, MATCH_BITS, collection_id) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
