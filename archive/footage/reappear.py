@@ -27,7 +27,7 @@ from archive.footage.links import FootageMatch, FootageSearch, ImagePrint
 from archive.footage.match import Hit, score
 from archive.footage.similar import stored_queries
 from archive.footage.tables import Fingerprint, VariantPrint
-from archive.footage.variants import seconds_of, variant_queries, variants_near
+from archive.footage.variants import VariantTable, seconds_of, variant_queries
 from archive.models import Alert, Capture, Collection, PageVideo, Requisite, Source, Video, utcnow
 from archive.timefmt import iso
 from archive.vocab import REAPPEARED, SourceStatus
@@ -50,17 +50,24 @@ def _collection_of(session: Session, video_id: int) -> int:
                           .where(Video.id == video_id))
 
 
+def _variants(session: Session, tables: dict[int, VariantTable], collection_id: int) -> VariantTable:
+    """The collection's vanished videos' variants, read once a round."""
+    if collection_id not in tables:
+        tables[collection_id] = VariantTable(session, collection_id)
+    return tables[collection_id]
+
+
 def video_pairs(session: Session, video_id: int, queries: list[tuple[float, bytes]], share: float,
-                variants: bool = False) -> list[dict[str, Any]]:
+                variants: dict[int, VariantTable] | None = None) -> list[dict[str, Any]]:
     """Other videos of its collection sharing footage with this one's queries (its stored hashes, or its variants
-    too): each side's share and the segments; with `variants`, vanished videos' variants are looked at too."""
+    too): each side's share and the segments; given `variants`, vanished videos' variants are looked at too."""
     own = len({second for second, _ in queries})
     if not own:
         return []
     collection_id = _collection_of(session, video_id)
     hits = open_index(session, collection_id).near(queries, MATCH_BITS)
-    if variants:
-        hits += variants_near(session, queries, MATCH_BITS, collection_id)
+    if variants is not None:
+        hits += _variants(session, variants, collection_id).near(queries, MATCH_BITS)
     hits = [hit for hit in hits if hit.video_id != video_id]
     totals = seconds_of(session, {hit.video_id for hit in hits})
     by_video: dict[int, list[Hit]] = defaultdict(list)
@@ -127,9 +134,10 @@ def compare_new_videos(session: Session, share: float, found: Found) -> None:
         .where(Fingerprint.state == "done", FootageSearch.compared_at.is_(None)
                | (FootageSearch.media_sha256 != Fingerprint.media_sha256))
         .order_by(Fingerprint.video_id).limit(BATCH)).all()
+    variants: dict[int, VariantTable] = {}
     for video_id, sha in todo:
         copy = _video_copy(session, video_id)
-        for pair in video_pairs(session, video_id, stored_queries(session, video_id), share, variants=True):
+        for pair in video_pairs(session, video_id, stored_queries(session, video_id), share, variants):
             found.matches += _store(session, pair["other"], copy, _measure(pair, original_is_query=False))
         _searched(session, video_id, sha, compared_at=utcnow())
         found.compared += 1
@@ -205,11 +213,12 @@ def compare_new_images(session: Session, found: Found) -> None:
                            .join(Requisite, Requisite.id == ImagePrint.requisite_id)
                            .where(ImagePrint.state == "done", ImagePrint.compared_at.is_(None))
                            .order_by(ImagePrint.id).limit(BATCH)).all()
+    variants: dict[int, VariantTable] = {}
     for image, collection_id in todo:
         queries = [(0.0, h) for h in (image.hash, image.top_hash) if h is not None]
         by_video: dict[int, list[Hit]] = defaultdict(list)
         for hit in (open_index(session, collection_id).near(queries, MATCH_BITS)
-                    + variants_near(session, queries, MATCH_BITS, collection_id)):
+                    + _variants(session, variants, collection_id).near(queries, MATCH_BITS)):
             by_video[hit.video_id].append(hit)
         for video_id, hits in by_video.items():
             measure = _image_measure([hit.second for hit in hits], min(hit.distance for hit in hits))

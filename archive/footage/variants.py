@@ -34,7 +34,8 @@ from archive.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 UNREADABLE = (StorageError, ArchiveLoadFailed, EOFError, OSError, zlib.error)  # kept media that cannot be read back
-CHUNK = 100_000  # variant hashes compared at once
+CHUNK = 20_000  # variant hashes compared at once...
+QUERY_CHUNK = 100  # ...with this many query hashes: 64 MB of XORed words
 
 
 def variants_pending(session: Session, collection_id: int | None = None, limit: int = 100) -> list[int]:
@@ -109,26 +110,41 @@ def variant_queries(session: Session, video_id: int) -> list[tuple[float, bytes]
     return [(second, digest) for second, digest in rows]
 
 
+class VariantTable:
+    """The variant hashes of a collection's vanished videos (of their current media), read once and scanned
+    exactly in numpy: the table holds vanished videos only, so a round keeps it in memory while it compares."""
+
+    def __init__(self, session: Session, collection_id: int) -> None:
+        rows = session.execute(
+            select(VariantHashRow.video_id, VariantHashRow.second, VariantHashRow.hash)
+            .join(VariantPrint, VariantPrint.video_id == VariantHashRow.video_id)
+            .join(Video, Video.id == VariantHashRow.video_id).join(Source, Source.id == Video.source_id)
+            .where(Source.collection_id == collection_id, Source.status == SourceStatus.VANISHED.value,
+                   VariantPrint.state == "done", VariantPrint.media_sha256 == Video.media_sha256)
+            .order_by(VariantHashRow.id)).all()
+        self.video_ids = [row.video_id for row in rows]
+        self.seconds = [row.second for row in rows]
+        self.words = as_words([row.hash for row in rows])
+
+    def near(self, queries: Sequence[tuple[float, bytes]], max_bits: int) -> list[Hit]:
+        """Vanished videos' frames whose variant hashes lie within max_bits of each (query second, hash)."""
+        if not queries or not self.video_ids:
+            return []
+        query = as_words([h for _, h in queries])
+        best: dict[tuple[float, int, float], int] = {}
+        for q in range(0, len(query), QUERY_CHUNK):
+            for r in range(0, len(self.words), CHUNK):
+                found = distances(query[q:q + QUERY_CHUNK], self.words[r:r + CHUNK])
+                for qi, ri in zip(*np.nonzero(found <= max_bits), strict=True):
+                    key = (queries[q + qi][0], self.video_ids[r + ri], self.seconds[r + ri])
+                    best[key] = min(best.get(key, max_bits + 1), int(found[qi, ri]))
+        return [Hit(second, video_id, other, distance) for (second, video_id, other), distance in best.items()]
+
+
 def variants_near(session: Session, queries: Sequence[tuple[float, bytes]], max_bits: int,
                   collection_id: int) -> list[Hit]:
-    """Frames of the collection's vanished videos whose variant hashes (of their current media) lie within
-    max_bits of each (query second, hash): an exact scan, the table holding vanished videos only."""
-    if not queries:
-        return []
-    statement = (select(VariantHashRow.video_id, VariantHashRow.second, VariantHashRow.hash)
-                 .join(VariantPrint, VariantPrint.video_id == VariantHashRow.video_id)
-                 .join(Video, Video.id == VariantHashRow.video_id).join(Source, Source.id == Video.source_id)
-                 .where(Source.collection_id == collection_id, Source.status == SourceStatus.VANISHED.value,
-                        VariantPrint.state == "done", VariantPrint.media_sha256 == Video.media_sha256)
-                 .order_by(VariantHashRow.id))
-    query = as_words([h for _, h in queries])
-    best: dict[tuple[float, int, float], int] = {}
-    for rows in session.execute(statement.execution_options(yield_per=CHUNK)).partitions():
-        found = distances(query, as_words([row.hash for row in rows]))
-        for qi, ri in zip(*np.nonzero(found <= max_bits), strict=True):
-            key = (queries[qi][0], rows[ri].video_id, rows[ri].second)
-            best[key] = min(best.get(key, max_bits + 1), int(found[qi, ri]))
-    return [Hit(second, video_id, other, distance) for (second, video_id, other), distance in best.items()]
+    """Frames of the collection's vanished videos whose variant hashes lie within max_bits of each query hash."""
+    return VariantTable(session, collection_id).near(queries, max_bits)
 
 
 def seconds_of(session: Session, video_ids: set[int]) -> dict[int, int]:
