@@ -36,8 +36,8 @@ def cmd_fingerprint(args: argparse.Namespace, ws: Workspace, out: Output) -> int
         out.json(tally)
     else:
         out.line(f"fingerprinted {tally['fingerprinted']} video(s), {tally['frames']} frames, {tally['images']} "
-                 f"image(s); failed {tally['failed']}; {tally['matches']} new match(es), "
-                 f"{tally['alerts']} reappearance alert(s)")
+                 f"image(s), {tally['variants']} vanished video(s) hashed mirrored and rotated; "
+                 f"failed {tally['failed']}; {tally['matches']} new match(es), {tally['alerts']} reappearance alert(s)")
     return EXIT_PARTIAL if tally["failed"] else EXIT_OK
 
 

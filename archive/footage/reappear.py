@@ -5,6 +5,9 @@ Both sides of a pair come from one lookup: a video's frame hashes meet another's
 frames found in the other is known at once. A pair matches when either share reaches the setting: a copy may
 be an excerpt (all of its frames from the original) or a longer report (all of the original inside it). A
 captured image matches a video when it is one of its frames. Searches stay within the video's collection.
+
+A vanished video is also looked for mirrored and rotated: its variants (archive.footage.variants) are its query
+when it is searched for, and each new capture is compared with the vanished videos' variants too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from archive.footage.hashes import MATCH_BITS
@@ -23,7 +26,8 @@ from archive.footage.index import open_index
 from archive.footage.links import FootageMatch, FootageSearch, ImagePrint
 from archive.footage.match import Hit, score
 from archive.footage.similar import stored_queries
-from archive.footage.tables import Fingerprint, FrameHashRow
+from archive.footage.tables import Fingerprint, VariantPrint
+from archive.footage.variants import VariantTable, seconds_of, variant_queries
 from archive.models import Alert, Capture, Collection, PageVideo, Requisite, Source, Video, utcnow
 from archive.timefmt import iso
 from archive.vocab import REAPPEARED, SourceStatus
@@ -46,22 +50,26 @@ def _collection_of(session: Session, video_id: int) -> int:
                           .where(Video.id == video_id))
 
 
-def _seconds_of(session: Session, video_ids: set[int]) -> dict[int, int]:
-    """How many sampled seconds each video's fingerprint holds."""
-    rows = session.execute(select(FrameHashRow.video_id, func.count(func.distinct(FrameHashRow.second)))
-                           .where(FrameHashRow.video_id.in_(video_ids)).group_by(FrameHashRow.video_id))
-    return dict(rows.all())
+def _variants(session: Session, tables: dict[int, VariantTable], collection_id: int) -> VariantTable:
+    """The collection's vanished videos' variants, read once a round."""
+    if collection_id not in tables:
+        tables[collection_id] = VariantTable(session, collection_id)
+    return tables[collection_id]
 
 
-def video_pairs(session: Session, video_id: int, share: float) -> list[dict[str, Any]]:
-    """Other videos of its collection sharing footage with this one: each side's share and the segments."""
-    queries = stored_queries(session, video_id)
+def video_pairs(session: Session, video_id: int, queries: list[tuple[float, bytes]], share: float,
+                variants: dict[int, VariantTable] | None = None) -> list[dict[str, Any]]:
+    """Other videos of its collection sharing footage with this one's queries (its stored hashes, or its variants
+    too): each side's share and the segments; given `variants`, vanished videos' variants are looked at too."""
     own = len({second for second, _ in queries})
     if not own:
         return []
-    hits = [hit for hit in open_index(session, _collection_of(session, video_id)).near(queries, MATCH_BITS)
-            if hit.video_id != video_id]
-    totals = _seconds_of(session, {hit.video_id for hit in hits})
+    collection_id = _collection_of(session, video_id)
+    hits = open_index(session, collection_id).near(queries, MATCH_BITS)
+    if variants is not None:
+        hits += _variants(session, variants, collection_id).near(queries, MATCH_BITS)
+    hits = [hit for hit in hits if hit.video_id != video_id]
+    totals = seconds_of(session, {hit.video_id for hit in hits})
     by_video: dict[int, list[Hit]] = defaultdict(list)
     for hit in hits:
         by_video[hit.video_id].append(hit)
@@ -71,7 +79,7 @@ def video_pairs(session: Session, video_id: int, share: float) -> list[dict[str,
         theirs = len({hit.second for hit in found}) / max(totals.get(other, 1), 1)
         if max(mine.share, theirs) + 1e-9 < share:
             continue
-        pairs.append({"other": other, "share": mine.share, "other_share": round(theirs, 4),
+        pairs.append({"other": other, "share": mine.share, "other_share": round(min(theirs, 1.0), 4),
                       "matched_frames": mine.matched_frames, "query_frames": own,
                       "best_distance": mine.best_distance,
                       "segments": [{"start": s.query_start, "end": s.query_end, "other_start": s.start,
@@ -118,16 +126,18 @@ def _measure(pair: dict[str, Any], original_is_query: bool) -> dict[str, Any]:
 
 
 def compare_new_videos(session: Session, share: float, found: Found) -> None:
-    """Each newly fingerprinted video against its collection: matches stored on the other video's side."""
+    """Each newly fingerprinted video against its collection, and against its vanished videos' variants (so a
+    mirrored or rotated copy of one is found): matches stored on the other video's side."""
     todo = session.execute(
         select(Fingerprint.video_id, Fingerprint.media_sha256).join(
             FootageSearch, FootageSearch.video_id == Fingerprint.video_id, isouter=True)
         .where(Fingerprint.state == "done", FootageSearch.compared_at.is_(None)
                | (FootageSearch.media_sha256 != Fingerprint.media_sha256))
         .order_by(Fingerprint.video_id).limit(BATCH)).all()
+    variants: dict[int, VariantTable] = {}
     for video_id, sha in todo:
         copy = _video_copy(session, video_id)
-        for pair in video_pairs(session, video_id, share):
+        for pair in video_pairs(session, video_id, stored_queries(session, video_id), share, variants):
             found.matches += _store(session, pair["other"], copy, _measure(pair, original_is_query=False))
         _searched(session, video_id, sha, compared_at=utcnow())
         found.compared += 1
@@ -146,19 +156,23 @@ def _searched(session: Session, video_id: int, sha: str | None, **when: datetime
 
 
 def search_vanished(session: Session, share: float, found: Found) -> None:
-    """Each vanished video not searched for since it vanished: its footage in other videos and in images."""
+    """Each vanished video not searched for since it vanished (or since its variants were made): its footage, as
+    archived and mirrored or rotated, in other videos and in images. Its variants are tried first (made or
+    failed for its media), so its mirrored and rotated copies are found by this search."""
     todo = session.execute(
         select(Fingerprint.video_id, Fingerprint.media_sha256).join(Video, Video.id == Fingerprint.video_id)
         .join(Source, Source.id == Video.source_id)
+        .join(VariantPrint, (VariantPrint.video_id == Video.id) & (VariantPrint.media_sha256 == Video.media_sha256))
         .join(FootageSearch, FootageSearch.video_id == Video.id, isouter=True)
         .where(Fingerprint.state == "done", Source.status == SourceStatus.VANISHED.value,
-               FootageSearch.vanished_search_at.is_(None) | (FootageSearch.vanished_search_at < Source.vanished_at))
+               FootageSearch.vanished_search_at.is_(None) | (FootageSearch.vanished_search_at < Source.vanished_at)
+               | (FootageSearch.vanished_search_at < VariantPrint.made_at))
         .order_by(Source.vanished_at).limit(BATCH)).all()
     for video_id, sha in todo:
-        for pair in video_pairs(session, video_id, share):
+        queries = stored_queries(session, video_id) + variant_queries(session, video_id)
+        for pair in video_pairs(session, video_id, queries, share):
             found.matches += _store(session, video_id, _video_copy(session, pair["other"]),
                                     _measure(pair, original_is_query=True))
-        queries = stored_queries(session, video_id)
         for image_id, hits in _by_image(images_near(session, queries, MATCH_BITS,
                                                     _collection_of(session, video_id))).items():
             measure = _image_measure([hit.query_second for hit in hits], min(hit.distance for hit in hits))
@@ -193,15 +207,18 @@ def _image_measure(seconds: list[float], distance: int) -> dict[str, Any]:
 
 
 def compare_new_images(session: Session, found: Found) -> None:
-    """Each newly hashed captured image against the videos of its collection: a frame of which, at which second."""
+    """Each newly hashed captured image against the videos of its collection (and vanished videos' variants): a
+    frame of which, at which second."""
     todo = session.execute(select(ImagePrint, Requisite.collection_id)
                            .join(Requisite, Requisite.id == ImagePrint.requisite_id)
                            .where(ImagePrint.state == "done", ImagePrint.compared_at.is_(None))
                            .order_by(ImagePrint.id).limit(BATCH)).all()
+    variants: dict[int, VariantTable] = {}
     for image, collection_id in todo:
         queries = [(0.0, h) for h in (image.hash, image.top_hash) if h is not None]
         by_video: dict[int, list[Hit]] = defaultdict(list)
-        for hit in open_index(session, collection_id).near(queries, MATCH_BITS):
+        for hit in (open_index(session, collection_id).near(queries, MATCH_BITS)
+                    + _variants(session, variants, collection_id).near(queries, MATCH_BITS)):
             by_video[hit.video_id].append(hit)
         for video_id, hits in by_video.items():
             measure = _image_measure([hit.second for hit in hits], min(hit.distance for hit in hits))

@@ -1,5 +1,6 @@
-"""The footage round: fingerprint newly kept videos and hash captured images in a pool of worker processes (off
-the capture path, each bounded in memory and time), then compare new captures with the archive, search for the
+"""The footage round: fingerprint newly kept videos, hash captured images and make the variants of newly vanished
+videos (their frames in eight orientations) in a pool of worker processes (off the capture path, each bounded
+in memory and time), then compare new captures with the archive, search for the
 footage of videos that vanished, store the matches and make the alerts of reappearances.
 
 The scheduler runs it in-process (the pool keeps decoding off its own process); with a broker a worker on the
@@ -22,6 +23,7 @@ from archive.footage import reappear
 from archive.footage.frames import Limits
 from archive.footage.images import hash_image, images_pending
 from archive.footage.prints import fingerprint, pending, store_failure, sync_index
+from archive.footage.variants import make_variants, store_variant_failure, variants_pending
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -53,10 +55,11 @@ def _start_worker(max_memory: int) -> None:
 
 
 def _workspace(settings: Settings) -> Workspace:
-    """One workspace per pool process."""
-    if "ws" not in _worker_ws:
-        _worker_ws["ws"] = Workspace(settings)
-    return _worker_ws["ws"]
+    """One workspace per pool process and archive (a round run in this process may follow one on another)."""
+    key = f"{settings.database_url} {settings.storage_url}"
+    if key not in _worker_ws:
+        _worker_ws[key] = Workspace(settings)
+    return _worker_ws[key]
 
 
 def fingerprint_in_worker(settings: Settings, video_id: int) -> Outcome:
@@ -69,6 +72,12 @@ def hash_image_in_worker(settings: Settings, requisite_id: int) -> Outcome:
     """Hash one captured image in a pool process; its state."""
     made = hash_image(_workspace(settings), requisite_id)
     return (made.state if made is not None else "skipped"), 0
+
+
+def variants_in_worker(settings: Settings, video_id: int) -> Outcome:
+    """Make one vanished video's variants in a pool process; its state and frames hashed."""
+    made = make_variants(_workspace(settings), video_id, settings.footage_frames_per_second, limits(settings))
+    return made.state, 0
 
 
 def _run_all(settings: Settings, jobs: list[tuple[Job, int]]) -> list[Outcome]:
@@ -94,18 +103,22 @@ def _lost(settings: Settings, job: Job, item: int) -> Outcome:
     """A job whose worker process died: a video's failure is stored; an image is tried by a later round."""
     if job is fingerprint_in_worker:
         store_failure(Workspace(settings), item, "the fingerprinting process died (memory or a decoder crash)")
+    if job is variants_in_worker:
+        store_variant_failure(Workspace(settings), item, "the variants' process died (memory or a decoder crash)")
     logger.warning("footage worker died on %s %s", job.__name__, item)
     return "failed", 0
 
 
 def footage_work(ws: Workspace, collection_id: int | None = None) -> dict[str, Any]:
-    """One footage round: hash what is new (of one collection, or all), compare, search for vanished videos'
-    footage, make alerts."""
+    """One footage round: hash what is new (of one collection, or all) and vanished videos' variants, compare,
+    search for vanished videos' footage, make alerts."""
     settings = ws.settings
     with session_scope(ws.sessions) as session:
         videos = pending(session, collection_id, limit=BATCH)
         images = images_pending(session, collection_id, limit=BATCH)
-    jobs = [(fingerprint_in_worker, v) for v in videos] + [(hash_image_in_worker, r) for r in images]
+        vanished = variants_pending(session, collection_id, limit=BATCH)
+    jobs = ([(fingerprint_in_worker, v) for v in videos] + [(hash_image_in_worker, r) for r in images]
+            + [(variants_in_worker, v) for v in vanished])
     states = _run_all(settings, jobs) if jobs else []
     if any(state == "done" for state, _ in states[:len(videos)]):
         sync_index(ws)
@@ -117,7 +130,9 @@ def footage_work(ws: Workspace, collection_id: int | None = None) -> dict[str, A
         reappear.alert_reappearances(session, found)
     done = [state for state, _ in states]
     result = {"fingerprinted": done[:len(videos)].count("done"), "frames": sum(frames for _, frames in states),
-              "images": done[len(videos):].count("done"), "failed": done.count("failed"), **asdict(found)}
+              "images": done[len(videos):len(videos) + len(images)].count("done"),
+              "variants": done[len(videos) + len(images):].count("done"), "failed": done.count("failed"),
+              **asdict(found)}
     if jobs or found.matches or found.alerts:
         logger.info("footage: %s", result)
     return result

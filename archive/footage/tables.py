@@ -1,5 +1,5 @@
-"""The footage stage's own tables: which kept videos were fingerprinted (or why not), their frame hashes, and
-their soundtracks' fingerprints.
+"""The footage stage's own tables: which kept videos were fingerprinted (or why not), their frame hashes, their
+soundtracks' fingerprints, and the hashes of vanished videos' frames in all eight orientations (their variants).
 
 A frame hash is a bit(256) on PostgreSQL, so the exact scan is `bit_count(hash # query)` in the database; on
 SQLite it is 32 bytes, scanned in numpy. Both read back as 32 bytes.
@@ -80,3 +80,28 @@ class AudioPrintRow(Base):
     seconds: Mapped[float] = mapped_column(Float)
     items: Mapped[bytes] = mapped_column(LargeBinary)  # little-endian uint32s, as fpcalc -raw gives them
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VariantPrint(Base):
+    """A vanished video's variants: made (with their frame count) for its media, or failed with the reason."""
+
+    __tablename__ = "footage_variant_print"
+
+    video_id: Mapped[int] = mapped_column(BigId, ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    media_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VariantHashRow(Base):
+    """One hash of a vanished video's sampled frame: one of its eight orientations, or its top part."""
+
+    __tablename__ = "footage_variant"
+    __table_args__ = (Index("ix_footage_variant_video", "video_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    video_id: Mapped[int] = mapped_column(BigId, ForeignKey("video.id", ondelete="CASCADE"))
+    second: Mapped[float] = mapped_column(Float)
+    hash: Mapped[bytes] = mapped_column(HashBits())
