@@ -523,6 +523,7 @@ class SearchDocument(Base):
     __tablename__ = "search_document"
     __table_args__ = (
         Index("ix_search_document_source", "source_id"),
+        Index("ix_search_document_language", "language"),  # the languages in use, by a skip scan
         Index("ix_search_document_tsv", "tsv", postgresql_using="gin"),
     )
 

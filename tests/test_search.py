@@ -144,3 +144,46 @@ def test_postgres_ranks_a_bounded_set_of_matches_and_says_so(settings: Settings,
         assert "first 4 matches" in api.get("/search", params={"q": "levee held"}).text, "the dashboard says it"
     else:  # FTS5 ranks every match
         assert hits.note is None and set(titles[:2]) == {"Levee held 2", "Levee held 8"}, titles
+
+
+def test_a_query_is_read_in_each_language_the_archive_holds(settings: Settings, site: Site) -> None:
+    from archive.research import search as engine
+
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            [page] = add_sources(session, ensure_collection(session, "flood"), [SourceEntry(site.url("/x"))]).added
+            index_documents(session, [Document("page:en", page.id, "page", body="Floods closed the bridges.",
+                                               language="en")])
+            before = engine.search(session, "наводнение")
+            index_documents(session, [
+                Document("page:ru", page.id, "page", body="Наводнения закрыли мосты.", language="ru"),
+                Document("page:unknown", page.id, "page", body="Повінь у місті.")])
+            postgres = settings.database_url.startswith("postgresql")  # FTS5 stems English only (porter)
+            english, russian = engine.search(session, "flood"), engine.search(
+                session, "наводнение" if postgres else "наводнения")
+            simple = engine.search(session, "повінь")
+            in_use = engine.configs_in_use(session) if postgres else None
+    finally:
+        ws.close()
+    assert [h["snippet"] for h in english] == ["**Floods** closed the bridges."], "English stems: flood = floods"
+    assert before == [] and len(russian) == 1 and "**Наводнения**" in russian[0]["snippet"], russian
+    assert len(simple) == 1, "a document of no known language is found by its words as written"
+    if in_use is not None:  # only the configurations of the documents' languages read the query
+        assert in_use == ["english", "russian", "simple"], in_use
+
+
+def test_a_snippet_shows_the_words_deep_in_a_long_text(settings: Settings, site: Site) -> None:
+    from archive.research import search as engine
+
+    filler = "The council met again and the minutes were read aloud. " * 400  # ~22,000 characters
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            [page] = add_sources(session, ensure_collection(session, "flood"), [SourceEntry(site.url("/x"))]).added
+            index_documents(session, [Document("page:long", page.id, "page", title="Minutes", language="en",
+                                               body=filler[:9000] + " Volunteers filled sandbags at dawn. " + filler)])
+            [hit] = engine.search(session, "sandbags volunteers")
+    finally:
+        ws.close()
+    assert "**Volunteers** filled **sandbags**" in hit["snippet"], hit["snippet"]

@@ -41,8 +41,11 @@ MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
 MAX_TEXT = 1_000_000  # characters of one document kept for search
 # PostgreSQL ranks at most this many matches (the first the GIN index yields): two common words can match a
 # hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
-CANDIDATES = 1000
-SNIPPET_CHARS = 5000  # a snippet is made from the first this many characters of a text (ts_headline parses them)
+CANDIDATES = 500
+# A snippet is made from this many characters of a text (ts_headline stems every word it parses, the costliest
+# part of a search), from a little before the first place one of the query's first SNIPPET_WORDS words is
+# written as typed, looked for in the first SNIPPET_SCAN characters; else from the start.
+SNIPPET_CHARS, SNIPPET_BEFORE, SNIPPET_WORDS, SNIPPET_SCAN = 1000, 200, 3, 20_000
 # A document's language (ISO 639-1, as pages and providers say it) -> PostgreSQL's text-search configuration.
 CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr": "french", "es": "spanish",
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
@@ -161,30 +164,43 @@ def search(session: Session, query: str, *, collections: Sequence[int] | None = 
     words = query_words(query)
     limit = max(1, min(limit, MAX_LIMIT))
     if session.get_bind().dialect.name == "postgresql":
-        rows = _postgres(session, " ".join(words), collections, limit)
+        rows = _postgres(session, words, collections, limit)
     else:
         rows = _sqlite(session, words, collections, limit)
     return _hits(rows)
 
 
-def _query(words: str) -> Any:
-    """The words as every configured language reads them, each distinct reading once, OR-ed into one tsquery
-    made once per statement (a MATERIALIZED CTE that the GIN index, ranking and snippets share: ts_rank_cd's cost
-    grows with the query's terms), and whether English or Russian drops them all as common words."""
+def configs_in_use(session: Session) -> list[str]:
+    """The text-search configurations the archive's documents were indexed in (a document only matches its own
+    language's reading of a query): the languages found by a skip scan of their index, one probe each."""
+    found = session.execute(text(
+        "WITH RECURSIVE used(language) AS ((SELECT language FROM search_document WHERE language IS NOT NULL "
+        "ORDER BY language LIMIT 1) UNION ALL SELECT (SELECT d.language FROM search_document d "
+        "WHERE d.language > used.language ORDER BY d.language LIMIT 1) FROM used WHERE used.language IS NOT NULL) "
+        "SELECT language FROM used WHERE language IS NOT NULL UNION ALL "
+        "SELECT NULL WHERE EXISTS (SELECT 1 FROM search_document WHERE language IS NULL)")).scalars()
+    return sorted({CONFIGS.get(language or "", SIMPLE) for language in found})
+
+
+def _query(words: str, configs: list[str]) -> Any:
+    """The words as each language in use reads them, each distinct reading once, OR-ed into one tsquery made
+    once per statement (a MATERIALIZED CTE that the GIN index, ranking and snippets share: both costs grow with
+    the query's terms), and whether English or Russian drops them all as common words."""
     readings = text(
-        "SELECT CAST(string_agg(DISTINCT '( ' || CAST(r AS text) || ' )', ' | ') FILTER (WHERE numnode(r) > 0) "
-        "AS tsquery) AS tsq, bool_or(numnode(r) = 0 AND c IN ('english', 'russian')) AS common "
-        "FROM (SELECT c, plainto_tsquery(CAST(c AS regconfig), :words) AS r FROM unnest(:configs) AS c) AS readings"
-    ).bindparams(bindparam("words", words, type_=Text),
-                 bindparam("configs", sorted(set(CONFIGS.values())) + [SIMPLE], type_=ARRAY(Text)))
+        "SELECT CAST(string_agg(DISTINCT '( ' || CAST(r AS text) || ' )', ' | ') "
+        "FILTER (WHERE numnode(r) > 0 AND c = ANY(:configs)) AS tsquery) AS tsq, "
+        "bool_or(numnode(r) = 0 AND c IN ('english', 'russian')) AS common FROM (SELECT c, "
+        "plainto_tsquery(CAST(c AS regconfig), :words) AS r FROM unnest(:configs || :common) AS c) AS readings"
+    ).bindparams(bindparam("words", words, type_=Text), bindparam("configs", configs, type_=ARRAY(Text)),
+                 bindparam("common", ["english", "russian"], type_=ARRAY(Text)))
     return readings.columns(tsq=TSQUERY, common=Boolean).cte("q").prefix_with("MATERIALIZED")
 
 
-def _postgres(session: Session, words: str, collections: Sequence[int] | None, limit: int) -> list[Any]:
+def _postgres(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
     """One statement: the first CANDIDATES + 1 matches the GIN bitmap yields (bounded work however common the
-    words), the best `limit` of the first CANDIDATES by ts_rank_cd, their snippets (ts_headline over the first
-    SNIPPET_CHARS of the text only) and sources; NothingToSearch when the words are all common ones."""
-    q = _query(words)
+    words), the best `limit` of the first CANDIDATES by ts_rank_cd, their snippets (ts_headline over
+    SNIPPET_CHARS of the text where the words are) and sources; NothingToSearch when the words are all common."""
+    q = _query(" ".join(words), configs_in_use(session))
     document = SearchDocument.__table__
     matched = (select(document.c.id, func.ts_rank_cd(document.c.tsv, q.c.tsq).label("score"),
                       func.row_number().over().label("n"))
@@ -194,7 +210,7 @@ def _postgres(session: Session, words: str, collections: Sequence[int] | None, l
            .order_by(candidates.c.score.desc(), candidates.c.id).limit(limit).subquery())
     config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
                     for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
-    shown = func.left(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), SNIPPET_CHARS)
+    shown = _snippet_window(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), words)
     headline = func.ts_headline(config, shown, q.c.tsq, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
     matches = select(func.count()).select_from(candidates).scalar_subquery()
     statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"), matches.label("matches"))
@@ -204,6 +220,16 @@ def _postgres(session: Session, words: str, collections: Sequence[int] | None, l
     if not rows and session.execute(select(q.c.common)).scalar():
         raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
     return rows
+
+
+def _snippet_window(whole: Any, words: list[str]) -> Any:
+    """SNIPPET_CHARS of the text from SNIPPET_BEFORE characters before the first of the query's words written
+    in it (a match deep in a long text still gets its snippet); from its start when none is written as typed."""
+    scanned = func.lower(func.left(whole, SNIPPET_SCAN))
+    found = [func.nullif(func.strpos(scanned, bindparam(None, word.lower(), type_=Text)), 0)
+             for word in words[:SNIPPET_WORDS]]
+    first = func.coalesce(func.least(*found) if len(found) > 1 else found[0], 1)
+    return func.substr(whole, func.greatest(first - SNIPPET_BEFORE, 1), SNIPPET_CHARS)
 
 
 def _sqlite(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
