@@ -102,12 +102,16 @@ def _store(ws: Workspace, video_id: int, frames: list[FrameHash], reason: str | 
     return made
 
 
-def store_failure(ws: Workspace, video_id: int, reason: str) -> Fingerprint:
-    """Store a video's failure found outside the fingerprinting itself (its worker process died)."""
+def media_sha256_of(ws: Workspace, video_id: int) -> str | None:
+    """The SHA-256 of a video's current media, which a failure found outside the hashing is stored for."""
     with session_scope(ws.sessions) as session:
         video = session.get(Video, video_id)
-        sha256 = video.media_sha256 if video else None
-    return _store(ws, video_id, [], reason, sha256)
+        return video.media_sha256 if video else None
+
+
+def store_failure(ws: Workspace, video_id: int, reason: str) -> Fingerprint:
+    """Store a video's failure found outside the fingerprinting itself (its worker process died)."""
+    return _store(ws, video_id, [], reason, media_sha256_of(ws, video_id))
 
 
 def sync_index(ws: Workspace) -> None:

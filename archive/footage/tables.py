@@ -45,17 +45,23 @@ def bits_text(value: bytes) -> str:
     return format(int.from_bytes(value, "big"), "0256b")
 
 
-class Fingerprint(Base):
-    """A kept video's fingerprinting: done with its frame count, or failed with its reason."""
+class Made:
+    """What hashing a video's media came to: done with its frame count, or failed with its reason; for which
+    media (its SHA-256, so new media is hashed again) and when."""
 
-    __tablename__ = "footage_print"
-
-    video_id: Mapped[int] = mapped_column(BigId, ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     frames: Mapped[int] = mapped_column(Integer, default=0)
     media_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Fingerprint(Made, Base):
+    """A kept video's fingerprinting."""
+
+    __tablename__ = "footage_print"
+
+    video_id: Mapped[int] = mapped_column(BigId, ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
 
 
 class FrameHashRow(Base):
@@ -82,17 +88,12 @@ class AudioPrintRow(Base):
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class VariantPrint(Base):
-    """A vanished video's variants: made (with their frame count) for its media, or failed with the reason."""
+class VariantPrint(Made, Base):
+    """The making of a vanished video's variants."""
 
     __tablename__ = "footage_variant_print"
 
     video_id: Mapped[int] = mapped_column(BigId, ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    frames: Mapped[int] = mapped_column(Integer, default=0)
-    media_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
-    made_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class VariantHashRow(Base):

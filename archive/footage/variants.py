@@ -23,6 +23,7 @@ from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits
 from archive.footage.hashes import as_words, distances
 from archive.footage.match import Hit
+from archive.footage.prints import media_sha256_of
 from archive.footage.similar import video_queries
 from archive.footage.tables import FrameHashRow, VariantHashRow, VariantPrint
 from archive.kept_media import media_to_file
@@ -97,10 +98,7 @@ def _store(ws: Workspace, video_id: int, queries: list[tuple[float, bytes]], rea
 
 def store_variant_failure(ws: Workspace, video_id: int, reason: str) -> VariantPrint:
     """Store a video's variants' failure found outside the making itself (its worker process died)."""
-    with session_scope(ws.sessions) as session:
-        video = session.get(Video, video_id)
-        sha256 = video.media_sha256 if video else None
-    return _store(ws, video_id, [], reason, sha256)
+    return _store(ws, video_id, [], reason, media_sha256_of(ws, video_id))
 
 
 def variant_queries(session: Session, video_id: int) -> list[tuple[float, bytes]]:
