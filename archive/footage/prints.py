@@ -60,12 +60,7 @@ def _sound(media: Path, video_id: int, limits: Limits) -> SoundPrint | None:
 
 def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits) -> Fingerprint:
     """Fingerprint one kept video and store its frame hashes (or its failure); returns what was stored."""
-    with session_scope(ws.sessions) as session:
-        video = session.get(Video, video_id)
-        capture = session.get(Capture, video.media_capture_id) if video and video.media_capture_id else None
-        sha256 = video.media_sha256 if video else None
-        if capture is not None:
-            session.expunge(capture)
+    capture, sha256 = kept_media_of(ws, video_id)
     frames: list[FrameHash] = []
     reason, sound = None, None
     with tempfile.TemporaryDirectory(prefix="lastseen-footage-") as folder:
@@ -102,16 +97,20 @@ def _store(ws: Workspace, video_id: int, frames: list[FrameHash], reason: str | 
     return made
 
 
-def media_sha256_of(ws: Workspace, video_id: int) -> str | None:
-    """The SHA-256 of a video's current media, which a failure found outside the hashing is stored for."""
+def kept_media_of(ws: Workspace, video_id: int) -> tuple[Capture | None, str | None]:
+    """A video's kept media record (read after its session closes) and the SHA-256 its hashes are made for."""
     with session_scope(ws.sessions) as session:
         video = session.get(Video, video_id)
-        return video.media_sha256 if video else None
+        capture = session.get(Capture, video.media_capture_id) if video and video.media_capture_id else None
+        sha256 = video.media_sha256 if video else None
+        if capture is not None:
+            session.expunge(capture)
+    return capture, sha256
 
 
 def store_failure(ws: Workspace, video_id: int, reason: str) -> Fingerprint:
     """Store a video's failure found outside the fingerprinting itself (its worker process died)."""
-    return _store(ws, video_id, [], reason, media_sha256_of(ws, video_id))
+    return _store(ws, video_id, [], reason, kept_media_of(ws, video_id)[1])
 
 
 def sync_index(ws: Workspace) -> None:

@@ -23,11 +23,11 @@ from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits
 from archive.footage.hashes import as_words, distances
 from archive.footage.match import Hit
-from archive.footage.prints import media_sha256_of
+from archive.footage.prints import kept_media_of
 from archive.footage.similar import video_queries
 from archive.footage.tables import FrameHashRow, VariantHashRow, VariantPrint
 from archive.kept_media import media_to_file
-from archive.models import Capture, Source, Video
+from archive.models import Source, Video
 from archive.storage import StorageError
 from archive.vocab import SourceStatus
 from archive.workspace import Workspace
@@ -53,12 +53,7 @@ def variants_pending(session: Session, collection_id: int | None = None, limit: 
 
 def make_variants(ws: Workspace, video_id: int, per_second: float, limits: Limits) -> VariantPrint:
     """Decode a vanished video's kept media again and store its frames' variant hashes (or its failure)."""
-    with session_scope(ws.sessions) as session:
-        video = session.get(Video, video_id)
-        capture = session.get(Capture, video.media_capture_id) if video and video.media_capture_id else None
-        sha256 = video.media_sha256 if video else None
-        if capture is not None:
-            session.expunge(capture)
+    capture, sha256 = kept_media_of(ws, video_id)
     queries: list[tuple[float, bytes]] = []
     reason = None
     with tempfile.TemporaryDirectory(prefix="lastseen-variants-") as folder:
@@ -98,7 +93,7 @@ def _store(ws: Workspace, video_id: int, queries: list[tuple[float, bytes]], rea
 
 def store_variant_failure(ws: Workspace, video_id: int, reason: str) -> VariantPrint:
     """Store a video's variants' failure found outside the making itself (its worker process died)."""
-    return _store(ws, video_id, [], reason, media_sha256_of(ws, video_id))
+    return _store(ws, video_id, [], reason, kept_media_of(ws, video_id)[1])
 
 
 def variant_queries(session: Session, video_id: int) -> list[tuple[float, bytes]]:
