@@ -21,7 +21,7 @@ from archive.footage.hashes import MATCH_BITS
 from archive.footage.links import FootageMatch, FootageSearch
 from archive.footage.similar import stored_queries
 from archive.footage.tables import VariantHashRow, VariantPrint
-from archive.footage.variants import variants_near
+from archive.footage.variants import VariantTable
 from archive.models import Alert, Capture, Source, Video
 from archive.workspace import Workspace
 from tests.conftest import _need
@@ -159,14 +159,14 @@ def _made_again_and_kept_once_back(settings: Settings, site: Site, run, clips: d
             select(Video.id, Source.collection_id).join(Source, Source.id == Video.source_id)
             .join(Capture, Capture.id == Video.media_capture_id).where(Capture.url == mirror_media)).one()
         queries = stored_queries(session, mirror_id)
-        assert {hit.video_id for hit in variants_near(session, queries, MATCH_BITS, collection_id)} == {a_id}
+        assert {hit.video_id for hit in VariantTable(session, collection_id).near(queries, MATCH_BITS)} == {a_id}
     site.set("/media/a.mp4", Page(clips["a"].read_bytes(), content_type="video/mp4"))  # A is back
     run("check", "-c", "event", "--all")
     with session_scope(sessions) as session:
         assert session.scalar(select(Source.status).join(Video, Video.source_id == Source.id)
                               .where(Video.id == a_id)) != "vanished"
         assert session.scalar(select(func.count()).where(VariantHashRow.video_id == a_id)) > 0
-        assert variants_near(session, queries, MATCH_BITS, collection_id) == []
+        assert VariantTable(session, collection_id).near(queries, MATCH_BITS) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -134,12 +134,6 @@ class VariantTable:
         return [Hit(second, video_id, other, distance) for (second, video_id, other), distance in best.items()]
 
 
-def variants_near(session: Session, queries: Sequence[tuple[float, bytes]], max_bits: int,
-                  collection_id: int) -> list[Hit]:
-    """Frames of the collection's vanished videos whose variant hashes lie within max_bits of each query hash."""
-    return VariantTable(session, collection_id).near(queries, max_bits)
-
-
 def seconds_of(session: Session, video_ids: set[int]) -> dict[int, int]:
     """How many sampled seconds each video holds: by its fingerprint, else by its variants."""
     counted: dict[int, int] = {}
