@@ -421,7 +421,7 @@ def test_pywb_replays_an_exported_collection(settings: Settings, site: Site, pyw
         return requests.get(f"{pywb.base_url}/{pywb.collection}/2030id_/{site.url(path)}", timeout=10,
                             proxies={"http": "", "https": ""})
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # pywb indexes new files every second, later on a loaded machine
     while (answer := replay("/plain")).status_code != 200:
         assert time.monotonic() < deadline, f"pywb never indexed the export: {answer.status_code}"
         time.sleep(0.5)

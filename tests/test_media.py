@@ -155,7 +155,7 @@ def test_the_page_stays_the_page_in_pywb_and_the_media_has_its_own_url(crawled: 
     def ask(path: str) -> requests.Response:
         return requests.get(f"{pywb.base_url}/{pywb.collection}/{path}", timeout=10, proxies={"http": "", "https": ""})
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # pywb indexes new files every second, later on a loaded machine
     while (page := ask(f"2030id_/{site.url('/player')}")).status_code != 200:
         assert time.monotonic() < deadline, "pywb never indexed the export"
         time.sleep(0.5)

@@ -274,20 +274,24 @@ def test_allow_networks_take_ports(listener: Listener, site: Site) -> None:
 
 def test_dns_rebinding_the_connection_uses_the_checked_answer(listener: Listener,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A name that answers public once, then 127.0.0.1: the guard resolves once and connects to that answer."""
+    """A name that answers an allowed address once, then 127.0.0.1: the guard resolves once and connects to that
+    answer. The allowed address stands in for a public one (127.0.0.2, allowed for this session, where nothing
+    listens), so the test never tries the internet and its answer never depends on the network."""
     real = socket.getaddrinfo
     asked: list[str] = []
 
     def rebinding(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
         if host == "rebind.example.org":
             asked.append(host)
-            address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"  # public first, then loopback
+            address = "127.0.0.2" if len(asked) == 1 else "127.0.0.1"  # allowed first, then the listener
             return real(address, port, *args, **kwargs)
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    with pytest.raises(requests.RequestException):
-        make_session("t").get(f"http://rebind.example.org:{listener.port}/", timeout=0.5)
+    with pytest.raises(requests.RequestException) as refused:  # at 127.0.0.2: nothing listens there
+        make_session("t", allow_networks=["127.0.0.2/32"]).get(f"http://rebind.example.org:{listener.port}/",
+                                                               timeout=0.5)
+    assert "GuardRefused" not in str(refused.value), "the checked answer was allowed and connected to"
     assert asked == ["rebind.example.org"], "one lookup per connection"
     assert listener.connections == 0
 
