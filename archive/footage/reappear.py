@@ -169,7 +169,9 @@ def search_vanished(session: Session, share: float, found: Found) -> None:
                | (FootageSearch.vanished_search_at < VariantPrint.made_at))
         .order_by(Source.vanished_at).limit(BATCH)).all()
     for video_id, sha in todo:
-        queries = stored_queries(session, video_id) + variant_queries(session, video_id)
+        # Its variants hold its frames as archived too (the first orientation), so they replace the stored
+        # hashes; a video whose variants failed is looked for as archived.
+        queries = variant_queries(session, video_id) or stored_queries(session, video_id)
         for pair in video_pairs(session, video_id, queries, share):
             found.matches += _store(session, video_id, _video_copy(session, pair["other"]),
                                     _measure(pair, original_is_query=True))
