@@ -1,5 +1,6 @@
 """Hostile media kept as videos: a truncated MP4, a bomb of 30,000 frames and ten hours of 2-pixel video are each
-a stored failure with its reason, found by the footage round within its wall-time setting and memory cap."""
+a stored failure with its reason, found by the footage round within its wall-time setting and memory cap; so is a
+kept video or image whose WARC bytes rotted, and the round hashes the others."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from sqlalchemy import select
 
 from archive.config import Settings
 from archive.db import open_database, session_scope
+from archive.footage.links import ImagePrint
 from archive.footage.tables import Fingerprint
-from archive.models import Source, TaskLease, Video
+from archive.models import Capture, Requisite, Source, TaskLease, Video
+from archive.workspace import Workspace
 from tests.conftest import _need
 from tests.servers.site import Page, Site
 from tests.test_crawl import crawl
@@ -30,9 +33,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if shutil.which("ffmpeg") is None:
         _need("ffmpeg is not installed")
     folder = tmp_path_factory.mktemp("hostile")
-    made = {name: folder / f"{name}.mp4" for name in (*REASONS, "clip")}
+    made = {name: folder / f"{name}.mp4" for name in (*REASONS, "clip", "other")}
     fast = ["-c:v", "libx264", "-preset", "ultrafast"]
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=15", "-t", "4", *fast, str(made["clip"]))
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=s=320x180:r=15", "-t", "4", *fast, str(made["other"]))
+    made["still"] = folder / "still.png"
+    ffmpeg("-ss", "2", "-i", str(made["other"]), "-frames:v", "1", str(made["still"]))
     made["truncated"].write_bytes(made["clip"].read_bytes()[:20_000])
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x64:r=1000", "-t", "30", *fast, str(made["frames"]))
     ffmpeg("-f", "lavfi", "-i", "color=s=2x2:r=1", "-t", "36000", *fast, str(made["tiny"]))
@@ -62,6 +68,55 @@ def test_hostile_media_are_stored_failures_within_bounds(settings: Settings, sit
                                       .join(Fingerprint, Fingerprint.video_id == Video.id)).all())
     for name, reason in REASONS.items():
         assert reason in (stored[urls[name]] or ""), (name, stored[urls[name]])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_kept_media_that_cannot_be_read_back_is_a_stored_failure(settings: Settings, site: Site,
+                                                                 hostile: dict[str, Path], run,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first video's WARC record and a kept image's rot (their bytes are zeros) before their first round: the
+    round completes in its pool of processes, stores each failure with why, fingerprints the other video, and
+    tries neither again."""
+    urls = [site.url(f"/media/{name}.mp4") for name in ("clip", "other")]
+    for name in ("clip", "other"):
+        site.set(f"/media/{name}.mp4", Page(hostile[name].read_bytes(), content_type="video/mp4"))
+    site.set("/img/still.png", Page(hostile["still"].read_bytes(), content_type="image/png"))
+    site.set("/photo", Page(f"<html><body><p>Seen</p><img src='{site.url('/img/still.png')}'></body></html>"))
+    code, _, err = crawl(settings, site, "-c", "rot", "--kind", "video", *urls, command="add")
+    assert code == 0, err
+    assert run("add", "-c", "rot", site.url("/photo"))[0] == 0
+    code, _, err = crawl(settings, site, "-c", "rot", extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB"})
+    assert code == 0, err[-3000:]
+    ws = Workspace(settings)
+    with session_scope(ws.sessions) as session:
+        rotten, *video_record = session.execute(
+            select(Video.id, Capture.warc_uri, Capture.warc_offset, Capture.warc_length)
+            .join(Capture, Capture.id == Video.media_capture_id).join(Source, Source.id == Video.source_id)
+            .where(Source.url == urls[0])).one()
+        image_record = session.execute(select(Requisite.warc_uri, Requisite.warc_offset, Requisite.warc_length)
+                                       .where(Requisite.url == site.url("/img/still.png"))).one()
+    for uri, offset, length in (video_record, image_record):
+        with (ws.storage.root / ws.storage.key_of(uri)).open("r+b") as warc:
+            warc.seek(offset)
+            warc.write(b"\0" * length)
+    monkeypatch.setenv("LASTSEEN_FOOTAGE_WORKERS", "1")
+    code, out, err = run("fingerprint", "--json")
+    assert code == 1, (out, err)
+    tally = json.loads(out)
+    assert (tally["fingerprinted"], tally["images"], tally["failed"]) == (1, 0, 2) and tally["frames"] > 0, tally
+    with session_scope(ws.sessions) as session:
+        stored = {row.video_id: (row.state, row.reason or "") for row in session.execute(
+            select(Fingerprint.video_id, Fingerprint.state, Fingerprint.reason))}
+    state, reason = stored.pop(rotten)
+    assert state == "failed" and reason.startswith("kept media cannot be read back: "), reason
+    assert [state for state, _ in stored.values()] == ["done"], stored  # the other video, in the same round
+    with session_scope(ws.sessions) as session:
+        image = session.execute(select(ImagePrint.state, ImagePrint.reason)).one()
+    assert image.state == "failed" and image.reason.startswith("kept media cannot be read back: "), image
+    code, out, _ = run("fingerprint", "--json")
+    tally = json.loads(out)
+    assert (code, tally["fingerprinted"], tally["failed"]) == (0, 0, 0), tally  # not tried until its media changes
+    ws.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

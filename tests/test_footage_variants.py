@@ -195,6 +195,6 @@ def test_unreadable_kept_media_is_a_stored_variants_failure(settings: Settings, 
     assert (tally["variants"], tally["failed"], tally["searched"]) == (0, 1, 1), tally  # searched as archived
     with session_scope(ws.sessions) as session:
         variant = session.get(VariantPrint, a_id)
-        assert variant.state == "failed" and variant.reason, variant.reason
+        assert variant.state == "failed" and "kept media cannot be read back" in variant.reason, variant.reason
         assert session.get(FootageSearch, a_id).vanished_search_at is not None
     assert _round(run)["failed"] == 0  # not tried again until its media changes

@@ -17,6 +17,7 @@ MIN_SIDE = 32  # pixels: smaller pictures carry no footage worth matching (and 1
 MAX_PIXELS = 8192 * 8192  # a frame larger than this is refused before it is decoded
 LONG_SIDE = 512  # frames are scaled to this long side before cutting bars and hashing (PDQ works at 64x64)
 BAR_LUMA = 24  # a row or column whose brightest pixel is darker than this is a black bar
+NO_MEMORY = "needs more memory than a footage worker may use"  # the reason stored when the memory cap is hit
 
 
 class FootageError(Exception):
@@ -64,7 +65,7 @@ def sample(path: Path, per_second: float, limits: Limits = Limits()) -> Iterator
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise FootageError(f"not a readable video: {_short(exc)}") from None
+        raise FootageError(f"not a readable video: {one_line(exc)}") from None
     with container:
         if not container.streams.video:
             raise FootageError("no video stream")
@@ -89,12 +90,12 @@ def sample(path: Path, per_second: float, limits: Limits = Limits()) -> Iterator
                 yield Frame(float(frame.time), cut_bars(rgb))
                 taken = int(frame.time / step + 1e-6) + 1  # on a grid of seconds, so copies sample alike
         except MemoryError:
-            raise FootageError("needs more memory than a footage worker may use") from None
+            raise FootageError(NO_MEMORY) from None
         except ValueError as exc:  # a pixel format or size PyAV cannot convert
-            raise FootageError(f"undecodable picture: {_short(exc)}") from None
+            raise FootageError(f"undecodable picture: {one_line(exc)}") from None
         except av.error.FFmpegError as exc:
             if decoded == 0:
-                raise FootageError(f"undecodable video: {_short(exc)}") from None
+                raise FootageError(f"undecodable video: {one_line(exc)}") from None
             # A truncated file: the frames before the damage are kept, as a player would show them.
 
 
@@ -114,6 +115,6 @@ def _check_size(width: int, height: int) -> None:
         raise FootageError(f"picture too large to decode ({width}x{height})")
 
 
-def _short(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     """An exception's text on one short line."""
     return " ".join(str(exc).split())[:200]

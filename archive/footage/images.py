@@ -2,7 +2,8 @@
 image query finds it and a frame of an archived video reappearing in a picture is found.
 
 One hash per image content (its payload SHA-256): the same picture kept again by a later crawl, or on another
-page, is hashed once. An image that cannot be decoded (SVG, a tracking pixel, a bomb) is a stored failure.
+page, is hashed once. An image that cannot be read back or decoded (SVG, a tracking pixel, a bomb) is a stored
+failure.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 from archive.db import session_scope
 from archive.footage.frames import FootageError, read_image
 from archive.footage.hashes import MIN_QUALITY, as_words, distances, hash_picture, top_part
+from archive.footage.kept import kept_file
 from archive.footage.links import ImagePrint
-from archive.kept_media import media_to_file
 from archive.models import Requisite
 from archive.workspace import Workspace
 
@@ -65,7 +66,7 @@ def hash_image(ws: Workspace, requisite_id: int) -> ImagePrint | None:
     quality, reason = 0, None
     with tempfile.TemporaryDirectory(prefix="lastseen-image-") as folder:
         try:
-            rgb = read_image(media_to_file(ws, requisite, Path(folder)))  # type: ignore[arg-type]
+            rgb = read_image(kept_file(ws, requisite, Path(folder)))  # type: ignore[arg-type]
             digest, quality = hash_picture(rgb)
             top, top_quality = hash_picture(top_part(rgb))
             top = top if top_quality >= MIN_QUALITY else None

@@ -1,8 +1,8 @@
 """Fingerprinting kept videos: each video's media is read back from its WARC record, its frames sampled and
 hashed, its soundtrack fingerprinted.
 
-Runs off the capture path (a command, the scheduler's round or a worker): a video whose media cannot be
-decoded gets a stored failure with its reason and is not tried again until its media changes.
+Runs off the capture path (a command, the scheduler's round or a worker): a video whose media cannot be read
+back or decoded gets a stored failure with its reason and is not tried again until its media changes.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits, sample
 from archive.footage.hashes import MIN_QUALITY, FrameHash, hash_picture, top_part
+from archive.footage.kept import kept_file
 from archive.footage.ondisk import mark_stale, synced
 from archive.footage.sound import SoundPrint, read_sound, store_sound
 from archive.footage.tables import Fingerprint, FrameHashRow
-from archive.kept_media import media_to_file
 from archive.models import Capture, Source, Video
 from archive.workspace import Workspace
 
@@ -65,9 +65,7 @@ def fingerprint(ws: Workspace, video_id: int, per_second: float, limits: Limits)
     reason, sound = None, None
     with tempfile.TemporaryDirectory(prefix="lastseen-footage-") as folder:
         try:
-            if capture is None:
-                raise FootageError("no kept media")
-            media = media_to_file(ws, capture, Path(folder))
+            media = kept_file(ws, capture, Path(folder))
             sound = _sound(media, video_id, limits)
             frames = hash_file(media, per_second, limits)
             if not frames:

@@ -10,31 +10,27 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
-from warcio.exceptions import ArchiveLoadFailed
 
 from archive.db import session_scope
 from archive.footage.frames import FootageError, Limits
 from archive.footage.hashes import as_words, distances
+from archive.footage.kept import kept_file
 from archive.footage.match import Hit
 from archive.footage.prints import kept_media_of
 from archive.footage.similar import video_queries
 from archive.footage.tables import FrameHashRow, VariantHashRow, VariantPrint
-from archive.kept_media import media_to_file
 from archive.models import Source, Video
-from archive.storage import StorageError
 from archive.vocab import SourceStatus
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-UNREADABLE = (StorageError, ArchiveLoadFailed, EOFError, OSError, zlib.error)  # kept media that cannot be read back
 CHUNK = 20_000  # variant hashes compared at once...
 QUERY_CHUNK = 100  # ...with this many query hashes: 64 MB of XORed words
 
@@ -58,17 +54,11 @@ def make_variants(ws: Workspace, video_id: int, per_second: float, limits: Limit
     reason = None
     with tempfile.TemporaryDirectory(prefix="lastseen-variants-") as folder:
         try:
-            if capture is None:
-                raise FootageError("no kept media")
-            queries = video_queries(media_to_file(ws, capture, Path(folder)), per_second, limits)
+            queries = video_queries(kept_file(ws, capture, Path(folder)), per_second, limits)
             if not queries:
                 raise FootageError("no frame clear enough to hash")
         except FootageError as exc:
             reason = str(exc)
-        except UNREADABLE as exc:
-            reason = f"kept media unreadable: {' '.join(str(exc).split())[:200] or type(exc).__name__}"
-        except MemoryError:
-            reason = "needs more memory than a footage worker may use"
     if reason:
         logger.info("video %s: no variants: %s", video_id, reason)
     return _store(ws, video_id, queries, reason, sha256)
