@@ -25,10 +25,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import TSVECTOR, array
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from archive.urls import url_key
@@ -512,19 +513,34 @@ class TaskLease(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+# Search's GIN index keys each document by its bucket (this many consecutive ids) beside its words, so a search
+# reads the matches a bucket at a time, newest first, and stops once it has enough (archive.research.search):
+# two common words then cost one bucket's postings, not the whole archive's.
+SEARCH_BUCKET = 65_536
+
+
+def search_bucket(document_id: Any) -> Any:
+    """The bucket as the index holds it (an array, for GIN's built-in array operators; no extension needed)."""
+    return array([document_id.op("/")(literal_column(str(SEARCH_BUCKET)))])
+
+
 class SearchDocument(Base):
     """One searchable text of the archive (a page's title, authors and main text; a video's title, uploader and
     description; later a transcript), kept for archive.research.search under a key its producer chooses.
 
     PostgreSQL searches `tsv` (weighted: title, then authors, then text; in the document's language) through a
-    GIN index; SQLite searches the FTS5 table search_fts that triggers of migration 0018 keep in step.
+    GIN index and ranks by `lead_tsv`, the same of the title, authors and the text's opening, small enough to stay
+    in the row (the whole vector is TOASTed: reading it back cost most of a search); SQLite searches the FTS5
+    table search_fts that triggers of migration 0018 keep in step.
     """
 
     __tablename__ = "search_document"
     __table_args__ = (
         Index("ix_search_document_source", "source_id"),
         Index("ix_search_document_language", "language"),  # the languages in use, by a skip scan
-        Index("ix_search_document_tsv", "tsv", postgresql_using="gin"),
+        # No pending list (fastupdate): a search scans the index once per bucket, and each scan would read it all.
+        Index("ix_search_document_tsv", text(f"(ARRAY[id / {SEARCH_BUCKET}])"), "tsv", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -539,6 +555,7 @@ class SearchDocument(Base):
     second: Mapped[float | None] = mapped_column(Float, default=None)  # where a video's line is said or shown
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
     tsv: Mapped[Any] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None)
+    lead_tsv: Mapped[Any] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None)
 
 
 class Subscription(Base):

@@ -31,21 +31,24 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY, array
 from sqlalchemy.orm import Session
 
-from archive.models import Capture, Collection, SearchDocument, Source
+from archive.models import SEARCH_BUCKET, Capture, Collection, SearchDocument, Source, search_bucket
 from archive.timefmt import iso
 
 MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
 MAX_TEXT = 1_000_000  # characters of one document kept for search
-# PostgreSQL ranks at most this many matches (the first the GIN index yields): two common words can match a
-# hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
+# PostgreSQL ranks at most this many matches, found newest bucket first (models.SEARCH_BUCKET): two common words
+# can match a hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
 CANDIDATES = 500
 # A snippet is made from this many characters of a text (ts_headline stems every word it parses, the costliest
 # part of a search), from a little before the first place one of the query's first SNIPPET_WORDS words is
 # written as typed, looked for in the first SNIPPET_SCAN characters; else from the start.
 SNIPPET_CHARS, SNIPPET_BEFORE, SNIPPET_WORDS, SNIPPET_SCAN = 1000, 200, 3, 20_000
+# PostgreSQL ranks by a document's title, authors and this many characters of its text (lead_tsv, kept in the row):
+# ranking by the whole TOASTed vector read it back for every candidate, most of a search's time.
+LEAD_CHARS = 600
 # A document's language (ISO 639-1, as pages and providers say it) -> PostgreSQL's text-search configuration.
 CONFIGS = {"en": "english", "ru": "russian", "ar": "arabic", "de": "german", "fr": "french", "es": "spanish",
            "it": "italian", "pt": "portuguese", "tr": "turkish", "nl": "dutch", "el": "greek", "hy": "armenian"}
@@ -123,12 +126,19 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
         statement = insert(SearchDocument).values(**values)
         if postgres:
             config = cast(literal(CONFIGS.get(doc.language or "", SIMPLE)), REGCONFIG)
-            weighted = [func.setweight(func.to_tsvector(config, values[name]), literal_column(f"'{weight}'"))
-                        for name, weight in (("title", "A"), ("authors", "B"), ("body", "C"))]
-            statement = statement.values(tsv=weighted[0].op("||")(weighted[1]).op("||")(weighted[2]))
+            statement = statement.values(tsv=_weighted(config, values["title"], values["authors"], values["body"]),
+                                         lead_tsv=_weighted(config, values["title"], values["authors"],
+                                                            values["body"][:LEAD_CHARS]))
         session.execute(statement)
         count += 1
     return count
+
+
+def _weighted(config: Any, title: str, authors: str, body: str) -> Any:
+    """A document's tsvector: the title weighs most (A), then the authors (B), then the text (C)."""
+    parts = [func.setweight(func.to_tsvector(config, value), literal_column(f"'{weight}'"))
+             for value, weight in ((title, "A"), (authors, "B"), (body, "C"))]
+    return parts[0].op("||")(parts[1]).op("||")(parts[2])
 
 
 def forget_documents(session: Session, source_id: int, prefix: str) -> int:
@@ -197,15 +207,22 @@ def _query(words: str, configs: list[str]) -> Any:
 
 
 def _postgres(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
-    """One statement: the first CANDIDATES + 1 matches the GIN bitmap yields (bounded work however common the
-    words), the best `limit` of the first CANDIDATES by ts_rank_cd, their snippets (ts_headline over
-    SNIPPET_CHARS of the text where the words are) and sources; NothingToSearch when the words are all common."""
+    """One statement: the matches a bucket at a time, newest first, until CANDIDATES + 1 (bounded work however
+    common the words), the best `limit` of the first CANDIDATES by ts_rank_cd of their leads, their snippets
+    (ts_headline over SNIPPET_CHARS of the text where the words are) and sources; NothingToSearch when the words
+    are all common."""
     q = _query(" ".join(words), configs_in_use(session))
     document = SearchDocument.__table__
-    matched = (select(document.c.id, func.ts_rank_cd(document.c.tsv, q.c.tsq).label("score"),
-                      func.row_number().over().label("n"))
-               .select_from(document.join(q, true())).where(document.c.tsv.op("@@")(q.c.tsq), ~q.c.common))
-    candidates = _in_collections(matched, collections).limit(CANDIDATES + 1).cte("candidates")
+    newest = select(func.max(document.c.id)).scalar_subquery().op("/")(literal_column(str(SEARCH_BUCKET)))
+    buckets = func.generate_series(newest, 0, -1).table_valued("k").render_derived(name="bucket")
+    ranked = func.coalesce(document.c.lead_tsv, document.c.tsv).label("ranked")  # none: indexed before 0026
+    found = _in_collections(select(document.c.id, ranked).where(
+        search_bucket(document.c.id).op("@>")(array([buckets.c.k])), document.c.tsv.op("@@")(q.c.tsq)),
+        collections).offset(0).lateral("found")  # OFFSET 0: not flattened, so read in the buckets' order
+    candidates = (select(found.c.id, func.ts_rank_cd(found.c.ranked, q.c.tsq).label("score"),
+                         func.row_number().over().label("n"))
+                  .select_from(q.join(buckets, true()).join(found, true())).where(~q.c.common)
+                  .limit(CANDIDATES + 1).cte("candidates"))
     top = (select(candidates.c.id, candidates.c.score).where(candidates.c.n <= CANDIDATES)
            .order_by(candidates.c.score.desc(), candidates.c.id).limit(limit).subquery())
     config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
@@ -266,7 +283,7 @@ def _hits(rows: list[Any]) -> Hits:
     """Rows as hits with the capture each links to; a note when only the first CANDIDATES matches were ranked."""
     hits = Hits()
     if rows and getattr(rows[0], "matches", 0) > CANDIDATES:
-        hits.note = f"the best of the first {CANDIDATES:,} matches (more pages hold these words)"
+        hits.note = f"the best of {CANDIDATES:,} matches, the most recently indexed (more pages hold these words)"
     for row in rows:
         at = f"#t={row.second:g}" if row.second is not None else ""  # a media fragment: play from that second
         hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,
