@@ -514,8 +514,8 @@ class TaskLease(Base):
 
 
 # Search's GIN index keys each document by its bucket (this many consecutive ids) beside its words, so a search
-# reads the matches a bucket at a time, newest first, and stops once it has enough (archive.research.search):
-# two common words then cost one bucket's postings, not the whole archive's.
+# reads the newest two buckets' matches first and the older ones only when those hold too few to rank
+# (archive.research.search): two common words then cost a bucket's postings, not the whole archive's.
 SEARCH_BUCKET = 65_536
 
 
@@ -538,7 +538,7 @@ class SearchDocument(Base):
     __table_args__ = (
         Index("ix_search_document_source", "source_id"),
         Index("ix_search_document_language", "language"),  # the languages in use, by a skip scan
-        # No pending list (fastupdate): a search scans the index once per bucket, and each scan would read it all.
+        # No pending list (fastupdate): a search scans the index up to three times, and each would read it all.
         Index("ix_search_document_tsv", text(f"(ARRAY[id / {SEARCH_BUCKET}])"), "tsv", postgresql_using="gin",
               postgresql_with={"fastupdate": "off"}),
     )

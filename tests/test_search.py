@@ -121,8 +121,8 @@ def test_bad_queries_get_one_clear_line(settings: Settings, site: Site, run: Any
 
 def test_postgres_ranks_a_bounded_set_of_matches_and_says_so(settings: Settings, site: Site, api: Any,
                                                              monkeypatch: Any) -> None:
-    """PostgreSQL reads the matches a bucket of ids at a time, newest first: the 4 ranked are the newer bucket's,
-    and a match only an older bucket holds is still found, past an empty bucket between them."""
+    """PostgreSQL reads the newest bucket of ids first: the 4 ranked are the newer bucket's, and a match only an
+    older bucket holds is still found, past an empty bucket between them."""
     from archive.research import search as engine
 
     monkeypatch.setattr(engine, "CANDIDATES", 4)

@@ -9,6 +9,7 @@ the capture it links to.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY, array
 from sqlalchemy.orm import Session
@@ -39,7 +41,7 @@ from archive.timefmt import iso
 
 MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
 MAX_TEXT = 1_000_000  # characters of one document kept for search
-# PostgreSQL ranks at most this many matches, found newest bucket first (models.SEARCH_BUCKET): two common words
+# PostgreSQL ranks at most this many matches, the newest first (models.SEARCH_BUCKET): two common words
 # can match a hundred thousand pages, and ranking each reads its tsvector; a hit list says when it was capped.
 CANDIDATES = 500
 # A snippet is made from this many characters of a text (ts_headline stems every word it parses, the costliest
@@ -192,59 +194,73 @@ def configs_in_use(session: Session) -> list[str]:
     return sorted({CONFIGS.get(language or "", SIMPLE) for language in found})
 
 
-def _query(words: str, configs: list[str]) -> Any:
-    """The words as each language in use reads them, each distinct reading once, OR-ed into one tsquery made
-    once per statement (a MATERIALIZED CTE that the GIN index, ranking and snippets share: both costs grow with
-    the query's terms), and whether English or Russian drops them all as common words."""
+def _query() -> Any:
+    """The words (bind parameter `words`) as each language in use (`configs`) reads them, each distinct reading
+    once, OR-ed into one tsquery made once per statement (a MATERIALIZED CTE that the GIN index, ranking and
+    snippets share: both costs grow with the query's terms), and whether English or Russian drops them all as
+    common words."""
     readings = text(
         "SELECT CAST(string_agg(DISTINCT '( ' || CAST(r AS text) || ' )', ' | ') "
         "FILTER (WHERE numnode(r) > 0 AND c = ANY(:configs)) AS tsquery) AS tsq, "
         "bool_or(numnode(r) = 0 AND c IN ('english', 'russian')) AS common FROM (SELECT c, "
         "plainto_tsquery(CAST(c AS regconfig), :words) AS r FROM unnest(:configs || :common) AS c) AS readings"
-    ).bindparams(bindparam("words", words, type_=Text), bindparam("configs", configs, type_=ARRAY(Text)),
+    ).bindparams(bindparam("words", type_=Text), bindparam("configs", type_=ARRAY(Text)),
                  bindparam("common", ["english", "russian"], type_=ARRAY(Text)))
     return readings.columns(tsq=TSQUERY, common=Boolean).cte("q").prefix_with("MATERIALIZED")
 
 
 def _postgres(session: Session, words: list[str], collections: Sequence[int] | None, limit: int) -> list[Any]:
-    """One statement: the matches a bucket at a time, newest first, until CANDIDATES + 1 (bounded work however
-    common the words), the best `limit` of the first CANDIDATES by ts_rank_cd of their leads, their snippets
-    (ts_headline over SNIPPET_CHARS of the text where the words are) and sources; NothingToSearch when the words
-    are all common."""
-    q = _query(" ".join(words), configs_in_use(session))
-    document = SearchDocument.__table__
-    newest = select(func.max(document.c.id)).scalar_subquery().op("/")(literal_column(str(SEARCH_BUCKET)))
-    buckets = func.generate_series(newest, 0, -1).table_valued("k").render_derived(name="bucket")
-    ranked = func.coalesce(document.c.lead_tsv, document.c.tsv).label("ranked")  # none: indexed before 0026
-    found = _in_collections(select(document.c.id, ranked).where(
-        search_bucket(document.c.id).op("@>")(array([buckets.c.k])), document.c.tsv.op("@@")(q.c.tsq)),
-        collections).offset(0).lateral("found")  # OFFSET 0: not flattened, so read in the buckets' order
-    candidates = (select(found.c.id, func.ts_rank_cd(found.c.ranked, q.c.tsq).label("score"),
-                         func.row_number().over().label("n"))
-                  .select_from(q.join(buckets, true()).join(found, true())).where(~q.c.common)
-                  .limit(CANDIDATES + 1).cte("candidates"))
-    top = (select(candidates.c.id, candidates.c.score).where(candidates.c.n <= CANDIDATES)
-           .order_by(candidates.c.score.desc(), candidates.c.id).limit(limit).subquery())
-    config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
-                    for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
-    shown = _snippet_window(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), words)
-    headline = func.ts_headline(config, shown, q.c.tsq, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
-    matches = select(func.count()).select_from(candidates).scalar_subquery()
-    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"), matches.label("matches"))
-                               .join(top, top.c.id == SearchDocument.id).join(q, true()))
-                 .order_by(top.c.score.desc(), SearchDocument.id))
-    rows = list(session.execute(statement))
-    if not rows and session.execute(select(q.c.common)).scalar():
+    """The search statement run with this query's words; NothingToSearch when the words are all common."""
+    shown = [word.lower() for word in words[:SNIPPET_WORDS]]
+    statement, common = _statements(len(shown), collections is not None)
+    values: dict[str, Any] = {"words": " ".join(words), "configs": configs_in_use(session), "limit": limit,
+                              "cap": CANDIDATES + 1,
+                              "collections": list(collections or ()), **{f"w{n}": w for n, w in enumerate(shown)}}
+    rows = list(session.execute(statement, values))
+    if not rows and session.execute(common, values).scalar():
         raise NothingToSearch("nothing to search for: only common words (like 'the', 'and', 'of')")
     return rows
 
 
-def _snippet_window(whole: Any, words: list[str]) -> Any:
-    """SNIPPET_CHARS of the text from SNIPPET_BEFORE characters before the first of the query's words written
-    in it (a match deep in a long text still gets its snippet); from its start when none is written as typed."""
+@functools.lru_cache(maxsize=2 * SNIPPET_WORDS)
+def _statements(shown: int, in_collections: bool) -> tuple[Any, Any]:
+    """One statement, built once for each shape: the matches of the newest bucket, of the one before, then of all
+    older ones, read no further than CANDIDATES + 1 (bounded work however common the words), the best `limit` of the
+    first CANDIDATES by ts_rank_cd of their leads, their snippets (ts_headline over SNIPPET_CHARS of the text
+    where the words w0.. are) and sources; and the statement that says whether the words were all common."""
+    q = _query()
+    document = SearchDocument.__table__
+    newest = select(func.max(document.c.id)).scalar_subquery().op("/")(literal_column(str(SEARCH_BUCKET)))
+    ranked = func.coalesce(document.c.lead_tsv, document.c.tsv).label("ranked")  # none: indexed before 0026
+    parts = [_in_collections(select(document.c.id, ranked).select_from(document.join(q, true())).where(
+        where, document.c.tsv.op("@@")(q.c.tsq), ~q.c.common),
+        bindparam("collections", expanding=True) if in_collections else None).offset(0)
+        for where in (search_bucket(document.c.id).op("@>")(array([newest])),  # the newest bucket's postings,
+                      search_bucket(document.c.id).op("@>")(array([newest - 1])),  # the one before (full)
+                      document.c.id.op("/")(literal_column(str(SEARCH_BUCKET))) < newest - 1)]  # then all older
+    found = union_all(*parts).subquery("found")  # read in this order, and no further than the LIMIT
+    candidates = (select(found.c.id, func.ts_rank_cd(found.c.ranked, q.c.tsq).label("score"),
+                         func.row_number().over().label("n"))
+                  .select_from(found.join(q, true())).limit(bindparam("cap")).cte("candidates"))
+    top = (select(candidates.c.id, candidates.c.score).where(candidates.c.n < bindparam("cap"))
+           .order_by(candidates.c.score.desc(), candidates.c.id).limit(bindparam("limit")).subquery())
+    config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
+                    for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
+    window = _snippet_window(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), shown)
+    headline = func.ts_headline(config, window, q.c.tsq, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
+    matches = select(func.count()).select_from(candidates).scalar_subquery()
+    statement = (_with_sources(select(*_HIT_COLUMNS, top.c.score, headline.label("snippet"), matches.label("matches"))
+                               .join(top, top.c.id == SearchDocument.id).join(q, true()))
+                 .order_by(top.c.score.desc(), SearchDocument.id))
+    return statement, select(q.c.common)
+
+
+def _snippet_window(whole: Any, shown: int) -> Any:
+    """SNIPPET_CHARS of the text from SNIPPET_BEFORE characters before the first of the query's first words
+    (bind parameters w0.., lower case) written in it (a match deep in a long text still gets its snippet); from
+    its start when none is written as typed."""
     scanned = func.lower(func.left(whole, SNIPPET_SCAN))
-    found = [func.nullif(func.strpos(scanned, bindparam(None, word.lower(), type_=Text)), 0)
-             for word in words[:SNIPPET_WORDS]]
+    found = [func.nullif(func.strpos(scanned, bindparam(f"w{n}", type_=Text)), 0) for n in range(shown)]
     first = func.coalesce(func.least(*found) if len(found) > 1 else found[0], 1)
     return func.substr(whole, func.greatest(first - SNIPPET_BEFORE, 1), SNIPPET_CHARS)
 
@@ -272,18 +288,19 @@ def _with_sources(statement: Any) -> Any:
             .outerjoin(Capture, Capture.id == func.coalesce(SearchDocument.capture_id, latest)))
 
 
-def _in_collections(statement: Any, collections: Sequence[int] | None) -> Any:
+def _in_collections(statement: Any, collections: Any) -> Any:
+    """Only the documents of these collections' sources (ids, or an expanding bind parameter); None: all."""
     if collections is None:
         return statement
     return statement.where(SearchDocument.source_id.in_(
-        select(Source.id).where(Source.collection_id.in_(list(collections)))))
+        select(Source.id).where(Source.collection_id.in_(collections))))
 
 
 def _hits(rows: list[Any]) -> Hits:
     """Rows as hits with the capture each links to; a note when only the first CANDIDATES matches were ranked."""
     hits = Hits()
     if rows and getattr(rows[0], "matches", 0) > CANDIDATES:
-        hits.note = f"the best of {CANDIDATES:,} matches, the most recently indexed (more pages hold these words)"
+        hits.note = f"the best of {CANDIDATES:,} matches, the most recently indexed first (more pages hold these words)"
     for row in rows:
         at = f"#t={row.second:g}" if row.second is not None else ""  # a media fragment: play from that second
         hits.append({"source_id": row.source_id, "url": row.url, "collection": row.collection, "kind": row.kind,

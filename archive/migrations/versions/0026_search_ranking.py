@@ -1,9 +1,9 @@
 """search: the GIN index keys each document by its bucket of 65,536 ids beside its tsvector; a small lead_tsv ranks
 
-A search then reads the matches a bucket at a time, newest first, and stops once it has enough to rank: two common
-words cost one bucket's postings instead of the whole archive's (the bitmap of every match was built before any
-LIMIT applied: 16-23 ms at a million pages). The bucket is an array so GIN's built-in array operators hold it (no
-extension); the index has no pending list, which each bucket's scan would read again.
+A search then reads the newest two buckets' matches first, and all older ones only when those hold too few to rank:
+two common words cost a bucket's postings instead of the whole archive's (the bitmap of every match was built
+before any LIMIT applied: 16-23 ms at a million pages). The bucket is an array so GIN's built-in array operators
+hold it (no extension); the index has no pending list, which each of a search's three scans would read again.
 
 lead_tsv (the title, authors and the text's first 600 characters) is what a search ranks by: it stays in the row,
 where the whole tsvector is TOASTed and reading it back was most of a search's time. Documents indexed before have
