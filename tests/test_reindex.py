@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from archive.config import Settings
 from archive.db import session_scope
@@ -50,7 +50,7 @@ def test_reindex_makes_old_captures_searchable(settings: Settings, run: Any) -> 
 
     code, out, err = run("search", "--reindex", "-c", "valley", "--json")
     assert code == 0, err
-    assert json.loads(out) == {"pages": 1, "videos": 1, "unreadable": 0}
+    assert json.loads(out) == {"pages": 1, "videos": 1, "unreadable": 0, "leads": 0}
     [hit] = json.loads(run("search", "sandbags", "--json")[1])["hits"]
     assert (hit["capture_id"], hit["title"]) == (ids["flood"], "Flood in the valley")
     [hit] = json.loads(run("search", "citizen", "--json")[1])["hits"]
@@ -61,9 +61,37 @@ def test_reindex_makes_old_captures_searchable(settings: Settings, run: Any) -> 
     assert code == 0 and out.startswith("indexed 1 page capture(s) and 0 video(s)"), out
     [hit] = json.loads(run("search", "aftershock", "--json")[1])["hits"]
     assert hit["capture_id"] == ids["quake"]
-    assert json.loads(run("search", "--reindex", "--json")[1]) == {"pages": 0, "videos": 0, "unreadable": 0}
+    assert json.loads(run("search", "--reindex", "--json")[1]) == {"pages": 0, "videos": 0, "unreadable": 0,
+                                                                   "leads": 0}
 
     assert run("search", "--reindex", "-c", "nosuch")[0] == 3
     for args in (("--reindex", "river"), ()):
         code, out, err = run("search", *args)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, args
+
+
+def test_reindex_gives_documents_indexed_before_0026_their_lead(settings: Settings, run: Any) -> None:
+    """On PostgreSQL a document indexed before lead_tsv existed gets, from its stored text and in its language,
+    the lead index_documents makes now (in the collection asked for only); SQLite has none to fill."""
+    archived_before_search(settings)
+    assert run("search", "--reindex", "--json")[0] == 0
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            made = dict(session.execute(select(SearchDocument.key, SearchDocument.lead_tsv)).all())
+            session.execute(update(SearchDocument).values(lead_tsv=None))
+    finally:
+        ws.close()
+    postgres = settings.database_url.startswith("postgresql")
+    code, out, err = run("search", "--reindex", "-c", "hills", "--json")
+    assert code == 0 and json.loads(out)["leads"] == (1 if postgres else 0), (out, err)
+    assert json.loads(run("search", "--reindex", "--json")[1])["leads"] == (2 if postgres else 0)
+    ws = Workspace(settings)
+    try:
+        with session_scope(ws.sessions) as session:
+            filled = dict(session.execute(select(SearchDocument.key, SearchDocument.lead_tsv)).all())
+    finally:
+        ws.close()
+    assert filled == made and len(made) == 3, "the same leads index_documents made"
+    assert all(made.values()) if postgres else not any(made.values())
+    assert json.loads(run("search", "--reindex", "--json")[1])["leads"] == 0, "nothing left to fill"

@@ -73,7 +73,8 @@ def _reindex(args: argparse.Namespace, ws: Workspace, out: Output) -> int:
     else:
         out.line(f"indexed {done.pages} page capture(s) and {done.videos} video(s) not indexed before"
                  + (f"; {done.unreadable} capture(s) could not be read now (run again later)" if done.unreadable
-                    else ""))
+                    else "")
+                 + (f"; {done.leads} older document(s) given the lead search ranks by" if done.leads else ""))
     return EXIT_OK
 
 

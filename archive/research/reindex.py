@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from archive.db import session_scope
 from archive.models import Capture, SearchDocument, Source, Video
-from archive.research.search import Document, index_documents, page_document, video_document
+from archive.research.search import Document, fill_leads, index_documents, page_document, video_document
 from archive.storage import StorageError
 from archive.workspace import Workspace
 
 BATCH = 100  # captures read and indexed per transaction
+LEAD_BATCH = 1000  # documents given their lead per transaction
 
 
 @dataclass
@@ -31,9 +32,10 @@ class Reindexed:
     pages: int = 0
     videos: int = 0
     unreadable: int = 0
+    leads: int = 0  # documents indexed before migration 0026 given the lead a search ranks by
 
     def as_dict(self) -> dict[str, int]:
-        return {"pages": self.pages, "videos": self.videos, "unreadable": self.unreadable}
+        return {"pages": self.pages, "videos": self.videos, "unreadable": self.unreadable, "leads": self.leads}
 
 
 def _in(statement: object, collections: Sequence[int] | None) -> object:
@@ -105,9 +107,24 @@ def reindex_videos(ws: Workspace, collections: Sequence[int] | None, done: Reind
             after = videos[-1].id
 
 
+def fill_all_leads(ws: Workspace, collections: Sequence[int] | None, done: Reindexed) -> None:
+    """Give every document indexed before migration 0026 its lead (PostgreSQL ranks by it), LEAD_BATCH a
+    transaction, from the text the database keeps: nothing is read back from storage."""
+    after = 0
+    while True:
+        with session_scope(ws.sessions) as session:
+            filled = fill_leads(session, collections, after, LEAD_BATCH)
+            if not filled:
+                return
+            done.leads += len(filled)
+            after = max(filled)
+
+
 def reindex(ws: Workspace, collections: Sequence[int] | None = None) -> Reindexed:
-    """Index for search the pages and videos archived without a search document (only these collections')."""
+    """Index for search the pages and videos archived without a search document, and give documents indexed
+    before migration 0026 their lead (only these collections')."""
     done = Reindexed()
     reindex_pages(ws, collections, done)
     reindex_videos(ws, collections, done)
+    fill_all_leads(ws, collections, done)
     return done

@@ -32,6 +32,7 @@ from sqlalchemy import (
     text,
     true,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY, array
 from sqlalchemy.orm import Session
@@ -136,11 +137,32 @@ def index_documents(session: Session, documents: Iterable[Document]) -> int:
     return count
 
 
-def _weighted(config: Any, title: str, authors: str, body: str) -> Any:
+def _config_of(language: Any) -> Any:
+    """The text-search configuration of a document's language (a column), as index_documents chose it."""
+    return case(*((language == code, cast(literal(name), REGCONFIG)) for code, name in CONFIGS.items()),
+                else_=cast(literal(SIMPLE), REGCONFIG))
+
+
+def _weighted(config: Any, title: Any, authors: Any, body: Any) -> Any:
     """A document's tsvector: the title weighs most (A), then the authors (B), then the text (C)."""
     parts = [func.setweight(func.to_tsvector(config, value), literal_column(f"'{weight}'"))
              for value, weight in ((title, "A"), (authors, "B"), (body, "C"))]
     return parts[0].op("||")(parts[1]).op("||")(parts[2])
+
+
+def fill_leads(session: Session, collections: Sequence[int] | None, after: int, batch: int) -> list[int]:
+    """Give up to `batch` documents indexed before lead_tsv existed (migration 0026) their lead, made from their
+    stored text in their language, in id order after `after`; the ids done (none left: empty). SQLite ranks
+    with FTS5 and has no leads to fill."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    document = SearchDocument.__table__
+    todo = _in_collections(select(document.c.id).where(document.c.lead_tsv.is_(None), document.c.id > after),
+                           collections).order_by(document.c.id).limit(batch).scalar_subquery()
+    lead = _weighted(_config_of(document.c.language), document.c.title, document.c.authors,
+                     func.left(document.c.body, LEAD_CHARS))
+    return list(session.execute(update(document).where(document.c.id.in_(todo)).values(lead_tsv=lead)
+                                .returning(document.c.id)).scalars())
 
 
 def forget_documents(session: Session, source_id: int, prefix: str) -> int:
@@ -244,8 +266,7 @@ def _statements(shown: int, in_collections: bool) -> tuple[Any, Any]:
                   .select_from(found.join(q, true())).limit(bindparam("cap")).cte("candidates"))
     top = (select(candidates.c.id, candidates.c.score).where(candidates.c.n < bindparam("cap"))
            .order_by(candidates.c.score.desc(), candidates.c.id).limit(bindparam("limit")).subquery())
-    config = case(*((SearchDocument.language == code, cast(literal(name), REGCONFIG))
-                    for code, name in CONFIGS.items()), else_=cast(literal(SIMPLE), REGCONFIG))
+    config = _config_of(SearchDocument.language)
     window = _snippet_window(func.coalesce(func.nullif(SearchDocument.body, ""), SearchDocument.title), shown)
     headline = func.ts_headline(config, window, q.c.tsq, f"MaxWords=30, MinWords=12, StartSel={MARK}, StopSel={MARK}")
     matches = select(func.count()).select_from(candidates).scalar_subquery()
