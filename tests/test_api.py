@@ -404,7 +404,7 @@ def wait_for_job(api: ApiServer, job_id: str, limit: float = 180) -> dict[str, A
 def test_crawl_runs_in_the_background_and_its_capture_is_served(settings: Settings, site: Site) -> None:
     site.set("/report", Page("<html><head><title>Report</title></head><body><p>Water everywhere.</p></body></html>",
                              hang=2.5))
-    with running_api(settings.replace(allow_networks=("127.0.0.1/32",))) as api:
+    with running_api(settings.replace(allow_networks=("127.0.0.1/32",), screenshots=False)) as api:
         added = api.post("/api/collections/flood/sources", json={"urls": [site.url("/report")]}).json()
         assert added["added"] == [site.url("/report")]
         assert api.post("/api/collections/flood/crawl", role="reader").status_code == 403

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,8 +50,10 @@ def _reached(canaries: dict[str, list[Canary]]) -> dict[str, int]:
     return {name: sum(c.count() for c in pair) for name, pair in canaries.items()}
 
 
-async def _visit(browser: Any, site: Site, hardened: bool, settle: float) -> dict[str, str]:
-    """Every technique's page, four at a time, each in its own context; the title each page showed."""
+async def _visit(browser: Any, site: Site, hardened: bool, settle: float,
+                 reached: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """Every technique's page, four at a time, each in its own context; the title each page showed. A page stays
+    open `settle` seconds, or only until `reached(technique)` says its technique got through (the control)."""
     pool = asyncio.Semaphore(4)
 
     async def one(name: str) -> str:
@@ -61,7 +63,9 @@ async def _visit(browser: Any, site: Site, hardened: bool, settle: float) -> dic
                 page = await context.new_page()
                 await page.goto(site.url(f"/steer/{name}"), wait_until="load", timeout=60_000)
                 title = await page.title()
-                await asyncio.sleep(settle)
+                until = time.monotonic() + settle
+                while time.monotonic() < until and not (reached is not None and reached(name)):
+                    await asyncio.sleep(0.1)
                 return title
             except Exception as exc:  # a page that navigates itself away may interrupt the load
                 return f"error: {exc}"
@@ -83,7 +87,8 @@ def test_each_technique_reaches_a_canary_from_a_plain_chromium(site: Site, canar
 
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=settings.chromium_path)
-            await _visit(browser, site, hardened=False, settle=2.5)
+            await _visit(browser, site, hardened=False, settle=2.5,
+                         reached=lambda name: sum(c.count() for c in canaries[name]) > 0)
             await browser.close()
 
     asyncio.run(run())

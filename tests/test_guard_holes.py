@@ -278,7 +278,9 @@ def test_apprise_follows_no_redirect_inward(receiver, scheme: str) -> None:  # t
 
 
 def test_apprise_connects_only_to_the_address_checked(receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    """A name that answers public to the check, then loopback to Apprise (DNS rebinding): nothing delivered."""
+    """A name that answers an allowed address to the check, then loopback to Apprise (DNS rebinding): nothing
+    delivered. The allowed address stands in for a public one (127.0.0.2, allowed for this notifier, where nothing
+    listens), so the test never tries the internet and its answer never depends on the network."""
     from archive.watch.notify import AppriseNotifier
     from tests.test_ssrf import Listener
 
@@ -288,19 +290,22 @@ def test_apprise_connects_only_to_the_address_checked(receiver, monkeypatch: pyt
     def rebinding(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
         if host == "rebind.example.org":
             asked.append(host)
-            return real("93.184.215.14" if len(asked) == 1 else "127.0.0.1", port, *args, **kwargs)
+            return real("127.0.0.2" if len(asked) == 1 else "127.0.0.1", port, *args, **kwargs)
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     listener = Listener()
     try:
-        notifier = AppriseNotifier(f"json://rebind.example.org:{listener.port}/hook", "apprise:x")
+        notifier = AppriseNotifier(f"json://rebind.example.org:{listener.port}/hook", "apprise:x",
+                                   allow_networks=("127.0.0.2/32",))
         result = notifier.send(_alert_message())
     finally:
         listener.close()
     assert len(asked) >= 2, "Apprise looked the name up again"
     assert listener.connections == 0
     assert not result.ok and "refused by the net guard" in (result.error or ""), result.error
+    assert "127.0.0.1" in (result.error or "") and "127.0.0.2" not in (result.error or ""), \
+        "the checked answer passed; the rebound one Apprise got was refused"
     port = receiver.server.server_address[1]
     allowed = AppriseNotifier(f"json://127.0.0.1:{port}/hook", "apprise:y", allow_networks=(f"127.0.0.1/32:{port}",))
     assert allowed.send(_alert_message()).ok and len(receiver.posts) == 1, "an allowed target still gets its alert"

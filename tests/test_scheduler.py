@@ -112,7 +112,7 @@ def test_leader_standby_takeover_without_lost_or_repeated_work(settings: Setting
     env = env_for(settings, LASTSEEN_SCHEDULE_TICK="1", LASTSEEN_STANDBY_POLL="1", LASTSEEN_CONFIRM_CHECKS="1",
                   LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_WEBHOOK_URL=receiver.url(), LASTSEEN_WEBHOOK_SECRET="s3cret",
                   LASTSEEN_WAYBACK_URL="http://127.0.0.1:9", LASTSEEN_DESCRIBE_WORKERS="1",
-                  LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32")
+                  LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32", LASTSEEN_SCREENSHOTS="no")
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     first = start_scheduler(settings, env, logs[0])
     wait_for(lambda: "leader" in logs[0].read_text(errors="replace"), 30, "the first scheduler to lead")
@@ -199,10 +199,10 @@ def test_changed_content_is_captured_again_by_the_capture_job(settings: Settings
     article = "<html><head><title>Flood</title></head><body><article><p>{}</p></article></body></html>"
     site.set("/story", Page(article.format("The river rose three metres overnight near the old bridge. " * 5)))
     for name, value in env_for(settings, LASTSEEN_ALLOW_NETWORKS="127.0.0.1/32",
-                               LASTSEEN_DESCRIBE_WORKERS="1").items():
+                               LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_SCREENSHOTS="no").items():
         if name.startswith("LASTSEEN_"):
             monkeypatch.setenv(name, value)
-    ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",), describe_workers=1))
+    ws = Workspace(settings.replace(allow_networks=("127.0.0.1/32",), describe_workers=1, screenshots=False))
     with session_scope(ws.sessions) as session:
         add_sources(session, ensure_collection(session, "edits"), [SourceEntry(site.url("/story"))])
     monkeypatch.setattr(scheduler, "_ws", ws)

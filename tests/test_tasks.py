@@ -288,7 +288,7 @@ def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_resta
     values = {"broker_url": broker_url, "redis_url": redis_url, "task_lease": 6, "task_batch": 50,
               "host_rate": HOST_RATE, "allow_networks": ("127.0.0.0/8",), "check_timeout": 5,
               "describe_workers": 1, "wayback_url": "http://127.0.0.1:9", "confirm_checks": 1,
-              "webhook_url": receiver.url()}
+              "webhook_url": receiver.url(), "screenshots": False}
     ws = Workspace(settings.replace(**values))
     with session_scope(ws.sessions) as session:
         for n, site in enumerate(sites):
@@ -297,7 +297,8 @@ def test_three_workers_process_500_sources_once_across_a_kill_and_a_broker_resta
     env = env_for(ws.settings, LASTSEEN_BROKER_URL=broker_url, LASTSEEN_REDIS_URL=redis_url,
                   LASTSEEN_TASK_LEASE="6", LASTSEEN_HOST_RATE=str(HOST_RATE), LASTSEEN_ALLOW_NETWORKS="127.0.0.0/8",
                   LASTSEEN_CHECK_TIMEOUT="5", LASTSEEN_DESCRIBE_WORKERS="1", LASTSEEN_WAYBACK_URL="http://127.0.0.1:9",
-                  LASTSEEN_CONFIRM_CHECKS="1", LASTSEEN_WEBHOOK_URL=receiver.url())
+                  LASTSEEN_CONFIRM_CHECKS="1", LASTSEEN_WEBHOOK_URL=receiver.url(),
+                  LASTSEEN_SCREENSHOTS="no")  # Chromium only where a test looks at screenshots (500 took minutes)
     logs = [tmp_path / f"worker{n}.log" for n in range(3)]
     workers = [subprocess.Popen([sys.executable, "-c", "from archive.cli import run; run()", "worker",
                                  "--concurrency", "2"], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
