@@ -24,10 +24,16 @@ from urllib.parse import unquote, urlsplit
 from archive.config import ConfigError, Settings
 
 _CHUNK = 1024 * 1024
+_S3_TRY_AGAIN = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "Throttling"}
 
 
 class StorageError(Exception):
     """Storage cannot do what was asked; the message is one line for the user."""
+
+
+class StorageUnavailable(StorageError):
+    """The storage could not be reached or read just now (a connection, a server error, an I/O error), unlike an
+    object that is missing: what needs it can try again later."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ class LocalStorage:
         except FileNotFoundError:
             raise StorageError(f"no object {key} in {self.base_url}") from None
         except OSError as exc:
-            raise StorageError(f"cannot read {key}: {exc.strerror or exc}") from None
+            raise StorageUnavailable(f"cannot read {key}: {exc.strerror or exc}") from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -238,9 +244,11 @@ class S3Storage:
             if code in {"NoSuchKey", "404"}:
                 return StorageError(f"no object at {where}")
             message = error.get("Message") or code
-            return StorageError(f"cannot {action} {where}: {message}")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            failed = StorageUnavailable if status >= 500 or code in _S3_TRY_AGAIN else StorageError
+            return failed(f"cannot {action} {where}: {message}")
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return StorageError(f"cannot {action} {where}: {text}")
+        return StorageUnavailable(f"cannot {action} {where}: {text}")  # no answer: connection, timeout
 
     def check(self) -> None:
         try:

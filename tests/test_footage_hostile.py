@@ -145,3 +145,37 @@ def test_the_footage_round_is_queued_once_and_a_worker_runs_it(settings: Setting
     monkeypatch.setattr(scheduler, "_ws", here)
     assert scheduler.footage_round()["matches"] == 0
     here.close()
+
+
+def test_storage_that_cannot_be_read_now_leaves_the_media_for_a_later_round(
+        settings: Settings, site: Site, hostile: dict[str, Path], run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept media's WARC file cannot be read (a folder where the file was: an I/O error, not a missing
+    object): the round in its pool stores no failure for either video, and once the file is back the next round
+    fingerprints both."""
+    urls = [site.url(f"/media/{name}.mp4") for name in ("clip", "other")]
+    for name in ("clip", "other"):
+        site.set(f"/media/{name}.mp4", Page(hostile[name].read_bytes(), content_type="video/mp4"))
+    code, _, err = crawl(settings, site, "-c", "down", "--kind", "video", *urls, command="add")
+    assert code == 0, err
+    code, _, err = crawl(settings, site, "-c", "down", extra_env={"LASTSEEN_MEDIA_SIZE_CAP": "50MB"})
+    assert code == 0, err[-3000:]
+    ws = Workspace(settings)
+    with session_scope(ws.sessions) as session:
+        uris = set(session.scalars(select(Capture.warc_uri).join(Video, Video.media_capture_id == Capture.id)))
+    files = [ws.storage.root / ws.storage.key_of(uri) for uri in uris]
+    for path in files:
+        path.rename(path.with_suffix(".away"))
+        path.mkdir()
+    monkeypatch.setenv("LASTSEEN_FOOTAGE_WORKERS", "1")
+    code, out, err = run("fingerprint", "--json")
+    tally = json.loads(out)
+    assert (code, tally["fingerprinted"], tally["failed"]) == (0, 0, 0), (tally, err)
+    with session_scope(ws.sessions) as session:
+        assert session.scalars(select(Fingerprint.state)).all() == [], "nothing stored: the storage, not the media"
+    for path in files:
+        path.rmdir()
+        path.with_suffix(".away").rename(path)
+    code, out, err = run("fingerprint", "--json")
+    tally = json.loads(out)
+    assert (code, tally["fingerprinted"], tally["failed"]) == (0, 2, 0), (tally, err)
+    ws.close()

@@ -24,6 +24,7 @@ from archive.footage.frames import Limits
 from archive.footage.images import hash_image, images_pending
 from archive.footage.prints import fingerprint, pending, store_failure, sync_index
 from archive.footage.variants import make_variants, store_variant_failure, variants_pending
+from archive.storage import StorageUnavailable
 from archive.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -80,17 +81,26 @@ def variants_in_worker(settings: Settings, video_id: int) -> Outcome:
     return made.state, 0
 
 
+def _run_one(job: Job, settings: Settings, item: int) -> Outcome:
+    """One job; when the storage cannot be reached now its item is skipped, nothing stored, for a later round."""
+    try:
+        return job(settings, item)
+    except StorageUnavailable as exc:
+        logger.warning("footage %s %s skipped, tried again next round: %s", job.__name__, item, exc)
+        return "skipped", 0
+
+
 def _run_all(settings: Settings, jobs: list[tuple[Job, int]]) -> list[Outcome]:
     """Run the jobs in a pool of footage_workers processes (in this process when it is 0); a job whose process
     died (killed, out of memory beyond Python's reach) is a video stored as failed."""
     if settings.footage_workers <= 0:
-        return [job(settings, item) for job, item in jobs]
+        return [_run_one(job, settings, item) for job, item in jobs]
     context = multiprocessing.get_context("spawn")  # no fork of a threaded scheduler
     states: list[Outcome] = []
     with ProcessPoolExecutor(max_workers=settings.footage_workers, mp_context=context, initializer=_start_worker,
                              initargs=(settings.footage_max_memory,)) as pool:
         futures: list[tuple[Future[Outcome], Job, int]] = [
-            (pool.submit(job, settings, item), job, item) for job, item in jobs]
+            (pool.submit(_run_one, job, settings, item), job, item) for job, item in jobs]
         for future, job, item in futures:
             try:
                 states.append(future.result())
