@@ -519,9 +519,14 @@ class TaskLease(Base):
 SEARCH_BUCKET = 65_536
 
 
+def bucket_of(document_id: Any) -> Any:
+    """The bucket of a document id (an SQL expression), with the divisor written out as the index has it."""
+    return document_id.op("/")(literal_column(str(SEARCH_BUCKET)))
+
+
 def search_bucket(document_id: Any) -> Any:
     """The bucket as the index holds it (an array, for GIN's built-in array operators; no extension needed)."""
-    return array([document_id.op("/")(literal_column(str(SEARCH_BUCKET)))])
+    return array([bucket_of(document_id)])
 
 
 class SearchDocument(Base):

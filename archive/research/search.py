@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY, array
 from sqlalchemy.orm import Session
 
-from archive.models import SEARCH_BUCKET, Capture, Collection, SearchDocument, Source, search_bucket
+from archive.models import Capture, Collection, SearchDocument, Source, bucket_of, search_bucket
 from archive.timefmt import iso
 
 MAX_WORDS, MAX_CHARS, MAX_LIMIT, DEFAULT_LIMIT = 32, 1000, 100, 20
@@ -252,14 +252,14 @@ def _statements(shown: int, in_collections: bool) -> tuple[Any, Any]:
     where the words w0.. are) and sources; and the statement that says whether the words were all common."""
     q = _query()
     document = SearchDocument.__table__
-    newest = select(func.max(document.c.id)).scalar_subquery().op("/")(literal_column(str(SEARCH_BUCKET)))
+    newest = bucket_of(select(func.max(document.c.id)).scalar_subquery())
     ranked = func.coalesce(document.c.lead_tsv, document.c.tsv).label("ranked")  # none: indexed before 0026
     parts = [_in_collections(select(document.c.id, ranked).select_from(document.join(q, true())).where(
         where, document.c.tsv.op("@@")(q.c.tsq), ~q.c.common),
         bindparam("collections", expanding=True) if in_collections else None).offset(0)
         for where in (search_bucket(document.c.id).op("@>")(array([newest])),  # the newest bucket's postings,
                       search_bucket(document.c.id).op("@>")(array([newest - 1])),  # the one before (full)
-                      document.c.id.op("/")(literal_column(str(SEARCH_BUCKET))) < newest - 1)]  # then all older
+                      bucket_of(document.c.id) < newest - 1)]  # then all older
     found = union_all(*parts).subquery("found")  # read in this order, and no further than the LIMIT
     candidates = (select(found.c.id, func.ts_rank_cd(found.c.ranked, q.c.tsq).label("score"),
                          func.row_number().over().label("n"))
